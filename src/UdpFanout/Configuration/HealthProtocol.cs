@@ -1,0 +1,7 @@
+namespace UdpFanout.Configuration;
+
+internal enum HealthProtocol
+{
+    Icmp,
+    UdpEcho,
+}

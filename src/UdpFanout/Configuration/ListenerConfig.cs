@@ -1,0 +1,32 @@
+using System.Net;
+
+namespace UdpFanout.Configuration;
+
+/// <summary>One listener: where datagrams arrive, how they move, and where they go.</summary>
+internal sealed record ListenerConfig
+{
+    public required string Name { get; init; }
+    public required IPEndPoint Bind { get; init; }
+    public ForwardingMode Mode { get; init; } = ForwardingMode.Userspace;
+    /// <summary>The NIC the eBPF modes attach to; required for them, optional for userspace.</summary>
+    public string? Interface { get; init; }
+    public ValueList<DownstreamConfig> Downstreams { get; init; } = ValueList<DownstreamConfig>.Empty;
+    public KubernetesDiscoveryConfig? Kubernetes { get; init; }
+    public int Workers { get; init; } = 1;
+    public ValueList<int> Cpus { get; init; } = ValueList<int>.Empty;
+    public int BatchSize { get; init; } = 64;
+    public int RecvBufferBytes { get; init; } = 8 * 1024 * 1024;
+    public int SendBufferBytes { get; init; } = 8 * 1024 * 1024;
+    public int MaxPacketSize { get; init; } = MaxUdpPayload;
+    public XdpAttachMode XdpMode { get; init; } = XdpAttachMode.Auto;
+
+    /// <summary>The largest UDP payload an IPv4 datagram can carry.</summary>
+    public const int MaxUdpPayload = 65507;
+
+    /// <summary>
+    /// True when moving from this config to <paramref name="next"/> needs the data path rebuilt; downstream
+    /// changes alone are applied in place.
+    /// </summary>
+    public bool NeedsRestartFor(ListenerConfig next) =>
+        this with { Downstreams = next.Downstreams, Kubernetes = next.Kubernetes } != next;
+}

@@ -1,0 +1,25 @@
+namespace UdpFanout.Forwarding;
+
+/// <summary>
+/// Why a received datagram was not forwarded. Every mode counts its drops with these reasons, so
+/// received = forwarded + the sum of these for every listener.
+/// </summary>
+internal enum DropReason
+{
+    /// <summary>The listener has no downstream at all.</summary>
+    NoDownstream,
+    /// <summary>Downstreams exist but health checks took every one out of the rotation.</summary>
+    NoHealthyDownstream,
+    /// <summary>Larger than max_packet_size; never forwarded cut.</summary>
+    Truncated,
+    /// <summary>The send would have blocked (EAGAIN/ENOBUFS): dropped, never queued.</summary>
+    SendBufferFull,
+    /// <summary>Any other send failure (unreachable, refused, ...).</summary>
+    SendError,
+    /// <summary>A frame whose headers do not parse (af_xdp).</summary>
+    Malformed,
+    /// <summary>The kernel has no route to the downstream (tc_ebpf).</summary>
+    NoRoute,
+    /// <summary>The kernel could not hand the packet to the egress device (tc_ebpf).</summary>
+    RedirectFailed,
+}

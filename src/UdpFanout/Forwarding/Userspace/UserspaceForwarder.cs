@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using UdpFanout.Balancing;
+using UdpFanout.Configuration;
+
+namespace UdpFanout.Forwarding.Userspace;
+
+/// <summary>
+/// The userspace mode: <c>workers</c> threads, each with its own SO_REUSEPORT socket, sharing one round robin and
+/// one downstream set. The kernel spreads datagrams over the sockets by flow hash.
+/// </summary>
+internal sealed class UserspaceForwarder : IListenerForwarder
+{
+    private readonly ListenerConfig _config;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<Downstream, DownstreamCounter> _downstreamCounters = new();
+    private readonly List<(Socket Socket, UserspaceWorker Worker)> _workers = [];
+    private ActiveDownstreams _active;
+
+    public UserspaceForwarder(ListenerConfig config, ILogger logger)
+    {
+        _config = config;
+        _logger = logger;
+        _active = Activate(DownstreamSet.Empty);
+    }
+
+    public string Name => _config.Name;
+
+    public RoundRobin RoundRobin { get; } = new();
+
+    /// <summary>The set workers forward to; read once per batch.</summary>
+    public ActiveDownstreams Active => Volatile.Read(ref _active);
+
+    public Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
+    {
+        _active = Activate(initial);
+        for (var i = 0; i < _config.Workers; i++)
+        {
+            var socket = ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _config.SendBufferBytes, _logger, _config.Name);
+            var cpu = _config.Cpus.Count > 0 ? _config.Cpus[i % _config.Cpus.Count] : -1;
+            _workers.Add((socket, new UserspaceWorker(socket, this, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
+        }
+        // Every socket is bound before any worker runs, so the reuseport group is complete when READY=1 is sent.
+        foreach (var (_, worker) in _workers)
+        {
+            worker.Start();
+        }
+        return Task.CompletedTask;
+    }
+
+    public void UpdateDownstreams(DownstreamSet set)
+    {
+        Interlocked.Exchange(ref _active, Activate(set));
+        foreach (var (_, worker) in _workers)
+        {
+            worker.WaitForBatchBoundary();
+        }
+    }
+
+    public ListenerStats ReadStats()
+    {
+        var dropped = new long[DropReasonLabels.Count];
+        long received = 0, receivedBytes = 0, forwarded = 0, forwardedBytes = 0;
+        foreach (var (_, worker) in _workers)
+        {
+            var c = worker.Counters;
+            // Forwarded and dropped first: a batch adds received before them, so the snapshot never shows
+            // more forwarded + dropped than received.
+            forwarded += Volatile.Read(ref c.Forwarded);
+            forwardedBytes += Volatile.Read(ref c.ForwardedBytes);
+            for (var r = 0; r < dropped.Length; r++)
+            {
+                dropped[r] += Volatile.Read(ref c.Dropped[r]);
+            }
+            received += Volatile.Read(ref c.Received);
+            receivedBytes += Volatile.Read(ref c.ReceivedBytes);
+        }
+        return new ListenerStats
+        {
+            Received = received,
+            ReceivedBytes = receivedBytes,
+            Forwarded = forwarded,
+            ForwardedBytes = forwardedBytes,
+            Dropped = dropped,
+            Downstreams = _downstreamCounters.Select(p => new DownstreamStats(p.Key, p.Value.Packets, p.Value.Bytes)).ToArray(),
+        };
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        foreach (var (_, worker) in _workers)
+        {
+            worker.Stop();
+        }
+        foreach (var (socket, worker) in _workers)
+        {
+            worker.Dispose();
+            socket.Dispose();
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private ActiveDownstreams Activate(DownstreamSet set) =>
+        new(set, d => _downstreamCounters.GetOrAdd(d, _ => new DownstreamCounter()));
+}

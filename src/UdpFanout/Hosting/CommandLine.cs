@@ -1,0 +1,103 @@
+using System.Reflection;
+using Microsoft.Extensions.Hosting;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+
+namespace UdpFanout.Hosting;
+
+/// <summary>
+/// <c>udp-fanout [run] --config FILE [--listener NAME]</c>, <c>udp-fanout check --config FILE</c>,
+/// <c>udp-fanout demo</c>, <c>udp-fanout --version</c>.
+/// </summary>
+internal static class CommandLine
+{
+    public const string DefaultConfigPath = "/etc/udp-fanout/config.yaml";
+
+    private const string Usage = """
+        usage: udp-fanout [run] [--config FILE] [--listener NAME]   run the listeners (all, or the named one)
+               udp-fanout check [--config FILE]                     validate a config file
+               udp-fanout demo [--datagrams N]                      forward to local receivers and show the counts
+               udp-fanout --version
+        FILE defaults to /etc/udp-fanout/config.yaml.
+        """;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = CommandOptions.Parse(args);
+        if (options.Error is not null)
+        {
+            Console.Error.WriteLine($"udp-fanout: {options.Error}");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+        switch (options.Command)
+        {
+            case "help":
+                Console.WriteLine(Usage);
+                return 0;
+            case "version":
+                Console.WriteLine($"udp-fanout {Version}");
+                return 0;
+            case "check":
+                return Check(options.ConfigPath);
+            case "demo":
+                return await Demo.RunAsync(options.Datagrams);
+            default:
+                return await RunDaemonAsync(options.ConfigPath, options.Listener);
+        }
+    }
+
+    public static string Version =>
+        typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+
+    private static int Check(string path)
+    {
+        try
+        {
+            var config = ConfigLoader.Load(path);
+            foreach (var listener in config.Listeners)
+            {
+                Console.WriteLine(ListenerSummary.Describe(listener));
+            }
+            return 0;
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                Console.Error.WriteLine(error);
+            }
+            Console.Error.WriteLine($"{path}: {e.Errors.Count} error(s)");
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunDaemonAsync(string path, string? listener)
+    {
+        FanoutConfig config;
+        try
+        {
+            config = ConfigLoader.Load(path);
+            new ListenerSelection(listener).Select(config);
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                Console.Error.WriteLine($"<3>{error}");
+            }
+            return 1;
+        }
+        using var host = DaemonHost.Build(path, config, listener);
+        try
+        {
+            await host.RunAsync();
+            return 0;
+        }
+        catch (ForwarderException e)
+        {
+            Console.Error.WriteLine($"<3>udp-fanout: {e.Message}");
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using System.Reflection;
+using Prometheus;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Hosting;
+
+namespace UdpFanout.Metrics;
+
+/// <summary>
+/// The Prometheus view of the daemon. Forwarders keep their own counters (plain fields or BPF maps); this
+/// reads them at scrape time, so the data path never touches a metrics library.
+/// </summary>
+internal sealed class FanoutMetrics
+{
+    private static readonly string[] ListenerLabels = ["listener", "mode"];
+
+    private readonly ListenerSupervisor _supervisor;
+    private readonly RetiredStats _retired;
+    private readonly Counter _received;
+    private readonly Counter _receivedBytes;
+    private readonly Counter _forwarded;
+    private readonly Counter _forwardedBytes;
+    private readonly Counter _dropped;
+    private readonly Counter _downstreamForwarded;
+    private readonly Counter _downstreamBytes;
+    private readonly Dictionary<string, Counter> _modeCounters = new();
+    private readonly Counter _reloads;
+    private readonly Gauge _lastReload;
+
+    public FanoutMetrics(ListenerSupervisor supervisor, RetiredStats retired)
+    {
+        _supervisor = supervisor;
+        _retired = retired;
+        Registry = Prometheus.Metrics.NewCustomRegistry();
+        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        _received = factory.CreateCounter("udp_fanout_packets_received_total", "Datagrams received by a listener.", ListenerLabels);
+        _receivedBytes = factory.CreateCounter("udp_fanout_bytes_received_total", "UDP payload bytes received by a listener.", ListenerLabels);
+        _forwarded = factory.CreateCounter("udp_fanout_packets_forwarded_total", "Datagrams forwarded to a downstream.", ListenerLabels);
+        _forwardedBytes = factory.CreateCounter("udp_fanout_bytes_forwarded_total", "UDP payload bytes forwarded.", ListenerLabels);
+        _dropped = factory.CreateCounter("udp_fanout_packets_dropped_total", "Datagrams received but not forwarded, by reason.", [.. ListenerLabels, "reason"]);
+        _downstreamForwarded = factory.CreateCounter("udp_fanout_downstream_packets_forwarded_total", "Datagrams forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
+        _downstreamBytes = factory.CreateCounter("udp_fanout_downstream_bytes_forwarded_total", "UDP payload bytes forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
+        _reloads = factory.CreateCounter("udp_fanout_config_reloads_total", "Config reloads by result.", ["result"]);
+        _lastReload = factory.CreateGauge("udp_fanout_config_last_successful_reload_timestamp_seconds", "When the config was last loaded successfully (Unix time).");
+        var version = typeof(FanoutMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+        factory.CreateGauge("udp_fanout_build_info", "Build information; the value is always 1.", ["version", "runtime"])
+            .WithLabels(version, Environment.Version.ToString()).Set(1);
+        Registry.AddBeforeCollectCallback(Collect);
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public void ReloadSucceeded(DateTimeOffset at)
+    {
+        _reloads.WithLabels("success").Inc();
+        _lastReload.Set(at.ToUnixTimeMilliseconds() / 1000.0);
+    }
+
+    public void ReloadFailed() => _reloads.WithLabels("failure").Inc();
+
+    private void Collect()
+    {
+        var live = _supervisor.Running.Select(r => (r.Config, Stats: r.ReadStats()));
+        foreach (var (listener, stats) in _retired.CombineWith(live))
+        {
+            Export(listener, stats);
+        }
+    }
+
+    private void Export(ListenerConfig listener, ListenerStats stats)
+    {
+        var name = listener.Name;
+        var mode = listener.Mode.YamlName();
+        _received.WithLabels(name, mode).IncTo(stats.Received);
+        _receivedBytes.WithLabels(name, mode).IncTo(stats.ReceivedBytes);
+        _forwarded.WithLabels(name, mode).IncTo(stats.Forwarded);
+        _forwardedBytes.WithLabels(name, mode).IncTo(stats.ForwardedBytes);
+        foreach (var reason in Enum.GetValues<DropReason>())
+        {
+            _dropped.WithLabels(name, mode, reason.MetricLabel()).IncTo(stats.Dropped[(int)reason]);
+        }
+        foreach (var downstream in stats.Downstreams)
+        {
+            var endpoint = downstream.Downstream.Endpoint.ToString();
+            _downstreamForwarded.WithLabels(name, mode, downstream.Downstream.Name, endpoint).IncTo(downstream.Packets);
+            _downstreamBytes.WithLabels(name, mode, downstream.Downstream.Name, endpoint).IncTo(downstream.Bytes);
+        }
+        foreach (var counter in stats.ModeCounters)
+        {
+            ModeCounterFor(counter).WithLabels([name, mode, .. counter.Labels?.Select(l => l.Value) ?? []]).IncTo(counter.Value);
+        }
+    }
+
+    private Counter ModeCounterFor(ModeCounter counter)
+    {
+        if (!_modeCounters.TryGetValue(counter.Name, out var metric))
+        {
+            string[] labels = [.. ListenerLabels, .. counter.Labels?.Select(l => l.Key) ?? []];
+            metric = Prometheus.Metrics.WithCustomRegistry(Registry).CreateCounter("udp_fanout_" + counter.Name, counter.Help, labels);
+            _modeCounters[counter.Name] = metric;
+        }
+        return metric;
+    }
+}

@@ -1,0 +1,55 @@
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+
+namespace UdpFanout.Metrics;
+
+/// <summary>
+/// The final counters of listener instances that were stopped or restarted, added to their successors' so that
+/// exported counters stay monotonic across reloads.
+/// </summary>
+internal sealed class RetiredStats
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string Listener, ForwardingMode Mode), (ListenerConfig Config, ListenerStats Stats)> _byListener = new();
+
+    public void Add(ListenerConfig listener, ListenerStats stats)
+    {
+        lock (_gate)
+        {
+            var key = (listener.Name, listener.Mode);
+            _byListener[key] = _byListener.TryGetValue(key, out var earlier) ? (listener, Sum(earlier.Stats, stats)) : (listener, stats);
+        }
+    }
+
+    public IEnumerable<(ListenerConfig Listener, ListenerStats Stats)> CombineWith(IEnumerable<(ListenerConfig Config, ListenerStats Stats)> live)
+    {
+        Dictionary<(string, ForwardingMode), (ListenerConfig, ListenerStats)> combined;
+        lock (_gate)
+        {
+            combined = new(_byListener);
+        }
+        foreach (var (config, stats) in live)
+        {
+            var key = (config.Name, config.Mode);
+            combined[key] = combined.TryGetValue(key, out var retired) ? (config, Sum(retired.Item2, stats)) : (config, stats);
+        }
+        return combined.Values;
+    }
+
+    private static ListenerStats Sum(ListenerStats a, ListenerStats b) => new()
+    {
+        Received = a.Received + b.Received,
+        ReceivedBytes = a.ReceivedBytes + b.ReceivedBytes,
+        Forwarded = a.Forwarded + b.Forwarded,
+        ForwardedBytes = a.ForwardedBytes + b.ForwardedBytes,
+        Dropped = a.Dropped.Zip(b.Dropped, (x, y) => x + y).ToArray(),
+        Downstreams = a.Downstreams.Concat(b.Downstreams)
+            .GroupBy(d => d.Downstream)
+            .Select(g => new DownstreamStats(g.Key, g.Sum(d => d.Packets), g.Sum(d => d.Bytes)))
+            .ToArray(),
+        ModeCounters = a.ModeCounters.Concat(b.ModeCounters)
+            .GroupBy(c => (c.Name, Labels: string.Join(',', c.Labels ?? [])))
+            .Select(g => g.First() with { Value = g.Sum(c => c.Value) })
+            .ToArray(),
+    };
+}

@@ -1,0 +1,3 @@
+using UdpFanout.Hosting;
+
+return await CommandLine.RunAsync(args);

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of udp-fanout, the root-only kernel ones included (network namespaces, BPF, AF_XDP, systemd
+# in a container), after installing what a fresh Debian 12 machine with the .NET SDK lacks. Run as root.
+# Ends with the line "N passed, N failed[, N skipped]".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tools/test.sh: run as root (the data-path tests create network namespaces and load BPF programs)" >&2
+  exit 2
+fi
+
+bash tools/install-deps.sh
+
+results=artifacts/test-results
+rm -rf "$results"
+mkdir -p "$results"
+set +e
+dotnet test UdpFanout.sln -c Release --logger "trx;LogFilePrefix=tests" --logger "console;verbosity=normal" \
+  --results-directory "$results" "$@"
+status=$?
+set -e
+
+passed=0 failed=0 skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  field() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  total=$(field total); executed=$(field executed); p=$(field passed); f=$(field failed)
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+  skipped=$((skipped + ${total:-0} - ${executed:-0}))
+done
+if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
+  # The build or the test host failed before any result was written: count it as a failure.
+  failed=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
