@@ -27,6 +27,8 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 
     public string Name => _config.Name;
 
+    public System.Net.IPEndPoint Bind => _config.Bind;
+
     public RoundRobin RoundRobin { get; } = new();
 
     /// <summary>The set workers forward to; read once per batch.</summary>

@@ -44,8 +44,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         _batch = batch;
         _cpu = cpu;
         _logger = logger;
-        // One byte more than the largest datagram accepted, so the kernel flags anything larger with MSG_TRUNC.
-        _bufferSize = maxPacketSize + 1;
+        _bufferSize = maxPacketSize;
         _buffers = (byte*)NativeMemory.AlignedAlloc((nuint)(_bufferSize * batch), 64);
         _recvIov = Alloc<iovec>(batch);
         _recvHdr = Alloc<mmsghdr>(batch);
@@ -113,7 +112,8 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         while (!_stopping)
         {
             ResetReceiveHeaders();
-            var received = recvmmsg(fd, _recvHdr, (uint)_batch, MSG_WAITFORONE, null);
+            // MSG_TRUNC makes msg_len the datagram's real length even when it did not fit the buffer.
+            var received = recvmmsg(fd, _recvHdr, (uint)_batch, MSG_WAITFORONE | MSG_TRUNC, null);
             if (received <= 0)
             {
                 // EAGAIN is the receive timeout that lets the loop see _stopping; ECONNREFUSED and the like are
@@ -135,7 +135,6 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             ref var h = ref _recvHdr[i];
             h.msg_hdr.msg_iov = _recvIov + i;
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
     }
@@ -149,7 +148,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         for (var i = 0; i < received; i++)
         {
             receivedBytes += _recvHdr[i].msg_len;
-            if ((_recvHdr[i].msg_hdr.msg_flags & MSG_TRUNC) == 0)
+            if (_recvHdr[i].msg_len <= _bufferSize)
             {
                 forwardable++;
             }
@@ -168,7 +167,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         var queued = 0;
         for (var i = 0; i < received; i++)
         {
-            if ((_recvHdr[i].msg_hdr.msg_flags & MSG_TRUNC) != 0)
+            if (_recvHdr[i].msg_len > _bufferSize)
             {
                 continue;
             }

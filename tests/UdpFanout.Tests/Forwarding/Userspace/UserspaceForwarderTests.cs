@@ -1,0 +1,224 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using UdpFanout.Balancing;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Forwarding.Userspace;
+
+[Collection(KernelCollection.Name)]
+public sealed class UserspaceForwarderTests : IAsyncLifetime
+{
+    private readonly List<CountingReceiver> _receivers = [];
+    private UserspaceForwarder? _forwarder;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_forwarder is not null)
+        {
+            await _forwarder.DisposeAsync();
+        }
+        _receivers.ForEach(r => r.Dispose());
+    }
+
+    [Fact]
+    public async Task Forward_100kNumberedDatagramsFromOnePort_EachArrivesOnceByteExactAndSpreadWithinOne()
+    {
+        var forwarder = await StartAsync(Listener(), Receivers(3));
+        using var client = Client(forwarder);
+
+        await client.SendAsync(100_000, seq => 16 + (int)(seq % 1385));
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) >= 100_000, "all datagrams to arrive");
+
+        var all = _receivers.SelectMany(r => r.Sequences).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, 100_000).Select(i => (long)i), all);
+        Assert.All(_receivers, r => Assert.Equal(0, r.Corrupt));
+        var counts = _receivers.Select(r => r.Count).ToArray();
+        Assert.True(counts.Max() - counts.Min() <= 1, $"spread {string.Join(",", counts)}");
+        var stats = forwarder.ReadStats();
+        Assert.Equal(100_000, stats.Received);
+        Assert.Equal(100_000, stats.Forwarded);
+        Assert.Equal(0, stats.DroppedTotal);
+        Assert.Equal(stats.ReceivedBytes, stats.ForwardedBytes);
+        foreach (var receiver in _receivers)
+        {
+            Assert.Equal(receiver.Count, stats.Downstreams.Single(d => d.Downstream.Endpoint.Equals(receiver.Endpoint)).Packets);
+        }
+    }
+
+    [Fact]
+    public async Task Forward_LargestUdpDatagram_ArrivesWhole()
+    {
+        var forwarder = await StartAsync(Listener(), Receivers(1));
+        using var client = Client(forwarder);
+
+        await client.SendAsync(3, _ => ListenerConfig.MaxUdpPayload, burst: 1);
+
+        await Eventually.TrueAsync(() => _receivers[0].Count == 3, "three 65507-byte datagrams");
+        Assert.Equal(0, _receivers[0].Corrupt);
+        Assert.Equal(3L * ListenerConfig.MaxUdpPayload, forwarder.ReadStats().ForwardedBytes);
+    }
+
+    [Fact]
+    public async Task Forward_LargerThanMaxPacketSize_DroppedAsTruncatedNeverCut()
+    {
+        var forwarder = await StartAsync(Listener() with { MaxPacketSize = 1000 }, Receivers(1));
+        using var client = Client(forwarder);
+
+        await client.SendAsync(4, seq => seq % 2 == 0 ? 1000 : 1001, burst: 1);
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 4, "four datagrams received");
+        await Task.Delay(100);
+        Assert.Equal([0L, 2L], _receivers[0].Sequences.Order());
+        var stats = forwarder.ReadStats();
+        Assert.Equal(2, stats.Dropped[(int)DropReason.Truncated]);
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+    }
+
+    [Theory]
+    [InlineData((int)DropReason.NoDownstream)]
+    [InlineData((int)DropReason.NoHealthyDownstream)]
+    public async Task Forward_EmptySet_DropsWithTheSetsReason(int reasonValue)
+    {
+        var reason = (DropReason)reasonValue;
+        var forwarder = await StartAsync(Listener(), []);
+        forwarder.UpdateDownstreams(new DownstreamSet([], reason));
+        using var client = Client(forwarder);
+
+        await client.SendAsync(10, _ => 100, burst: 10);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(10, stats.Dropped[(int)reason]);
+        Assert.Equal(10, stats.DroppedTotal);
+        Assert.Equal(0, stats.Forwarded);
+    }
+
+    [Fact]
+    public async Task Forward_DeadDownstreamAnsweringWithIcmp_DoesNotStopTheWorker()
+    {
+        var alive = new CountingReceiver();
+        _receivers.Add(alive);
+        var dead = new Downstream("dead", LoopbackPorts.Closed());
+        var forwarder = await StartAsync(Listener(), [dead, new Downstream("alive", alive.Endpoint)]);
+        using var client = Client(forwarder);
+
+        await client.SendAsync(20_000, _ => 64);
+
+        await Eventually.TrueAsync(() => alive.Count == 10_000, "every other datagram at the live downstream");
+        var stats = forwarder.ReadStats();
+        Assert.Equal(20_000, stats.Received);
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+    }
+
+    [Fact]
+    public async Task Forward_FourWorkersManySourcePorts_SharedRoundRobinKeepsCountsWithinOne()
+    {
+        var forwarder = await StartAsync(Listener() with { Workers = 4 }, Receivers(3));
+        var clients = Enumerable.Range(0, 16).Select(_ => Client(forwarder)).ToArray();
+
+        for (var round = 0; round < 10; round++)
+        {
+            foreach (var client in clients)
+            {
+                await client.SendAsync(300, _ => 64, burst: 300);
+            }
+        }
+
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) == 48_000, "all datagrams to arrive");
+        var counts = _receivers.Select(r => r.Count).ToArray();
+        Assert.True(counts.Max() - counts.Min() <= 1, $"spread {string.Join(",", counts)}");
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task UpdateDownstreams_WhileTrafficFlows_RemovedDownstreamGetsNothingSentAfterReturn()
+    {
+        var receivers = Receivers(3);
+        var forwarder = await StartAsync(Listener(), receivers);
+        using var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        long sent = 0;
+        using var stop = new CancellationTokenSource();
+        var traffic = Task.Run(() =>
+        {
+            var payload = new byte[64];
+            while (!stop.IsCancellationRequested)
+            {
+                NumberedPayload.Write(payload, sent);
+                sender.SendTo(payload, SocketFlags.None, forwarder.Bind);
+                Volatile.Write(ref sent, sent + 1);
+                if (sent % 64 == 0)
+                {
+                    Thread.Sleep(0);
+                }
+            }
+        });
+        await Eventually.TrueAsync(() => _receivers[2].Count > 1000, "traffic to reach the third downstream");
+
+        forwarder.UpdateDownstreams(new DownstreamSet(receivers.Take(2)));
+        var sentWhenUpdateReturned = Volatile.Read(ref sent);
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received > sentWhenUpdateReturned + 20_000, "traffic after the update");
+        stop.Cancel();
+        await traffic;
+
+        Assert.All(_receivers[2].Sequences, seq => Assert.True(seq < sentWhenUpdateReturned, $"datagram {seq} sent after the update reached the removed downstream"));
+        Assert.Contains(_receivers[0].Sequences, seq => seq > sentWhenUpdateReturned);
+    }
+
+    [Fact]
+    public async Task Forward_OneMillionDatagrams_AllocatesNothingPerDatagram()
+    {
+        var forwarder = await StartAsync(Listener() with { Workers = 2 }, Receivers(3));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var target = forwarder.Bind.Serialize();
+        var payload = new byte[64];
+        // Warm up: JIT, thread start, first-use allocations.
+        for (var i = 0; i < 10_000; i++)
+        {
+            client.SendTo(payload, SocketFlags.None, target);
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received > 1000, "warm-up traffic");
+
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var startReceived = forwarder.ReadStats().Received;
+        long received = 0;
+        for (var round = 0; received < 1_000_000; round++)
+        {
+            for (var i = 0; i < 10_000; i++)
+            {
+                client.SendTo(payload, SocketFlags.None, target);
+            }
+            received = forwarder.ReadStats().Received - startReceived;
+        }
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        // Everything in the process counts here, the test's own polling of ReadStats included; one object per
+        // datagram would be at least 24 MB.
+        Assert.True(allocated < 4_000_000, $"{allocated} bytes allocated while forwarding {received} datagrams");
+    }
+
+    private async Task<UserspaceForwarder> StartAsync(ListenerConfig listener, IEnumerable<Downstream> downstreams)
+    {
+        _forwarder = new UserspaceForwarder(listener, NullLogger.Instance);
+        await _forwarder.StartAsync(new DownstreamSet(downstreams), CancellationToken.None);
+        return _forwarder;
+    }
+
+    private Downstream[] Receivers(int count)
+    {
+        var created = Enumerable.Range(0, count).Select(_ => new CountingReceiver()).ToArray();
+        _receivers.AddRange(created);
+        return created.Select((r, i) => new Downstream($"r{i}", r.Endpoint)).ToArray();
+    }
+
+    private static ListenerConfig Listener() => new() { Name = "test", Bind = LoopbackPorts.FreeUdp() };
+
+    private static PacedSender Client(UserspaceForwarder forwarder) => new(forwarder.Bind, () => forwarder.ReadStats().Received);
+}

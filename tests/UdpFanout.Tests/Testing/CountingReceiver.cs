@@ -1,0 +1,85 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace UdpFanout.Tests.Testing;
+
+/// <summary>
+/// A UDP receiver on loopback that checks each datagram against <see cref="NumberedPayload"/> and records which
+/// sequence numbers arrived, so tests can prove exactly-once, byte-exact delivery.
+/// </summary>
+internal sealed class CountingReceiver : IDisposable
+{
+    private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private readonly Thread _thread;
+    private readonly List<long> _sequences = [];
+    private readonly Lock _gate = new();
+    private int _corrupt;
+
+    public CountingReceiver(IPAddress? address = null)
+    {
+        _socket.ReceiveBufferSize = 16 << 20;
+        _socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, 0));
+        _thread = new Thread(Run) { IsBackground = true, Name = "receiver" };
+        _thread.Start();
+    }
+
+    public IPEndPoint Endpoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    public IReadOnlyList<long> Sequences
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sequences.ToArray();
+            }
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sequences.Count;
+            }
+        }
+    }
+
+    /// <summary>Datagrams whose bytes did not match what their sequence number says they must be.</summary>
+    public int Corrupt => Volatile.Read(ref _corrupt);
+
+    public void Dispose()
+    {
+        _socket.Dispose();
+        _thread.Join();
+    }
+
+    private void Run()
+    {
+        var buffer = new byte[65536];
+        try
+        {
+            while (true)
+            {
+                var length = _socket.Receive(buffer);
+                if (NumberedPayload.TryRead(buffer.AsSpan(0, length), out var sequence))
+                {
+                    lock (_gate)
+                    {
+                        _sequences.Add(sequence);
+                    }
+                }
+                else
+                {
+                    Interlocked.Increment(ref _corrupt);
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Dispose closes the socket to end the loop.
+        }
+    }
+}

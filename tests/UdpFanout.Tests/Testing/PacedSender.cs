@@ -1,0 +1,35 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace UdpFanout.Tests.Testing;
+
+/// <summary>
+/// Sends numbered datagrams from one source port in bursts, waiting after each burst until the proxy has taken
+/// them in, so a test measures forwarding rather than loopback socket-buffer overflow.
+/// </summary>
+internal sealed class PacedSender(IPEndPoint target, Func<long> receivedByProxy) : IDisposable
+{
+    private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+
+    public long Sent { get; private set; }
+
+    public async Task SendAsync(long count, Func<long, int> lengthOf, int burst = 1000)
+    {
+        var buffer = new byte[65507];
+        var end = Sent + count;
+        while (Sent < end)
+        {
+            var burstEnd = Math.Min(end, Sent + burst);
+            for (; Sent < burstEnd; Sent++)
+            {
+                var payload = buffer.AsSpan(0, lengthOf(Sent));
+                NumberedPayload.Write(payload, Sent);
+                _socket.SendTo(payload, SocketFlags.None, target);
+            }
+            var expected = Sent;
+            await Eventually.TrueAsync(() => receivedByProxy() >= expected, $"the proxy to receive {expected} datagrams");
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+}
