@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
@@ -6,17 +7,25 @@ namespace UdpFanout.Logging;
 internal static class FanoutLogging
 {
     /// <summary>
-    /// Console logging; under systemd, AddSystemd switches it to the "&lt;N&gt;" priority prefixes that journald
-    /// turns into record priorities, so <c>journalctl -p warning</c> shows warnings and errors only.
+    /// Under systemd (JOURNAL_STREAM set, the journal's socket present) records go to journald natively, with their
+    /// priority and structured fields (LISTENER=, DOWNSTREAM=, ...); anywhere else, one line per entry on the console.
     /// </summary>
-    public static ILoggingBuilder AddFanoutLogging(this ILoggingBuilder logging) =>
-        logging
+    public static ILoggingBuilder AddFanoutLogging(this ILoggingBuilder logging)
+    {
+        logging.ClearProviders()
+            .SetMinimumLevel(LogLevel.Information)
+            .AddFilter("Microsoft", LogLevel.Warning);
+        if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is not null && File.Exists(JournalSocket.DefaultPath))
+        {
+            logging.Services.AddSingleton<ILoggerProvider>(new JournalLoggerProvider(new JournalSocket(JournalSocket.DefaultPath)));
+            return logging;
+        }
+        return logging
             .AddConsole(o => o.FormatterName = ConsoleFormatterNames.Simple)
             .AddSimpleConsole(o =>
             {
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss.fff ";
-            })
-            .SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Microsoft", LogLevel.Warning);
+            });
+    }
 }
