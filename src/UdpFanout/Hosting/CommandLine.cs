@@ -94,8 +94,9 @@ internal static class CommandLine
             await host.RunAsync();
             return 0;
         }
-        catch (ForwarderException e)
+        catch (Exception e) when (e is ForwarderException or ConfigException)
         {
+            // Start-up failures the user can fix: one clear line each, no stack trace.
             Console.Error.WriteLine($"<3>udp-fanout: {e.Message}");
             return 1;
         }

@@ -14,7 +14,9 @@ internal static class FanoutLogging
     {
         logging.ClearProviders()
             .SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Microsoft", LogLevel.Warning);
+            .AddFilter("Microsoft", LogLevel.Warning)
+            // The host logs a start failure with a stack trace; the command line reports it once, as one clear line.
+            .AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is not null && File.Exists(JournalSocket.DefaultPath))
         {
             logging.Services.AddSingleton<ILoggerProvider>(new JournalLoggerProvider(new JournalSocket(JournalSocket.DefaultPath)));
