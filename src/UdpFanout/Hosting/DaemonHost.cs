@@ -41,6 +41,7 @@ internal static class DaemonHost
         builder.Services.AddHostedService<MetricsService>();
         builder.Services.AddHostedService<FanoutService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ReloadService>());
+        builder.Services.AddHostedService<SystemdNotifications>();
         return builder.Build();
     }
 }

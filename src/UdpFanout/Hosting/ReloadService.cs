@@ -25,7 +25,7 @@ internal sealed partial class ReloadService(
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        metrics.ReloadSucceeded(time.GetUtcNow());
+        metrics.ConfigLoaded(time.GetUtcNow());
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;

@@ -50,10 +50,13 @@ internal sealed class FanoutMetrics
 
     public CollectorRegistry Registry { get; }
 
+    /// <summary>The config in force was loaded at <paramref name="at"/> (at start or by a reload).</summary>
+    public void ConfigLoaded(DateTimeOffset at) => _lastReload.Set(at.ToUnixTimeMilliseconds() / 1000.0);
+
     public void ReloadSucceeded(DateTimeOffset at)
     {
         _reloads.WithLabels("success").Inc();
-        _lastReload.Set(at.ToUnixTimeMilliseconds() / 1000.0);
+        ConfigLoaded(at);
     }
 
     public void ReloadFailed() => _reloads.WithLabels("failure").Inc();

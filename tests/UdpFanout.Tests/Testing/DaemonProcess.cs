@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace UdpFanout.Tests.Testing;
+
+/// <summary>
+/// The real udp-fanout binary (the build output next to the tests) run as a child process with a config file,
+/// watched through its notify socket and its output, signalled like systemd does.
+/// </summary>
+internal sealed partial class DaemonProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly NotifySocket _notify = new();
+
+    public DaemonProcess(string configPath, params string[] extraArgs)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "udp-fanout"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in (string[])["--config", configPath, .. extraArgs])
+        {
+            start.ArgumentList.Add(arg);
+        }
+        start.Environment["NOTIFY_SOCKET"] = _notify.Path;
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits for READY=1 (every listener bound); fails with the daemon's output if it never comes.</summary>
+    public void WaitReady() => WaitForState("READY=1");
+
+    public void WaitForState(string state)
+    {
+        try
+        {
+            _notify.WaitFor(state);
+        }
+        catch (TimeoutException e)
+        {
+            Assert.Fail($"{e.Message}; daemon output:\n{Output}");
+        }
+    }
+
+    public void Signal(int signal) => Assert.Equal(0, kill(_process.Id, signal));
+
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+        _process.Dispose();
+        _notify.Dispose();
+    }
+
+    public const int SIGHUP = 1;
+    public const int SIGTERM = 15;
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int sig);
+}

@@ -1,0 +1,35 @@
+using System.Globalization;
+
+namespace UdpFanout.Tests.Testing;
+
+/// <summary>One scrape of the daemon's /metrics, parsed into series name (with labels) → value.</summary>
+internal sealed class MetricsScrape
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly Dictionary<string, double> _series;
+
+    private MetricsScrape(Dictionary<string, double> series) => _series = series;
+
+    public static async Task<MetricsScrape> FromAsync(int port)
+    {
+        var text = await Http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+        var series = new Dictionary<string, double>();
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+            var space = line.LastIndexOf(' ');
+            series[line[..space]] = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
+        }
+        return new MetricsScrape(series);
+    }
+
+    /// <summary>The value of one series, e.g. <c>udp_fanout_packets_received_total{listener="a",mode="userspace"}</c>; 0 if absent.</summary>
+    public double this[string series] => _series.GetValueOrDefault(series);
+
+    /// <summary>The sum over every series of a metric whose labels contain all of <paramref name="labels"/>.</summary>
+    public double Sum(string metric, params string[] labels) =>
+        _series.Where(s => s.Key.StartsWith(metric + "{", StringComparison.Ordinal) && labels.All(s.Key.Contains)).Sum(s => s.Value);
+}
