@@ -204,6 +204,28 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
         Assert.True(allocated < 4_000_000, $"{allocated} bytes allocated while forwarding {received} datagrams");
     }
 
+    [Fact]
+    public async Task Start_WithCpus_PinsEachWorkerThread()
+    {
+        await StartAsync(Listener() with { Workers = 2, Cpus = new([1, 0]) }, Receivers(1));
+
+        await Eventually.TrueAsync(() => WorkerCpus("test/w0") == "1" && WorkerCpus("test/w1") == "0", "workers pinned to CPUs 1 and 0");
+    }
+
+    /// <summary>The Cpus_allowed_list of this process's thread with the given name, or null.</summary>
+    private static string? WorkerCpus(string threadName)
+    {
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            if (File.ReadAllText(Path.Combine(task, "comm")).Trim() == threadName)
+            {
+                return File.ReadAllLines(Path.Combine(task, "status"))
+                    .Single(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal)).Split(':')[1].Trim();
+            }
+        }
+        return null;
+    }
+
     private async Task<UserspaceForwarder> StartAsync(ListenerConfig listener, IEnumerable<Downstream> downstreams)
     {
         _forwarder = new UserspaceForwarder(listener, NullLogger.Instance);

@@ -1,0 +1,52 @@
+using System.Net;
+using UdpFanout.Balancing;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Metrics;
+
+namespace UdpFanout.Tests.Metrics;
+
+public sealed class RetiredStatsTests
+{
+    private static readonly ListenerConfig Listener = new() { Name = "syslog", Bind = new IPEndPoint(IPAddress.Loopback, 5514) };
+    private static readonly Downstream Sink = new("sink", new IPEndPoint(IPAddress.Loopback, 6000));
+
+    [Fact]
+    public void CombineWith_RestartedListener_CountersContinueFromTheRetiredInstance()
+    {
+        var retired = new RetiredStats();
+        retired.Add(Listener, Stats(received: 10, forwarded: 8, truncated: 2, toSink: 8));
+
+        var combined = retired.CombineWith([(Listener, Stats(received: 5, forwarded: 5, truncated: 0, toSink: 5))]).Single();
+
+        Assert.Equal(15, combined.Stats.Received);
+        Assert.Equal(13, combined.Stats.Forwarded);
+        Assert.Equal(2, combined.Stats.Dropped[(int)DropReason.Truncated]);
+        Assert.Equal(13, combined.Stats.Downstreams.Single().Packets);
+    }
+
+    [Fact]
+    public void CombineWith_StoppedListener_KeepsExportingItsFinalCounters()
+    {
+        var retired = new RetiredStats();
+        retired.Add(Listener, Stats(received: 3, forwarded: 3, truncated: 0, toSink: 3));
+
+        var combined = retired.CombineWith([]).Single();
+
+        Assert.Equal("syslog", combined.Listener.Name);
+        Assert.Equal(3, combined.Stats.Received);
+    }
+
+    private static ListenerStats Stats(long received, long forwarded, long truncated, long toSink)
+    {
+        var dropped = new long[DropReasonLabels.Count];
+        dropped[(int)DropReason.Truncated] = truncated;
+        return new ListenerStats
+        {
+            Received = received,
+            Forwarded = forwarded,
+            Dropped = dropped,
+            Downstreams = [new DownstreamStats(Sink, toSink, toSink * 100)],
+        };
+    }
+}
