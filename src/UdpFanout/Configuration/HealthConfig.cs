@@ -4,8 +4,8 @@ namespace UdpFanout.Configuration;
 internal sealed record HealthConfig
 {
     public bool Enabled { get; init; }
-    public int IntervalSecs { get; init; } = 5;
-    public int TimeoutSecs { get; init; } = 2;
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
     public HealthProtocol Protocol { get; init; } = HealthProtocol.Icmp;
     /// <summary>udp_echo only: probe this port instead of the downstream's own.</summary>
     public int? ProbePort { get; init; }

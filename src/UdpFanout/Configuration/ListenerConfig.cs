@@ -19,6 +19,8 @@ internal sealed record ListenerConfig
     public int SendBufferBytes { get; init; } = 8 * 1024 * 1024;
     public int MaxPacketSize { get; init; } = MaxUdpPayload;
     public XdpAttachMode XdpMode { get; init; } = XdpAttachMode.Auto;
+    /// <summary>af_xdp: how many RX queues to serve, from queue 0; null serves every queue the interface has.</summary>
+    public int? Queues { get; init; }
 
     /// <summary>The largest UDP payload an IPv4 datagram can carry.</summary>
     public const int MaxUdpPayload = 65507;

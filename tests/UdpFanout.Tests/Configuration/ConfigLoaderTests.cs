@@ -1,0 +1,323 @@
+using System.Net;
+using UdpFanout.Configuration;
+
+namespace UdpFanout.Tests.Configuration;
+
+public sealed class ConfigLoaderTests
+{
+    private const string File = "/etc/udp-fanout/config.yaml";
+
+    [Fact]
+    public void Parse_MinimalListener_AppliesDefaults()
+    {
+        var config = ConfigLoader.Parse("""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream:
+                  - { name: a, address: "10.0.0.1:6000" }
+            """, File);
+
+        var listener = Assert.Single(config.Listeners);
+        Assert.Equal(ForwardingMode.Userspace, listener.Mode);
+        Assert.Equal(new IPEndPoint(IPAddress.Any, 5514), listener.Bind);
+        Assert.Equal([new DownstreamConfig("a", IPEndPoint.Parse("10.0.0.1:6000"))], listener.Downstreams);
+        Assert.Equal(1, listener.Workers);
+        Assert.Equal(64, listener.BatchSize);
+        Assert.Equal(65507, listener.MaxPacketSize);
+        Assert.False(config.Health.Enabled);
+        Assert.True(config.Metrics.Enabled);
+        Assert.Equal(File, config.SourcePath);
+    }
+
+    [Fact]
+    public void Parse_EveryOption_IsRead()
+    {
+        var config = ConfigLoader.Parse("""
+            listeners:
+              - name: flows
+                bind: "10.0.0.10:2055"
+                mode: af_xdp
+                interface: eth1
+                downstream: [{ name: a, address: "10.0.1.1:2055" }]
+                kubernetes: { namespace: net, service: collectors, port_name: netflow, kubeconfig: /etc/k }
+                workers: 3
+                cpus: [2, 3]
+                batch_size: 128
+                recv_buffer_bytes: 65536
+                send_buffer_bytes: 32768
+                max_packet_size: 9000
+                xdp_mode: skb
+                queues: 2
+            health: { enabled: true, interval_secs: 0.5, timeout_secs: 0.2, protocol: udp_echo, probe_port: 7, unhealthy_threshold: 4, healthy_threshold: 1, fail_open: true }
+            metrics: { enabled: false, bind: "0.0.0.0:9100" }
+            tuning:
+              - { interface: eth1, mtu: 3498, combined_channels: 4 }
+            memlock: unlimited
+            """, File);
+
+        var l = config.Listeners[0];
+        Assert.Equal((ForwardingMode.AfXdp, "eth1", 3, 128, 65536, 32768, 9000, XdpAttachMode.Skb, (int?)2),
+            (l.Mode, l.Interface, l.Workers, l.BatchSize, l.RecvBufferBytes, l.SendBufferBytes, l.MaxPacketSize, l.XdpMode, l.Queues));
+        Assert.Equal([2, 3], l.Cpus);
+        Assert.Equal(new KubernetesDiscoveryConfig { Namespace = "net", Service = "collectors", PortName = "netflow", Kubeconfig = "/etc/k" }, l.Kubernetes);
+        Assert.Equal(new HealthConfig
+        {
+            Enabled = true, Interval = TimeSpan.FromSeconds(0.5), Timeout = TimeSpan.FromSeconds(0.2), Protocol = HealthProtocol.UdpEcho,
+            ProbePort = 7, UnhealthyThreshold = 4, HealthyThreshold = 1, FailOpen = true,
+        }, config.Health);
+        Assert.Equal(new MetricsConfig { Enabled = false, Bind = IPEndPoint.Parse("0.0.0.0:9100") }, config.Metrics);
+        Assert.Equal([new InterfaceTuningConfig("eth1", 3498, 4)], config.Tuning);
+        Assert.Equal(ulong.MaxValue, config.MemlockBytes);
+    }
+
+    [Fact]
+    public void Load_TheExampleFile_PassesCheck()
+    {
+        var example = Path.Combine(RepositoryRoot(), "config.example.yaml");
+
+        var config = ConfigLoader.Load(example);
+
+        Assert.NotEmpty(config.Listeners);
+    }
+
+    [Fact]
+    public void Load_MissingFile_SaysItCannotBeRead()
+    {
+        var error = Assert.Single(Assert.Throws<ConfigException>(() => ConfigLoader.Load("/nonexistent/udp-fanout.yaml")).Errors);
+
+        Assert.Equal("/nonexistent/udp-fanout.yaml", error.File);
+        Assert.StartsWith("cannot read the config file: ", error.Message);
+    }
+
+    [Fact]
+    public void Parse_YamlSyntaxError_IsPositioned()
+    {
+        var error = Single("""
+            listeners:
+              - name: "unterminated
+            """);
+
+        Assert.Equal((File, "(yaml)"), (error.File, error.Path));
+        Assert.True(error.Line >= 2, error.ToString());
+    }
+
+    [Theory]
+    [InlineData("worker: 2", "listeners[0].worker", "unknown key 'worker'; did you mean 'workers'?")]
+    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: batch_size, bind, cpus, downstream, interface, kubernetes, max_packet_size, mode, name, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
+    [InlineData("workers: 0", "listeners[0].workers", "0 is out of range (1..256)")]
+    [InlineData("workers: many", "listeners[0].workers", "'many' is not a whole number")]
+    [InlineData("workers: [1]", "listeners[0].workers", "expected a number, found a list")]
+    [InlineData("batch_size: 4096", "listeners[0].batch_size", "4096 is out of range (1..1024)")]
+    [InlineData("max_packet_size: 65508", "listeners[0].max_packet_size", "65508 is out of range (1..65507)")]
+    [InlineData("mode: kernel", "listeners[0].mode", "unknown value 'kernel' (expected userspace | tc_ebpf | af_xdp)")]
+    [InlineData("cpus: [0, 0]", "listeners[0].cpus[1]", "CPU 0 is listed twice")]
+    [InlineData("cpus: [-1]", "listeners[0].cpus[0]", "expected a CPU number (0..1023)")]
+    [InlineData("xdp_mode: native", "listeners[0].xdp_mode", "only applies to mode af_xdp, not userspace")]
+    [InlineData("interface: \"eth0/1\"", "listeners[0].interface", "'eth0/1' is not a valid interface name (1-15 characters, no '/', ':' or spaces)")]
+    public void Parse_BadListenerField_ReportsFieldAndPosition(string line, string path, string message)
+    {
+        var error = Single($"""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream: [{"{"} name: a, address: "10.0.0.1:6000" {"}"}]
+                {line}
+            """);
+
+        Assert.Equal((5, path, message), (error.Line, error.Path, error.Message));
+    }
+
+    [Theory]
+    [InlineData("\"10.0.0.1\"", "'10.0.0.1' is not an address:port such as \"10.0.0.1:5514\"")]
+    [InlineData("\"10.0.0.1:0\"", "'10.0.0.1:0' has port 0; give a port between 1 and 65535")]
+    [InlineData("\"10.0.0.1:65536\"", "port 65536 is out of range (1..65535)")]
+    [InlineData("\"[::1]:5514\"", "'[::1]:5514' is not IPv4 (IPv6 is not supported yet)")]
+    [InlineData("\"sink.local:5514\"", "'sink.local:5514' is not an address:port such as \"10.0.0.1:5514\"")]
+    public void Parse_BadAddress_SaysWhatIsWrong(string address, string message)
+    {
+        var error = Single($"""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream:
+                  - name: a
+                    address: {address}
+            """);
+
+        Assert.Equal((6, 18, "listeners[0].downstream[0].address", message), (error.Line, error.Column, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_MissingRequiredField_PointsAtTheMappingThatLacksIt()
+    {
+        var error = Single("""
+            listeners:
+              - name: syslog
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+            """);
+
+        Assert.Equal((2, 5, "listeners[0].bind", "required field is missing"), (error.Line, error.Column, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_DuplicateListenerName_NamesTheFirst()
+    {
+        var error = Single("""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+              - name: syslog
+                bind: "0.0.0.0:5515"
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+            """);
+
+        Assert.Equal((5, "listeners[1].name", "duplicate listener name 'syslog' (first at line 2)"), (error.Line, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_OverlappingBinds_AreRefused()
+    {
+        var error = Single("""
+            listeners:
+              - name: a
+                bind: "0.0.0.0:5514"
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+              - name: b
+                bind: "10.0.0.5:5514"
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+            """);
+
+        Assert.Equal((6, "listeners[1].bind", "10.0.0.5:5514 overlaps the bind of the listener at line 2"), (error.Line, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_DuplicateDownstreamName_NamesTheFirst()
+    {
+        var error = Single("""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream:
+                  - { name: a, address: "10.0.0.1:6000" }
+                  - { name: a, address: "10.0.0.2:6000" }
+            """);
+
+        Assert.Equal((6, "listeners[0].downstream[1].name", "duplicate downstream name 'a' (first at line 5)"), (error.Line, error.Path, error.Message));
+    }
+
+    [Theory]
+    [InlineData("tc_ebpf")]
+    [InlineData("af_xdp")]
+    public void Parse_EbpfModeWithoutInterface_SaysWhatToAdd(string mode)
+    {
+        var error = Single($"""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                mode: {mode}
+                downstream: [{"{"} name: a, address: "10.0.0.1:6000" {"}"}]
+            """);
+
+        Assert.Equal((2, "listeners[0].interface", $"mode {mode} needs the interface to attach to (e.g. interface: eth0)"), (error.Line, error.Path, error.Message));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("    downstream: []")]
+    public void Parse_NoDownstreamAndNoDiscovery_IsRefused(string downstream)
+    {
+        var error = Single($"""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+            {downstream}
+            """);
+
+        Assert.Equal(("listeners[0].downstream", "no downstream and no kubernetes discovery: give a downstream list or a kubernetes section"), (error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_KubernetesOnly_IsEnoughAndNeedsExactlyOnePort()
+    {
+        var error = Single("""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                kubernetes: { namespace: logging, service: vector, port: 5514, port_name: syslog }
+            """);
+
+        Assert.Equal((4, "listeners[0].kubernetes.port", "give exactly one of port (a number) or port_name (the EndpointSlice port's name)"), (error.Line, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_EmptyListeners_IsRefused()
+    {
+        var error = Single("listeners: []");
+
+        Assert.Equal((1, "listeners", "the list is empty: configure at least one listener"), (error.Line, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_HealthTimeoutNotShorterThanInterval_IsRefused()
+    {
+        var error = Single(Valid + "health: { interval_secs: 1, timeout_secs: 1 }");
+
+        Assert.Equal(("health.timeout_secs", "must be shorter than interval_secs (1 s)"), (error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_DuplicateTuningInterface_IsRefused()
+    {
+        var error = Single(Valid + "tuning: [{ interface: eth0, mtu: 1500 }, { interface: eth0 }]");
+
+        Assert.Equal(("tuning[1].interface", "interface 'eth0' is tuned twice"), (error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_BadMemlock_IsRefused()
+    {
+        var error = Single(Valid + "memlock: lots");
+
+        Assert.Equal(("memlock", "'lots' is neither \"unlimited\" nor a number of bytes"), (error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_SeveralErrors_ReportsEveryOneInFileOrder()
+    {
+        var errors = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                workers: 0
+                downstream: [{ name: a, address: "nowhere" }]
+            metrics: { bind: "127.0.0.1" }
+            bogus: 1
+            """, File)).Errors;
+
+        Assert.Equal(["listeners[0].workers", "listeners[0].downstream[0].address", "metrics.bind", "bogus"], errors.Select(e => e.Path));
+        Assert.Equal($"{File}:4:14: listeners[0].workers: 0 is out of range (1..256)", errors[0].ToString());
+    }
+
+    private const string Valid = """
+        listeners:
+          - name: syslog
+            bind: "0.0.0.0:5514"
+            downstream: [{ name: a, address: "10.0.0.1:6000" }]
+
+        """;
+
+    private static ConfigError Single(string yaml) =>
+        Assert.Single(Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, File)).Errors);
+
+    internal static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !System.IO.File.Exists(Path.Combine(dir.FullName, "UdpFanout.sln")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? throw new InvalidOperationException("UdpFanout.sln not found above " + AppContext.BaseDirectory);
+    }
+}

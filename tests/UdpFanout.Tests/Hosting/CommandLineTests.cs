@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using UdpFanout.Tests.Configuration;
+
+namespace UdpFanout.Tests.Hosting;
+
+/// <summary>The command line as a user runs it: the built binary, its output and exit code.</summary>
+public sealed class CommandLineTests
+{
+    [Fact]
+    public void Check_ValidFile_PrintsOneLinePerListenerAndExitsZero()
+    {
+        var (code, output, _) = Run("check", "--config", Path.Combine(ConfigLoaderTests.RepositoryRoot(), "config.example.yaml"));
+
+        Assert.Equal(0, code);
+        Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 2 downstream(s), 2 worker(s), batch 64", output.Trim());
+    }
+
+    [Fact]
+    public void Check_BrokenFile_PrintsEveryErrorWithPositionAndExitsOne()
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, """
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                workers: 0
+                downstream: [{ name: a, address: "nowhere:1" }]
+            """);
+        try
+        {
+            var (code, _, errors) = Run("check", "--config", file);
+
+            Assert.Equal(1, code);
+            Assert.Equal(
+                [
+                    $"{file}:4:14: listeners[0].workers: 0 is out of range (1..256)",
+                    $"{file}:5:38: listeners[0].downstream[0].address: 'nowhere:1' is not an address:port such as \"10.0.0.1:5514\"",
+                    $"{file}: 2 error(s)",
+                ],
+                errors.Trim().Split('\n'));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Version_PrintsTheVersion()
+    {
+        var (code, output, _) = Run("--version");
+
+        Assert.Equal(0, code);
+        Assert.Matches(@"^udp-fanout \d+\.\d+\.\d+$", output.Trim());
+    }
+
+    [Fact]
+    public void UnknownArgument_ExitsTwoWithUsage()
+    {
+        var (code, _, errors) = Run("--frobnicate");
+
+        Assert.Equal(2, code);
+        Assert.StartsWith("udp-fanout: unknown argument '--frobnicate'", errors);
+        Assert.Contains("usage: udp-fanout", errors);
+    }
+
+    [Fact]
+    public void Run_UnknownListener_NamesTheListenersTheFileHas()
+    {
+        var (code, _, errors) = Run("--config", Path.Combine(ConfigLoaderTests.RepositoryRoot(), "config.example.yaml"), "--listener", "netflow");
+
+        Assert.Equal(1, code);
+        Assert.Contains("no listener named 'netflow' (the file has: syslog)", errors);
+    }
+
+    internal static (int Code, string Output, string Errors) Run(params string[] args)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "udp-fanout"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(30_000), "udp-fanout did not exit");
+        return (process.ExitCode, output.Result, errors.Result);
+    }
+}

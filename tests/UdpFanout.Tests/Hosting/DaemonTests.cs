@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Hosting;
+
+/// <summary>The real binary, run as systemd runs it: a config file, the notify socket, signals.</summary>
+[Collection(KernelCollection.Name)]
+public sealed class DaemonTests : IDisposable
+{
+    private readonly string _config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+    private readonly List<CountingReceiver> _receivers = [.. Enumerable.Range(0, 3).Select(_ => new CountingReceiver())];
+    private readonly IPEndPoint _bind = LoopbackPorts.FreeUdp();
+    private readonly int _metricsPort = LoopbackPorts.FreeTcp();
+
+    public void Dispose()
+    {
+        _receivers.ForEach(r => r.Dispose());
+        File.Delete(_config);
+    }
+
+    [Fact]
+    public void Run_Sigterm_StopsWithinTwoSeconds()
+    {
+        WriteConfig(0, 1, 2);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+
+        var stopwatch = Stopwatch.StartNew();
+        daemon.Signal(DaemonProcess.SIGTERM);
+
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(2)), $"still running 2 s after SIGTERM:\n{daemon.Output}");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(2));
+        Assert.Equal(0, daemon.ExitCode);
+    }
+
+    [Fact]
+    public async Task Reload_TwentyTimesWhileTrafficFlows_EveryDatagramArrivesOnceAndIsAccounted()
+    {
+        WriteConfig(0, 1, 2);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
+        var sets = new[] { new[] { 0, 1 }, [1, 2], [2], [0, 1, 2], [0] };
+
+        var traffic = client.SendAsync(200_000, seq => 32 + (int)(seq % 200), burst: 2000);
+        for (var reload = 0; reload < 20; reload++)
+        {
+            await Task.Delay(40);
+            WriteConfig(sets[reload % sets.Length]);
+            daemon.Signal(DaemonProcess.SIGHUP);
+            daemon.WaitForState("RELOADING=1");
+            daemon.WaitForState("READY=1");
+        }
+        await traffic;
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) >= 200_000, "every datagram at a receiver");
+
+        var metrics = await Scrape();
+        Assert.Equal(200_000, metrics.Sum("udp_fanout_packets_received_total"));
+        Assert.Equal(200_000, metrics.Sum("udp_fanout_packets_forwarded_total"));
+        Assert.Equal(0, metrics.Sum("udp_fanout_packets_dropped_total"));
+        Assert.Equal(20, metrics["udp_fanout_config_reloads_total{result=\"success\"}"]);
+        Assert.Equal(Enumerable.Range(0, 200_000).Select(i => (long)i), _receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(_receivers, r => Assert.Equal(0, r.Corrupt));
+    }
+
+    [Fact]
+    public async Task Reload_BrokenConfig_KeepsTheRunningConfigAndLogsEveryError()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+
+        File.WriteAllText(_config, $"""
+            listeners:
+              - name: test
+                bind: "{_bind}"
+                mode: userspace
+                workers: 0
+                downstream:
+                  - name: r1
+                    address: "not-an-address"
+            metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
+            """);
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
+        await client.SendAsync(100, _ => 64, burst: 100);
+
+        await Eventually.TrueAsync(() => _receivers[0].Count == 100, "the old config's downstream to get the traffic");
+        Assert.Contains($"{_config}:5:", daemon.Output);
+        Assert.Contains($"{_config}:8:", daemon.Output);
+        Assert.Equal(1, (await Scrape())["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+        Assert.False(daemon.HasExited);
+    }
+
+    [Fact]
+    public void Run_BrokenConfig_RefusesToStartNamingFileLineAndField()
+    {
+        File.WriteAllText(_config, """
+            listeners:
+              - name: test
+                bind: "127.0.0.1:70000"
+                downstream: []
+            """);
+        using var daemon = new DaemonProcess(_config);
+
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, daemon.ExitCode);
+        Assert.Contains($"{_config}:3:", daemon.Output);
+        Assert.Contains("listeners[0].bind", daemon.Output);
+    }
+
+    private Task<MetricsScrape> Scrape() => MetricsScrape.FromAsync(_metricsPort);
+
+    private void WriteConfig(params int[] downstreams)
+    {
+        var entries = string.Concat(downstreams.Select(i => $"""
+
+                  - name: r{i}
+                    address: "{_receivers[i].Endpoint}"
+            """));
+        var text = $"""
+            listeners:
+              - name: test
+                bind: "{_bind}"
+                mode: userspace
+                workers: 2
+                downstream:{entries}
+            metrics:
+              enabled: true
+              bind: "127.0.0.1:{_metricsPort}"
+            """;
+        // Written whole and renamed, as an editor or config manager would, so a reload never reads half a file.
+        File.WriteAllText(_config + ".tmp", text);
+        File.Move(_config + ".tmp", _config, overwrite: true);
+    }
+}
