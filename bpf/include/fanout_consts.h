@@ -1,0 +1,31 @@
+/* This file contains the protocol constants the udp-fanout BPF programs compare against, in the byte order
+ * they are compared in. */
+#ifndef UDP_FANOUT_CONSTS_H
+#define UDP_FANOUT_CONSTS_H
+
+#include <linux/types.h>
+#include <bpf/bpf_endian.h>
+
+#define ETH_HLEN_BYTES 14
+#define VLAN_HLEN_BYTES 4
+#define IPV4_MIN_HLEN 20
+#define UDP_HLEN_BYTES 8
+
+/* EtherTypes in network byte order, so the parser compares without swapping per packet. */
+#define ETH_P_IP_BE bpf_htons(0x0800)
+#define ETH_P_8021Q_BE bpf_htons(0x8100)
+#define ETH_P_8021AD_BE bpf_htons(0x88A8)
+
+#define IPPROTO_UDP_NUM 17
+
+/* IPv4 frag_off bits in network byte order: more-fragments flag and the offset field. */
+#define IP_MF_BE bpf_htons(0x2000)
+#define IP_OFFSET_BE bpf_htons(0x1FFF)
+
+#define AF_INET_NUM 2
+
+/* TC verdicts (linux/pkt_cls.h), spelled out so the program needs no uapi header beyond linux/bpf.h. */
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+
+#endif

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The tc_ebpf mode's data path, attached at the clsact ingress of the listener's interface.
+ *
+ * For an IPv4 UDP datagram to the listener's address and port it picks the next downstream (per-CPU round
+ * robin), rewrites the destination address and port with checksum updates, decrements the TTL as a router
+ * would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
+ * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The client's source address
+ * and port are kept. Everything else returns to the stack untouched.
+ *
+ * What the program cannot rewrite goes to the stack unchanged and reaches the daemon's fallback socket bound
+ * to the listener's address: fragments (reassembled by the kernel), datagrams whose TTL would expire, and
+ * datagrams larger than the egress MTU (the fallback's send fragments them). */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "include/fanout_consts.h"
+#include "include/fanout_shared.h"
+#include "include/fanout_maps.h"
+#include "include/fanout_parse.h"
+#include "include/fanout_csum.h"
+
+/* Filled in by the daemon before load. */
+const volatile struct fanout_listener listener = {};
+
+static __always_inline void count(__u32 stat, __u64 bytes)
+{
+	struct fanout_counter *c = bpf_map_lookup_elem(&stats, &stat);
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline int pass(__u32 stat, __u64 bytes)
+{
+	count(stat, bytes);
+	return TC_ACT_OK;
+}
+
+static __always_inline int drop(__u32 stat, __u64 bytes)
+{
+	count(stat, bytes);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline struct fanout_downstream_set *current_set(void)
+{
+	__u32 zero = 0;
+	void *inner = bpf_map_lookup_elem(&downstream_sets, &zero);
+	if (!inner)
+		return NULL;
+	return bpf_map_lookup_elem(inner, &zero);
+}
+
+static __always_inline __u32 next_position(void)
+{
+	__u32 zero = 0;
+	__u64 *position = bpf_map_lookup_elem(&rr_position, &zero);
+	if (!position)
+		return 0;
+	return (__u32)(*position)++;
+}
+
+SEC("tc")
+int tc_fanout(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct udp4_packet pkt = {};
+
+	if (!parse_eth_ipv4(data, data_end, &pkt) || !parse_udp(data, data_end, &pkt))
+		return TC_ACT_OK;
+	if (pkt.udp->dest != listener.port || (listener.addr != 0 && pkt.ip->daddr != listener.addr))
+		return TC_ACT_OK;
+
+	__u64 payload = bpf_ntohs(pkt.ip->tot_len) - pkt.ip->ihl * 4 - UDP_HLEN_BYTES;
+	if (is_fragment(pkt.ip))
+		return pass(FANOUT_TC_PASS_FRAGMENT, payload);
+	if (pkt.ip->ttl <= 1)
+		return pass(FANOUT_TC_PASS_TTL, payload);
+
+	struct fanout_downstream_set *set = current_set();
+	if (!set || set->count == 0 || set->count > FANOUT_MAX_DOWNSTREAMS)
+		return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
+	__u32 index = next_position() % set->count;
+	if (index >= FANOUT_MAX_DOWNSTREAMS)
+		return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
+	struct fanout_downstream target = set->downstreams[index];
+
+	/* Route first, so a datagram with nowhere to go is counted and dropped unchanged. */
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET_NUM,
+		.l4_protocol = IPPROTO_UDP_NUM,
+		.tot_len = bpf_ntohs(pkt.ip->tot_len),
+		.tos = pkt.ip->tos,
+		.ipv4_src = pkt.ip->saddr,
+		.ipv4_dst = target.addr,
+		.ifindex = skb->ingress_ifindex,
+	};
+	/* OUTPUT: route as the host itself would send, so the proxy needs no ip_forward. */
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return pass(FANOUT_TC_PASS_FRAG_NEEDED, payload);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return drop(FANOUT_TC_NO_ROUTE, payload);
+
+	__be32 old_addr = pkt.ip->daddr;
+	__be16 old_port = pkt.udp->dest;
+	__u8 ttl = pkt.ip->ttl;
+	__u32 ip_off = pkt.ip_off, udp_off = pkt.udp_off;
+	/* The helpers below may move the packet: no pointer into it is used after this point. */
+	if (rewrite_daddr(skb, ip_off, udp_off, old_addr, target.addr) ||
+	    rewrite_dport(skb, udp_off, old_port, target.port) ||
+	    decrement_ttl(skb, ip_off, ttl, IPPROTO_UDP_NUM))
+		return drop(FANOUT_TC_REDIRECT_FAILED, payload);
+
+	struct bpf_redir_neigh next_hop = { .nh_family = AF_INET_NUM, .ipv4_nh = fib.ipv4_dst };
+	/* With NO_NEIGH the kernel resolves the neighbour and sends once it answers instead of dropping. */
+	long verdict = bpf_redirect_neigh(fib.ifindex, rc == BPF_FIB_LKUP_RET_SUCCESS ? &next_hop : NULL,
+					  rc == BPF_FIB_LKUP_RET_SUCCESS ? sizeof(next_hop) : 0, 0);
+	if (verdict == TC_ACT_SHOT)
+		return drop(FANOUT_TC_REDIRECT_FAILED, payload);
+
+	count(FANOUT_TC_FORWARDED, payload);
+	__u32 slot = target.slot;
+	struct fanout_counter *per_downstream = bpf_map_lookup_elem(&slot_stats, &slot);
+	if (per_downstream) {
+		per_downstream->packets++;
+		per_downstream->bytes += payload;
+	}
+	return verdict;
+}
+
+char LICENSE[] SEC("license") = "GPL";
