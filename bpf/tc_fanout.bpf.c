@@ -9,7 +9,8 @@
  *
  * What the program cannot rewrite goes to the stack unchanged and reaches the daemon's fallback socket bound
  * to the listener's address: fragments (reassembled by the kernel), datagrams whose TTL would expire, and
- * datagrams larger than the egress MTU (the fallback's send fragments them). */
+ * datagrams larger than the egress MTU (the fallback's send fragments them), and everything while forwarding is
+ * disabled on the ingress device (net.ipv4.conf.<if>.forwarding=0; the daemon warns about it at start). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -97,10 +98,12 @@ int tc_fanout(struct __sk_buff *skb)
 		.ipv4_dst = target.addr,
 		.ifindex = skb->ingress_ifindex,
 	};
-	/* OUTPUT: route as the host itself would send, so the proxy needs no ip_forward. */
-	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	/* A forwarding lookup from the ingress device: it needs forwarding enabled on that device. */
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return pass(FANOUT_TC_PASS_FRAG_NEEDED, payload);
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return pass(FANOUT_TC_PASS_FORWARDING_DISABLED, payload);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return drop(FANOUT_TC_NO_ROUTE, payload);
 

@@ -42,7 +42,8 @@ enum fanout_tc_stat {
 	FANOUT_TC_PASS_FRAGMENT = 4,     /* to the stack: reassembled there, forwarded by the fallback socket */
 	FANOUT_TC_PASS_TTL = 5,          /* to the stack: TTL would expire on the next hop */
 	FANOUT_TC_PASS_FRAG_NEEDED = 6,  /* to the stack: larger than the egress MTU; the fallback fragments it */
-	FANOUT_TC_STAT_COUNT = 7,
+	FANOUT_TC_PASS_FORWARDING_DISABLED = 7, /* to the stack: the ingress device does not forward */
+	FANOUT_TC_STAT_COUNT = 8,
 };
 
 #endif

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Logging;
 using UdpFanout.Metrics;
@@ -31,6 +32,7 @@ internal static class DaemonHost
         builder.Services.AddSingleton(new ListenerSelection(onlyListener));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IForwarderFactory, UserspaceForwarderFactory>();
+        builder.Services.AddSingleton<IForwarderFactory, TcEbpfForwarderFactory>();
         builder.Services.AddSingleton<ForwarderRegistry>();
         builder.Services.AddSingleton<RetiredStats>();
         builder.Services.AddSingleton<ListenerSupervisor>();

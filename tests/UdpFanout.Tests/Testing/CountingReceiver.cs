@@ -13,12 +13,13 @@ internal sealed class CountingReceiver : IDisposable
     private readonly Thread _thread;
     private readonly List<long> _sequences = [];
     private readonly Lock _gate = new();
+    private readonly HashSet<SocketAddress> _sources = [];
     private int _corrupt;
 
-    public CountingReceiver(IPAddress? address = null)
+    public CountingReceiver(IPAddress? address = null, int port = 0)
     {
         _socket.ReceiveBufferSize = 16 << 20;
-        _socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, 0));
+        _socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         _thread = new Thread(Run) { IsBackground = true, Name = "receiver" };
         _thread.Start();
     }
@@ -47,6 +48,18 @@ internal sealed class CountingReceiver : IDisposable
         }
     }
 
+    /// <summary>Every distinct sender address:port seen.</summary>
+    public IReadOnlyList<IPEndPoint> Sources
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sources.Select(a => (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(a)).ToArray();
+            }
+        }
+    }
+
     /// <summary>Datagrams whose bytes did not match what their sequence number says they must be.</summary>
     public int Corrupt => Volatile.Read(ref _corrupt);
 
@@ -59,16 +72,24 @@ internal sealed class CountingReceiver : IDisposable
     private void Run()
     {
         var buffer = new byte[65536];
+        // Reused for every datagram, so receiving allocates nothing (the userspace mode's allocation test runs beside it).
+        var source = new SocketAddress(AddressFamily.InterNetwork);
         try
         {
             while (true)
             {
-                var length = _socket.Receive(buffer);
+                var length = _socket.ReceiveFrom(buffer, SocketFlags.None, source);
                 if (NumberedPayload.TryRead(buffer.AsSpan(0, length), out var sequence))
                 {
                     lock (_gate)
                     {
                         _sequences.Add(sequence);
+                        if (!_sources.Contains(source))
+                        {
+                            var copy = new SocketAddress(AddressFamily.InterNetwork);
+                            source.Buffer.CopyTo(copy.Buffer);
+                            _sources.Add(copy);
+                        }
                     }
                 }
                 else

@@ -19,6 +19,9 @@ internal static partial class Interop
         public const int EINTR = 4;
         public const int EAGAIN = 11;
         public const int EPERM = 1;
+        public const int ENOENT = 2;
+        public const int EEXIST = 17;
+        public const int EINVAL = 22;
         public const int ENOBUFS = 105;
         public const int ECONNREFUSED = 111;
     }

@@ -1,0 +1,65 @@
+using System.Runtime.InteropServices;
+using static Interop.Libbpf;
+
+namespace UdpFanout.Bpf;
+
+/// <summary>A map of a loaded <see cref="BpfObject"/>; valid as long as the object is open.</summary>
+internal sealed class BpfMap(nint handle, string name)
+{
+    public nint Handle { get; } = handle;
+
+    public string Name { get; } = name;
+
+    public int Fd => bpf_map__fd(Handle);
+
+    public unsafe void Update<TValue>(uint key, in TValue value) where TValue : unmanaged
+    {
+        fixed (TValue* v = &value)
+        {
+            if (bpf_map_update_elem(Fd, &key, v, BPF_ANY) != 0)
+            {
+                throw BpfException.For($"cannot update map {Name}[{key}]", Marshal.GetLastPInvokeError());
+            }
+        }
+    }
+
+    /// <summary>The values of every CPU for one key of a per-CPU map.</summary>
+    public unsafe TValue[] LookupPerCpu<TValue>(uint key) where TValue : unmanaged
+    {
+        // The kernel lays per-CPU values out at 8-byte strides, one per possible CPU.
+        var stride = (sizeof(TValue) + 7) & ~7;
+        var cpus = PossibleCpus.Count;
+        var buffer = new byte[stride * cpus];
+        fixed (byte* b = buffer)
+        {
+            if (bpf_map_lookup_elem(Fd, &key, b) != 0)
+            {
+                throw BpfException.For($"cannot read map {Name}[{key}]", Marshal.GetLastPInvokeError());
+            }
+            var values = new TValue[cpus];
+            for (var cpu = 0; cpu < cpus; cpu++)
+            {
+                values[cpu] = *(TValue*)(b + cpu * stride);
+            }
+            return values;
+        }
+    }
+
+    /// <summary>Writes the same value for every CPU of one key of a per-CPU map.</summary>
+    public unsafe void UpdatePerCpu<TValue>(uint key, TValue value) where TValue : unmanaged
+    {
+        var stride = (sizeof(TValue) + 7) & ~7;
+        var buffer = new byte[stride * PossibleCpus.Count];
+        fixed (byte* b = buffer)
+        {
+            for (var cpu = 0; cpu < PossibleCpus.Count; cpu++)
+            {
+                *(TValue*)(b + cpu * stride) = value;
+            }
+            if (bpf_map_update_elem(Fd, &key, b, BPF_ANY) != 0)
+            {
+                throw BpfException.For($"cannot update map {Name}[{key}]", Marshal.GetLastPInvokeError());
+            }
+        }
+    }
+}

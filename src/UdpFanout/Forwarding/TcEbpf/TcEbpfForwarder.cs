@@ -1,0 +1,130 @@
+using Microsoft.Extensions.Logging;
+using UdpFanout.Balancing;
+using UdpFanout.Bpf;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding.Userspace;
+
+namespace UdpFanout.Forwarding.TcEbpf;
+
+/// <summary>
+/// The tc_ebpf mode: a TC ingress program forwards the listener's datagrams in the kernel; what it passes to the
+/// stack (fragments, expiring TTLs, datagrams over the egress MTU) reaches a one-worker userspace forwarder bound
+/// to the listener's address, through the same downstream set.
+/// Received counts what the program forwarded or dropped plus what the fallback socket received; datagrams the
+/// program passed to the stack are counted once, when the fallback receives them (reassembled).
+/// </summary>
+internal sealed partial class TcEbpfForwarder : IListenerForwarder
+{
+    private static readonly Version MinimumKernel = new(5, 10);
+    private static readonly TcStat[] InKernel = [TcStat.Forwarded, TcStat.NoDownstream, TcStat.NoRoute, TcStat.RedirectFailed];
+
+    private readonly ListenerConfig _config;
+    private readonly ILogger _logger;
+    private readonly UserspaceForwarder _fallback;
+    private TcProgram? _program;
+    private TcIngressAttachment? _attachment;
+
+    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers)
+    {
+        _config = config;
+        _logger = loggers.CreateLogger<TcEbpfForwarder>();
+        _fallback = new UserspaceForwarder(config with { Workers = 1, Cpus = ValueList<int>.Empty }, loggers.CreateLogger<UserspaceForwarder>());
+    }
+
+    public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
+    {
+        var iface = _config.Interface ?? throw new ForwarderException($"listener '{_config.Name}': mode tc_ebpf needs an interface");
+        var ifindex = (int)Interop.Libc.if_nametoindex(iface);
+        if (ifindex == 0)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': interface {iface} does not exist (`ip link` lists the interfaces; fix interface: in the config)");
+        }
+        if (Environment.OSVersion.Version < MinimumKernel)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': tc_ebpf needs Linux {MinimumKernel} or newer for bpf_redirect_neigh; this kernel is {Environment.OSVersion.Version} (use mode userspace)");
+        }
+        try
+        {
+            _program = TcProgram.Load(_config.Bind);
+            _program.Publish(initial);
+            // The fallback is bound before the program is attached, so nothing the program passes up is lost.
+            await _fallback.StartAsync(initial, cancellationToken);
+            _attachment = TcIngressAttachment.Attach(ifindex, iface, _program.ProgramFd);
+        }
+        catch (BpfException e)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
+        }
+        LogAttached(_logger, _config.Name, iface);
+        if (File.Exists(ForwardingSetting(iface)) && File.ReadAllText(ForwardingSetting(iface)).Trim() == "0")
+        {
+            LogForwardingDisabled(_logger, _config.Name, iface);
+        }
+    }
+
+    private static string ForwardingSetting(string iface) => $"/proc/sys/net/ipv4/conf/{iface}/forwarding";
+
+    public void UpdateDownstreams(DownstreamSet set)
+    {
+        _program?.Publish(set);
+        _fallback.UpdateDownstreams(set);
+    }
+
+    public ListenerStats ReadStats()
+    {
+        var fallback = _fallback.ReadStats();
+        if (_program is null)
+        {
+            return fallback;
+        }
+        var tc = Enum.GetValues<TcStat>().ToDictionary(s => s, _program.Read);
+        var dropped = (long[])fallback.Dropped.Clone();
+        dropped[(int)DropReason.NoDownstream] += tc[TcStat.NoDownstream].Packets;
+        dropped[(int)DropReason.NoRoute] += tc[TcStat.NoRoute].Packets;
+        dropped[(int)DropReason.RedirectFailed] += tc[TcStat.RedirectFailed].Packets;
+        var downstreams = _program.DownstreamTotals();
+        foreach (var s in fallback.Downstreams)
+        {
+            downstreams[s.Downstream] = downstreams.TryGetValue(s.Downstream, out var t) ? (t.Packets + s.Packets, t.Bytes + s.Bytes) : (s.Packets, s.Bytes);
+        }
+        return new ListenerStats
+        {
+            Received = fallback.Received + InKernel.Sum(s => tc[s].Packets),
+            ReceivedBytes = fallback.ReceivedBytes + InKernel.Sum(s => tc[s].Bytes),
+            Forwarded = fallback.Forwarded + tc[TcStat.Forwarded].Packets,
+            ForwardedBytes = fallback.ForwardedBytes + tc[TcStat.Forwarded].Bytes,
+            Dropped = dropped,
+            Downstreams = downstreams.Select(d => new DownstreamStats(d.Key, d.Value.Packets, d.Value.Bytes)).ToArray(),
+            ModeCounters =
+            [
+                PassedToStack("fragment", tc[TcStat.PassFragment].Packets),
+                PassedToStack("ttl", tc[TcStat.PassTtl].Packets),
+                PassedToStack("frag_needed", tc[TcStat.PassFragNeeded].Packets),
+                PassedToStack("forwarding_disabled", tc[TcStat.PassForwardingDisabled].Packets),
+            ],
+        };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_attachment is not null)
+        {
+            _attachment.Dispose();
+            LogDetached(_logger, _config.Name, _config.Interface ?? "");
+        }
+        await _fallback.DisposeAsync();
+        _program?.Dispose();
+    }
+
+    private static ModeCounter PassedToStack(string reason, long value) =>
+        new("tc_passed_to_stack_total", "Datagrams the tc program passed to the kernel stack for the fallback socket, by reason.", value, [new("reason", reason)]);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program attached to {Interface} ingress")]
+    private static partial void LogAttached(ILogger logger, string listener, string @interface);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: forwarding is disabled on {Interface}, so the kernel cannot route for the tc program and every datagram takes the userspace fallback; set net.ipv4.conf.{Interface}.forwarding=1")]
+    private static partial void LogForwardingDisabled(ILogger logger, string listener, string @interface);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program detached from {Interface}")]
+    private static partial void LogDetached(ILogger logger, string listener, string @interface);
+}

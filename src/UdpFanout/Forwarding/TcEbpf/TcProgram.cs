@@ -1,0 +1,118 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Runtime.InteropServices;
+using UdpFanout.Balancing;
+using UdpFanout.Bpf;
+using static Interop.Fanout;
+
+namespace UdpFanout.Forwarding.TcEbpf;
+
+/// <summary>
+/// The loaded tc program of one listener and its maps: what it matches, the downstream set it forwards to, and
+/// its counters. Attaching it is <see cref="TcIngressAttachment"/>'s job.
+/// </summary>
+internal sealed class TcProgram : IDisposable
+{
+    public const string ObjectFile = "tc_fanout.bpf.o";
+
+    private readonly BpfObject _object;
+    private readonly BpfMap _sets;
+    private readonly BpfMap _stats;
+    private readonly BpfMap _slotStats;
+    private readonly DownstreamSlots _slots = new();
+    private readonly Dictionary<Downstream, (long Packets, long Bytes)> _retired = [];
+    private readonly Lock _gate = new();
+
+    private TcProgram(BpfObject obj)
+    {
+        _object = obj;
+        _sets = obj.Map("downstream_sets");
+        _stats = obj.Map("stats");
+        _slotStats = obj.Map("slot_stats");
+        ProgramFd = obj.ProgramFd("tc_fanout");
+    }
+
+    public int ProgramFd { get; }
+
+    /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any address).</summary>
+    public static TcProgram Load(IPEndPoint bind)
+    {
+        var obj = BpfObject.Open(BpfObjectLocator.Find(ObjectFile));
+        try
+        {
+            MemoryMarshal.Write(obj.GlobalData(".rodata"), new fanout_listener
+            {
+                addr = BitConverter.ToUInt32(bind.Address.GetAddressBytes()),
+                port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
+            });
+            obj.Load();
+            return new TcProgram(obj);
+        }
+        catch
+        {
+            obj.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Swaps the set as a new inner map: the kernel waits for running programs before the outer-map update
+    /// returns, so no datagram goes to a removed downstream afterwards and its counter slot can be reused.
+    /// </summary>
+    public unsafe void Publish(DownstreamSet set)
+    {
+        lock (_gate)
+        {
+            var (value, removed) = _slots.Assign(set);
+            var inner = Interop.Libbpf.bpf_map_create(Interop.Libbpf.BPF_MAP_TYPE_ARRAY, "fanout_set", sizeof(uint), (uint)sizeof(fanout_downstream_set), 1, 0);
+            if (inner < 0)
+            {
+                throw BpfException.For("cannot create a downstream set map", Marshal.GetLastPInvokeError());
+            }
+            try
+            {
+                var key = 0u;
+                if (Interop.Libbpf.bpf_map_update_elem(inner, &key, &value, Interop.Libbpf.BPF_ANY) != 0)
+                {
+                    throw BpfException.For("cannot fill the downstream set map", Marshal.GetLastPInvokeError());
+                }
+                _sets.Update(0, inner);
+            }
+            finally
+            {
+                Interop.Libc.close(inner);
+            }
+            foreach (var (downstream, slot) in removed)
+            {
+                Add(_retired, downstream, Sum(_slotStats.LookupPerCpu<fanout_counter>(slot)));
+                _slotStats.UpdatePerCpu(slot, new fanout_counter());
+                _slots.Release(slot);
+            }
+        }
+    }
+
+    /// <summary>The program's per-verdict counters, summed over CPUs.</summary>
+    public (long Packets, long Bytes) Read(TcStat stat) => Sum(_stats.LookupPerCpu<fanout_counter>((uint)stat));
+
+    /// <summary>What each downstream was sent in the kernel, those that left the set included.</summary>
+    public Dictionary<Downstream, (long Packets, long Bytes)> DownstreamTotals()
+    {
+        lock (_gate)
+        {
+            var totals = new Dictionary<Downstream, (long Packets, long Bytes)>(_retired);
+            foreach (var (downstream, slot) in _slots.Active)
+            {
+                Add(totals, downstream, Sum(_slotStats.LookupPerCpu<fanout_counter>(slot)));
+            }
+            return totals;
+        }
+    }
+
+    public void Dispose() => _object.Dispose();
+
+    private static void Add(Dictionary<Downstream, (long Packets, long Bytes)> totals, Downstream downstream, (long Packets, long Bytes) more) =>
+        totals[downstream] = totals.TryGetValue(downstream, out var t) ? (t.Packets + more.Packets, t.Bytes + more.Bytes) : more;
+
+    private static (long Packets, long Bytes) Sum(fanout_counter[] perCpu) =>
+        ((long)perCpu.Aggregate(0UL, (a, c) => a + c.packets), (long)perCpu.Aggregate(0UL, (a, c) => a + c.bytes));
+}

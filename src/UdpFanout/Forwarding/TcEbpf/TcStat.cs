@@ -1,0 +1,14 @@
+namespace UdpFanout.Forwarding.TcEbpf;
+
+/// <summary>The tc program's per-verdict counters: <c>enum fanout_tc_stat</c> in bpf/include/fanout_shared.h.</summary>
+internal enum TcStat
+{
+    Forwarded = 0,
+    NoDownstream = 1,
+    NoRoute = 2,
+    RedirectFailed = 3,
+    PassFragment = 4,
+    PassTtl = 5,
+    PassFragNeeded = 6,
+    PassForwardingDisabled = 7,
+}
