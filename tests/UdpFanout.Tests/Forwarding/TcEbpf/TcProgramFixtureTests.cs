@@ -1,0 +1,147 @@
+using System.Buffers.Binary;
+using System.Net;
+using UdpFanout.Balancing;
+using UdpFanout.Forwarding.TcEbpf;
+using UdpFanout.Tests.Interop;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Forwarding.TcEbpf;
+
+/// <summary>
+/// The tc program run on fixture frames through BPF_PROG_TEST_RUN: {description, input frame, expected verdict,
+/// expected output frame}. It runs in a namespace where the downstream has a route and a neighbour, with
+/// forwarding on, as on a real proxy.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public sealed class TcProgramFixtureTests : IDisposable
+{
+    private const uint TcActOk = 0;
+    private const uint TcActShot = 2;
+    private const uint TcActRedirect = 7;
+
+    private static readonly IPEndPoint Listener = IPEndPoint.Parse("192.0.2.1:5514");
+    private static readonly IPEndPoint Downstream = IPEndPoint.Parse("10.201.250.2:6000");
+
+    private readonly NetworkNamespace _ns = new($"uftfx{Environment.ProcessId % 10000:x}");
+    private readonly int _ingressIfindex;
+
+    public TcProgramFixtureTests()
+    {
+        _ns.Exec("ip link add fxa type veth peer name fxb");
+        _ns.Exec("ip addr add 10.201.250.1/24 dev fxa");
+        _ns.Exec("ip link set fxa up");
+        _ns.Exec("ip link set fxb up");
+        _ns.Exec("ip neigh add 10.201.250.2 lladdr 02:00:00:00:00:99 dev fxa nud permanent");
+        _ns.Exec("sysctl -qw net.ipv4.ip_forward=1");
+        _ingressIfindex = int.Parse(_ns.Exec("cat /sys/class/net/fxb/ifindex").Trim());
+    }
+
+    public void Dispose() => _ns.Dispose();
+
+    public static TheoryData<string, Ipv4UdpFrame, uint, Ipv4UdpFrame?> Fixtures()
+    {
+        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+        Ipv4UdpFrame Forwarded(Ipv4UdpFrame input) =>
+            input with { Destination = Downstream.Address, DestinationPort = Downstream.Port, Ttl = (byte)(input.Ttl - 1) };
+        return new()
+        {
+            { "matching UDP: destination rewritten, TTL decremented, checksums right", matching, TcActRedirect, Forwarded(matching) },
+            { "another UDP port: untouched", matching with { DestinationPort = 5515 }, TcActOk, null },
+            { "another address: untouched", matching with { Destination = IPAddress.Parse("192.0.2.99") }, TcActOk, null },
+            { "IP options: rewritten around them", matching with { IpOptions = [1, 1, 1, 0] }, TcActRedirect, Forwarded(matching with { IpOptions = [1, 1, 1, 0] }) },
+            { "VLAN tag: rewritten behind it", matching with { VlanId = 42 }, TcActRedirect, Forwarded(matching with { VlanId = 42 }) },
+            { "zero UDP checksum: stays zero", matching with { ZeroUdpChecksum = true }, TcActRedirect, Forwarded(matching with { ZeroUdpChecksum = true }) },
+            { "first fragment: to the stack", matching with { MoreFragments = true }, TcActOk, null },
+            { "later fragment: to the stack", matching with { FragmentOffsetUnits = 185 }, TcActOk, null },
+            { "TTL 1: to the stack", matching with { Ttl = 1 }, TcActOk, null },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Run_Fixture_GivesTheExpectedVerdictAndFrame(string description, Ipv4UdpFrame input, uint verdict, Ipv4UdpFrame? output)
+    {
+        var frame = input.Build();
+
+        var (actualVerdict, actualOutput) = RunProgram(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+
+        Assert.True(verdict == actualVerdict, $"{description}: verdict {actualVerdict}, expected {verdict}");
+        Assert.Equal(Convert.ToHexString(output?.Build() ?? frame), Convert.ToHexString(actualOutput));
+    }
+
+    // BPF_PROG_TEST_RUN itself refuses an IPv4 frame shorter than an IPv4 header (EINVAL), so a cut IPv4 header
+    // is fed as an IHL that claims more header than the frame has.
+    [Theory]
+    [InlineData("IPv4 header length beyond the frame", 14 + 20 + 8, 15)]
+    [InlineData("truncated UDP header", 14 + 20 + 4, 5)]
+    public void Run_TruncatedHeaders_PassUntouched(string description, int length, int ihl)
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address, Payload = [] }.Build()[..length];
+        frame[14] = (byte)(0x40 | ihl);
+
+        var (verdict, output) = RunProgram(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+
+        Assert.True(verdict == TcActOk, description);
+        Assert.Equal(frame, output);
+    }
+
+    [Fact]
+    public void Run_Ipv6_PassesUntouched()
+    {
+        var frame = new byte[14 + 40 + 8];
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x86DD);
+        frame[14] = 0x60;
+
+        var (verdict, output) = RunProgram(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+
+        Assert.Equal(TcActOk, verdict);
+        Assert.Equal(frame, output);
+    }
+
+    [Fact]
+    public void Run_NoDownstream_DropsAndCounts()
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
+
+        var (verdict, stats) = RunAndRead(DownstreamSet.Empty, frame, TcStat.NoDownstream);
+
+        Assert.Equal(TcActShot, verdict);
+        Assert.Equal(1, stats);
+    }
+
+    [Fact]
+    public void Run_NoRouteToTheDownstream_DropsAndCounts()
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
+        var unroutable = new Downstream("far", IPEndPoint.Parse("203.0.113.5:6000"));
+
+        var (verdict, stats) = RunAndRead(new DownstreamSet([unroutable]), frame, TcStat.NoRoute);
+
+        Assert.Equal(TcActShot, verdict);
+        Assert.Equal(1, stats);
+    }
+
+    private (uint Verdict, byte[] Output) RunProgram(DownstreamSet set, byte[] frame) => _ns.Invoke(() =>
+    {
+        using var program = TcProgram.Load(Listener);
+        program.Publish(set);
+        return BpfTestRun.Run(program.ProgramFd, frame, Context());
+    });
+
+    private (uint Verdict, long Count) RunAndRead(DownstreamSet set, byte[] frame, TcStat stat) => _ns.Invoke(() =>
+    {
+        using var program = TcProgram.Load(Listener);
+        program.Publish(set);
+        var (verdict, _) = BpfTestRun.Run(program.ProgramFd, frame, Context());
+        return (verdict, program.Read(stat).Packets);
+    });
+
+    /// <summary>A __sk_buff saying the frame came in on a forwarding device, as bpf_fib_lookup needs.</summary>
+    private byte[] Context()
+    {
+        var ctx = new byte[NativeLayout.Of("__sk_buff")];
+        BinaryPrimitives.WriteInt32LittleEndian(ctx.AsSpan((int)NativeLayout.Of("__sk_buff.ingress_ifindex")), _ingressIfindex);
+        BinaryPrimitives.WriteInt32LittleEndian(ctx.AsSpan((int)NativeLayout.Of("__sk_buff.ifindex")), _ingressIfindex);
+        return ctx;
+    }
+}

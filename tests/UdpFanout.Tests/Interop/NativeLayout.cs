@@ -1,0 +1,70 @@
+using UdpFanout.Tests.Configuration;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Interop;
+
+/// <summary>
+/// The real C layouts: a small C program, compiled with the system's gcc against the same headers the native
+/// side uses, prints sizeof and offsetof for every struct the daemon shares with libc, libbpf or the BPF programs.
+/// </summary>
+internal static class NativeLayout
+{
+    private static readonly Lazy<Dictionary<string, long>> Values = new(Measure);
+
+    /// <summary>"struct" for sizeof, "struct.field" for offsetof.</summary>
+    public static long Of(string name) =>
+        Values.Value.TryGetValue(name, out var value) ? value : throw new KeyNotFoundException($"the C program does not print {name}");
+
+    private static readonly (string Struct, string[] Fields)[] Structs =
+    [
+        ("iovec", ["iov_base", "iov_len"]),
+        ("msghdr", ["msg_name", "msg_namelen", "msg_iov", "msg_iovlen", "msg_control", "msg_controllen", "msg_flags"]),
+        ("mmsghdr", ["msg_hdr", "msg_len"]),
+        ("sockaddr_in", ["sin_family", "sin_port", "sin_addr", "sin_zero"]),
+        ("bpf_tc_hook", ["sz", "ifindex", "attach_point", "parent"]),
+        ("bpf_tc_opts", ["sz", "prog_fd", "flags", "prog_id", "handle", "priority"]),
+        ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
+        ("fanout_listener", ["addr", "port", "pad"]),
+        ("fanout_downstream", ["addr", "port", "slot"]),
+        ("fanout_downstream_set", ["count", "downstreams"]),
+        ("fanout_counter", ["packets", "bytes"]),
+        ("__sk_buff", ["ingress_ifindex", "ifindex"]),
+    ];
+
+    private static Dictionary<string, long> Measure()
+    {
+        var dir = Directory.CreateTempSubdirectory("layout-");
+        try
+        {
+            var prints = string.Concat(Structs.Select(s =>
+                $"    printf(\"{s.Struct} %zu\\n\", sizeof(struct {s.Struct}));\n" +
+                string.Concat(s.Fields.Select(f => $"    printf(\"{s.Struct}.{f} %zu\\n\", offsetof(struct {s.Struct}, {f}));\n"))));
+            var source = Path.Combine(dir.FullName, "layout.c");
+            File.WriteAllText(source, $$"""
+                #define _GNU_SOURCE
+                #include <stddef.h>
+                #include <stdio.h>
+                #include <sys/socket.h>
+                #include <sys/uio.h>
+                #include <netinet/in.h>
+                #include <bpf/libbpf.h>
+                #include <bpf/bpf.h>
+                #include "fanout_shared.h"
+                int main(void)
+                {
+                {{prints}}    return 0;
+                }
+                """);
+            var include = Path.Combine(ConfigLoaderTests.RepositoryRoot(), "bpf", "include");
+            var binary = Path.Combine(dir.FullName, "layout");
+            Shell.Run($"gcc -I{include} -o {binary} {source}");
+            return Shell.Run(binary).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => line.Split(' '))
+                .ToDictionary(parts => parts[0], parts => long.Parse(parts[1]));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using System.Runtime.InteropServices;
+using static Interop.Fanout;
+using static Interop.Libbpf;
+using static Interop.Libc;
+
+namespace UdpFanout.Tests.Interop;
+
+/// <summary>Every struct the daemon shares with native code has exactly the C layout (see <see cref="NativeLayout"/>).</summary>
+public sealed unsafe class StructLayoutTests
+{
+    [Fact]
+    public void Libc_SocketStructs_MatchTheCLayout()
+    {
+        AssertLayout<iovec>("iovec");
+        AssertLayout<msghdr>("msghdr");
+        AssertLayout<mmsghdr>("mmsghdr");
+        AssertLayout<sockaddr_in>("sockaddr_in");
+    }
+
+    [Fact]
+    public void Libbpf_OptionStructs_MatchTheCLayout()
+    {
+        AssertLayout<bpf_tc_hook>("bpf_tc_hook");
+        AssertLayout<bpf_tc_opts>("bpf_tc_opts");
+        AssertLayout<bpf_test_run_opts>("bpf_test_run_opts");
+    }
+
+    [Fact]
+    public void BpfProgram_SharedStructs_MatchTheCLayout()
+    {
+        AssertLayout<fanout_listener>("fanout_listener");
+        AssertLayout<fanout_downstream>("fanout_downstream");
+        AssertLayout<fanout_counter>("fanout_counter");
+        Assert.Equal(NativeLayout.Of("fanout_downstream_set"), sizeof(fanout_downstream_set));
+        var set = new fanout_downstream_set();
+        Assert.Equal(NativeLayout.Of("fanout_downstream_set.downstreams"), (byte*)&set.downstreams - (byte*)&set);
+    }
+
+    private static void AssertLayout<T>(string name) where T : unmanaged
+    {
+        Assert.Equal((name, NativeLayout.Of(name)), (name, (long)sizeof(T)));
+        foreach (var field in typeof(T).GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public))
+        {
+            Assert.Equal(($"{name}.{field.Name}", NativeLayout.Of($"{name}.{field.Name}")), ($"{name}.{field.Name}", (long)Marshal.OffsetOf<T>(field.Name)));
+        }
+    }
+}
