@@ -1,0 +1,29 @@
+using UdpFanout.Tests.Configuration;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Tools;
+
+/// <summary>The benchmark harness's smoke run: proves the testbed, generator, sinks and report work; measures nothing.</summary>
+[Collection(KernelCollection.Name)]
+public sealed class BenchSmokeTests
+{
+    [Fact]
+    public void Smoke_WritesAReportWithDeliveredDatagrams()
+    {
+        var root = ConfigLoaderTests.RepositoryRoot();
+        var report = Path.Combine(Path.GetTempPath(), $"bench-smoke-{Guid.NewGuid():N}.md");
+        try
+        {
+            Shell.Run($"cd {root} && python3 tools/bench/bench.py --smoke --binary {Path.Combine(AppContext.BaseDirectory, "udp-fanout")} --out {report}");
+
+            var text = File.ReadAllText(report);
+            var row = text.Split('\n').First(l => l.StartsWith("| udp-fanout userspace (1 worker) |", StringComparison.Ordinal));
+            Assert.Matches(@"\| [1-9]\d*k \(", row);
+            Assert.Contains("## Share delivered at fixed offered rates", text);
+        }
+        finally
+        {
+            File.Delete(report);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+"""udp-fanout's benchmark: every mode against the peers, side by side, in one run on one testbed.
+
+Measures, per system: datagrams delivered with the generator flat out, the share delivered at fixed offered
+rates, whole-machine CPU per delivered datagram above the drop-at-proxy baseline, and the daemon's resident
+memory. Writes a markdown report and a PNG plot.
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import measure  # noqa: E402
+import report  # noqa: E402
+from systems import Baseline, Nftables, Nginx, UdpFanout  # noqa: E402
+from testbed import Testbed  # noqa: E402
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--binary", required=True, help="the published udp-fanout binary")
+    p.add_argument("--smoke", action="store_true", help="a few seconds: the userspace mode and the baseline, one rate")
+    p.add_argument("--runs", type=int, default=3, help="runs per point (median and spread are reported)")
+    p.add_argument("--seconds", type=float, default=2.0, help="length of one run")
+    p.add_argument("--sizes", default="64,512,1400", help="UDP payload sizes")
+    p.add_argument("--rates", default="50000,100000,200000,400000", help="fixed offered rates (datagrams/s) for 64-byte payloads")
+    p.add_argument("--out", default=None, help="markdown report (default docs/benchmarks.md, or artifacts/bench/smoke.md with --smoke)")
+    return p.parse_args()
+
+
+def systems(bed, binary, smoke):
+    if smoke:
+        return [lambda: Baseline(bed), lambda: UdpFanout(bed, binary, "userspace")]
+    return [
+        lambda: Baseline(bed),
+        lambda: Nftables(bed),
+        lambda: Nginx(bed),
+        lambda: UdpFanout(bed, binary, "userspace", 1),
+        lambda: UdpFanout(bed, binary, "userspace", 2),
+        lambda: UdpFanout(bed, binary, "userspace", 4),
+        lambda: UdpFanout(bed, binary, "tc_ebpf"),
+    ]
+
+
+def summarize(samples):
+    def stat(key):
+        values = [s[key] for s in samples if s[key] is not None]
+        return (statistics.median(values), min(values), max(values)) if values else None
+    return {k: stat(k) for k in samples[0]}
+
+
+def main():
+    args = parse_args()
+    sizes = [64] if args.smoke else [int(s) for s in args.sizes.split(",")]
+    rates = [20000] if args.smoke else [int(r) for r in args.rates.split(",")]
+    runs, seconds = (1, 1.0) if args.smoke else (args.runs, args.seconds)
+    out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks.md")
+    points = []  # (system, size, many_ports, rate or None, summary)
+    idle_rss = {}
+    with Testbed() as bed:
+        for make in systems(bed, args.binary, args.smoke):
+            with make() as system:
+                idle_rss[system.name] = measure.rss_kib(system.pid)
+                print(f"== {system.name}", flush=True)
+                plan = [(size, many, None) for size in sizes for many in ([True] if args.smoke else [True, False])]
+                plan += [(64, True, rate) for rate in rates]
+                for size, many, rate in plan:
+                    samples = [measure.run(bed, system, size, many, rate, seconds) for _ in range(runs)]
+                    summary = summarize(samples)
+                    points.append((system.name, size, many, rate, summary))
+                    print(f"   {size:>5} B, {'many ports' if many else 'one port  '}, "
+                          f"{'full rate' if rate is None else f'{rate:>7}/s'}: delivered {summary['delivered_pps'][0]:>10.0f}/s "
+                          f"of {summary['offered_pps'][0]:>10.0f}/s, {summary['busy_cores'][0]:.2f} cores busy", flush=True)
+    machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
+    command = "sudo tools/bench/bench" + (" --smoke" if args.smoke else "")
+    text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(text)
+    if not args.smoke:
+        report.plot(points, os.path.splitext(out)[0] + ".png")
+    print(f"wrote {out}")
+    for line in goals:
+        print(line)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return subprocess.run(["uname", "-m"], capture_output=True, text=True).stdout.strip()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""One measured run: the generator at a rate (or flat out) for a while, and what the machine and sinks saw."""
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from testbed import LISTEN_PORT
+
+
+def busy_jiffies():
+    """Whole-machine busy time (everything but idle and iowait), in USER_HZ ticks."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4]
+
+
+def rss_kib(pid):
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def trafgen_config(bed, size, many_ports):
+    sport = "drnd(1024, 65000)" if many_ports else "40000"
+    payload = max(size, 1)
+    return f"""{{
+  eth(da={bed.mac(bed.proxy, bed.proxy_if)}, sa={bed.mac(bed.cli, bed.client_if)}),
+  ipv4(saddr={bed.client_addr}, daddr={bed.proxy_addr}, ttl=64),
+  udp(sport={sport}, dport={LISTEN_PORT}),
+  fill(0x41, {payload}),
+}}
+"""
+
+
+def tx_packets(bed):
+    return int(bed.ns(bed.cli, f"cat /sys/class/net/{bed.client_if}/statistics/tx_packets"))
+
+
+def run(bed, system, size, many_ports, rate, seconds):
+    """Returns offered and delivered datagrams per second, busy CPU seconds per second, and the RSS under load."""
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
+        f.write(trafgen_config(bed, size, many_ports))
+    argv = ["ip", "netns", "exec", bed.cli, "trafgen", "--dev", bed.client_if, "--conf", f.name, "-P", "1", "-q"]
+    if rate:
+        argv += ["-b", f"{rate}pps"]
+    sent0, delivered0, busy0, t0 = tx_packets(bed), bed.delivered(), busy_jiffies(), time.time()
+    # Its own process group: trafgen ignores SIGTERM and SIGINT while it sends, so it is killed whole.
+    generator = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    rss = []
+    sampler = threading.Timer(seconds / 2, lambda: rss.append(rss_kib(system.pid)))
+    sampler.start()
+    time.sleep(seconds)
+    os.killpg(generator.pid, signal.SIGKILL)
+    generator.wait()
+    elapsed = time.time() - t0
+    busy = busy_jiffies() - busy0
+    time.sleep(0.3)  # let in-flight datagrams reach the sinks
+    sent, delivered = tx_packets(bed) - sent0, bed.delivered() - delivered0
+    sampler.join()
+    os.unlink(f.name)
+    hz = os.sysconf("SC_CLK_TCK")
+    return {
+        "offered_pps": sent / elapsed,
+        "delivered_pps": delivered / elapsed,
+        "share": delivered / sent if sent else 0.0,
+        "busy_cores": busy / hz / elapsed,
+        "rss_kib": rss[0] if rss else None,
+    }

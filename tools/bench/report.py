@@ -1,0 +1,119 @@
+"""Turns the benchmark's points into the markdown report (tables, goal ratios) and the PNG plot."""
+
+BASELINE = "baseline (drop at proxy)"
+
+
+def fmt_rate(stat):
+    median, low, high = stat
+    return f"{median / 1000:.0f}k ({low / 1000:.0f}-{high / 1000:.0f}k)"
+
+
+def cpu_ns(points, name, size, many, rate):
+    """Whole-machine CPU per delivered datagram above the baseline at the same point, in ns."""
+    point = find(points, name, size, many, rate)
+    base = find(points, BASELINE, size, many, rate)
+    if point is None or base is None or point["delivered_pps"][0] <= 0:
+        return None
+    return (point["busy_cores"][0] - base["busy_cores"][0]) * 1e9 / point["delivered_pps"][0]
+
+
+def find(points, name, size, many, rate):
+    for n, s, m, r, summary in points:
+        if (n, s, m, r) == (name, size, many, rate):
+            return summary
+    return None
+
+
+def markdown(points, idle_rss, machine, command, when):
+    names = list(dict.fromkeys(p[0] for p in points))
+    full = sorted({(s, m) for _, s, m, r, _ in points if r is None}, key=lambda x: (x[0], not x[1]))
+    rates = sorted({r for *_, r, _ in points if r is not None})
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Made by `{command}` on {when:%Y-%m-%d %H:%M} UTC, {machine}. One trafgen core generates; the proxy",
+        "namespace forwards to three sink namespaces that count at their ingress. Medians of the runs, with the",
+        "range in brackets. These machines are shared and noisy: compare systems within this run, as ratios.",
+        "",
+        "## Delivered with the generator flat out (datagrams/s)",
+        "",
+        "| system | " + " | ".join(f"{s} B, {'many ports' if m else 'one port'}" for s, m in full) + " |",
+        "|---|" + "---|" * len(full),
+    ]
+    for name in names:
+        cells = []
+        for s, m in full:
+            p = find(points, name, s, m, None)
+            cells.append(f"{fmt_rate(p['delivered_pps'])} of {p['offered_pps'][0] / 1000:.0f}k" if p else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## CPU per delivered datagram above the baseline (ns, whole machine, flat out)", "",
+              "| system | " + " | ".join(f"{s} B, {'many' if m else 'one'}" for s, m in full) + " |",
+              "|---|" + "---|" * len(full)]
+    for name in names:
+        if name == BASELINE:
+            continue
+        cells = [f"{v:.0f}" if (v := cpu_ns(points, name, s, m, None)) is not None else "" for s, m in full]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if rates:
+        lines += ["", "## Share delivered at fixed offered rates (64 B, many source ports)", "",
+                  "| system | " + " | ".join(f"{r / 1000:.0f}k/s" for r in rates) + " |",
+                  "|---|" + "---|" * len(rates)]
+        for name in names:
+            if name == BASELINE:
+                continue
+            cells = []
+            for r in rates:
+                p = find(points, name, 64, True, r)
+                cells.append(f"{p['share'][0] * 100:.1f} %" if p else "")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Resident memory of the proxy process (KiB)", "", "| system | idle | under load (64 B, flat out) |", "|---|---|---|"]
+    for name in names:
+        p = find(points, name, 64, True, None)
+        if idle_rss.get(name) is not None:
+            lines.append(f"| {name} | {idle_rss[name]} | {p['rss_kib'][0] if p and p['rss_kib'] else ''} |")
+    goals = evaluate_goals(points)
+    lines += ["", "## Goals, as ratios within this run", ""] + [f"- {g}" for g in goals] + [""]
+    return "\n".join(lines), goals
+
+
+def evaluate_goals(points):
+    goals = []
+    us = "udp-fanout userspace"
+    nginx = find(points, "nginx stream (1 worker)", 64, True, None)
+    user = find(points, us, 64, True, None)
+    if nginx and user:
+        ratio = user["delivered_pps"][0] / max(nginx["delivered_pps"][0], 1)
+        goals.append(f"userspace (1 worker) delivers {ratio:.1f}x nginx flat out (64 B, many ports; goal >= 5x): {'met' if ratio >= 5 else 'NOT met'}")
+    at200 = find(points, us, 64, True, 200000)
+    if at200:
+        loss = (1 - at200["share"][0]) * 100
+        goals.append(f"userspace (1 worker) loses {loss:.2f} % at 200k/s offered (goal < 1 %): {'met' if loss < 1 else 'NOT met'}")
+    tc, nft = cpu_ns(points, "udp-fanout tc_ebpf", 64, True, None), cpu_ns(points, "nftables numgen", 64, True, None)
+    tcp = find(points, "udp-fanout tc_ebpf", 64, True, None)
+    if tc is not None and nft:
+        ratio = tc / nft
+        share = tcp["share"][0] * 100
+        goals.append(f"tc_ebpf costs {ratio:.2f}x nftables' CPU per datagram (goal <= 0.6x) and delivers {share:.1f} % flat out (goal 100 %): "
+                     f"{'met' if ratio <= 0.6 and share >= 99.9 else 'NOT met'}")
+    goals.append("af_xdp: the mode is not implemented yet, so it is not measured")
+    return goals
+
+
+def plot(points, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name in dict.fromkeys(p[0] for p in points):
+        if name == BASELINE:
+            continue
+        series = sorted((s["offered_pps"][0], s["delivered_pps"][0]) for n, size, many, r, s in points
+                        if n == name and size == 64 and many)
+        ax.plot([x / 1000 for x, _ in series], [y / 1000 for _, y in series], marker="o", label=name)
+    ax.set_xlabel("offered (thousand datagrams/s, 64 B, many source ports)")
+    ax.set_ylabel("delivered (thousand datagrams/s)")
+    ax.set_title("udp-fanout and peers: delivered vs offered")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

@@ -1,0 +1,161 @@
+"""The systems the benchmark compares, each started in the proxy namespace of a Testbed and stopped after.
+
+Every system is a context manager; `pid` (when there is a process) lets the harness read its resident memory.
+"""
+import os
+import subprocess
+import tempfile
+import time
+
+from testbed import LISTEN_PORT, SINK_PORT, sh
+
+
+class Baseline:
+    """Drops the listener's datagrams at the proxy's ingress: the cost of receiving alone."""
+    name = "baseline (drop at proxy)"
+    pid = None
+
+    def __init__(self, bed):
+        self.bed = bed
+
+    def __enter__(self):
+        b = self.bed
+        b.ns(b.proxy, "nft add table netdev base")
+        b.ns(b.proxy, f"nft 'add chain netdev base in {{ type filter hook ingress device {b.proxy_if} priority 0; }}'")
+        b.ns(b.proxy, f"nft add rule netdev base in udp dport {LISTEN_PORT} counter drop")
+        return self
+
+    def __exit__(self, *exc):
+        self.bed.ns(self.bed.proxy, "nft delete table netdev base", check=False)
+
+
+class Nftables:
+    """Stateless round robin in the kernel: notrack, then rewrite the destination from numgen."""
+    name = "nftables numgen"
+    pid = None
+
+    def __init__(self, bed):
+        self.bed = bed
+
+    def __enter__(self):
+        b = self.bed
+        targets = ", ".join(f"{i} : {b.sink_addr(i)}" for i in range(b.downstreams))
+        rules = f"""
+table ip fanout {{
+  chain pre {{
+    type filter hook prerouting priority raw; policy accept;
+    ip daddr {b.proxy_addr} udp dport {LISTEN_PORT} notrack ip daddr set numgen inc mod {b.downstreams} map {{ {targets} }} udp dport set {SINK_PORT}
+  }}
+}}
+"""
+        with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as f:
+            f.write(rules)
+        b.ns(b.proxy, f"nft -f {f.name}")
+        os.unlink(f.name)
+        return self
+
+    def __exit__(self, *exc):
+        self.bed.ns(self.bed.proxy, "nft delete table ip fanout", check=False)
+
+
+class Process:
+    """A proxy process in the proxy namespace, ready once `ready` appears in its output or a port is bound."""
+    pid = None
+
+    def __init__(self, bed, argv, ready):
+        self.bed, self.argv, self.ready = bed, argv, ready
+
+    def __enter__(self):
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.bed.proxy, *self.argv], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.argv[0]} exited {self.proc.returncode}: {open(self.log.name).read()}")
+            if self.ready():
+                self.pid = self._inner_pid()
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.argv[0]} not ready after 20 s: {open(self.log.name).read()}")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+    def _inner_pid(self):
+        # ip netns exec execs the program, so the child's pid is the program's.
+        return self.proc.pid
+
+    def udp_bound(self):
+        out = self.bed.ns(self.bed.proxy, "ss -uln", check=False)
+        return f":{LISTEN_PORT} " in out
+
+
+class Nginx(Process):
+    """nginx's stream module as a UDP proxy: one worker, no responses expected."""
+
+    def __init__(self, bed):
+        self.dir = tempfile.mkdtemp(prefix="ufb-nginx-")
+        servers = "\n".join(f"    server {bed.sink_addr(i)}:{SINK_PORT};" for i in range(bed.downstreams))
+        conf = f"""
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+daemon off;
+master_process off;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log warn;
+events {{ worker_connections 4096; }}
+stream {{
+  upstream sinks {{
+{servers}
+  }}
+  server {{
+    listen {bed.proxy_addr}:{LISTEN_PORT} udp;
+    proxy_pass sinks;
+    proxy_responses 0;
+    proxy_timeout 1s;
+  }}
+}}
+"""
+        with open(f"{self.dir}/nginx.conf", "w") as f:
+            f.write(conf)
+        super().__init__(bed, ["nginx", "-c", f"{self.dir}/nginx.conf", "-p", self.dir], self.udp_bound)
+        self.name = "nginx stream (1 worker)"
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        sh(f"rm -rf {self.dir}", check=False)
+
+
+class UdpFanout(Process):
+    """The daemon itself, with a generated config for one listener in the given mode."""
+
+    def __init__(self, bed, binary, mode, workers=1):
+        self.dir = tempfile.mkdtemp(prefix="ufb-fanout-")
+        downstream = "\n".join(
+            f"      - {{ name: s{i}, address: \"{bed.sink_addr(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
+        interface = f"    interface: {bed.proxy_if}\n" if mode != "userspace" else ""
+        config = f"""listeners:
+  - name: bench
+    bind: "{bed.proxy_addr}:{LISTEN_PORT}"
+    mode: {mode}
+{interface}    workers: {workers}
+    downstream:
+{downstream}
+metrics: {{ enabled: false }}
+"""
+        with open(f"{self.dir}/config.yaml", "w") as f:
+            f.write(config)
+        super().__init__(bed, [binary, "--config", f"{self.dir}/config.yaml"], self._started)
+        self.name = f"udp-fanout {mode}" + (f" ({workers} worker{'s' if workers > 1 else ''})" if mode == "userspace" else "")
+
+    def _started(self):
+        return "listener bench started" in open(self.log.name).read()
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        sh(f"rm -rf {self.dir}", check=False)

@@ -1,0 +1,86 @@
+"""The benchmark's network-namespace testbed (shared/TESTBED.md):
+
+    ns cli (N.1.2) --veth-- ns proxy (N.1.1 on "in"; N.(10+i).1 on "d<i>") --veth-- ns s<i> (N.(10+i).2)
+
+Each downstream namespace counts the datagrams it is sent with an nftables counter at the netdev ingress hook
+and drops them there, so counting costs almost nothing and ARP and everything else still pass.
+"""
+import os
+import subprocess
+
+NETWORK = "10.203"
+LISTEN_PORT = 5514
+SINK_PORT = 6000
+
+
+def sh(cmd, check=True):
+    result = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"`{cmd}` exited {result.returncode}: {result.stdout}{result.stderr}")
+    return result.stdout
+
+
+class Testbed:
+    def __init__(self, downstreams=3):
+        self.id = f"ufb{os.getpid() % 10000:x}"
+        self.downstreams = downstreams
+        self.cli, self.proxy = f"{self.id}-cli", f"{self.id}-proxy"
+        self.sinks = [f"{self.id}-s{i}" for i in range(downstreams)]
+        self.client_if, self.proxy_if = f"{self.id}c", f"{self.id}in"
+        self.client_addr, self.proxy_addr = f"{NETWORK}.1.2", f"{NETWORK}.1.1"
+
+    def sink_addr(self, i):
+        return f"{NETWORK}.{11 + i}.2"
+
+    def ns(self, name, cmd, check=True):
+        return sh(f"ip netns exec {name} {cmd}", check)
+
+    def __enter__(self):
+        try:
+            self._build()
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for name in [self.cli, self.proxy, *self.sinks]:
+            sh(f"ip netns del {name}", check=False)
+
+    def _build(self):
+        for name in [self.cli, self.proxy, *self.sinks]:
+            sh(f"ip netns add {name}")
+            self.ns(name, "ip link set lo up")
+        sh(f"ip link add {self.client_if} netns {self.cli} type veth peer name {self.proxy_if} netns {self.proxy}")
+        self.ns(self.cli, f"ip addr add {self.client_addr}/24 dev {self.client_if}")
+        self.ns(self.cli, f"ip link set {self.client_if} up")
+        self.ns(self.cli, f"ip route add {NETWORK}.0.0/16 via {self.proxy_addr}")
+        self.ns(self.proxy, f"ip addr add {self.proxy_addr}/24 dev {self.proxy_if}")
+        self.ns(self.proxy, f"ip link set {self.proxy_if} up")
+        self.ns(self.proxy, "sysctl -qw net.ipv4.ip_forward=1")
+        for i, sink in enumerate(self.sinks):
+            inside, outside = f"{self.id}s{i}", f"{self.id}d{i}"
+            sh(f"ip link add {inside} netns {sink} type veth peer name {outside} netns {self.proxy}")
+            self.ns(sink, f"ip addr add {self.sink_addr(i)}/24 dev {inside}")
+            self.ns(sink, f"ip link set {inside} up")
+            self.ns(sink, f"ip route add default via {NETWORK}.{11 + i}.1")
+            self.ns(self.proxy, f"ip addr add {NETWORK}.{11 + i}.1/24 dev {outside}")
+            self.ns(self.proxy, f"ip link set {outside} up")
+            self.ns(sink, f"nft add table netdev sink")
+            self.ns(sink, f"nft 'add chain netdev sink in {{ type filter hook ingress device {inside} priority 0; }}'")
+            self.ns(sink, f"nft add rule netdev sink in udp dport {SINK_PORT} counter drop")
+            # Resolve the neighbours once, so the first measured packets do not wait for ARP.
+            self.ns(self.proxy, f"ping -c 1 -W 1 {self.sink_addr(i)}", check=False)
+        self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)
+
+    def mac(self, ns, ifname):
+        return self.ns(ns, f"cat /sys/class/net/{ifname}/address").strip()
+
+    def delivered(self):
+        """Datagrams counted by the sinks so far."""
+        total = 0
+        for sink in self.sinks:
+            out = self.ns(sink, "nft list chain netdev sink in")
+            for token in out.split("packets ")[1:]:
+                total += int(token.split()[0])
+        return total
