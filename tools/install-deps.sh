@@ -6,7 +6,7 @@ packages=(
   iproute2 iputils-ping ethtool nftables netsniff-ng                                                          # network-namespace testbeds
   nginx libnginx-mod-stream                                                                        # the peer proxy in benchmarks
   debootstrap systemd-container rpm dpkg-dev                                                       # packaging and the systemd test
-  zlib1g-dev python3 python3-matplotlib                                                            # Native AOT link, benchmark plots
+  zlib1g-dev python3 python3-matplotlib python3-yaml                                                        # Native AOT link, benchmark plots
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@ rates, whole-machine CPU per delivered datagram above the drop-at-proxy baseline
 memory. Writes a markdown report and a PNG plot.
 """
 import argparse
+import json
 import datetime
 import os
 import platform
@@ -74,6 +75,9 @@ def main():
                     print(f"   {size:>5} B, {'many ports' if many else 'one port  '}, "
                           f"{'full rate' if rate is None else f'{rate:>7}/s'}: delivered {summary['delivered_pps'][0]:>10.0f}/s "
                           f"of {summary['offered_pps'][0]:>10.0f}/s, {summary['busy_cores'][0]:.2f} cores busy", flush=True)
+    os.makedirs("artifacts/bench", exist_ok=True)
+    with open("artifacts/bench/points.json", "w") as f:
+        json.dump({"points": points, "idle_rss": idle_rss}, f)
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
     command = "sudo tools/bench/bench" + (" --smoke" if args.smoke else "")
     text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc))

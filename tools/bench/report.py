@@ -9,7 +9,10 @@ def fmt_rate(stat):
 
 
 def cpu_ns(points, name, size, many, rate):
-    """Whole-machine CPU per delivered datagram above the baseline at the same point, in ns."""
+    """Whole-machine CPU per delivered datagram above the baseline at the same offered rate, in ns.
+
+    Only meaningful at fixed offered rates: flat out, in-kernel forwarding runs in the generator's softirq on the
+    generator's own core, so it shows as a slower generator rather than as extra busy time."""
     point = find(points, name, size, many, rate)
     base = find(points, BASELINE, size, many, rate)
     if point is None or base is None or point["delivered_pps"][0] <= 0:
@@ -46,14 +49,18 @@ def markdown(points, idle_rss, machine, command, when):
             p = find(points, name, s, m, None)
             cells.append(f"{fmt_rate(p['delivered_pps'])} of {p['offered_pps'][0] / 1000:.0f}k" if p else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## CPU per delivered datagram above the baseline (ns, whole machine, flat out)", "",
-              "| system | " + " | ".join(f"{s} B, {'many' if m else 'one'}" for s, m in full) + " |",
-              "|---|" + "---|" * len(full)]
-    for name in names:
-        if name == BASELINE:
-            continue
-        cells = [f"{v:.0f}" if (v := cpu_ns(points, name, s, m, None)) is not None else "" for s, m in full]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if rates:
+        lines += ["", "## CPU per delivered datagram above the baseline (ns, whole machine, 64 B, many source ports)", "",
+                  "Busy time of the whole machine above the drop-at-proxy baseline at the same offered rate, divided by",
+                  "the datagrams delivered. Measured at fixed rates: flat out, kernel forwarding runs on the generator's",
+                  "own core and shows as a slower generator instead of busy time.", "",
+                  "| system | " + " | ".join(f"{r / 1000:.0f}k/s" for r in rates) + " |",
+                  "|---|" + "---|" * len(rates)]
+        for name in names:
+            if name == BASELINE:
+                continue
+            cells = [f"{v:.0f}" if (v := cpu_ns(points, name, 64, True, r)) is not None else "" for r in rates]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if rates:
         lines += ["", "## Share delivered at fixed offered rates (64 B, many source ports)", "",
                   "| system | " + " | ".join(f"{r / 1000:.0f}k/s" for r in rates) + " |",
@@ -78,7 +85,7 @@ def markdown(points, idle_rss, machine, command, when):
 
 def evaluate_goals(points):
     goals = []
-    us = "udp-fanout userspace"
+    us, tc, nft = "udp-fanout userspace (1 worker)", "udp-fanout tc_ebpf", "nftables numgen"
     nginx = find(points, "nginx stream (1 worker)", 64, True, None)
     user = find(points, us, 64, True, None)
     if nginx and user:
@@ -88,13 +95,16 @@ def evaluate_goals(points):
     if at200:
         loss = (1 - at200["share"][0]) * 100
         goals.append(f"userspace (1 worker) loses {loss:.2f} % at 200k/s offered (goal < 1 %): {'met' if loss < 1 else 'NOT met'}")
-    tc, nft = cpu_ns(points, "udp-fanout tc_ebpf", 64, True, None), cpu_ns(points, "nftables numgen", 64, True, None)
-    tcp = find(points, "udp-fanout tc_ebpf", 64, True, None)
-    if tc is not None and nft:
-        ratio = tc / nft
-        share = tcp["share"][0] * 100
-        goals.append(f"tc_ebpf costs {ratio:.2f}x nftables' CPU per datagram (goal <= 0.6x) and delivers {share:.1f} % flat out (goal 100 %): "
-                     f"{'met' if ratio <= 0.6 and share >= 99.9 else 'NOT met'}")
+    # The CPU comparison needs a rate both deliver whole; the highest such fixed rate is the most precise.
+    rates = sorted({r for n, s, m, r, _ in points if r is not None and n == tc}, reverse=True)
+    both = [r for r in rates if all((p := find(points, n, 64, True, r)) and p["share"][0] >= 0.999 for n in (tc, nft))]
+    full = find(points, tc, 64, True, None)
+    if both and full:
+        rate = both[0]
+        ratio = cpu_ns(points, tc, 64, True, rate) / cpu_ns(points, nft, 64, True, rate)
+        share = full["share"][0] * 100
+        goals.append(f"tc_ebpf costs {ratio:.2f}x nftables' CPU per datagram at {rate / 1000:.0f}k/s (goal <= 0.6x): {'met' if ratio <= 0.6 else 'NOT met'}; "
+                     f"it delivers {share:.1f} % of what the generator sends flat out (goal 100 %): {'met' if share >= 99.9 else 'NOT met'}")
     goals.append("af_xdp: the mode is not implemented yet, so it is not measured")
     return goals
 

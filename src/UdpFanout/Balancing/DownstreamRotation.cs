@@ -1,21 +1,60 @@
 using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
 
 namespace UdpFanout.Balancing;
 
 /// <summary>
-/// Decides which downstreams of one listener are in the rotation, from the configured ones and (once the
-/// health checker reports) their health, and publishes every change as a new <see cref="DownstreamSet"/>.
-/// This is the single update path for reload, discovery and health in every mode.
+/// Decides which downstreams of one listener are in the rotation, from the configured ones and their health,
+/// and publishes every change as a new <see cref="DownstreamSet"/>. This is the single update path for reload,
+/// discovery and health in every mode.
 /// </summary>
 internal sealed class DownstreamRotation
 {
     private readonly Lock _gate = new();
     private readonly Action<DownstreamSet> _publish;
+    private bool _failOpen;
+    private readonly HashSet<Downstream> _down = [];
     private IReadOnlyList<Downstream> _configured = [];
 
     public DownstreamRotation(Action<DownstreamSet> publish) => _publish = publish;
 
+    /// <summary>When every downstream is down: true keeps sending to all of them, false drops.</summary>
+    public bool FailOpen
+    {
+        set
+        {
+            lock (_gate)
+            {
+                _failOpen = value;
+                Recompute();
+            }
+        }
+    }
+
     public DownstreamSet Current { get; private set; } = DownstreamSet.Empty;
+
+    public IReadOnlyList<Downstream> Configured
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _configured;
+            }
+        }
+    }
+
+    /// <summary>Every configured downstream and whether it is up, for the <c>udp_fanout_downstream_up</c> gauge.</summary>
+    public IReadOnlyList<(Downstream Downstream, bool Up)> Health
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _configured.Select(d => (d, !_down.Contains(d))).ToArray();
+            }
+        }
+    }
 
     /// <summary>Replaces the configured downstreams (static list from a reload).</summary>
     public void SetConfigured(IEnumerable<DownstreamConfig> downstreams)
@@ -23,13 +62,42 @@ internal sealed class DownstreamRotation
         lock (_gate)
         {
             _configured = downstreams.Select(d => new Downstream(d.Name, d.Address)).ToArray();
+            _down.IntersectWith(_configured);
             Recompute();
+        }
+    }
+
+    /// <summary>Forgets health verdicts (health checks turned off or restarted): every downstream counts as up.</summary>
+    public void ClearHealth()
+    {
+        lock (_gate)
+        {
+            if (_down.Count > 0)
+            {
+                _down.Clear();
+                Recompute();
+            }
+        }
+    }
+
+    public void SetHealth(Downstream downstream, bool up)
+    {
+        lock (_gate)
+        {
+            var changed = up ? _down.Remove(downstream) : _configured.Contains(downstream) && _down.Add(downstream);
+            if (changed)
+            {
+                Recompute();
+            }
         }
     }
 
     private void Recompute()
     {
-        var next = new DownstreamSet(_configured);
+        var healthy = _configured.Where(d => !_down.Contains(d)).ToArray();
+        var next = healthy.Length > 0 || _configured.Count == 0
+            ? new DownstreamSet(healthy)
+            : _failOpen ? new DownstreamSet(_configured) : new DownstreamSet([], DropReason.NoHealthyDownstream);
         Current = next;
         _publish(next);
     }

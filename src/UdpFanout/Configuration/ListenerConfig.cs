@@ -21,6 +21,11 @@ internal sealed record ListenerConfig
     public XdpAttachMode XdpMode { get; init; } = XdpAttachMode.Auto;
     /// <summary>af_xdp: how many RX queues to serve, from queue 0; null serves every queue the interface has.</summary>
     public int? Queues { get; init; }
+    /// <summary>
+    /// Where this listener's process serves metrics when it runs alone (<c>--listener</c>, one systemd instance per
+    /// listener), so instances do not compete for <c>metrics.bind</c>; null uses <c>metrics.bind</c>.
+    /// </summary>
+    public System.Net.IPEndPoint? MetricsBind { get; init; }
 
     /// <summary>The largest UDP payload an IPv4 datagram can carry.</summary>
     public const int MaxUdpPayload = 65507;

@@ -39,6 +39,7 @@ internal static partial class ListenerParser
         var maxPacket = s.Int("max_packet_size", 1, ListenerConfig.MaxUdpPayload);
         var xdpMode = s.Enum<XdpAttachMode>("xdp_mode");
         var queues = s.Int("queues", 1, 1024);
+        var metricsBind = s.Endpoint("metrics_bind");
         foreach (var afXdpOnly in new[] { "xdp_mode", "queues" })
         {
             if (mode != ForwardingMode.AfXdp && s.Get(afXdpOnly) is { } node)
@@ -66,6 +67,7 @@ internal static partial class ListenerParser
             MaxPacketSize = maxPacket ?? defaults.MaxPacketSize,
             XdpMode = xdpMode ?? defaults.XdpMode,
             Queues = queues,
+            MetricsBind = metricsBind,
         };
     }
 

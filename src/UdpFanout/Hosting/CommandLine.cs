@@ -1,7 +1,10 @@
 using System.Reflection;
 using Microsoft.Extensions.Hosting;
 using UdpFanout.Configuration;
+using Microsoft.Extensions.Logging;
 using UdpFanout.Forwarding;
+using UdpFanout.Logging;
+using UdpFanout.Tuning;
 
 namespace UdpFanout.Hosting;
 
@@ -16,6 +19,7 @@ internal static class CommandLine
     private const string Usage = """
         usage: udp-fanout [run] [--config FILE] [--listener NAME]   run the listeners (all, or the named one)
                udp-fanout check [--config FILE]                     validate a config file
+               udp-fanout tune [--config FILE] --interface IFACE    apply the interface's tuning: entry (MTU, channels)
                udp-fanout demo [--datagrams N]                      forward to local receivers and show the counts
                udp-fanout --version
         FILE defaults to /etc/udp-fanout/config.yaml.
@@ -42,6 +46,8 @@ internal static class CommandLine
                 return Check(options.ConfigPath);
             case "demo":
                 return await Demo.RunAsync(options.Datagrams);
+            case "tune":
+                return Tune(options.ConfigPath, options.Interface);
             default:
                 return await RunDaemonAsync(options.ConfigPath, options.Listener);
         }
@@ -72,6 +78,41 @@ internal static class CommandLine
         }
     }
 
+    private static int Tune(string path, string? iface)
+    {
+        if (iface is null)
+        {
+            Console.Error.WriteLine("udp-fanout: tune needs --interface IFACE");
+            return 2;
+        }
+        try
+        {
+            var config = ConfigLoader.Load(path);
+            var tuning = config.Tuning.FirstOrDefault(t => t.Interface == iface);
+            if (tuning is null)
+            {
+                Console.Error.WriteLine($"<3>udp-fanout: {path} has no tuning: entry for {iface}");
+                return 1;
+            }
+            using var loggers = LoggerFactory.Create(logging => logging.AddFanoutLogging());
+            new InterfaceTuner(loggers.CreateLogger("UdpFanout.Tuning")).Apply(tuning);
+            return 0;
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                Console.Error.WriteLine($"<3>{error}");
+            }
+            return 1;
+        }
+        catch (TuningException e)
+        {
+            Console.Error.WriteLine($"<3>udp-fanout: {e.Message}");
+            return 1;
+        }
+    }
+
     private static async Task<int> RunDaemonAsync(string path, string? listener)
     {
         FanoutConfig config;
@@ -79,6 +120,12 @@ internal static class CommandLine
         {
             config = ConfigLoader.Load(path);
             new ListenerSelection(listener).Select(config);
+            MemlockLimit.Apply(config.MemlockBytes);
+        }
+        catch (ForwarderException e)
+        {
+            Console.Error.WriteLine($"<3>udp-fanout: {e.Message}");
+            return 1;
         }
         catch (ConfigException e)
         {

@@ -6,6 +6,7 @@ internal sealed record CommandOptions
     public string Command { get; init; } = "run";
     public string ConfigPath { get; init; } = CommandLine.DefaultConfigPath;
     public string? Listener { get; init; }
+    public string? Interface { get; init; }
     public int Datagrams { get; init; } = 30_000;
     public string? Error { get; init; }
 
@@ -18,11 +19,12 @@ internal sealed record CommandOptions
             string? Value() => i + 1 < args.Count ? args[++i] : null;
             options = arg switch
             {
-                "run" or "check" or "demo" when i == 0 => options with { Command = arg },
+                "run" or "check" or "demo" or "tune" when i == 0 => options with { Command = arg },
                 "--version" or "version" => options with { Command = "version" },
                 "-h" or "--help" or "help" => options with { Command = "help" },
                 "--config" or "-c" => Value() is { } path ? options with { ConfigPath = path } : options with { Error = $"{arg} needs a file" },
                 "--listener" or "-l" => Value() is { } name ? options with { Listener = name } : options with { Error = $"{arg} needs a name" },
+                "--interface" or "-i" => Value() is { } iface ? options with { Interface = iface } : options with { Error = $"{arg} needs an interface name" },
                 "--datagrams" => int.TryParse(Value(), out var n) && n > 0 ? options with { Datagrams = n } : options with { Error = "--datagrams needs a positive number" },
                 _ => options with { Error = $"unknown argument '{arg}'" },
             };

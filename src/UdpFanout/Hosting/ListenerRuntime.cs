@@ -2,20 +2,28 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
+using UdpFanout.Health;
 
 namespace UdpFanout.Hosting;
 
-/// <summary>A running listener: its config, its data path and the rotation that feeds it downstreams.</summary>
+/// <summary>
+/// A running listener: its config, its data path, the rotation that feeds it downstreams and the health checker
+/// that takes dead ones out.
+/// </summary>
 internal sealed partial class ListenerRuntime : IAsyncDisposable
 {
     private readonly IListenerForwarder _forwarder;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private HealthConfig _health = new();
+    private HealthChecker? _checker;
     private bool _started;
 
-    private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, ILogger logger)
+    private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, TimeProvider time, ILogger logger)
     {
         Config = config;
         _forwarder = forwarder;
+        _time = time;
         _logger = logger;
         Rotation = new DownstreamRotation(Publish);
     }
@@ -25,10 +33,10 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     public DownstreamRotation Rotation { get; }
 
     public static async Task<ListenerRuntime> StartAsync(
-        ListenerConfig config, ForwarderRegistry registry, ILogger logger, CancellationToken cancellationToken)
+        ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
         var forwarder = registry.Create(config);
-        var runtime = new ListenerRuntime(config, forwarder, logger);
+        var runtime = new ListenerRuntime(config, forwarder, time, logger);
         try
         {
             runtime.Rotation.SetConfigured(config.Downstreams);
@@ -40,6 +48,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             await forwarder.DisposeAsync();
             throw;
         }
+        await runtime.ApplyHealthAsync(health);
         LogStarted(logger, config.Name, config.Mode.YamlName(), config.Bind.ToString(), runtime.Rotation.Current.ToString());
         return runtime;
     }
@@ -49,11 +58,41 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     {
         Config = next;
         Rotation.SetConfigured(next.Downstreams);
+        _checker?.Track(Rotation.Configured);
+    }
+
+    /// <summary>Starts, stops or replaces the health checker when the health settings changed.</summary>
+    public async Task ApplyHealthAsync(HealthConfig health)
+    {
+        if (health == _health)
+        {
+            return;
+        }
+        _health = health;
+        if (_checker is not null)
+        {
+            await _checker.DisposeAsync();
+            _checker = null;
+        }
+        Rotation.FailOpen = health.FailOpen;
+        Rotation.ClearHealth();
+        if (health.Enabled)
+        {
+            _checker = new HealthChecker(Config.Name, health, HealthChecker.ProbeFor(health), Rotation, _time, _logger);
+            _checker.Track(Rotation.Configured);
+        }
     }
 
     public ListenerStats ReadStats() => _forwarder.ReadStats();
 
-    public ValueTask DisposeAsync() => _forwarder.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_checker is not null)
+        {
+            await _checker.DisposeAsync();
+        }
+        await _forwarder.DisposeAsync();
+    }
 
     private void Publish(DownstreamSet set)
     {

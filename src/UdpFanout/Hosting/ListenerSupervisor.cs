@@ -11,7 +11,7 @@ namespace UdpFanout.Hosting;
 /// removed listeners start and stop.
 /// </summary>
 internal sealed partial class ListenerSupervisor(
-    ForwarderRegistry registry, ListenerSelection selection, RetiredStats retired, ILogger<ListenerSupervisor> logger) : IAsyncDisposable
+    ForwarderRegistry registry, ListenerSelection selection, RetiredStats retired, TimeProvider time, ILogger<ListenerSupervisor> logger) : IAsyncDisposable
 {
     private readonly Dictionary<string, ListenerRuntime> _running = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _applying = new(1, 1);
@@ -33,17 +33,21 @@ internal sealed partial class ListenerSupervisor(
             {
                 if (!_running.TryGetValue(listener.Name, out var runtime))
                 {
-                    _running[listener.Name] = await ListenerRuntime.StartAsync(listener, registry, logger, cancellationToken);
+                    _running[listener.Name] = await ListenerRuntime.StartAsync(listener, config.Health, registry, time, logger, cancellationToken);
                 }
                 else if (runtime.Config.NeedsRestartFor(listener))
                 {
                     LogRestarting(logger, listener.Name);
                     await StopAsync(listener.Name);
-                    _running[listener.Name] = await ListenerRuntime.StartAsync(listener, registry, logger, cancellationToken);
+                    _running[listener.Name] = await ListenerRuntime.StartAsync(listener, config.Health, registry, time, logger, cancellationToken);
                 }
-                else if (runtime.Config != listener)
+                else
                 {
-                    runtime.ApplyInPlace(listener);
+                    if (runtime.Config != listener)
+                    {
+                        runtime.ApplyInPlace(listener);
+                    }
+                    await runtime.ApplyHealthAsync(config.Health);
                 }
             }
         }

@@ -24,6 +24,8 @@ internal sealed class FanoutMetrics
     private readonly Counter _downstreamForwarded;
     private readonly Counter _downstreamBytes;
     private readonly Dictionary<string, Counter> _modeCounters = new();
+    private readonly Gauge _downstreamUp;
+    private readonly HashSet<string[]> _upSeries = new(StringArrayComparer.Instance);
     private readonly Counter _reloads;
     private readonly Gauge _lastReload;
 
@@ -40,6 +42,7 @@ internal sealed class FanoutMetrics
         _dropped = factory.CreateCounter("udp_fanout_packets_dropped_total", "Datagrams received but not forwarded, by reason.", [.. ListenerLabels, "reason"]);
         _downstreamForwarded = factory.CreateCounter("udp_fanout_downstream_packets_forwarded_total", "Datagrams forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
         _downstreamBytes = factory.CreateCounter("udp_fanout_downstream_bytes_forwarded_total", "UDP payload bytes forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
+        _downstreamUp = factory.CreateGauge("udp_fanout_downstream_up", "1 while a downstream is in the rotation, 0 while health checks keep it out.", [.. ListenerLabels, "downstream", "address"]);
         _reloads = factory.CreateCounter("udp_fanout_config_reloads_total", "Config reloads by result.", ["result"]);
         _lastReload = factory.CreateGauge("udp_fanout_config_last_successful_reload_timestamp_seconds", "When the config was last loaded successfully (Unix time).");
         var version = typeof(FanoutMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
@@ -63,11 +66,34 @@ internal sealed class FanoutMetrics
 
     private void Collect()
     {
-        var live = _supervisor.Running.Select(r => (r.Config, Stats: r.ReadStats()));
+        var running = _supervisor.Running;
+        var live = running.Select(r => (r.Config, Stats: r.ReadStats()));
         foreach (var (listener, stats) in _retired.CombineWith(live))
         {
             Export(listener, stats);
         }
+        ExportHealth(running);
+    }
+
+    private void ExportHealth(IReadOnlyList<ListenerRuntime> running)
+    {
+        var current = new HashSet<string[]>(StringArrayComparer.Instance);
+        foreach (var runtime in running)
+        {
+            foreach (var (downstream, up) in runtime.Rotation.Health)
+            {
+                string[] labels = [runtime.Config.Name, runtime.Config.Mode.YamlName(), downstream.Name, downstream.Endpoint.ToString()];
+                _downstreamUp.WithLabels(labels).Set(up ? 1 : 0);
+                current.Add(labels);
+            }
+        }
+        // Downstreams that left the config leave the gauge too.
+        foreach (var gone in _upSeries.Except(current, StringArrayComparer.Instance).ToArray())
+        {
+            _downstreamUp.RemoveLabelled(gone);
+        }
+        _upSeries.Clear();
+        _upSeries.UnionWith(current);
     }
 
     private void Export(ListenerConfig listener, ListenerStats stats)

@@ -8,7 +8,7 @@ using UdpFanout.Hosting;
 namespace UdpFanout.Metrics;
 
 /// <summary>Serves <c>/metrics</c> on <c>metrics.bind</c> while the daemon runs.</summary>
-internal sealed partial class MetricsService(CurrentConfig current, FanoutMetrics metrics, ILogger<MetricsService> logger) : IHostedService
+internal sealed partial class MetricsService(CurrentConfig current, ListenerSelection selection, FanoutMetrics metrics, ILogger<MetricsService> logger) : IHostedService
 {
     private MetricServer? _server;
 
@@ -19,17 +19,20 @@ internal sealed partial class MetricsService(CurrentConfig current, FanoutMetric
         {
             return Task.CompletedTask;
         }
-        var host = config.Bind.Address.Equals(System.Net.IPAddress.Any) ? "+" : config.Bind.Address.ToString();
+        var bind = selection.Select(current.Value).Count == 1 && selection.Only is not null
+            ? selection.Select(current.Value)[0].MetricsBind ?? config.Bind
+            : config.Bind;
+        var host = bind.Address.Equals(System.Net.IPAddress.Any) ? "+" : bind.Address.ToString();
         try
         {
-            _server = new MetricServer(host, config.Bind.Port, "metrics/", metrics.Registry);
+            _server = new MetricServer(host, bind.Port, "metrics/", metrics.Registry);
             _server.Start();
         }
         catch (Exception e) when (e is System.Net.HttpListenerException or InvalidOperationException)
         {
-            throw new ForwarderException($"metrics: cannot listen on {config.Bind}: {e.Message} (change metrics.bind or stop what uses that port)", e);
+            throw new ForwarderException($"metrics: cannot listen on {bind}: {e.Message} (change metrics.bind, or give each listener its own metrics_bind, or stop what uses that port)", e);
         }
-        LogListening(logger, config.Bind.ToString());
+        LogListening(logger, bind.ToString());
         return Task.CompletedTask;
     }
 

@@ -104,7 +104,7 @@ public sealed class ConfigLoaderTests
 
     [Theory]
     [InlineData("worker: 2", "listeners[0].worker", "unknown key 'worker'; did you mean 'workers'?")]
-    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: batch_size, bind, cpus, downstream, interface, kubernetes, max_packet_size, mode, name, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
+    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: batch_size, bind, cpus, downstream, interface, kubernetes, max_packet_size, metrics_bind, mode, name, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
     [InlineData("workers: 0", "listeners[0].workers", "0 is out of range (1..256)")]
     [InlineData("workers: many", "listeners[0].workers", "'many' is not a whole number")]
     [InlineData("workers: [1]", "listeners[0].workers", "expected a number, found a list")]

@@ -14,7 +14,7 @@ public sealed class BenchSmokeTests
         var report = Path.Combine(Path.GetTempPath(), $"bench-smoke-{Guid.NewGuid():N}.md");
         try
         {
-            Shell.Run($"cd {root} && python3 tools/bench/bench.py --smoke --binary {Path.Combine(AppContext.BaseDirectory, "udp-fanout")} --out {report}");
+            Shell.Run($"cd {root} && /usr/bin/python3 tools/bench/bench.py --smoke --binary {Path.Combine(AppContext.BaseDirectory, "udp-fanout")} --out {report}");
 
             var text = File.ReadAllText(report);
             var row = text.Split('\n').First(l => l.StartsWith("| udp-fanout userspace (1 worker) |", StringComparison.Ordinal));

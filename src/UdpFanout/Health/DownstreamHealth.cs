@@ -1,0 +1,39 @@
+namespace UdpFanout.Health;
+
+/// <summary>
+/// The health state machine of one downstream: up until <c>unhealthy_threshold</c> consecutive failures, then
+/// down until <c>healthy_threshold</c> consecutive successes. A new downstream starts up.
+/// </summary>
+internal sealed class DownstreamHealth(int unhealthyThreshold, int healthyThreshold)
+{
+    private int _failures;
+    private int _successes;
+
+    public bool Up { get; private set; } = true;
+
+    /// <summary>Records one probe; returns true when the state changed.</summary>
+    public bool Record(bool success)
+    {
+        if (success)
+        {
+            _failures = 0;
+            _successes++;
+            if (!Up && _successes >= healthyThreshold)
+            {
+                Up = true;
+                return true;
+            }
+        }
+        else
+        {
+            _successes = 0;
+            _failures++;
+            if (Up && _failures >= unhealthyThreshold)
+            {
+                Up = false;
+                return true;
+            }
+        }
+        return false;
+    }
+}

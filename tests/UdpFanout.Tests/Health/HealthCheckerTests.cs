@@ -1,0 +1,110 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Hosting;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Health;
+
+/// <summary>udp_echo health checks against real receivers, through a running userspace listener.</summary>
+[Collection(KernelCollection.Name)]
+public sealed class HealthCheckerTests : IAsyncLifetime
+{
+    private static readonly HealthConfig Health = new()
+    {
+        Enabled = true,
+        Protocol = HealthProtocol.UdpEcho,
+        Interval = TimeSpan.FromMilliseconds(100),
+        Timeout = TimeSpan.FromMilliseconds(50),
+        UnhealthyThreshold = 3,
+        HealthyThreshold = 2,
+    };
+
+    private readonly EchoingReceiver[] _receivers = [new(), new()];
+    private readonly IPEndPoint _bind = LoopbackPorts.FreeUdp();
+    private readonly Socket _client = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private ListenerRuntime? _runtime;
+    private long _sent;
+
+    public async Task InitializeAsync()
+    {
+        var listener = new ListenerConfig
+        {
+            Name = "health",
+            Bind = _bind,
+            Downstreams = new(_receivers.Select((r, i) => new DownstreamConfig($"r{i}", r.Endpoint))),
+        };
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
+        _runtime = await ListenerRuntime.StartAsync(listener, Health, registry, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_runtime is not null)
+        {
+            await _runtime.DisposeAsync();
+        }
+        _client.Dispose();
+        foreach (var r in _receivers)
+        {
+            r.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Probe_ReceiverStopsAnswering_LeavesWithinThresholdIntervalsGetsNothingThenReturns()
+    {
+        await SendAsync(100);
+        await Eventually.TrueAsync(() => _receivers[1].Sequences.Count == 50, "traffic to both receivers");
+
+        _receivers[1].Answering = false;
+        var stopped = DateTime.UtcNow;
+        await Eventually.TrueAsync(() => !IsUp("r1"), "r1 to leave the rotation");
+        var tookOut = DateTime.UtcNow - stopped;
+        var sentWhenDown = _sent;
+        await SendAsync(100);
+        await Eventually.TrueAsync(() => _receivers[0].Sequences.Count == 150, "all traffic to r0");
+
+        Assert.True(tookOut < Health.Interval * (Health.UnhealthyThreshold + 2), $"took {tookOut.TotalMilliseconds} ms");
+        Assert.DoesNotContain(_receivers[1].Sequences, seq => seq >= sentWhenDown);
+
+        _receivers[1].Answering = true;
+        await Eventually.TrueAsync(() => IsUp("r1"), "r1 to return");
+        await SendAsync(100);
+        await Eventually.TrueAsync(() => _receivers[1].Sequences.Count == 100, "r1 to get traffic again");
+
+        // Probes come from the checker's own sockets, never through the listener.
+        var stats = _runtime!.ReadStats();
+        Assert.Equal(300, stats.Received);
+        Assert.Equal(300, stats.Forwarded);
+    }
+
+    [Fact]
+    public async Task Probe_NoReceiverAnswers_DropsWithNoHealthyDownstream()
+    {
+        foreach (var r in _receivers)
+        {
+            r.Answering = false;
+        }
+        await Eventually.TrueAsync(() => !IsUp("r0") && !IsUp("r1"), "both to leave the rotation");
+
+        await SendAsync(10);
+
+        await Eventually.TrueAsync(() => _runtime!.ReadStats().Dropped[(int)DropReason.NoHealthyDownstream] == 10, "drops counted as no_healthy_downstream");
+    }
+
+    private bool IsUp(string name) => _runtime!.Rotation.Health.Single(h => h.Downstream.Name == name).Up;
+
+    private async Task SendAsync(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _client.SendTo(NumberedPayload.Create(_sent++, 64), _bind);
+        }
+        var expected = _sent;
+        await Eventually.TrueAsync(() => _runtime!.ReadStats().Received == expected, $"{expected} datagrams received");
+    }
+}

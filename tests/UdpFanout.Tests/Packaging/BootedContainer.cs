@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Packaging;
+
+/// <summary>
+/// A minimal Debian 12 root (debootstrap, cached under .cache/ in the repository) booted with systemd-nspawn,
+/// since PID 1 on these machines is not systemd. It shares the host's network namespace, so the test's sockets
+/// on 127.0.0.1 and the host's interfaces are the container's too. Commands run inside through nsenter.
+/// </summary>
+internal sealed class BootedContainer : IDisposable
+{
+    private static readonly string[] Capabilities = ["CAP_NET_ADMIN", "CAP_BPF", "CAP_PERFMON", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_SYS_RESOURCE"];
+    private readonly Process _nspawn;
+
+    public BootedContainer(string repositoryRoot, string deb)
+    {
+        var cache = Path.Combine(repositoryRoot, ".cache", "bookworm-systemd");
+        if (!Directory.Exists(cache))
+        {
+            Shell.Run($"rm -rf {cache}.tmp && debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libbpf1,iproute2 bookworm {cache}.tmp http://deb.debian.org/debian && mv {cache}.tmp {cache}");
+        }
+        Root = $"/var/tmp/uftsys{Environment.ProcessId % 10000:x}";
+        Shell.Run($"rm -rf {Root} && cp -a {cache} {Root}");
+        Shell.Run($"cp {deb} {Root}/tmp/udp-fanout.deb && chroot {Root} apt-get install -y -q /tmp/udp-fanout.deb");
+        var start = new ProcessStartInfo("systemd-nspawn",
+            ["-D", Root, "-b", "--register=no", "--keep-unit", "--console=passive", "-q", $"--capability={string.Join(',', Capabilities)}"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        _nspawn = Process.Start(start)!;
+        _nspawn.BeginOutputReadLine();
+        _nspawn.BeginErrorReadLine();
+        Pid = FindInit();
+        Exec("systemctl is-system-running --wait", allowFailure: true);
+    }
+
+    /// <summary>The container's root directory, as seen from the host.</summary>
+    public string Root { get; }
+
+    /// <summary>The host pid of the container's systemd.</summary>
+    public int Pid { get; }
+
+    public string Exec(string command, bool allowFailure = false)
+    {
+        var (code, output) = TryExec(command);
+        Assert.True(allowFailure || code == 0, $"in the container, `{command}` exited {code}: {output}");
+        return output;
+    }
+
+    public (int Code, string Output) TryExec(string command) =>
+        Shell.TryRun($"nsenter -t {Pid} -m -u -i -p -- /bin/sh -c '{command.Replace("'", "'\\''")}'");
+
+    public void Dispose()
+    {
+        if (!_nspawn.HasExited)
+        {
+            _nspawn.Kill(entireProcessTree: true);
+            _nspawn.WaitForExit();
+        }
+        Shell.TryRun($"rm -rf {Root}");
+    }
+
+    private int FindInit()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            Assert.False(_nspawn.HasExited, "systemd-nspawn exited while booting");
+            var init = Descendants(_nspawn.Id).FirstOrDefault(pid => Comm(pid) == "systemd");
+            if (init != 0)
+            {
+                return init;
+            }
+            Thread.Sleep(100);
+        }
+        throw new TimeoutException("the container's systemd did not start within 30 s");
+    }
+
+    private static IEnumerable<int> Descendants(int pid)
+    {
+        var children = File.Exists($"/proc/{pid}/task/{pid}/children")
+            ? File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray()
+            : [];
+        return children.Concat(children.SelectMany(Descendants));
+    }
+
+    private static string Comm(int pid) => File.Exists($"/proc/{pid}/comm") ? File.ReadAllText($"/proc/{pid}/comm").Trim() : "";
+}
