@@ -46,4 +46,15 @@ enum fanout_tc_stat {
 	FANOUT_TC_STAT_COUNT = 8,
 };
 
+/* Per-verdict counters of the XDP program, indexed by this enum (mirrored by XdpStat in C#). */
+enum fanout_xdp_stat {
+	FANOUT_XDP_REDIRECTED = 0,      /* to the AF_XDP socket of the receiving queue */
+	FANOUT_XDP_NO_SOCKET = 1,       /* the queue has no socket: passed to the stack, the fallback forwards it */
+	FANOUT_XDP_PASS_FRAGMENT = 2,   /* to the stack: reassembled there, forwarded by the fallback socket */
+	FANOUT_XDP_STAT_COUNT = 3,
+};
+
+/* The most RX queues the af_xdp mode serves on one interface. */
+#define FANOUT_MAX_QUEUES 64
+
 #endif

@@ -1,4 +1,4 @@
-namespace UdpFanout.Forwarding.Userspace;
+namespace UdpFanout.Forwarding;
 
 /// <summary>
 /// One worker's listener counters. Only that worker writes them, once per batch; readers see whole 64-bit values.

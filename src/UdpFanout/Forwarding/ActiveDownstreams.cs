@@ -1,7 +1,7 @@
 using UdpFanout.Balancing;
 using static Interop.Libc;
 
-namespace UdpFanout.Forwarding.Userspace;
+namespace UdpFanout.Forwarding;
 
 /// <summary>
 /// A <see cref="DownstreamSet"/> in the form the workers use: addresses ready for sendmmsg and the counter of

@@ -1,4 +1,4 @@
-namespace UdpFanout.Forwarding.Userspace;
+namespace UdpFanout.Forwarding;
 
 /// <summary>What one downstream was sent; workers add to it once per batch, not per datagram.</summary>
 internal sealed class DownstreamCounter

@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+using static Interop.Libc;
+
+namespace UdpFanout.Forwarding;
+
+/// <summary>
+/// One batch of datagrams on their way out with sendmmsg: each entry points at a payload already in memory (a
+/// receive buffer or an AF_XDP frame) and at its downstream's address. Sending never blocks: what would block is
+/// dropped and counted. Native memory, allocated once per worker; nothing here allocates per datagram.
+/// </summary>
+internal sealed unsafe class SendBatch : IDisposable
+{
+    private readonly mmsghdr* _hdr;
+    private readonly iovec* _iov;
+    private readonly sockaddr_in* _addr;
+    private readonly int* _target;
+    private long[] _tallyPackets = new long[16];
+    private long[] _tallyBytes = new long[16];
+
+    public SendBatch(int capacity)
+    {
+        _hdr = (mmsghdr*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(mmsghdr));
+        _iov = (iovec*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(iovec));
+        _addr = (sockaddr_in*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(sockaddr_in));
+        _target = (int*)NativeMemory.AllocZeroed((nuint)capacity, sizeof(int));
+    }
+
+    public int Count { get; private set; }
+
+    /// <summary>Queues <paramref name="length"/> bytes at <paramref name="payload"/> for downstream <paramref name="target"/>.</summary>
+    public void Add(void* payload, uint length, int target, ActiveDownstreams downstreams)
+    {
+        var i = Count++;
+        _addr[i] = downstreams.Addresses[target];
+        _target[i] = target;
+        _iov[i] = new iovec { iov_base = payload, iov_len = length };
+        ref var h = ref _hdr[i].msg_hdr;
+        h.msg_name = _addr + i;
+        h.msg_namelen = (uint)sizeof(sockaddr_in);
+        h.msg_iov = _iov + i;
+        h.msg_iovlen = 1;
+    }
+
+    /// <summary>Sends every queued datagram from <paramref name="fd"/>, counts each as forwarded or dropped, and empties the batch.</summary>
+    public void Send(int fd, ActiveDownstreams downstreams, WorkerCounters counters)
+    {
+        if (_tallyPackets.Length < downstreams.Count)
+        {
+            // Only when a larger downstream set arrives, never per datagram.
+            _tallyPackets = new long[downstreams.Count];
+            _tallyBytes = new long[downstreams.Count];
+        }
+        var queued = Count;
+        var offset = 0;
+        while (offset < queued)
+        {
+            var sent = sendmmsg(fd, _hdr + offset, (uint)(queued - offset), MSG_DONTWAIT);
+            if (sent > 0)
+            {
+                for (var i = offset; i < offset + sent; i++)
+                {
+                    var bytes = (long)_iov[i].iov_len;
+                    _tallyPackets[_target[i]]++;
+                    _tallyBytes[_target[i]] += bytes;
+                    counters.Forwarded++;
+                    counters.ForwardedBytes += bytes;
+                }
+                offset += sent;
+                continue;
+            }
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == EINTR)
+            {
+                continue;
+            }
+            if (errno is EAGAIN or ENOBUFS)
+            {
+                // The socket or device queue is full: this batch's remaining datagrams cannot go now.
+                counters.Dropped[(int)DropReason.SendBufferFull] += queued - offset;
+                break;
+            }
+            // One datagram failed (a downstream's ICMP error, no route): skip it, keep the rest of the batch.
+            counters.Dropped[(int)DropReason.SendError]++;
+            offset++;
+        }
+        for (var t = 0; t < downstreams.Count; t++)
+        {
+            if (_tallyPackets[t] != 0)
+            {
+                downstreams.Counters[t].Add(_tallyPackets[t], _tallyBytes[t]);
+                _tallyPackets[t] = 0;
+                _tallyBytes[t] = 0;
+            }
+        }
+        Count = 0;
+    }
+
+    public void Dispose()
+    {
+        NativeMemory.Free(_hdr);
+        NativeMemory.Free(_iov);
+        NativeMemory.Free(_addr);
+        NativeMemory.Free(_target);
+    }
+}

@@ -1,0 +1,16 @@
+internal static partial class Interop
+{
+    internal static partial class Xdp
+    {
+        /// <summary><c>struct xdp_umem_reg</c>: the packet buffer area shared with the kernel.</summary>
+        internal struct xdp_umem_reg
+        {
+            public ulong addr;
+            public ulong len;
+            public uint chunk_size;
+            public uint headroom;
+            public uint flags;
+            public uint tx_metadata_len;
+        }
+    }
+}
