@@ -66,8 +66,8 @@ def build_rpm(manifest, out):
         files = []
         for item in m["contents"]:
             attr = f"%attr({item['file_info']['mode']:04o},root,root)"
-            config = "%config(noreplace) " if item.get("type") == "config|noreplace" else ""
-            files.append(f"{attr} {config}{item['dst']}")
+            kind = {"config|noreplace": "%config(noreplace) ", "doc": "%doc "}.get(item.get("type", ""), "")
+            files.append(f"{attr} {kind}{item['dst']}")
         scripts = "".join(f"{tag}\n{open(m['scripts'][key]).read()}\n" for key, tag in RPM_SCRIPTS.items())
         spec = f"""Name: {m['name']}
 Version: {m['version']}

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.AfXdp;
 using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Logging;
@@ -33,6 +34,7 @@ internal static class DaemonHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IForwarderFactory, UserspaceForwarderFactory>();
         builder.Services.AddSingleton<IForwarderFactory, TcEbpfForwarderFactory>();
+        builder.Services.AddSingleton<IForwarderFactory, AfXdpForwarderFactory>();
         builder.Services.AddSingleton<ForwarderRegistry>();
         builder.Services.AddSingleton<RetiredStats>();
         builder.Services.AddSingleton<ListenerSupervisor>();

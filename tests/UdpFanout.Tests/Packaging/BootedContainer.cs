@@ -15,10 +15,10 @@ internal sealed class BootedContainer : IDisposable
 
     public BootedContainer(string repositoryRoot, string deb)
     {
-        var cache = Path.Combine(repositoryRoot, ".cache", "bookworm-systemd");
+        var cache = Path.Combine(repositoryRoot, ".cache", "bookworm-systemd-v2");
         if (!Directory.Exists(cache))
         {
-            Shell.Run($"rm -rf {cache}.tmp && debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libbpf1,iproute2 bookworm {cache}.tmp http://deb.debian.org/debian && mv {cache}.tmp {cache}");
+            Shell.Run($"rm -rf {cache}.tmp && debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libbpf1,procps bookworm {cache}.tmp http://deb.debian.org/debian && mv {cache}.tmp {cache}");
         }
         Root = $"/var/tmp/uftsys{Environment.ProcessId % 10000:x}";
         Shell.Run($"rm -rf {Root} && cp -a {cache} {Root}");
@@ -33,7 +33,7 @@ internal sealed class BootedContainer : IDisposable
         _nspawn.BeginOutputReadLine();
         _nspawn.BeginErrorReadLine();
         Pid = FindInit();
-        Exec("systemctl is-system-running --wait", allowFailure: true);
+        WaitUntilBooted();
     }
 
     /// <summary>The container's root directory, as seen from the host.</summary>
@@ -60,6 +60,23 @@ internal sealed class BootedContainer : IDisposable
             _nspawn.WaitForExit();
         }
         Shell.TryRun($"rm -rf {Root}");
+    }
+
+    /// <summary>Until systemd answers on its bus and has finished starting units (running, or degraded).</summary>
+    private void WaitUntilBooted()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        string state = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            state = TryExec("systemctl is-system-running --wait").Output.Trim();
+            if (state is "running" or "degraded")
+            {
+                return;
+            }
+            Thread.Sleep(500);
+        }
+        throw new TimeoutException($"the container did not finish booting within 90 s (last state: {state})");
     }
 
     private int FindInit()

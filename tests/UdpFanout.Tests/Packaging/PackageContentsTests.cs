@@ -35,7 +35,7 @@ public sealed class PackageContentsTests(PackagesFixture packages)
         {
             Shell.Run($"dpkg-deb -e {packages.Deb} {control.FullName}");
 
-            Assert.Equal(packages.Contents.Where(c => c.Config).Select(c => c.Path), File.ReadAllLines(Path.Combine(control.FullName, "conffiles")));
+            Assert.Equal(packages.Contents.Where(c => c.Type == "config|noreplace").Select(c => c.Path), File.ReadAllLines(Path.Combine(control.FullName, "conffiles")));
             Assert.Equal(string.Join(", ", packages.Depends("deb")), Shell.Run($"dpkg-deb -f {packages.Deb} Depends").Trim());
             Assert.Equal(packages.Script("postinstall"), File.ReadAllText(Path.Combine(control.FullName, "postinst")));
             Assert.Equal(packages.Script("preremove"), File.ReadAllText(Path.Combine(control.FullName, "prerm")));
@@ -58,10 +58,11 @@ public sealed class PackageContentsTests(PackagesFixture packages)
             .ToArray();
 
         Assert.Equal(packages.Contents.Select(c => c.Path).Order(), files.Select(f => f[0]));
-        foreach (var (path, mode, config) in packages.Contents)
+        foreach (var (path, mode, type) in packages.Contents)
         {
             var file = files.Single(f => f[0] == path);
-            Assert.Equal((path, "100" + Convert.ToString(mode, 8).PadLeft(3, '0'), config ? "cn" : ""), (path, file[1], file.Length > 2 ? file[2] : ""));
+            var flags = type switch { "config|noreplace" => "cn", "doc" => "d", _ => "" };
+            Assert.Equal((path, "100" + Convert.ToString(mode, 8).PadLeft(3, '0'), flags), (path, file[1], file.Length > 2 ? file[2] : ""));
         }
     }
 

@@ -26,13 +26,13 @@ public sealed class PackagesFixture
 
     public YamlMappingNode Manifest { get; }
 
-    /// <summary>nfpm.yaml's contents: destination, mode and whether it is a config file.</summary>
-    public IReadOnlyList<(string Path, int Mode, bool Config)> Contents =>
+    /// <summary>nfpm.yaml's contents: destination, mode and type ("", "config|noreplace" or "doc").</summary>
+    public IReadOnlyList<(string Path, int Mode, string Type)> Contents =>
         ((YamlSequenceNode)Manifest["contents"]).Cast<YamlMappingNode>()
             .Select(item => (
                 item["dst"].ToString(),
                 Convert.ToInt32(((YamlMappingNode)item["file_info"])["mode"].ToString(), 8),
-                item.Children.ContainsKey("type") && item["type"].ToString() == "config|noreplace"))
+                item.Children.ContainsKey("type") ? item["type"].ToString() : ""))
             .ToArray();
 
     public IReadOnlyList<string> Depends(string format) =>

@@ -37,6 +37,8 @@ public sealed class SystemdContainerTests(PackagesFixture packages, ITestOutputH
 
         File.WriteAllText(config, Config(1, 2));
         container.Exec("systemctl reload udp-fanout@demo");
+        // systemd 252 ends the reload job when ExecReload= returns; the daemon applies the file right after.
+        await Eventually.TrueAsync(() => container.Exec("journalctl -u udp-fanout@demo --no-pager").Contains("reload applied"), "the daemon to apply the reload");
         await SendAsync(300);
         await Eventually.TrueAsync(() => _receivers[1].Count == 300 && _receivers[2].Count == 150, "the reloaded unit to forward to r1 and r2");
         Assert.Equal(150, _receivers[0].Count);

@@ -75,7 +75,8 @@ internal sealed class NetnsTestbed : IDisposable
     {
         Client = Namespace("cli");
         Proxy = Namespace("proxy");
-        Shell.Run($"ip link add {Id}c type veth peer name {ProxyIngress} numrxqueues {proxyRxQueues} numtxqueues {proxyRxQueues}");
+        // Both ends need the queues: veth receives on as many queues as its peer transmits on.
+        Shell.Run($"ip link add {Id}c numrxqueues {proxyRxQueues} numtxqueues {proxyRxQueues} type veth peer name {ProxyIngress} numrxqueues {proxyRxQueues} numtxqueues {proxyRxQueues}");
         Shell.Run($"ip link set {Id}c netns {Client.Name}");
         Shell.Run($"ip link set {ProxyIngress} netns {Proxy.Name}");
         Client.Exec($"ip addr add {ClientAddress}/24 dev {Id}c");

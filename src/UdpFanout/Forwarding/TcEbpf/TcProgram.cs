@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Runtime.InteropServices;
 using UdpFanout.Balancing;
@@ -35,25 +34,7 @@ internal sealed class TcProgram : IDisposable
     public int ProgramFd { get; }
 
     /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any address).</summary>
-    public static TcProgram Load(IPEndPoint bind)
-    {
-        var obj = BpfObject.Open(BpfObjectLocator.Find(ObjectFile));
-        try
-        {
-            MemoryMarshal.Write(obj.GlobalData(".rodata"), new fanout_listener
-            {
-                addr = BitConverter.ToUInt32(bind.Address.GetAddressBytes()),
-                port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
-            });
-            obj.Load();
-            return new TcProgram(obj);
-        }
-        catch
-        {
-            obj.Dispose();
-            throw;
-        }
-    }
+    public static TcProgram Load(IPEndPoint bind) => new(ListenerObject.Load(ObjectFile, bind));
 
     /// <summary>
     /// Swaps the set as a new inner map: the kernel waits for running programs before the outer-map update

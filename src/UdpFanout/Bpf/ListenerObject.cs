@@ -1,0 +1,30 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Runtime.InteropServices;
+using static Interop.Fanout;
+
+namespace UdpFanout.Bpf;
+
+/// <summary>Opens one of the fan-out BPF objects for a listener: its address and port go into .rodata before load.</summary>
+internal static class ListenerObject
+{
+    public static BpfObject Load(string objectFile, IPEndPoint bind)
+    {
+        var obj = BpfObject.Open(BpfObjectLocator.Find(objectFile));
+        try
+        {
+            MemoryMarshal.Write(obj.GlobalData(".rodata"), new fanout_listener
+            {
+                addr = BitConverter.ToUInt32(bind.Address.GetAddressBytes()),
+                port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
+            });
+            obj.Load();
+            return obj;
+        }
+        catch
+        {
+            obj.Dispose();
+            throw;
+        }
+    }
+}

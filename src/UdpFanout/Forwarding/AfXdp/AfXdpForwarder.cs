@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using UdpFanout.Balancing;
+using UdpFanout.Bpf;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Tuning;
+using static Interop.Fanout;
+
+namespace UdpFanout.Forwarding.AfXdp;
+
+/// <summary>
+/// The af_xdp mode: an XDP program steers the listener's UDP into one AF_XDP socket per RX queue, a forwarder
+/// thread per queue sends the payloads on with sendmmsg, and everything else the program passes to the kernel.
+/// Fragments reach a one-worker userspace forwarder bound to the listener's address, through the same set.
+/// Received counts frames taken from the RX rings plus what the fallback received; frames the kernel dropped
+/// because a ring was full show in the per-queue XDP statistics.
+/// </summary>
+internal sealed partial class AfXdpForwarder : IListenerForwarder
+{
+    public const string ObjectFile = "xdp_fanout.bpf.o";
+
+    private readonly ListenerConfig _config;
+    private readonly ILogger _logger;
+    private readonly UserspaceForwarder _fallback;
+    private readonly ConcurrentDictionary<Downstream, DownstreamCounter> _downstreamCounters = new();
+    private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
+    private readonly Socket _send = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private ActiveDownstreams _active;
+    private BpfObject? _object;
+    private XdpAttachment? _attachment;
+
+    public AfXdpForwarder(ListenerConfig config, ILoggerFactory loggers)
+    {
+        _config = config;
+        _logger = loggers.CreateLogger<AfXdpForwarder>();
+        _fallback = new UserspaceForwarder(config with { Workers = 1, Cpus = ValueList<int>.Empty }, loggers.CreateLogger<UserspaceForwarder>());
+        _active = Activate(DownstreamSet.Empty);
+    }
+
+    public string Name => _config.Name;
+
+    public RoundRobin RoundRobin { get; } = new();
+
+    /// <summary>The set the queue workers forward to; read once per batch.</summary>
+    public ActiveDownstreams Active => Volatile.Read(ref _active);
+
+    public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
+    {
+        var iface = _config.Interface ?? throw new ForwarderException($"listener '{_config.Name}': mode af_xdp needs an interface");
+        var ifindex = (int)Interop.Libc.if_nametoindex(iface);
+        if (ifindex == 0)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': interface {iface} does not exist (`ip link` lists the interfaces; fix interface: in the config)");
+        }
+        var available = RxQueueCount(iface);
+        var queues = _config.Queues ?? available;
+        if (queues > available)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': queues: {queues}, but {iface} has {available} RX queue(s) (lower queues:, or raise the channel count with tuning:)");
+        }
+        _active = Activate(initial);
+        _send.SendBufferSize = _config.SendBufferBytes;
+        try
+        {
+            _object = ListenerObject.Load(ObjectFile, _config.Bind);
+            var xsks = _object.Map("xsks");
+            for (var queue = 0; queue < queues; queue++)
+            {
+                var socket = XskSocket.Open(ifindex, queue);
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, (int)_send.Handle, _config.BatchSize)));
+                xsks.Update((uint)queue, socket.Fd);
+            }
+            await _fallback.StartAsync(initial, cancellationToken);
+            _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd("xdp_fanout"), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
+        }
+        catch (BpfException e)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
+        }
+        foreach (var (_, worker) in _queues)
+        {
+            worker.Start();
+        }
+        LogAttached(_logger, _config.Name, iface, _attachment.Native ? "native" : "skb", queues, _queues[0].Socket.ZeroCopy ? "zero-copy" : "copy");
+    }
+
+    public void UpdateDownstreams(DownstreamSet set)
+    {
+        Interlocked.Exchange(ref _active, Activate(set));
+        foreach (var (_, worker) in _queues)
+        {
+            worker.WaitForBatchBoundary();
+        }
+        _fallback.UpdateDownstreams(set);
+    }
+
+    public ListenerStats ReadStats()
+    {
+        var fallback = _fallback.ReadStats();
+        var dropped = (long[])fallback.Dropped.Clone();
+        long received = fallback.Received, receivedBytes = fallback.ReceivedBytes, forwarded = fallback.Forwarded, forwardedBytes = fallback.ForwardedBytes;
+        var modeCounters = new List<ModeCounter>();
+        long rxEmpty = 0, fillFull = 0, parseErrors = 0;
+        foreach (var (_, worker) in _queues)
+        {
+            var c = worker.Counters;
+            // Forwarded and dropped before received: a batch adds received first, so a snapshot never shows more out than in.
+            forwarded += Volatile.Read(ref c.Forwarded);
+            forwardedBytes += Volatile.Read(ref c.ForwardedBytes);
+            for (var r = 0; r < dropped.Length; r++)
+            {
+                dropped[r] += Volatile.Read(ref c.Dropped[r]);
+            }
+            received += Volatile.Read(ref c.Received);
+            receivedBytes += Volatile.Read(ref c.ReceivedBytes);
+            rxEmpty += worker.RxRingEmpty;
+            fillFull += worker.FillRingFull;
+            parseErrors += worker.ParseErrors;
+            var stats = worker.Statistics;
+            KeyValuePair<string, string>[] queue = [new("queue", worker.Queue.ToString())];
+            modeCounters.Add(new("afxdp_rx_frames_total", "Frames this queue's forwarder took from its RX ring.", Volatile.Read(ref c.Received), queue));
+            modeCounters.Add(new("afxdp_rx_dropped_total", "Frames the kernel dropped for this queue's socket (XDP_STATISTICS).", (long)stats.rx_dropped, queue));
+            modeCounters.Add(new("afxdp_rx_ring_full_total", "Frames dropped because the RX ring was full (XDP_STATISTICS).", (long)stats.rx_ring_full, queue));
+            modeCounters.Add(new("afxdp_rx_fill_ring_empty_descs_total", "Times the fill ring was empty when a frame arrived (XDP_STATISTICS).", (long)stats.rx_fill_ring_empty_descs, queue));
+            modeCounters.Add(new("afxdp_tx_invalid_descs_total", "Invalid TX descriptors (XDP_STATISTICS).", (long)stats.tx_invalid_descs, queue));
+        }
+        modeCounters.Add(new("afxdp_rx_ring_empty_total", "Times a queue forwarder found its RX ring empty and waited.", rxEmpty));
+        modeCounters.Add(new("afxdp_fill_ring_full_total", "Times a queue forwarder found no room to return frames to the fill ring.", fillFull));
+        modeCounters.Add(new("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors));
+        if (_object is not null)
+        {
+            var fragments = _object.Map("xdp_stats").LookupPerCpu<fanout_counter>((uint)XdpStat.PassFragment).Aggregate(0UL, (a, c) => a + c.packets);
+            modeCounters.Add(new("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
+        }
+        var downstreams = _downstreamCounters.ToDictionary(p => p.Key, p => (p.Value.Packets, p.Value.Bytes));
+        foreach (var s in fallback.Downstreams)
+        {
+            downstreams[s.Downstream] = downstreams.TryGetValue(s.Downstream, out var t) ? (t.Packets + s.Packets, t.Bytes + s.Bytes) : (s.Packets, s.Bytes);
+        }
+        return new ListenerStats
+        {
+            Received = received,
+            ReceivedBytes = receivedBytes,
+            Forwarded = forwarded,
+            ForwardedBytes = forwardedBytes,
+            Dropped = dropped,
+            Downstreams = downstreams.Select(d => new DownstreamStats(d.Key, d.Value.Packets, d.Value.Bytes)).ToArray(),
+            ModeCounters = modeCounters,
+        };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // Detach first, so the interface's traffic returns to the kernel before the sockets go.
+        _attachment?.Dispose();
+        foreach (var (socket, worker) in _queues)
+        {
+            worker.Dispose();
+            socket.Dispose();
+        }
+        await _fallback.DisposeAsync();
+        _send.Dispose();
+        _object?.Dispose();
+        if (_attachment is not null)
+        {
+            LogDetached(_logger, _config.Name, _config.Interface ?? "");
+        }
+    }
+
+    /// <summary>RX queues from the driver's channel counts (in this network namespace), else from sysfs, else one.</summary>
+    private static int RxQueueCount(string iface)
+    {
+        try
+        {
+            using var device = new NetDevice(iface);
+            var channels = device.ReadChannels();
+            var count = (int)(channels.rx_count + channels.combined_count);
+            if (count > 0)
+            {
+                return count;
+            }
+        }
+        catch (TuningException)
+        {
+            // The driver has no channel settings; sysfs still lists the queues.
+        }
+        var queues = $"/sys/class/net/{iface}/queues";
+        return Directory.Exists(queues) ? Math.Max(1, Directory.GetDirectories(queues, "rx-*").Length) : 1;
+    }
+
+    private ActiveDownstreams Activate(DownstreamSet set) =>
+        new(set, d => _downstreamCounters.GetOrAdd(d, _ => new DownstreamCounter()));
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: XDP program attached to {Interface} ({XdpMode} mode), {Queues} queue forwarder(s), AF_XDP {BindMode} mode")]
+    private static partial void LogAttached(ILogger logger, string listener, string @interface, string xdpMode, int queues, string bindMode);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: {Warning}")]
+    private static partial void LogWarning(ILogger logger, string listener, string warning);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: XDP program detached from {Interface}")]
+    private static partial void LogDetached(ILogger logger, string listener, string @interface);
+}

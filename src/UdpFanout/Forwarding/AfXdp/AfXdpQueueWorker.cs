@@ -1,0 +1,159 @@
+using UdpFanout.Balancing;
+using static Interop.Libc;
+using static Interop.Xdp;
+
+namespace UdpFanout.Forwarding.AfXdp;
+
+/// <summary>
+/// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, round-robins each UDP
+/// payload to a downstream and sends the batch with sendmmsg straight out of UMEM, then returns the frames to
+/// the fill ring. Nothing here allocates, locks or logs per datagram.
+/// </summary>
+internal sealed unsafe class AfXdpQueueWorker : IDisposable
+{
+    private const int PollMilliseconds = 200;
+
+    private readonly XskSocket _socket;
+    private readonly AfXdpForwarder _owner;
+    private readonly int _sendFd;
+    private readonly int _batch;
+    private readonly SendBatch _send;
+    private readonly BatchGate _gate = new();
+    private readonly Thread _thread;
+    private readonly int* _payloadOffset;
+    private readonly int* _payloadLength;
+    private volatile bool _stopping;
+    private long _rxRingEmpty;
+    private long _fillRingFull;
+    private long _parseErrors;
+
+    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, int sendFd, int batch)
+    {
+        _socket = socket;
+        _owner = owner;
+        _sendFd = sendFd;
+        _batch = batch;
+        Queue = queue;
+        _send = new SendBatch(batch);
+        _payloadOffset = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
+        _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
+        _thread = new Thread(Run) { IsBackground = true, Name = $"{owner.Name}/q{queue}" };
+    }
+
+    public int Queue { get; }
+
+    public WorkerCounters Counters { get; } = new();
+
+    public long RxRingEmpty => Volatile.Read(ref _rxRingEmpty);
+
+    public long FillRingFull => Volatile.Read(ref _fillRingFull);
+
+    public long ParseErrors => Volatile.Read(ref _parseErrors);
+
+    public xdp_statistics Statistics => _socket.Statistics();
+
+    public void Start() => _thread.Start();
+
+    public void WaitForBatchBoundary() => _gate.WaitForBoundary(_thread);
+
+    public void Dispose()
+    {
+        _stopping = true;
+        if (_thread.IsAlive)
+        {
+            _thread.Join();
+        }
+        _send.Dispose();
+        System.Runtime.InteropServices.NativeMemory.Free(_payloadOffset);
+        System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
+    }
+
+    private void Run()
+    {
+        var rx = _socket.Rx;
+        var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
+        while (!_stopping)
+        {
+            var available = rx.Available(out var first);
+            if (available == 0)
+            {
+                Interlocked.Increment(ref _rxRingEmpty);
+                _socket.WakeIfNeeded();
+                poll.revents = 0;
+                Interop.Libc.poll(&poll, 1, PollMilliseconds);
+                continue;
+            }
+            var count = (int)Math.Min(available, (uint)_batch);
+            _gate.Enter();
+            Forward(first, count, _owner.Active);
+            _gate.Exit();
+            Recycle(first, count);
+        }
+    }
+
+    private void Forward(uint first, int count, ActiveDownstreams downstreams)
+    {
+        var descriptors = (xdp_desc*)_socket.Rx.Descriptors;
+        var counters = Counters;
+        var forwardable = 0;
+        long bytes = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
+            var frame = new ReadOnlySpan<byte>(_socket.Frame(desc.addr), (int)desc.len);
+            if (FrameParser.TryParse(frame, out _payloadOffset[i], out _payloadLength[i]) == FrameError.None)
+            {
+                forwardable++;
+                bytes += _payloadLength[i];
+            }
+            else
+            {
+                _payloadLength[i] = -1;
+            }
+        }
+        var malformed = count - forwardable;
+        counters.Received += count;
+        counters.ReceivedBytes += bytes;
+        counters.Dropped[(int)DropReason.Malformed] += malformed;
+        if (malformed > 0)
+        {
+            Interlocked.Add(ref _parseErrors, malformed);
+        }
+        if (downstreams.Count == 0)
+        {
+            counters.Dropped[(int)downstreams.ReasonWhenEmpty] += forwardable;
+            return;
+        }
+        var position = _owner.RoundRobin.Reserve(forwardable);
+        for (var i = 0; i < count; i++)
+        {
+            if (_payloadLength[i] >= 0)
+            {
+                var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
+                _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], RoundRobin.IndexOf(position++, downstreams.Count), downstreams);
+            }
+        }
+        _send.Send(_sendFd, downstreams, counters);
+    }
+
+    /// <summary>Hands the frames back to the kernel once their payloads have been sent (sendmmsg copied them).</summary>
+    private void Recycle(uint first, int count)
+    {
+        var fill = _socket.Fill;
+        if (fill.Free < (uint)count)
+        {
+            // Cannot happen while every frame is either in the fill ring, the RX ring or this batch; counted if it does.
+            Interlocked.Increment(ref _fillRingFull);
+        }
+        var descriptors = (xdp_desc*)_socket.Rx.Descriptors;
+        var fills = (ulong*)fill.Descriptors;
+        for (var i = 0; i < count; i++)
+        {
+            var address = descriptors[_socket.Rx.Slot(first + (uint)i)].addr;
+            fills[fill.Slot(fill.Reserve())] = address & ~(ulong)(XskSocket.FrameSize - 1);
+        }
+        _socket.Rx.Consume((uint)count);
+        fill.Submit();
+        _socket.WakeIfNeeded();
+    }
+}

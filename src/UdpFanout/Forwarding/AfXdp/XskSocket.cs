@@ -1,0 +1,155 @@
+using System.Runtime.InteropServices;
+using static Interop.Libc;
+using static Interop.Xdp;
+
+namespace UdpFanout.Forwarding.AfXdp;
+
+/// <summary>
+/// An AF_XDP socket bound to one RX queue, with its own UMEM: every frame starts in the fill ring, the kernel
+/// moves received ones to the RX ring, and the forwarder hands each back to the fill ring once sent.
+/// </summary>
+internal sealed unsafe class XskSocket : IDisposable
+{
+    public const int FrameSize = 2048;
+    public const uint FrameCount = 4096;
+    private const uint RxRingSize = 2048;
+    private const uint CompletionRingSize = 64;
+
+    private readonly nint _umem;
+    private readonly nuint _umemLength;
+
+    private XskSocket(int fd, nint umem, nuint umemLength, XskRing fill, XskRing completion, XskRing rx, bool zeroCopy)
+    {
+        Fd = fd;
+        _umem = umem;
+        _umemLength = umemLength;
+        Fill = fill;
+        Completion = completion;
+        Rx = rx;
+        ZeroCopy = zeroCopy;
+    }
+
+    public int Fd { get; }
+
+    public XskRing Fill { get; }
+
+    public XskRing Rx { get; }
+
+    public bool ZeroCopy { get; }
+
+    private XskRing Completion { get; }
+
+    public byte* Frame(ulong address) => (byte*)_umem + address;
+
+    /// <summary>Opens a socket on <paramref name="queue"/>; zero-copy when the driver can, else copy mode.</summary>
+    public static XskSocket Open(int ifindex, int queue)
+    {
+        var fd = socket(AF_XDP, SOCK_RAW, 0);
+        if (fd < 0)
+        {
+            throw Failure("cannot create an AF_XDP socket", "the kernel needs CONFIG_XDP_SOCKETS and the process CAP_NET_RAW");
+        }
+        nint umem = 0;
+        var umemLength = (nuint)(FrameCount * FrameSize);
+        try
+        {
+            umem = mmap(0, umemLength, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+            if (umem == MAP_FAILED)
+            {
+                throw Failure("cannot allocate UMEM", "free memory");
+            }
+            var reg = new xdp_umem_reg { addr = (ulong)umem, len = umemLength, chunk_size = FrameSize };
+            SetOption(fd, XDP_UMEM_REG, &reg, (uint)sizeof(xdp_umem_reg), "register UMEM",
+                "UMEM is locked memory: raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity, or memlock: unlimited in the config) or grant CAP_IPC_LOCK");
+            var fillSize = FrameCount;
+            var completionSize = CompletionRingSize;
+            var rxSize = RxRingSize;
+            SetOption(fd, XDP_UMEM_FILL_RING, &fillSize, sizeof(uint), "size the fill ring", "");
+            SetOption(fd, XDP_UMEM_COMPLETION_RING, &completionSize, sizeof(uint), "size the completion ring", "");
+            SetOption(fd, XDP_RX_RING, &rxSize, sizeof(uint), "size the RX ring", "");
+            xdp_mmap_offsets offsets;
+            var length = (uint)sizeof(xdp_mmap_offsets);
+            if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &offsets, &length) != 0)
+            {
+                throw Failure("cannot read the AF_XDP ring offsets", "");
+            }
+            var fill = new XskRing(fd, XDP_UMEM_PGOFF_FILL_RING, offsets.fr, fillSize, sizeof(ulong), producerSide: true);
+            var completion = new XskRing(fd, XDP_UMEM_PGOFF_COMPLETION_RING, offsets.cr, completionSize, sizeof(ulong), producerSide: false);
+            var rx = new XskRing(fd, XDP_PGOFF_RX_RING, offsets.rx, rxSize, sizeof(xdp_desc), producerSide: false);
+            for (var frame = 0u; frame < FrameCount; frame++)
+            {
+                ((ulong*)fill.Descriptors)[fill.Slot(fill.Reserve())] = frame * FrameSize;
+            }
+            fill.Submit();
+            var zeroCopy = Bind(fd, ifindex, queue);
+            return new XskSocket(fd, umem, umemLength, fill, completion, rx, zeroCopy);
+        }
+        catch
+        {
+            close(fd);
+            if (umem != 0 && umem != MAP_FAILED)
+            {
+                munmap(umem, umemLength);
+            }
+            throw;
+        }
+    }
+
+    public xdp_statistics Statistics()
+    {
+        xdp_statistics stats;
+        var length = (uint)sizeof(xdp_statistics);
+        return getsockopt(Fd, SOL_XDP, XDP_STATISTICS, &stats, &length) == 0 ? stats : default;
+    }
+
+    /// <summary>Tells the kernel to look at the fill ring again, when it asked to be told (need_wakeup).</summary>
+    public void WakeIfNeeded()
+    {
+        if (Fill.NeedsWakeup)
+        {
+            recvfrom(Fd, null, 0, Interop.Libc.MSG_DONTWAIT, null, null);
+        }
+    }
+
+    public void Dispose()
+    {
+        close(Fd);
+        Rx.Dispose();
+        Fill.Dispose();
+        Completion.Dispose();
+        munmap(_umem, _umemLength);
+    }
+
+    private static bool Bind(int fd, int ifindex, int queue)
+    {
+        foreach (var (mode, zeroCopy) in new[] { (XDP_ZEROCOPY, true), (XDP_COPY, false) })
+        {
+            var address = new sockaddr_xdp
+            {
+                sxdp_family = AF_XDP,
+                sxdp_flags = (ushort)(mode | XDP_USE_NEED_WAKEUP),
+                sxdp_ifindex = (uint)ifindex,
+                sxdp_queue_id = (uint)queue,
+            };
+            if (bind(fd, &address, (uint)sizeof(sockaddr_xdp)) == 0)
+            {
+                return zeroCopy;
+            }
+        }
+        throw Failure($"cannot bind an AF_XDP socket to queue {queue}", "check that the interface has that queue");
+    }
+
+    private static void SetOption(int fd, int option, void* value, uint length, string what, string hint)
+    {
+        if (setsockopt(fd, SOL_XDP, option, value, length) != 0)
+        {
+            throw Failure($"cannot {what}", hint);
+        }
+    }
+
+    private static ForwarderException Failure(string what, string hint)
+    {
+        var error = StrError(Marshal.GetLastPInvokeError());
+        return new ForwarderException(hint.Length == 0 ? $"{what}: {error}" : $"{what}: {error} ({hint})");
+    }
+}

@@ -1,0 +1,229 @@
+using System.Net;
+using System.Net.Sockets;
+using UdpFanout.Balancing;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Forwarding;
+
+/// <summary>
+/// What every eBPF mode must do, with its program attached for real on the proxy of a network-namespace testbed
+/// and real packets: each mode's test class inherits these and adds its own.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public abstract class KernelForwarderTests : IAsyncLifetime
+{
+    protected const int ListenPort = 5514;
+    private protected readonly NetnsTestbed Bed;
+    private protected readonly List<CountingReceiver> Receivers = [];
+    private IListenerForwarder? _forwarder;
+
+    protected KernelForwarderTests(string prefix, string network, int proxyRxQueues = 1) =>
+        Bed = NetnsTestbed.Create(prefix, network, downstreams: 3, proxyRxQueues: proxyRxQueues);
+
+    private protected abstract ForwardingMode Mode { get; }
+
+    private protected abstract IListenerForwarder Create(ListenerConfig listener);
+
+    /// <summary>Datagrams the mode's program passed to the kernel as fragments, from its mode counters.</summary>
+    private protected abstract long FragmentsPassed(ListenerStats stats);
+
+    /// <summary>The source address downstream <paramref name="index"/> sees: the client's when the mode keeps it, else the proxy's.</summary>
+    protected abstract IPAddress ExpectedSource(int index);
+
+    public Task InitializeAsync()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            Receivers.Add(Bed.Downstreams[i].Invoke(() => new CountingReceiver(IPAddress.Any, 6000 + i)));
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task DisposeAsync()
+    {
+        if (_forwarder is not null)
+        {
+            Bed.Proxy.Invoke(() => _forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+        Receivers.ForEach(r => r.Dispose());
+        Bed.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Forward_100kNumberedDatagramsFromOnePort_EachArrivesOnceByteExactSpreadWithinOnePercent()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 100_000, seq => 16 + (int)(seq % 1400));
+
+        var all = Receivers.SelectMany(r => r.Sequences).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, 100_000).Select(i => (long)i), all);
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        var counts = Receivers.Select(r => r.Count).ToArray();
+        Assert.True(counts.Max() - counts.Min() <= 1000, $"spread beyond 1%: {string.Join(",", counts)}");
+        foreach (var (receiver, i) in Receivers.Select((r, i) => (r, i)))
+        {
+            Assert.All(receiver.Sources, s => Assert.Equal(ExpectedSource(i), s.Address));
+        }
+        var stats = forwarder.ReadStats();
+        Assert.Equal(100_000, stats.Forwarded);
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        foreach (var (receiver, i) in Receivers.Select((r, i) => (r, i)))
+        {
+            Assert.Equal(receiver.Count, stats.Downstreams.Single(d => d.Downstream.Name == $"s{i}").Packets);
+        }
+    }
+
+    [Fact]
+    public async Task Forward_8000ByteDatagramsFragmentedOnTheWire_ArriveWholeThroughTheFallback()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 30, _ => 8000, burst: 10);
+
+        Assert.Equal(Enumerable.Range(0, 30).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        var stats = forwarder.ReadStats();
+        Assert.Equal(30, stats.Forwarded);
+        // Only first fragments carry the UDP header the program matches; the rest pass without a look.
+        Assert.Equal(30, FragmentsPassed(stats));
+    }
+
+    [Fact]
+    public async Task Start_OtherTrafficToTheProxy_StillReachesItsStack()
+    {
+        Start(Downstreams(0));
+        using var other = Bed.Proxy.Invoke(() => new CountingReceiver(IPAddress.Any, 7777));
+        using var tcp = Bed.Proxy.Invoke(() =>
+        {
+            var listener = new TcpListener(IPAddress.Any, 7778);
+            listener.Start();
+            return new DisposableListener(listener);
+        });
+        Bed.Client.Exec("ip neigh flush all");
+
+        var ping = Bed.Client.TryExec($"ping -c 2 -W 2 {Bed.ProxyAddress}");
+        using var client = ClientSocket();
+        client.SendTo(NumberedPayload.Create(42, 64), new IPEndPoint(Bed.ProxyAddress, 7777));
+        using var connection = Bed.Client.Invoke(() => new TcpClient());
+        await connection.ConnectAsync(Bed.ProxyAddress, 7778);
+
+        Assert.True(ping.Code == 0, ping.Output);
+        Assert.Contains("lladdr", Bed.Client.Exec($"ip neigh show {Bed.ProxyAddress}"));
+        Assert.True(connection.Connected);
+        await Eventually.TrueAsync(() => other.Count == 1, "a datagram to another port to reach the proxy's own socket");
+        Assert.Equal(0, Receivers[0].Count);
+    }
+
+    [Fact]
+    public async Task UpdateDownstreams_WhileTrafficFlows_RemovedDownstreamGetsNothingSentAfterItReturns()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+        long sent = 0;
+        using var stop = new CancellationTokenSource();
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+        var traffic = Task.Run(() =>
+        {
+            var payload = new byte[64];
+            while (!stop.IsCancellationRequested)
+            {
+                NumberedPayload.Write(payload, sent);
+                client.SendTo(payload, target);
+                Volatile.Write(ref sent, sent + 1);
+                if (sent % 32 == 0)
+                {
+                    Thread.Sleep(0);
+                }
+            }
+        });
+        await Eventually.TrueAsync(() => Receivers[2].Count > 1000, "traffic at the third downstream");
+
+        Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(Downstreams(0, 1))));
+        var sentWhenUpdateReturned = Volatile.Read(ref sent);
+        await Eventually.TrueAsync(() => Receivers[0].Count + Receivers[1].Count > sentWhenUpdateReturned * 2 / 3 + 10_000, "traffic after the update");
+        stop.Cancel();
+        await traffic;
+
+        Assert.All(Receivers[2].Sequences, seq => Assert.True(seq < sentWhenUpdateReturned, $"datagram {seq}, sent after the update returned, reached the removed downstream"));
+        Assert.Contains(Receivers[1].Sequences, seq => seq > sentWhenUpdateReturned);
+    }
+
+    [Fact]
+    public void Start_MissingInterface_SaysWhichAndWhatToDo()
+    {
+        var forwarder = Create(Listener() with { Interface = "nosuch0" });
+
+        var error = Assert.Throws<InvalidOperationException>(() => Bed.Proxy.Invoke(() =>
+            forwarder.StartAsync(DownstreamSet.Empty, CancellationToken.None).GetAwaiter().GetResult()));
+
+        Assert.IsType<ForwarderException>(error.InnerException);
+        Assert.Equal("listener 'kernel': interface nosuch0 does not exist (`ip link` lists the interfaces; fix interface: in the config)", error.InnerException!.Message);
+    }
+
+    private protected IListenerForwarder Start(Downstream[] downstreams, ListenerConfig? listener = null)
+    {
+        _forwarder = Bed.Proxy.Invoke(() =>
+        {
+            var forwarder = Create(listener ?? Listener());
+            forwarder.StartAsync(new DownstreamSet(downstreams), CancellationToken.None).GetAwaiter().GetResult();
+            return forwarder;
+        });
+        return _forwarder;
+    }
+
+    /// <summary>Stops the forwarder now (inside the proxy namespace, where it attached), not at the end of the test.</summary>
+    private protected void Stop()
+    {
+        Bed.Proxy.Invoke(() => _forwarder!.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        _forwarder = null;
+    }
+
+    private protected ListenerConfig Listener() => new()
+    {
+        Name = "kernel",
+        Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort),
+        Mode = Mode,
+        Interface = Bed.ProxyIngress,
+    };
+
+    private protected Downstream[] Downstreams(params int[] indexes) =>
+        indexes.Select(i => new Downstream($"s{i}", new IPEndPoint(Bed.DownstreamAddress(i), 6000 + i))).ToArray();
+
+    protected Socket ClientSocket() => Bed.Client.Invoke(() =>
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(Bed.ClientAddress, 0));
+        return socket;
+    });
+
+    /// <summary>Sends in bursts, each waiting for the receivers to catch up, so the test measures delivery, not overflow.</summary>
+    protected async Task SendPacedAsync(Socket client, long count, Func<long, int> lengthOf, int burst = 1000)
+    {
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+        var buffer = new byte[65507];
+        var start = Receivers.Sum(r => r.Count);
+        for (var seq = 0L; seq < count;)
+        {
+            var end = Math.Min(count, seq + burst);
+            for (; seq < end; seq++)
+            {
+                var payload = buffer.AsSpan(0, lengthOf(seq));
+                NumberedPayload.Write(payload, seq);
+                client.SendTo(payload, SocketFlags.None, target);
+            }
+            var expected = start + end;
+            await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) >= expected, $"{expected} datagrams at the receivers");
+        }
+    }
+
+    private sealed class DisposableListener(TcpListener listener) : IDisposable
+    {
+        public void Dispose() => listener.Stop();
+    }
+}
