@@ -29,6 +29,16 @@ internal static class NativeLayout
         ("fanout_downstream_set", ["count", "downstreams"]),
         ("fanout_counter", ["packets", "bytes"]),
         ("__sk_buff", ["ingress_ifindex", "ifindex"]),
+        ("xdp_umem_reg", ["addr", "len", "chunk_size", "headroom", "flags"]),
+        ("xdp_ring_offset", ["producer", "consumer", "desc", "flags"]),
+        ("xdp_mmap_offsets", ["rx", "tx", "fr", "cr"]),
+        ("sockaddr_xdp", ["sxdp_family", "sxdp_flags", "sxdp_ifindex", "sxdp_queue_id", "sxdp_shared_umem_fd"]),
+        ("xdp_desc", ["addr", "len", "options"]),
+        ("xdp_statistics", ["rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full", "rx_fill_ring_empty_descs", "tx_ring_empty_descs"]),
+        ("ethtool_channels", ["cmd", "max_rx", "max_tx", "max_other", "max_combined", "rx_count", "tx_count", "other_count", "combined_count"]),
+        ("rlimit", ["rlim_cur", "rlim_max"]),
+        ("pollfd", ["fd", "events", "revents"]),
+        ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data"]),
     ];
 
     private static Dictionary<string, long> Measure()
@@ -47,6 +57,11 @@ internal static class NativeLayout
                 #include <sys/socket.h>
                 #include <sys/uio.h>
                 #include <netinet/in.h>
+                #include <net/if.h>
+                #include <poll.h>
+                #include <sys/resource.h>
+                #include <linux/if_xdp.h>
+                #include <linux/ethtool.h>
                 #include <bpf/libbpf.h>
                 #include <bpf/bpf.h>
                 #include "fanout_shared.h"

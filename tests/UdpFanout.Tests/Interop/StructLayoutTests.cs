@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using static Interop.Fanout;
 using static Interop.Libbpf;
 using static Interop.Libc;
+using static Interop.Xdp;
 
 namespace UdpFanout.Tests.Interop;
 
@@ -23,6 +24,28 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<bpf_tc_hook>("bpf_tc_hook");
         AssertLayout<bpf_tc_opts>("bpf_tc_opts");
         AssertLayout<bpf_test_run_opts>("bpf_test_run_opts");
+    }
+
+    [Fact]
+    public void AfXdp_UapiStructs_MatchTheCLayout()
+    {
+        AssertLayout<xdp_umem_reg>("xdp_umem_reg");
+        AssertLayout<xdp_ring_offset>("xdp_ring_offset");
+        AssertLayout<xdp_mmap_offsets>("xdp_mmap_offsets");
+        AssertLayout<sockaddr_xdp>("sockaddr_xdp");
+        AssertLayout<xdp_desc>("xdp_desc");
+        AssertLayout<xdp_statistics>("xdp_statistics");
+    }
+
+    [Fact]
+    public void Libc_TuningAndPollStructs_MatchTheCLayout()
+    {
+        AssertLayout<ethtool_channels>("ethtool_channels");
+        AssertLayout<rlimit>("rlimit");
+        AssertLayout<pollfd>("pollfd");
+        Assert.Equal(NativeLayout.Of("ifreq"), sizeof(ifreq));
+        Assert.Equal(NativeLayout.Of("ifreq.ifr_mtu"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_mtu)));
+        Assert.Equal(NativeLayout.Of("ifreq.ifr_data"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_data)));
     }
 
     [Fact]

@@ -10,7 +10,8 @@ internal static partial class Interop
             public uint chunk_size;
             public uint headroom;
             public uint flags;
-            public uint tx_metadata_len;
+            // Padding in the 6.1 uAPI headers; tx_metadata_len since 6.8, where 0 means none, as here.
+            private readonly uint _tailPadding;
         }
     }
 }

@@ -1,0 +1,61 @@
+using System.Buffers.Binary;
+using System.Net;
+using UdpFanout.Bpf;
+using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Tests.Testing;
+using static Interop.Fanout;
+
+namespace UdpFanout.Tests.Forwarding.AfXdp;
+
+/// <summary>
+/// The XDP program on fixture frames through BPF_PROG_TEST_RUN. With no socket in the XSKMAP, a matching datagram
+/// takes the map lookup and its XDP_PASS fallback, which the NoSocket counter shows; everything else must pass
+/// without being counted at all.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public sealed class XdpProgramFixtureTests
+{
+    private const uint XdpPass = 2;
+    private static readonly IPEndPoint Listener = IPEndPoint.Parse("192.0.2.1:5514");
+    private static readonly Ipv4UdpFrame Matching = new() { Destination = Listener.Address, DestinationPort = Listener.Port };
+
+    public static TheoryData<string, byte[], int?> Fixtures()
+    {
+        var arp = new byte[42];
+        BinaryPrimitives.WriteUInt16BigEndian(arp.AsSpan(12), 0x0806);
+        var ipv6 = new byte[14 + 40 + 8];
+        BinaryPrimitives.WriteUInt16BigEndian(ipv6.AsSpan(12), 0x86DD);
+        var tcp = Matching.Build();
+        tcp[14 + 9] = 6;
+        return new()
+        {
+            { "matching UDP: looked up in the XSKMAP", Matching.Build(), (int)XdpStat.NoSocket },
+            { "matching UDP behind a VLAN tag", (Matching with { VlanId = 5 }).Build(), (int)XdpStat.NoSocket },
+            { "first fragment: to the stack", (Matching with { MoreFragments = true }).Build(), (int)XdpStat.PassFragment },
+            { "later fragment: to the stack", (Matching with { FragmentOffsetUnits = 100 }).Build(), (int)XdpStat.PassFragment },
+            { "another UDP port", (Matching with { DestinationPort = 53 }).Build(), null },
+            { "ARP", arp, null },
+            { "IPv6", ipv6, null },
+            { "TCP", tcp, null },
+            { "truncated UDP header", Matching.Build()[..(14 + 20 + 4)], null },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Run_Fixture_PassesAndCountsAsExpected(string description, byte[] frame, int? counted)
+    {
+        using var obj = ListenerObject.Load(AfXdpForwarder.ObjectFile, Listener);
+
+        var (verdict, output) = BpfTestRun.Run(obj.ProgramFd("xdp_fanout"), frame);
+
+        Assert.True(verdict == XdpPass, $"{description}: verdict {verdict}");
+        Assert.Equal(frame, output);
+        var stats = obj.Map("xdp_stats");
+        foreach (var stat in Enum.GetValues<XdpStat>())
+        {
+            var packets = stats.LookupPerCpu<fanout_counter>((uint)stat).Aggregate(0UL, (a, c) => a + c.packets);
+            Assert.True(packets == (counted == (int)stat ? 1UL : 0UL), $"{description}: {stat} counted {packets}");
+        }
+    }
+}
