@@ -43,6 +43,7 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 2),
         lambda: UdpFanout(bed, binary, "userspace", 4),
         lambda: UdpFanout(bed, binary, "tc_ebpf"),
+        lambda: UdpFanout(bed, binary, "af_xdp"),
     ]
 
 

@@ -105,7 +105,12 @@ def evaluate_goals(points):
         share = full["share"][0] * 100
         goals.append(f"tc_ebpf costs {ratio:.2f}x nftables' CPU per datagram at {rate / 1000:.0f}k/s (goal <= 0.6x): {'met' if ratio <= 0.6 else 'NOT met'}; "
                      f"it delivers {share:.1f} % of what the generator sends flat out (goal 100 %): {'met' if share >= 99.9 else 'NOT met'}")
-    goals.append("af_xdp: the mode is not implemented yet, so it is not measured")
+    xdp = find(points, "udp-fanout af_xdp", 64, True, None)
+    if xdp and user:
+        rate = xdp["delivered_pps"][0]
+        goals.append(f"af_xdp (one forwarder core) delivers {rate / 1000:.0f}k/s flat out, {rate / 30000:.1f}x the 30k/s of the project it comes from "
+                     f"(goal >= 10x) and {rate / user['delivered_pps'][0]:.2f}x userspace with 1 worker (goal >= 1x): "
+                     f"{'met' if rate >= 300000 and rate >= user['delivered_pps'][0] else 'NOT met'}")
     return goals
 
 

@@ -53,6 +53,12 @@ internal static class CommandLine
         }
     }
 
+    /// <summary>
+    /// "&lt;3&gt;" when stderr goes to the journal (systemd sets JOURNAL_STREAM), so journald files the line at
+    /// priority err and `journalctl -p err` shows it; nothing on a terminal.
+    /// </summary>
+    private static string ErrorPrefix => Environment.GetEnvironmentVariable("JOURNAL_STREAM") is null ? "" : "<3>";
+
     public static string Version =>
         typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
 
@@ -71,9 +77,9 @@ internal static class CommandLine
         {
             foreach (var error in e.Errors)
             {
-                Console.Error.WriteLine(error);
+                Console.Error.WriteLine($"{ErrorPrefix}{error}");
             }
-            Console.Error.WriteLine($"{path}: {e.Errors.Count} error(s)");
+            Console.Error.WriteLine($"{ErrorPrefix}{path}: {e.Errors.Count} error(s)");
             return 1;
         }
     }
@@ -91,7 +97,7 @@ internal static class CommandLine
             var tuning = config.Tuning.FirstOrDefault(t => t.Interface == iface);
             if (tuning is null)
             {
-                Console.Error.WriteLine($"<3>udp-fanout: {path} has no tuning: entry for {iface}");
+                Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {path} has no tuning: entry for {iface}");
                 return 1;
             }
             using var loggers = LoggerFactory.Create(logging => logging.AddFanoutLogging());
@@ -102,13 +108,13 @@ internal static class CommandLine
         {
             foreach (var error in e.Errors)
             {
-                Console.Error.WriteLine($"<3>{error}");
+                Console.Error.WriteLine($"{ErrorPrefix}{error}");
             }
             return 1;
         }
         catch (TuningException e)
         {
-            Console.Error.WriteLine($"<3>udp-fanout: {e.Message}");
+            Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {e.Message}");
             return 1;
         }
     }
@@ -124,14 +130,14 @@ internal static class CommandLine
         }
         catch (ForwarderException e)
         {
-            Console.Error.WriteLine($"<3>udp-fanout: {e.Message}");
+            Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {e.Message}");
             return 1;
         }
         catch (ConfigException e)
         {
             foreach (var error in e.Errors)
             {
-                Console.Error.WriteLine($"<3>{error}");
+                Console.Error.WriteLine($"{ErrorPrefix}{error}");
             }
             return 1;
         }
@@ -144,7 +150,7 @@ internal static class CommandLine
         catch (Exception e) when (e is ForwarderException or ConfigException)
         {
             // Start-up failures the user can fix: one clear line each, no stack trace.
-            Console.Error.WriteLine($"<3>udp-fanout: {e.Message}");
+            Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {e.Message}");
             return 1;
         }
     }
