@@ -15,7 +15,8 @@ internal sealed record ListenerConfig
     public int Workers { get; init; } = 1;
     public ValueList<int> Cpus { get; init; } = ValueList<int>.Empty;
     public int BatchSize { get; init; } = 64;
-    public int RecvBufferBytes { get; init; } = 8 * 1024 * 1024;
+    /// <summary>32 MiB by default: at 200k datagrams/s, about 150 ms of scheduling hiccups absorbed without loss.</summary>
+    public int RecvBufferBytes { get; init; } = 32 * 1024 * 1024;
     public int SendBufferBytes { get; init; } = 8 * 1024 * 1024;
     public int MaxPacketSize { get; init; } = MaxUdpPayload;
     public XdpAttachMode XdpMode { get; init; } = XdpAttachMode.Auto;

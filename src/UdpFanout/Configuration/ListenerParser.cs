@@ -27,6 +27,11 @@ internal static partial class ListenerParser
         }
         var downstreams = Downstreams(s);
         var kubernetes = s.Section("kubernetes") is { } k ? KubernetesParser.Parse(k) : null;
+        if (kubernetes is not null)
+        {
+            // Refused rather than accepted and ignored: a listener must never run without the downstreams it asked for.
+            s.Errors.Add(s.Get("kubernetes")!, s.PathOf("kubernetes"), "Kubernetes discovery is not available in this version yet; list the downstreams under downstream:");
+        }
         if (s.Get("kubernetes") is null && s.Get("downstream") is null or YamlSequenceNode { Children.Count: 0 })
         {
             s.Errors.Add(s.Node, s.PathOf("downstream"), "no downstream and no kubernetes discovery: give a downstream list or a kubernetes section");

@@ -36,20 +36,5 @@ internal sealed class RetiredStats
         return combined.Values;
     }
 
-    private static ListenerStats Sum(ListenerStats a, ListenerStats b) => new()
-    {
-        Received = a.Received + b.Received,
-        ReceivedBytes = a.ReceivedBytes + b.ReceivedBytes,
-        Forwarded = a.Forwarded + b.Forwarded,
-        ForwardedBytes = a.ForwardedBytes + b.ForwardedBytes,
-        Dropped = a.Dropped.Zip(b.Dropped, (x, y) => x + y).ToArray(),
-        Downstreams = a.Downstreams.Concat(b.Downstreams)
-            .GroupBy(d => d.Downstream)
-            .Select(g => new DownstreamStats(g.Key, g.Sum(d => d.Packets), g.Sum(d => d.Bytes)))
-            .ToArray(),
-        ModeCounters = a.ModeCounters.Concat(b.ModeCounters)
-            .GroupBy(c => (c.Name, Labels: string.Join(',', c.Labels ?? [])))
-            .Select(g => g.First() with { Value = g.Sum(c => c.Value) })
-            .ToArray(),
-    };
+    private static ListenerStats Sum(ListenerStats a, ListenerStats b) => new StatsBuilder().Add(a).Add(b).Build();
 }

@@ -40,7 +40,6 @@ public sealed class ConfigLoaderTests
                 mode: af_xdp
                 interface: eth1
                 downstream: [{ name: a, address: "10.0.1.1:2055" }]
-                kubernetes: { namespace: net, service: collectors, port_name: netflow, kubeconfig: /etc/k }
                 workers: 3
                 cpus: [2, 3]
                 batch_size: 128
@@ -60,7 +59,6 @@ public sealed class ConfigLoaderTests
         Assert.Equal((ForwardingMode.AfXdp, "eth1", 3, 128, 65536, 32768, 9000, XdpAttachMode.Skb, (int?)2),
             (l.Mode, l.Interface, l.Workers, l.BatchSize, l.RecvBufferBytes, l.SendBufferBytes, l.MaxPacketSize, l.XdpMode, l.Queues));
         Assert.Equal([2, 3], l.Cpus);
-        Assert.Equal(new KubernetesDiscoveryConfig { Namespace = "net", Service = "collectors", PortName = "netflow", Kubeconfig = "/etc/k" }, l.Kubernetes);
         Assert.Equal(new HealthConfig
         {
             Enabled = true, Interval = TimeSpan.FromSeconds(0.5), Timeout = TimeSpan.FromSeconds(0.2), Protocol = HealthProtocol.UdpEcho,
@@ -239,16 +237,21 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void Parse_KubernetesOnly_IsEnoughAndNeedsExactlyOnePort()
+    public void Parse_Kubernetes_IsCheckedAndRefusedUntilDiscoveryExists()
     {
-        var error = Single("""
+        var errors = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("""
             listeners:
               - name: syslog
                 bind: "0.0.0.0:5514"
                 kubernetes: { namespace: logging, service: vector, port: 5514, port_name: syslog }
-            """);
+            """, File)).Errors;
 
-        Assert.Equal((4, "listeners[0].kubernetes.port", "give exactly one of port (a number) or port_name (the EndpointSlice port's name)"), (error.Line, error.Path, error.Message));
+        Assert.Equal(
+            [
+                ("listeners[0].kubernetes.port", "give exactly one of port (a number) or port_name (the EndpointSlice port's name)"),
+                ("listeners[0].kubernetes", "Kubernetes discovery is not available in this version yet; list the downstreams under downstream:"),
+            ],
+            errors.Select(e => (e.Path, e.Message)));
     }
 
     [Fact]

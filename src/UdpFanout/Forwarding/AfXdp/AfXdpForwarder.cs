@@ -98,57 +98,35 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
 
     public ListenerStats ReadStats()
     {
-        var fallback = _fallback.ReadStats();
-        var dropped = (long[])fallback.Dropped.Clone();
-        long received = fallback.Received, receivedBytes = fallback.ReceivedBytes, forwarded = fallback.Forwarded, forwardedBytes = fallback.ForwardedBytes;
-        var modeCounters = new List<ModeCounter>();
+        var stats = new StatsBuilder().Add(_fallback.ReadStats());
         long rxEmpty = 0, fillFull = 0, parseErrors = 0;
         foreach (var (_, worker) in _queues)
         {
-            var c = worker.Counters;
-            // Forwarded and dropped before received: a batch adds received first, so a snapshot never shows more out than in.
-            forwarded += Volatile.Read(ref c.Forwarded);
-            forwardedBytes += Volatile.Read(ref c.ForwardedBytes);
-            for (var r = 0; r < dropped.Length; r++)
-            {
-                dropped[r] += Volatile.Read(ref c.Dropped[r]);
-            }
-            received += Volatile.Read(ref c.Received);
-            receivedBytes += Volatile.Read(ref c.ReceivedBytes);
+            stats.Add(worker.Counters);
             rxEmpty += worker.RxRingEmpty;
             fillFull += worker.FillRingFull;
             parseErrors += worker.ParseErrors;
-            var stats = worker.Statistics;
+            var xdp = worker.Statistics;
             KeyValuePair<string, string>[] queue = [new("queue", worker.Queue.ToString())];
-            modeCounters.Add(new("afxdp_rx_frames_total", "Frames this queue's forwarder took from its RX ring.", Volatile.Read(ref c.Received), queue));
-            modeCounters.Add(new("afxdp_rx_dropped_total", "Frames the kernel dropped for this queue's socket (XDP_STATISTICS).", (long)stats.rx_dropped, queue));
-            modeCounters.Add(new("afxdp_rx_ring_full_total", "Frames dropped because the RX ring was full (XDP_STATISTICS).", (long)stats.rx_ring_full, queue));
-            modeCounters.Add(new("afxdp_rx_fill_ring_empty_descs_total", "Times the fill ring was empty when a frame arrived (XDP_STATISTICS).", (long)stats.rx_fill_ring_empty_descs, queue));
-            modeCounters.Add(new("afxdp_tx_invalid_descs_total", "Invalid TX descriptors (XDP_STATISTICS).", (long)stats.tx_invalid_descs, queue));
+            stats.Add(new ModeCounter("afxdp_rx_frames_total", "Frames this queue's forwarder took from its RX ring.", Volatile.Read(ref worker.Counters.Received), queue))
+                .Add(new ModeCounter("afxdp_rx_dropped_total", "Frames the kernel dropped for this queue's socket (XDP_STATISTICS).", (long)xdp.rx_dropped, queue))
+                .Add(new ModeCounter("afxdp_rx_ring_full_total", "Frames dropped because the RX ring was full (XDP_STATISTICS).", (long)xdp.rx_ring_full, queue))
+                .Add(new ModeCounter("afxdp_rx_fill_ring_empty_descs_total", "Times the fill ring was empty when a frame arrived (XDP_STATISTICS).", (long)xdp.rx_fill_ring_empty_descs, queue))
+                .Add(new ModeCounter("afxdp_tx_invalid_descs_total", "Invalid TX descriptors (XDP_STATISTICS).", (long)xdp.tx_invalid_descs, queue));
         }
-        modeCounters.Add(new("afxdp_rx_ring_empty_total", "Times a queue forwarder found its RX ring empty and waited.", rxEmpty));
-        modeCounters.Add(new("afxdp_fill_ring_full_total", "Times a queue forwarder found no room to return frames to the fill ring.", fillFull));
-        modeCounters.Add(new("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors));
+        stats.Add(new ModeCounter("afxdp_rx_ring_empty_total", "Times a queue forwarder found its RX ring empty and waited.", rxEmpty))
+            .Add(new ModeCounter("afxdp_fill_ring_full_total", "Times a queue forwarder found no room to return frames to the fill ring.", fillFull))
+            .Add(new ModeCounter("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors));
         if (_object is not null)
         {
             var fragments = _object.Map("xdp_stats").LookupPerCpu<fanout_counter>((uint)XdpStat.PassFragment).Aggregate(0UL, (a, c) => a + c.packets);
-            modeCounters.Add(new("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
+            stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
         }
-        var downstreams = _downstreamCounters.ToDictionary(p => p.Key, p => (p.Value.Packets, p.Value.Bytes));
-        foreach (var s in fallback.Downstreams)
+        foreach (var (downstream, counter) in _downstreamCounters)
         {
-            downstreams[s.Downstream] = downstreams.TryGetValue(s.Downstream, out var t) ? (t.Packets + s.Packets, t.Bytes + s.Bytes) : (s.Packets, s.Bytes);
+            stats.AddDownstream(downstream, counter.Packets, counter.Bytes);
         }
-        return new ListenerStats
-        {
-            Received = received,
-            ReceivedBytes = receivedBytes,
-            Forwarded = forwarded,
-            ForwardedBytes = forwardedBytes,
-            Dropped = dropped,
-            Downstreams = downstreams.Select(d => new DownstreamStats(d.Key, d.Value.Packets, d.Value.Bytes)).ToArray(),
-            ModeCounters = modeCounters,
-        };
+        return stats.Build();
     }
 
     public async ValueTask DisposeAsync()

@@ -72,37 +72,29 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
 
     public ListenerStats ReadStats()
     {
-        var fallback = _fallback.ReadStats();
+        var stats = new StatsBuilder().Add(_fallback.ReadStats());
         if (_program is null)
         {
-            return fallback;
+            return stats.Build();
         }
-        var tc = Enum.GetValues<TcStat>().ToDictionary(s => s, _program.Read);
-        var dropped = (long[])fallback.Dropped.Clone();
-        dropped[(int)DropReason.NoDownstream] += tc[TcStat.NoDownstream].Packets;
-        dropped[(int)DropReason.NoRoute] += tc[TcStat.NoRoute].Packets;
-        dropped[(int)DropReason.RedirectFailed] += tc[TcStat.RedirectFailed].Packets;
-        var downstreams = _program.DownstreamTotals();
-        foreach (var s in fallback.Downstreams)
+        var tc = Enum.GetValues<TcStat>().ToDictionary(stat => stat, _program.Read);
+        foreach (var stat in InKernel)
         {
-            downstreams[s.Downstream] = downstreams.TryGetValue(s.Downstream, out var t) ? (t.Packets + s.Packets, t.Bytes + s.Bytes) : (s.Packets, s.Bytes);
+            stats.AddReceived(tc[stat].Packets, tc[stat].Bytes);
         }
-        return new ListenerStats
+        stats.AddForwarded(tc[TcStat.Forwarded].Packets, tc[TcStat.Forwarded].Bytes)
+            .AddDropped(DropReason.NoDownstream, tc[TcStat.NoDownstream].Packets)
+            .AddDropped(DropReason.NoRoute, tc[TcStat.NoRoute].Packets)
+            .AddDropped(DropReason.RedirectFailed, tc[TcStat.RedirectFailed].Packets)
+            .Add(PassedToStack("fragment", tc[TcStat.PassFragment].Packets))
+            .Add(PassedToStack("ttl", tc[TcStat.PassTtl].Packets))
+            .Add(PassedToStack("frag_needed", tc[TcStat.PassFragNeeded].Packets))
+            .Add(PassedToStack("forwarding_disabled", tc[TcStat.PassForwardingDisabled].Packets));
+        foreach (var (downstream, (packets, bytes)) in _program.DownstreamTotals())
         {
-            Received = fallback.Received + InKernel.Sum(s => tc[s].Packets),
-            ReceivedBytes = fallback.ReceivedBytes + InKernel.Sum(s => tc[s].Bytes),
-            Forwarded = fallback.Forwarded + tc[TcStat.Forwarded].Packets,
-            ForwardedBytes = fallback.ForwardedBytes + tc[TcStat.Forwarded].Bytes,
-            Dropped = dropped,
-            Downstreams = downstreams.Select(d => new DownstreamStats(d.Key, d.Value.Packets, d.Value.Bytes)).ToArray(),
-            ModeCounters =
-            [
-                PassedToStack("fragment", tc[TcStat.PassFragment].Packets),
-                PassedToStack("ttl", tc[TcStat.PassTtl].Packets),
-                PassedToStack("frag_needed", tc[TcStat.PassFragNeeded].Packets),
-                PassedToStack("forwarding_disabled", tc[TcStat.PassForwardingDisabled].Packets),
-            ],
-        };
+            stats.AddDownstream(downstream, packets, bytes);
+        }
+        return stats.Build();
     }
 
     public async ValueTask DisposeAsync()

@@ -62,31 +62,16 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 
     public ListenerStats ReadStats()
     {
-        var dropped = new long[DropReasonLabels.Count];
-        long received = 0, receivedBytes = 0, forwarded = 0, forwardedBytes = 0;
+        var stats = new StatsBuilder();
         foreach (var (_, worker) in _workers)
         {
-            var c = worker.Counters;
-            // Forwarded and dropped first: a batch adds received before them, so the snapshot never shows
-            // more forwarded + dropped than received.
-            forwarded += Volatile.Read(ref c.Forwarded);
-            forwardedBytes += Volatile.Read(ref c.ForwardedBytes);
-            for (var r = 0; r < dropped.Length; r++)
-            {
-                dropped[r] += Volatile.Read(ref c.Dropped[r]);
-            }
-            received += Volatile.Read(ref c.Received);
-            receivedBytes += Volatile.Read(ref c.ReceivedBytes);
+            stats.Add(worker.Counters);
         }
-        return new ListenerStats
+        foreach (var (downstream, counter) in _downstreamCounters)
         {
-            Received = received,
-            ReceivedBytes = receivedBytes,
-            Forwarded = forwarded,
-            ForwardedBytes = forwardedBytes,
-            Dropped = dropped,
-            Downstreams = _downstreamCounters.Select(p => new DownstreamStats(p.Key, p.Value.Packets, p.Value.Bytes)).ToArray(),
-        };
+            stats.AddDownstream(downstream, counter.Packets, counter.Bytes);
+        }
+        return stats.Build();
     }
 
     public ValueTask DisposeAsync()

@@ -1,0 +1,101 @@
+using UdpFanout.Balancing;
+
+namespace UdpFanout.Forwarding;
+
+/// <summary>
+/// Adds up the counters of a listener's parts (workers, queue forwarders, a kernel program, the fragment
+/// fallback, instances retired by a reload) into one <see cref="ListenerStats"/>.
+/// </summary>
+internal sealed class StatsBuilder
+{
+    private readonly long[] _dropped = new long[DropReasonLabels.Count];
+    private readonly Dictionary<Downstream, (long Packets, long Bytes)> _downstreams = [];
+    private readonly Dictionary<(string Name, string Labels), ModeCounter> _modeCounters = [];
+    private long _received;
+    private long _receivedBytes;
+    private long _forwarded;
+    private long _forwardedBytes;
+
+    /// <summary>
+    /// Reads forwarded and dropped before received: a worker adds received first, so the snapshot never shows
+    /// more datagrams out than in.
+    /// </summary>
+    public StatsBuilder Add(WorkerCounters counters)
+    {
+        _forwarded += Volatile.Read(ref counters.Forwarded);
+        _forwardedBytes += Volatile.Read(ref counters.ForwardedBytes);
+        for (var r = 0; r < _dropped.Length; r++)
+        {
+            _dropped[r] += Volatile.Read(ref counters.Dropped[r]);
+        }
+        _received += Volatile.Read(ref counters.Received);
+        _receivedBytes += Volatile.Read(ref counters.ReceivedBytes);
+        return this;
+    }
+
+    public StatsBuilder Add(ListenerStats stats)
+    {
+        _received += stats.Received;
+        _receivedBytes += stats.ReceivedBytes;
+        _forwarded += stats.Forwarded;
+        _forwardedBytes += stats.ForwardedBytes;
+        for (var r = 0; r < _dropped.Length; r++)
+        {
+            _dropped[r] += stats.Dropped[r];
+        }
+        foreach (var d in stats.Downstreams)
+        {
+            AddDownstream(d.Downstream, d.Packets, d.Bytes);
+        }
+        foreach (var counter in stats.ModeCounters)
+        {
+            Add(counter);
+        }
+        return this;
+    }
+
+    public StatsBuilder AddReceived(long packets, long bytes)
+    {
+        _received += packets;
+        _receivedBytes += bytes;
+        return this;
+    }
+
+    public StatsBuilder AddForwarded(long packets, long bytes)
+    {
+        _forwarded += packets;
+        _forwardedBytes += bytes;
+        return this;
+    }
+
+    public StatsBuilder AddDropped(DropReason reason, long packets)
+    {
+        _dropped[(int)reason] += packets;
+        return this;
+    }
+
+    public StatsBuilder AddDownstream(Downstream downstream, long packets, long bytes)
+    {
+        _downstreams[downstream] = _downstreams.TryGetValue(downstream, out var t) ? (t.Packets + packets, t.Bytes + bytes) : (packets, bytes);
+        return this;
+    }
+
+    /// <summary>Counters with the same name and labels add up.</summary>
+    public StatsBuilder Add(ModeCounter counter)
+    {
+        var key = (counter.Name, string.Join(',', counter.Labels ?? []));
+        _modeCounters[key] = _modeCounters.TryGetValue(key, out var existing) ? existing with { Value = existing.Value + counter.Value } : counter;
+        return this;
+    }
+
+    public ListenerStats Build() => new()
+    {
+        Received = _received,
+        ReceivedBytes = _receivedBytes,
+        Forwarded = _forwarded,
+        ForwardedBytes = _forwardedBytes,
+        Dropped = (long[])_dropped.Clone(),
+        Downstreams = _downstreams.Select(d => new DownstreamStats(d.Key, d.Value.Packets, d.Value.Bytes)).ToArray(),
+        ModeCounters = _modeCounters.Values.ToArray(),
+    };
+}
