@@ -69,7 +69,7 @@ internal sealed partial class ReloadService(
             {
                 await supervisor.ApplyAsync(next, CancellationToken.None);
             }
-            catch (Exception e) when (e is ConfigException or Forwarding.ForwarderException)
+            catch (Exception e) when (e is ConfigException or Forwarding.ForwarderException or Bpf.BpfException)
             {
                 LogApplyFailed(logger, e.Message);
                 metrics.ReloadFailed();
