@@ -35,7 +35,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     {
         _config = config;
         _logger = loggers.CreateLogger<AfXdpForwarder>();
-        _fallback = new UserspaceForwarder(config with { Workers = 1, Cpus = ValueList<int>.Empty }, loggers.CreateLogger<UserspaceForwarder>());
+        _fallback = UserspaceForwarder.FragmentFallback(config, loggers);
         _active = Activate(DownstreamSet.Empty);
     }
 
@@ -48,12 +48,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
 
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
-        var iface = _config.Interface ?? throw new ForwarderException($"listener '{_config.Name}': mode af_xdp needs an interface");
-        var ifindex = (int)Interop.Libc.if_nametoindex(iface);
-        if (ifindex == 0)
-        {
-            throw new ForwarderException($"listener '{_config.Name}': interface {iface} does not exist (`ip link` lists the interfaces; fix interface: in the config)");
-        }
+        var (iface, ifindex) = ListenerInterface.Resolve(_config);
         var available = RxQueueCount(iface);
         var queues = _config.Queues ?? available;
         if (queues > available)

@@ -28,17 +28,12 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     {
         _config = config;
         _logger = loggers.CreateLogger<TcEbpfForwarder>();
-        _fallback = new UserspaceForwarder(config with { Workers = 1, Cpus = ValueList<int>.Empty }, loggers.CreateLogger<UserspaceForwarder>());
+        _fallback = UserspaceForwarder.FragmentFallback(config, loggers);
     }
 
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
-        var iface = _config.Interface ?? throw new ForwarderException($"listener '{_config.Name}': mode tc_ebpf needs an interface");
-        var ifindex = (int)Interop.Libc.if_nametoindex(iface);
-        if (ifindex == 0)
-        {
-            throw new ForwarderException($"listener '{_config.Name}': interface {iface} does not exist (`ip link` lists the interfaces; fix interface: in the config)");
-        }
+        var (iface, ifindex) = ListenerInterface.Resolve(_config);
         if (Environment.OSVersion.Version < MinimumKernel)
         {
             throw new ForwarderException($"listener '{_config.Name}': tc_ebpf needs Linux {MinimumKernel} or newer for bpf_redirect_neigh; this kernel is {Environment.OSVersion.Version} (use mode userspace)");

@@ -25,6 +25,13 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         _active = Activate(DownstreamSet.Empty);
     }
 
+    /// <summary>
+    /// The eBPF modes' fallback: one worker bound to the listener's address, forwarding what their programs pass
+    /// to the kernel (reassembled fragments and the like) through the same downstream set.
+    /// </summary>
+    public static UserspaceForwarder FragmentFallback(ListenerConfig listener, ILoggerFactory loggers) =>
+        new(listener with { Workers = 1, Cpus = ValueList<int>.Empty }, loggers.CreateLogger<UserspaceForwarder>());
+
     public string Name => _config.Name;
 
     public System.Net.IPEndPoint Bind => _config.Bind;
