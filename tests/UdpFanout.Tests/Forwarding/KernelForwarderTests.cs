@@ -166,6 +166,65 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         Assert.Equal("listener 'kernel': interface nosuch0 does not exist (`ip link` lists the interfaces; fix interface: in the config)", error.InnerException!.Message);
     }
 
+    [Fact]
+    public async Task Health_DownstreamStopsAnswering_LeavesTheRotationAndReturnsInThisModeToo()
+    {
+        var echoes = Bed.Downstreams.Select((ns, i) => ns.Invoke(() => new EchoingReceiver(IPAddress.Any, 7000 + i))).ToArray();
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{7000 + i}\" }}\n"));
+        File.WriteAllText(config, $$"""
+            listeners:
+              - name: kernel
+                bind: "{{Bed.ProxyAddress}}:{{ListenPort}}"
+                mode: {{Mode.YamlName()}}
+                interface: {{Bed.ProxyIngress}}
+                downstream:
+            {{downstreams}}
+            health: { enabled: true, protocol: udp_echo, interval_secs: 0.2, timeout_secs: 0.1, unhealthy_threshold: 3, healthy_threshold: 2 }
+            metrics: { enabled: false }
+            """);
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+            daemon.WaitReady();
+            using var client = ClientSocket();
+            var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+            var sent = 0L;
+            async Task SendAsync(int count)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    client.SendTo(NumberedPayload.Create(sent++, 64), target);
+                }
+                await Task.Delay(300);
+            }
+
+            await SendAsync(300);
+            echoes[2].Answering = false;
+            // Three failed probes 0.2 s apart take it out; wait a little longer than that.
+            await Task.Delay(1200);
+            var sentWhenDown = sent;
+            await SendAsync(300);
+            Assert.DoesNotContain(echoes[2].Sequences, seq => seq >= sentWhenDown);
+            Assert.Equal(600, echoes.Sum(e => e.Sequences.Count));
+
+            echoes[2].Answering = true;
+            await Task.Delay(1000);
+            var sentWhenUp = sent;
+            await SendAsync(300);
+            Assert.Contains(echoes[2].Sequences, seq => seq >= sentWhenUp);
+            Assert.Contains("is down after 3 failed probes", daemon.Output);
+        }
+        finally
+        {
+            File.Delete(config);
+            foreach (var echo in echoes)
+            {
+                echo.Dispose();
+            }
+        }
+    }
+
     private protected IListenerForwarder Start(Downstream[] downstreams, ListenerConfig? listener = null)
     {
         _forwarder = Bed.Proxy.Invoke(() =>

@@ -15,13 +15,21 @@ internal sealed partial class DaemonProcess : IDisposable
     private readonly NotifySocket _notify = new();
 
     public DaemonProcess(string configPath, params string[] extraArgs)
+        : this(configPath, null, extraArgs)
     {
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "udp-fanout"))
+    }
+
+    /// <summary>Runs the daemon inside <paramref name="networkNamespace"/> (ip netns exec) when one is given.</summary>
+    public DaemonProcess(string configPath, NetworkNamespace? networkNamespace, params string[] extraArgs)
+    {
+        var binary = Path.Combine(AppContext.BaseDirectory, "udp-fanout");
+        var start = new ProcessStartInfo(networkNamespace is null ? binary : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var arg in (string[])["--config", configPath, .. extraArgs])
+        string[] prefix = networkNamespace is null ? [] : ["netns", "exec", networkNamespace.Name, binary];
+        foreach (var arg in (string[])[.. prefix, "--config", configPath, .. extraArgs])
         {
             start.ArgumentList.Add(arg);
         }

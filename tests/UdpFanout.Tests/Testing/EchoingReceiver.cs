@@ -14,9 +14,9 @@ internal sealed class EchoingReceiver : IDisposable
     private readonly List<long> _sequences = [];
     private readonly Lock _gate = new();
 
-    public EchoingReceiver()
+    public EchoingReceiver(IPAddress? address = null, int port = 0)
     {
-        _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         _thread = new Thread(Run) { IsBackground = true };
         _thread.Start();
     }
