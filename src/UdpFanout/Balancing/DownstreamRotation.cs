@@ -14,6 +14,8 @@ internal sealed class DownstreamRotation
     private readonly Action<DownstreamSet> _publish;
     private bool _failOpen;
     private readonly HashSet<Downstream> _down = [];
+    private IReadOnlyList<Downstream> _static = [];
+    private IReadOnlyList<Downstream> _discovered = [];
     private IReadOnlyList<Downstream> _configured = [];
 
     public DownstreamRotation(Action<DownstreamSet> publish) => _publish = publish;
@@ -56,14 +58,23 @@ internal sealed class DownstreamRotation
         }
     }
 
-    /// <summary>Replaces the configured downstreams (static list from a reload).</summary>
+    /// <summary>Replaces the static downstreams (the <c>downstream:</c> list, at start and on reload).</summary>
     public void SetConfigured(IEnumerable<DownstreamConfig> downstreams)
     {
         lock (_gate)
         {
-            _configured = downstreams.Select(d => new Downstream(d.Name, d.Address)).ToArray();
-            _down.IntersectWith(_configured);
-            Recompute();
+            _static = downstreams.Select(d => new Downstream(d.Name, d.Address)).ToArray();
+            Combine();
+        }
+    }
+
+    /// <summary>Replaces the downstreams found by discovery; they join the static ones.</summary>
+    public void SetDiscovered(IReadOnlyList<Downstream> downstreams)
+    {
+        lock (_gate)
+        {
+            _discovered = downstreams;
+            Combine();
         }
     }
 
@@ -90,6 +101,18 @@ internal sealed class DownstreamRotation
                 Recompute();
             }
         }
+    }
+
+    /// <summary>
+    /// Static downstreams first, then discovered ones; a discovered endpoint that is also listed statically is
+    /// sent to once, under its static name, so it does not get a double share.
+    /// </summary>
+    private void Combine()
+    {
+        var staticEndpoints = _static.Select(d => d.Endpoint).ToHashSet();
+        _configured = [.. _static, .. _discovered.Where(d => !staticEndpoints.Contains(d.Endpoint))];
+        _down.IntersectWith(_configured);
+        Recompute();
     }
 
     private void Recompute()

@@ -26,12 +26,8 @@ internal static partial class ListenerParser
             s.Errors.Add(s.Node, s.PathOf("interface"), $"mode {mode.YamlName()} needs the interface to attach to (e.g. interface: eth0)");
         }
         var downstreams = Downstreams(s);
+        // Both may be given: the static downstreams join the discovered ones (e.g. an archive receiver outside the cluster).
         var kubernetes = s.Section("kubernetes") is { } k ? KubernetesParser.Parse(k) : null;
-        if (kubernetes is not null)
-        {
-            // Refused rather than accepted and ignored: a listener must never run without the downstreams it asked for.
-            s.Errors.Add(s.Get("kubernetes")!, s.PathOf("kubernetes"), "Kubernetes discovery is not available in this version yet; list the downstreams under downstream:");
-        }
         if (s.Get("kubernetes") is null && s.Get("downstream") is null or YamlSequenceNode { Children.Count: 0 })
         {
             s.Errors.Add(s.Node, s.PathOf("downstream"), "no downstream and no kubernetes discovery: give a downstream list or a kubernetes section");

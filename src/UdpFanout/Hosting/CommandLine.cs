@@ -147,7 +147,7 @@ internal static class CommandLine
             await host.RunAsync();
             return 0;
         }
-        catch (Exception e) when (e is ForwarderException or ConfigException)
+        catch (Exception e) when (e is ForwarderException or ConfigException or Discovery.DiscoveryException)
         {
             // Start-up failures the user can fix: one clear line each, no stack trace.
             Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {e.Message}");

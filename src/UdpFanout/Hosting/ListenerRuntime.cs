@@ -1,22 +1,24 @@
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
+using UdpFanout.Discovery;
 using UdpFanout.Forwarding;
 using UdpFanout.Health;
 
 namespace UdpFanout.Hosting;
 
 /// <summary>
-/// A running listener: its config, its data path, the rotation that feeds it downstreams and the health checker
-/// that takes dead ones out.
+/// A running listener: its config, its data path, the rotation that feeds it downstreams, the discovery that finds
+/// them and the health checker that takes dead ones out.
 /// </summary>
 internal sealed partial class ListenerRuntime : IAsyncDisposable
 {
     private readonly IListenerForwarder _forwarder;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Lock _publishing = new();
     private HealthConfig _health = new();
-    private HealthChecker? _checker;
+    private volatile HealthChecker? _checker;
     private bool _started;
 
     private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, TimeProvider time, ILogger logger)
@@ -32,6 +34,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
 
     public DownstreamRotation Rotation { get; }
 
+    /// <summary>The listener's Kubernetes discovery, when it has a <c>kubernetes:</c> section.</summary>
+    public KubernetesDiscovery? Discovery { get; private set; }
+
     public static async Task<ListenerRuntime> StartAsync(
         ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
@@ -40,11 +45,30 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         try
         {
             runtime.Rotation.SetConfigured(config.Downstreams);
-            await forwarder.StartAsync(runtime.Rotation.Current, cancellationToken);
-            runtime._started = true;
+            if (config.Kubernetes is { } kubernetes)
+            {
+                // Start with the service's endpoints when the API answers in time, not with an empty rotation.
+                runtime.Discovery = runtime.StartDiscovery(kubernetes);
+                await Task.WhenAny(runtime.Discovery.FirstSync, Task.Delay(WatchTiming.Default.FirstSyncWait, time, cancellationToken));
+            }
+            var initial = runtime.Rotation.Current;
+            await forwarder.StartAsync(initial, cancellationToken);
+            lock (runtime._publishing)
+            {
+                runtime._started = true;
+                // Discovery may have moved on while the data path was starting.
+                if (!ReferenceEquals(runtime.Rotation.Current, initial))
+                {
+                    forwarder.UpdateDownstreams(runtime.Rotation.Current);
+                }
+            }
         }
         catch
         {
+            if (runtime.Discovery is not null)
+            {
+                await runtime.Discovery.DisposeAsync();
+            }
             await forwarder.DisposeAsync();
             throw;
         }
@@ -53,9 +77,23 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         return runtime;
     }
 
-    /// <summary>Applies a reloaded config whose changes need no restart (downstreams only).</summary>
-    public void ApplyInPlace(ListenerConfig next)
+    /// <summary>Applies a reloaded config whose changes need no restart (static downstreams, discovery settings).</summary>
+    public async Task ApplyInPlaceAsync(ListenerConfig next)
     {
+        if (next.Kubernetes != Config.Kubernetes)
+        {
+            // The new discovery replaces the discovered downstreams with its first list; until then the old ones serve.
+            var nextDiscovery = next.Kubernetes is { } kubernetes ? StartDiscovery(kubernetes) : null;
+            if (Discovery is not null)
+            {
+                await Discovery.DisposeAsync();
+            }
+            Discovery = nextDiscovery;
+            if (nextDiscovery is null)
+            {
+                Rotation.SetDiscovered([]);
+            }
+        }
         Config = next;
         Rotation.SetConfigured(next.Downstreams);
         _checker?.Track(Rotation.Configured);
@@ -87,6 +125,10 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Discovery is not null)
+        {
+            await Discovery.DisposeAsync();
+        }
         if (_checker is not null)
         {
             await _checker.DisposeAsync();
@@ -94,14 +136,26 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         await _forwarder.DisposeAsync();
     }
 
+    private KubernetesDiscovery StartDiscovery(KubernetesDiscoveryConfig kubernetes) =>
+        KubernetesDiscovery.Start(Config.Name, kubernetes, OnDiscovered, WatchTiming.Default, _time, _logger);
+
+    private void OnDiscovered(IReadOnlyList<Downstream> downstreams)
+    {
+        Rotation.SetDiscovered(downstreams);
+        _checker?.Track(Rotation.Configured);
+    }
+
     private void Publish(DownstreamSet set)
     {
-        // The first set is handed to StartAsync; later ones replace it in the running data path.
-        if (!_started)
+        lock (_publishing)
         {
-            return;
+            // The first set is handed to StartAsync; later ones replace it in the running data path.
+            if (!_started)
+            {
+                return;
+            }
+            _forwarder.UpdateDownstreams(set);
         }
-        _forwarder.UpdateDownstreams(set);
         LogDownstreamsChanged(_logger, Config.Name, set.ToString());
     }
 

@@ -45,7 +45,7 @@ internal sealed partial class ListenerSupervisor(
                 {
                     if (runtime.Config != listener)
                     {
-                        runtime.ApplyInPlace(listener);
+                        await runtime.ApplyInPlaceAsync(listener);
                     }
                     await runtime.ApplyHealthAsync(config.Health);
                 }

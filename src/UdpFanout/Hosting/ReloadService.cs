@@ -69,7 +69,7 @@ internal sealed partial class ReloadService(
             {
                 await supervisor.ApplyAsync(next, CancellationToken.None);
             }
-            catch (Exception e) when (e is ConfigException or Forwarding.ForwarderException or Bpf.BpfException)
+            catch (Exception e) when (e is ConfigException or Forwarding.ForwarderException or Bpf.BpfException or Discovery.DiscoveryException)
             {
                 LogApplyFailed(logger, e.Message);
                 metrics.ReloadFailed();

@@ -66,6 +66,31 @@ public sealed class DownstreamRotationTests
         Assert.Equal(before, _published.Count);
     }
 
+    [Fact]
+    public void SetDiscovered_JoinsTheStaticOnes_AnEndpointInBothOnceUnderItsStaticName()
+    {
+        var rotation = Rotation(A);
+
+        rotation.SetDiscovered([new Downstream("pod-a", A.Address), Downstream(B)]);
+        Assert.Equal(["a", "b"], _published[^1].Members.Select(d => d.Name));
+
+        rotation.SetConfigured([]);
+        Assert.Equal(["pod-a", "b"], _published[^1].Members.Select(d => d.Name));
+    }
+
+    [Fact]
+    public void SetDiscovered_ADownstreamThatLeaves_LosesItsHealthVerdict()
+    {
+        var rotation = Rotation();
+        rotation.SetDiscovered([Downstream(A), Downstream(B)]);
+        rotation.SetHealth(Downstream(B), false);
+
+        rotation.SetDiscovered([Downstream(A)]);
+        rotation.SetDiscovered([Downstream(A), Downstream(B)]);
+
+        Assert.Equal(["a", "b"], _published[^1].Members.Select(d => d.Name));
+    }
+
     private DownstreamRotation Rotation(params DownstreamConfig[] configured)
     {
         var rotation = new DownstreamRotation(_published.Add);

@@ -237,19 +237,37 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void Parse_Kubernetes_IsCheckedAndRefusedUntilDiscoveryExists()
+    public void Parse_KubernetesWithStaticDownstreams_KeepsBoth()
+    {
+        var listener = ConfigLoader.Parse("""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream: [{ name: archive, address: "10.9.0.1:5514" }]
+                kubernetes: { namespace: logging, service: vector-receivers, port_name: syslog }
+            """, File).Listeners[0];
+
+        Assert.Equal(["archive"], listener.Downstreams.Select(d => d.Name));
+        Assert.Equal(new KubernetesDiscoveryConfig { Namespace = "logging", Service = "vector-receivers", PortName = "syslog" }, listener.Kubernetes);
+    }
+
+    [Fact]
+    public void Parse_KubernetesMistakes_EachNamedWithItsField()
     {
         var errors = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("""
             listeners:
               - name: syslog
                 bind: "0.0.0.0:5514"
-                kubernetes: { namespace: logging, service: vector, port: 5514, port_name: syslog }
+                kubernetes: { namespace: Logging, service: vector_receivers, port: 5514, port_name: syslog, kubeconfig: /nonexistent/kubeconfig, watch: true }
             """, File)).Errors;
 
         Assert.Equal(
             [
                 ("listeners[0].kubernetes.port", "give exactly one of port (a number) or port_name (the EndpointSlice port's name)"),
-                ("listeners[0].kubernetes", "Kubernetes discovery is not available in this version yet; list the downstreams under downstream:"),
+                ("listeners[0].kubernetes.namespace", "'Logging' is not a valid Kubernetes name (lower-case letters, digits and '-', at most 63)"),
+                ("listeners[0].kubernetes.service", "'vector_receivers' is not a valid Kubernetes name (lower-case letters, digits and '-', at most 63)"),
+                ("listeners[0].kubernetes.kubeconfig", "/nonexistent/kubeconfig does not exist (leave kubeconfig out to use the pod's service account or $KUBECONFIG)"),
+                ("listeners[0].kubernetes.watch", "unknown key 'watch' (known keys: kubeconfig, namespace, port, port_name, service)"),
             ],
             errors.Select(e => (e.Path, e.Message)));
     }

@@ -1,0 +1,117 @@
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using UdpFanout.Balancing;
+using UdpFanout.Configuration;
+
+namespace UdpFanout.Discovery;
+
+/// <summary>
+/// One listener's Kubernetes discovery: watches the service's EndpointSlices and publishes the downstreams they
+/// name whenever that list changes. Says once when the API becomes unreachable and once when it is back; in
+/// between, the last published downstreams stay in force.
+/// </summary>
+internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsyncDisposable
+{
+    private readonly string _listener;
+    private readonly Action<IReadOnlyList<Downstream>> _publish;
+    private readonly ILogger _logger;
+    private readonly Kubernetes _client;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Task _watching;
+    private IReadOnlyList<Downstream> _last = [];
+    private bool _everReached;
+    private volatile bool _reachable;
+    private long _relists;
+    private long _failures;
+
+    private KubernetesDiscovery(
+        string listener, KubernetesDiscoveryConfig config, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger)
+    {
+        _listener = listener;
+        Config = config;
+        _publish = publish;
+        _logger = logger;
+        _client = KubernetesConnection.Create(config);
+        var watch = new EndpointSliceWatch(_client, config.Namespace, config.Service, timing, time, this);
+        _watching = Task.Run(() => watch.RunAsync(_stop.Token));
+    }
+
+    public KubernetesDiscoveryConfig Config { get; }
+
+    /// <summary>Completes when the first list has been published.</summary>
+    public Task FirstSync => _firstSync.Task;
+
+    /// <summary>Whether the last request to the API server succeeded.</summary>
+    public bool ApiReachable => _reachable;
+
+    public int Endpoints => Volatile.Read(ref _last).Count;
+
+    /// <summary>How often the watch had to list again because its resume point was gone.</summary>
+    public long Relists => Interlocked.Read(ref _relists);
+
+    /// <summary>Starts watching; throws <see cref="DiscoveryException"/> when there is no way to reach the API.</summary>
+    public static KubernetesDiscovery Start(
+        string listener, KubernetesDiscoveryConfig config, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger) =>
+        new(listener, config, publish, timing, time, logger);
+
+    public void SlicesChanged(IReadOnlyCollection<V1EndpointSlice> slices)
+    {
+        var next = EndpointSliceDownstreams.From(slices, Config);
+        if (!next.SequenceEqual(_last))
+        {
+            // Published first, so that when Endpoints shows the new count the data path already has it.
+            _publish(next);
+            Volatile.Write(ref _last, next);
+            LogEndpoints(_logger, _listener, Config.Namespace, Config.Service, next.Count, slices.Count);
+        }
+        _firstSync.TrySetResult();
+    }
+
+    public void Reachable()
+    {
+        if (!_reachable && _everReached)
+        {
+            LogReachableAgain(_logger, _listener, Config.Namespace, Config.Service);
+        }
+        _everReached = true;
+        _reachable = true;
+    }
+
+    public void Unreachable(Exception error, TimeSpan retryIn)
+    {
+        // Once when the API is lost, and once for a first contact that fails; not at every retry.
+        if (_reachable || !_everReached && ++_failures == 1)
+        {
+            LogUnreachable(_logger, _listener, Config.Namespace, Config.Service, error.Message, _last.Count, retryIn.TotalSeconds);
+        }
+        _reachable = false;
+    }
+
+    public void Relisting(string reason)
+    {
+        Interlocked.Increment(ref _relists);
+        LogRelisting(_logger, _listener, Config.Namespace, Config.Service, reason);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _watching;
+        _stop.Dispose();
+        _client.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: service {Namespace}/{Service} has {Endpoints} ready endpoints in {Slices} EndpointSlices")]
+    private static partial void LogEndpoints(ILogger logger, string listener, string @namespace, string service, int endpoints, int slices);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: the Kubernetes API is unreachable for {Namespace}/{Service} ({Error}); the last known {Endpoints} downstreams keep serving; retrying in {RetrySeconds} s")]
+    private static partial void LogUnreachable(ILogger logger, string listener, string @namespace, string service, string error, int endpoints, double retrySeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the Kubernetes API answers again for {Namespace}/{Service}")]
+    private static partial void LogReachableAgain(ILogger logger, string listener, string @namespace, string service);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the watch of {Namespace}/{Service} cannot resume ({Reason}); listing again")]
+    private static partial void LogRelisting(ILogger logger, string listener, string @namespace, string service, string reason);
+}

@@ -1,0 +1,26 @@
+namespace UdpFanout.Discovery;
+
+/// <summary>How the EndpointSlice watch paces itself against the API server.</summary>
+internal sealed record WatchTiming
+{
+    public static WatchTiming Default { get; } = new();
+
+    /// <summary>The first retry after a failure; each failure in a row doubles it up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Asked of the server as <c>timeoutSeconds</c>; a stream silent for longer than this plus a grace period
+    /// (no event, no bookmark) is taken as a dead connection and reopened.
+    /// </summary>
+    public TimeSpan WatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan SilenceGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a starting listener waits for the first list before it starts with what it has.</summary>
+    public TimeSpan FirstSyncWait { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>EndpointSlices per list page.</summary>
+    public int PageSize { get; init; } = 500;
+}

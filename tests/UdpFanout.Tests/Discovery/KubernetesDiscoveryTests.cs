@@ -1,0 +1,204 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using UdpFanout.Balancing;
+using UdpFanout.Configuration;
+using UdpFanout.Discovery;
+using UdpFanout.Tests.Testing;
+using Pod = UdpFanout.Tests.Testing.EndpointSliceJson.Pod;
+
+namespace UdpFanout.Tests.Discovery;
+
+/// <summary>The real KubernetesClient against an API server on loopback that behaves as a real one does.</summary>
+public sealed class KubernetesDiscoveryTests : IDisposable
+{
+    private static readonly WatchTiming Fast = new()
+    {
+        InitialBackoff = TimeSpan.FromMilliseconds(50),
+        MaxBackoff = TimeSpan.FromMilliseconds(200),
+        WatchTimeout = TimeSpan.FromSeconds(30),
+    };
+
+    private readonly FakeKubernetesApi _api = new();
+    private readonly string _directory = Directory.CreateTempSubdirectory("udp-fanout-k8s-").FullName;
+    private readonly Lock _gate = new();
+    private IReadOnlyList<Downstream> _published = [];
+    private int _publications;
+
+    public void Dispose()
+    {
+        _api.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task Watch_PodsComeAndGo_DownstreamsFollowWithinASecond()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11")]));
+        await using var discovery = Start();
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["vector-0 10.244.0.10:5514", "vector-1 10.244.0.11:5514"], Published());
+
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11"), new Pod("vector-2", "10.244.0.12")]));
+        await Within1s(["vector-0 10.244.0.10:5514", "vector-1 10.244.0.11:5514", "vector-2 10.244.0.12:5514"], "a new pod joins");
+
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11", Ready: false), new Pod("vector-2", "10.244.0.12")]));
+        await Within1s(["vector-0 10.244.0.10:5514", "vector-2 10.244.0.12:5514"], "a pod that is no longer ready leaves");
+
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10", Ready: false, Terminating: true), new Pod("vector-2", "10.244.0.12")]));
+        await Within1s(["vector-2 10.244.0.12:5514"], "a terminating pod leaves");
+
+        _api.Delete("vector-x1");
+        await Within1s([], "the slice is deleted");
+        Assert.True(discovery.ApiReachable);
+        Assert.Equal(0, discovery.Relists);
+    }
+
+    [Fact]
+    public async Task Watch_SeveralSlicesAndOtherServices_OnlyThisServiceIsTaken()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10")]));
+        _api.Apply(EndpointSliceJson.Slice("vector-b", "vector", [new Pod("vector-1", "10.244.1.10")]));
+        _api.Apply(EndpointSliceJson.Slice("fluentd-a", "fluentd", [new Pod("fluentd-0", "10.244.2.10")]));
+        await using var discovery = Start();
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["vector-0 10.244.0.10:5514", "vector-1 10.244.1.10:5514"], Published());
+
+        _api.Apply(EndpointSliceJson.Slice("fluentd-a", "fluentd", [new Pod("fluentd-0", "10.244.2.10"), new Pod("fluentd-1", "10.244.2.11")]));
+        _api.Apply(EndpointSliceJson.Slice("vector-c", "vector", [new Pod("vector-2", "10.244.2.20")]));
+        await Within1s(["vector-0 10.244.0.10:5514", "vector-1 10.244.1.10:5514", "vector-2 10.244.2.20:5514"], "a third slice of the service");
+        Assert.All(_api.Requests, r => Assert.Contains("labelSelector=kubernetes.io%2Fservice-name%3Dvector", r));
+    }
+
+    [Fact]
+    public async Task List_ASliceWith1000EndpointsAndPagedLists_EveryEndpointBecomesADownstream()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-big", "vector", Enumerable.Range(0, 1000).Select(i => new Pod($"vector-{i:D4}", $"10.245.{i / 250}.{i % 250 + 1}"))));
+        for (var i = 0; i < 4; i++)
+        {
+            _api.Apply(EndpointSliceJson.Slice($"vector-small-{i}", "vector", [new Pod($"small-{i}", $"10.246.0.{i + 1}")]));
+        }
+        await using var discovery = Start(Fast with { PageSize = 2 });
+
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(1004, Published().Count);
+        Assert.Equal(1004, discovery.Endpoints);
+        Assert.Equal(3, _api.Requests.Count(r => r.Contains("limit=2")));
+        Assert.Equal(1, _publications);
+    }
+
+    [Fact]
+    public async Task Requests_CarryTheBearerTokenFromTheKubeconfig_AndAWrongTokenNeverSyncs()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10")]));
+        await using (var wrong = Start(token: "wrong-token"))
+        {
+            await Eventually.TrueAsync(() => _api.Requests.Count >= 3, "retries with the wrong token");
+            Assert.False(wrong.FirstSync.IsCompleted);
+            Assert.False(wrong.ApiReachable);
+            Assert.Empty(Published());
+        }
+
+        await using var discovery = Start();
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["vector-0 10.244.0.10:5514"], Published());
+    }
+
+    [Fact]
+    public async Task Watch_ApiGoesAwayAndBack_LastKnownSetServesThenChangesMadeMeanwhileApply()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11")]));
+        await using var discovery = Start();
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        _api.Stop();
+        await Eventually.TrueAsync(() => !discovery.ApiReachable, "the discovery to notice the API is gone");
+        await Task.Delay(300);
+        Assert.Equal(["vector-0 10.244.0.10:5514", "vector-1 10.244.0.11:5514"], Published());
+
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-1", "10.244.0.11"), new Pod("vector-2", "10.244.0.12")]));
+        _api.Start();
+        await Eventually.TrueAsync(() => discovery.ApiReachable, "the discovery to reach the API again");
+        await Within1s(["vector-1 10.244.0.11:5514", "vector-2 10.244.0.12:5514"], "the change made while the API was away");
+        Assert.Equal(0, discovery.Relists);
+    }
+
+    [Fact]
+    public async Task Watch_ResumePointCompactedAway_410GoneRelistsAndCatchesUp()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10")]));
+        _api.Apply(EndpointSliceJson.Slice("vector-b", "vector", [new Pod("vector-1", "10.244.0.11")]));
+        await using var discovery = Start(bookmarks: false);
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        _api.Stop();
+        await Eventually.TrueAsync(() => !discovery.ApiReachable, "the discovery to notice the API is gone");
+        _api.Delete("vector-b");
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-5", "10.244.0.15")]));
+        _api.Compact();
+        _api.Start();
+
+        await Within1s(["vector-0 10.244.0.10:5514", "vector-5 10.244.0.15:5514"], "the relisted state", timeoutSeconds: 5);
+        Assert.Equal(1, discovery.Relists);
+        Assert.Equal(2, _api.Requests.Count(r => !r.Contains("watch=true")));
+    }
+
+    [Fact]
+    public async Task Watch_Bookmarks_KeepTheResumePointFresh_SoCompactionNeedsNoRelist()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10")]));
+        await using var discovery = Start();
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Other services move the global resourceVersion on; only bookmarks tell this watch about it.
+        for (var i = 0; i < 20; i++)
+        {
+            _api.Apply(EndpointSliceJson.Slice("fluentd-a", "fluentd", [new Pod($"fluentd-{i}", "10.244.2.10")]));
+        }
+        var latest = _api.Version;
+        await Eventually.TrueAsync(() => _api.LastBookmark >= latest, "a bookmark at the latest resourceVersion");
+        await Task.Delay(50);
+        _api.Compact();
+        _api.EndWatches();
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11")]));
+
+        await Within1s(["vector-0 10.244.0.10:5514", "vector-1 10.244.0.11:5514"], "the change after the resumed watch");
+        Assert.Equal(0, discovery.Relists);
+        Assert.Contains(_api.Requests, r => r.Contains("watch=true") && r.Contains($"resourceVersion={latest}"));
+    }
+
+    private KubernetesDiscovery Start(WatchTiming? timing = null, string? token = null, bool bookmarks = true)
+    {
+        if (!bookmarks)
+        {
+            _api.BookmarkInterval = TimeSpan.FromHours(1);
+        }
+        var config = new KubernetesDiscoveryConfig
+        {
+            Namespace = "logging",
+            Service = "vector",
+            PortName = "syslog",
+            Kubeconfig = _api.WriteKubeconfig(_directory, token),
+        };
+        return KubernetesDiscovery.Start("syslog", config, Publish, timing ?? Fast, TimeProvider.System, NullLogger.Instance);
+    }
+
+    private void Publish(IReadOnlyList<Downstream> downstreams)
+    {
+        lock (_gate)
+        {
+            _published = downstreams;
+            _publications++;
+        }
+    }
+
+    private List<string> Published()
+    {
+        lock (_gate)
+        {
+            return _published.Select(d => $"{d.Name} {d.Endpoint}").ToList();
+        }
+    }
+
+    private Task Within1s(string[] expected, string what, double timeoutSeconds = 1) =>
+        Eventually.TrueAsync(() => Published().SequenceEqual(expected), $"{what}: [{string.Join(", ", expected)}], have [{string.Join(", ", Published())}]", timeoutSeconds);
+}
