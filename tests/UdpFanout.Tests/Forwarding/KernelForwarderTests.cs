@@ -225,6 +225,64 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Discovery_PodsReplacedByWatchEvents_TrafficFollowsInThisModeToo()
+    {
+        // The API server listens on the proxy namespace's loopback, where the daemon runs.
+        using var api = Bed.Proxy.Invoke(() => new FakeKubernetesApi());
+        var pods = Bed.Downstreams.Select(ns => ns.Invoke(() => new CountingReceiver(IPAddress.Any, 6100))).ToArray();
+        var directory = Directory.CreateTempSubdirectory("udp-fanout-k8s-").FullName;
+        EndpointSliceJson.Pod Pod(int i) => new($"vector-{i}", Bed.DownstreamAddress(i).ToString());
+        api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [Pod(0), Pod(1)]));
+        var config = Path.Combine(directory, "config.yaml");
+        File.WriteAllText(config, $$"""
+            listeners:
+              - name: kernel
+                bind: "{{Bed.ProxyAddress}}:{{ListenPort}}"
+                mode: {{Mode.YamlName()}}
+                interface: {{Bed.ProxyIngress}}
+                kubernetes: { namespace: logging, service: vector, port: 6100, kubeconfig: {{api.WriteKubeconfig(directory)}} }
+            metrics: { enabled: false }
+            """);
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+            daemon.WaitReady();
+            using var client = ClientSocket();
+            var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+            var sent = 0L;
+            async Task SendAsync(int count)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    client.SendTo(NumberedPayload.Create(sent++, 64), target);
+                }
+                await Eventually.TrueAsync(() => pods.Sum(p => p.Count) == sent, $"{sent} datagrams at the pods");
+            }
+
+            await SendAsync(300);
+            Assert.Equal(0, pods[2].Count);
+            Assert.All(pods[..2], p => Assert.InRange(p.Count, 100, 200));
+            var left = pods[0].Count;
+
+            api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [Pod(1), Pod(2)]));
+            await Eventually.TrueAsync(() => daemon.Output.Contains($"vector-1 ({Bed.DownstreamAddress(1)}:6100), vector-2 ({Bed.DownstreamAddress(2)}:6100)"), "the new pods in the data path");
+            await SendAsync(300);
+
+            Assert.Equal(left, pods[0].Count);
+            Assert.InRange(pods[2].Count, 100, 200);
+            Assert.Equal(Enumerable.Range(0, 600).Select(i => (long)i), pods.SelectMany(p => p.Sequences).Order());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+            foreach (var pod in pods)
+            {
+                pod.Dispose();
+            }
+        }
+    }
+
     private protected IListenerForwarder Start(Downstream[] downstreams, ListenerConfig? listener = null)
     {
         _forwarder = Bed.Proxy.Invoke(() =>
