@@ -62,13 +62,27 @@ static __always_inline __u32 next_position(void)
 	return (__u32)(*position)++;
 }
 
+/* Direct packet access sees only the skb's linear part. Senders that build skbs from pages leave everything
+ * past the Ethernet header in fragments: PF_PACKET with a TX ring (trafgen, the benchmark's generator) and
+ * drivers that receive into pages without pulling the headers. Pull the headers in, or every such datagram would
+ * miss the program and take the slow fallback path. Costs nothing when they are linear already. */
+static __always_inline bool linear_headers(struct __sk_buff *skb)
+{
+	__u32 want = skb->len < MAX_HEADERS_BYTES ? skb->len : MAX_HEADERS_BYTES;
+	if ((void *)(long)skb->data + want <= (void *)(long)skb->data_end)
+		return true;
+	return bpf_skb_pull_data(skb, want) == 0;
+}
+
 SEC("tc")
 int tc_fanout(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct udp4_packet pkt = {};
 
+	if (!linear_headers(skb))
+		return TC_ACT_OK;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
 	if (!parse_eth_ipv4(data, data_end, &pkt) || !parse_udp(data, data_end, &pkt))
 		return TC_ACT_OK;
 	if (pkt.udp->dest != listener.port || (listener.addr != 0 && pkt.ip->daddr != listener.addr))

@@ -10,6 +10,9 @@
 #define VLAN_HLEN_BYTES 4
 #define IPV4_MIN_HLEN 20
 #define UDP_HLEN_BYTES 8
+#define IPV4_MAX_HLEN 60
+/* The most header bytes the parser reads: Ethernet, one VLAN tag, IPv4 with options, UDP. */
+#define MAX_HEADERS_BYTES (ETH_HLEN_BYTES + VLAN_HLEN_BYTES + IPV4_MAX_HLEN + UDP_HLEN_BYTES)
 
 /* EtherTypes in network byte order, so the parser compares without swapping per packet. */
 #define ETH_P_IP_BE bpf_htons(0x0800)

@@ -4,4 +4,12 @@ namespace UdpFanout.Forwarding;
 /// A counter that only one mode has (AF_XDP ring statistics, datagrams that took the fragment fallback, ...),
 /// exported as <c>udp_fanout_{Name}</c> with the listener and mode labels plus <see cref="Labels"/>.
 /// </summary>
-internal sealed record ModeCounter(string Name, string Help, long Value, IReadOnlyList<KeyValuePair<string, string>>? Labels = null);
+internal sealed record ModeCounter(string Name, string Help, long Value, IReadOnlyList<KeyValuePair<string, string>>? Labels = null)
+{
+    /// <summary>
+    /// What an eBPF mode's userspace fallback socket received: what its program passed to the stack, reassembled,
+    /// and anything that got past the program. Far above the passed-to-stack counters means the fast path is missed.
+    /// </summary>
+    public static ModeCounter FallbackReceived(ListenerStats fallback) =>
+        new("fallback_received_total", "Datagrams the userspace fallback socket of an eBPF mode received and handled.", fallback.Received);
+}

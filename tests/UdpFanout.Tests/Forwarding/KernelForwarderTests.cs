@@ -79,6 +79,39 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forward_FramesFromAPacketRingSender_TakeTheFastPathNotTheFallback()
+    {
+        // trafgen sends from a PF_PACKET TX ring: the kernel builds skbs that hold only the Ethernet header in the
+        // linear part and the rest in page fragments, as some NIC drivers do too. The program must still see them.
+        var forwarder = Start(Downstreams(0, 1, 2));
+        var payload = string.Join(", ", NumberedPayload.Create(7, 64).Select(b => $"0x{b:x2}"));
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-trafgen-{Guid.NewGuid():N}.cfg");
+        File.WriteAllText(config, $$"""
+            {
+              eth(da={{Bed.Proxy.Exec($"cat /sys/class/net/{Bed.ProxyIngress}/address").Trim()}}, sa={{Bed.Client.Exec($"cat /sys/class/net/{Bed.ClientInterface}/address").Trim()}}),
+              ipv4(saddr={{Bed.ClientAddress}}, daddr={{Bed.ProxyAddress}}, ttl=64),
+              udp(sport=40000, dport={{ListenPort}}),
+              {{payload}}
+            }
+            """);
+        try
+        {
+            Bed.Client.Exec($"trafgen --dev {Bed.ClientInterface} --conf {config} -n 3000 -q");
+            await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) == 3000, "3000 datagrams at the receivers");
+
+            var stats = forwarder.ReadStats();
+            Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+            Assert.Equal(3000, stats.Forwarded);
+            Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+            Assert.All(Receivers, r => Assert.InRange(r.Count, 900, 1100));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
     public async Task Forward_8000ByteDatagramsFragmentedOnTheWire_ArriveWholeThroughTheFallback()
     {
         var forwarder = Start(Downstreams(0, 1, 2));

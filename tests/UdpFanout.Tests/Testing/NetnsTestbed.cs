@@ -32,6 +32,9 @@ internal sealed class NetnsTestbed : IDisposable
 
     public List<NetworkNamespace> Downstreams { get; } = [];
 
+    /// <summary>The client's interface facing the proxy.</summary>
+    public string ClientInterface => $"{Id}c";
+
     /// <summary>The proxy's interface facing the client, where the eBPF modes attach.</summary>
     public string ProxyIngress => $"{Id}in";
 
@@ -77,10 +80,10 @@ internal sealed class NetnsTestbed : IDisposable
         Proxy = Namespace("proxy");
         // Both ends need the queues: veth receives on as many queues as its peer transmits on.
         Shell.Run($"ip link add {Id}c numrxqueues {proxyRxQueues} numtxqueues {proxyRxQueues} type veth peer name {ProxyIngress} numrxqueues {proxyRxQueues} numtxqueues {proxyRxQueues}");
-        Shell.Run($"ip link set {Id}c netns {Client.Name}");
+        Shell.Run($"ip link set {ClientInterface} netns {Client.Name}");
         Shell.Run($"ip link set {ProxyIngress} netns {Proxy.Name}");
-        Client.Exec($"ip addr add {ClientAddress}/24 dev {Id}c");
-        Client.Exec($"ip link set {Id}c mtu {mtu} up");
+        Client.Exec($"ip addr add {ClientAddress}/24 dev {ClientInterface}");
+        Client.Exec($"ip link set {ClientInterface} mtu {mtu} up");
         Client.Exec($"ip route add {Network}.0.0/16 via {ProxyAddress}");
         Proxy.Exec($"ip addr add {ProxyAddress}/24 dev {ProxyIngress}");
         Proxy.Exec($"ip link set {ProxyIngress} mtu {mtu} up");

@@ -93,7 +93,8 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
 
     public ListenerStats ReadStats()
     {
-        var stats = new StatsBuilder().Add(_fallback.ReadStats());
+        var fallback = _fallback.ReadStats();
+        var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
         long rxEmpty = 0, fillFull = 0, parseErrors = 0;
         foreach (var (_, worker) in _queues)
         {

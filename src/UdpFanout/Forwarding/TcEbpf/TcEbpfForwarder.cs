@@ -67,7 +67,8 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
 
     public ListenerStats ReadStats()
     {
-        var stats = new StatsBuilder().Add(_fallback.ReadStats());
+        var fallback = _fallback.ReadStats();
+        var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
         if (_program is null)
         {
             return stats.Build();
