@@ -123,12 +123,10 @@ int tc_fanout(struct __sk_buff *skb)
 
 	__be32 old_addr = pkt.ip->daddr;
 	__be16 old_port = pkt.udp->dest;
-	__u8 ttl = pkt.ip->ttl;
-	__u32 ip_off = pkt.ip_off, udp_off = pkt.udp_off;
+	rewrite_ipv4(pkt.ip, target.addr);
+	pkt.udp->dest = target.port;
 	/* The helpers below may move the packet: no pointer into it is used after this point. */
-	if (rewrite_daddr(skb, ip_off, udp_off, old_addr, target.addr) ||
-	    rewrite_dport(skb, udp_off, old_port, target.port) ||
-	    decrement_ttl(skb, ip_off, ttl, IPPROTO_UDP_NUM))
+	if (update_udp_csum(skb, pkt.udp_off, old_addr, target.addr, old_port, target.port))
 		return drop(FANOUT_TC_REDIRECT_FAILED, payload);
 
 	struct bpf_redir_neigh next_hop = { .nh_family = AF_INET_NUM, .ipv4_nh = fib.ipv4_dst };

@@ -1,6 +1,10 @@
-/* This file contains the checksum-preserving header rewrites of the tc program. The kernel helpers update
- * the IPv4 and UDP checksums incrementally; for skbs with CHECKSUM_PARTIAL (from local senders) they adjust
- * the pseudo-header seed instead, and BPF_F_MARK_MANGLED_0 leaves a zero UDP checksum (none) at zero. */
+/* This file contains the checksum-preserving header rewrites of the tc program.
+ *
+ * The IPv4 header is rewritten in place and its checksum updated incrementally here (RFC 1624): it is always
+ * complete, whoever sent the packet, and direct writes are much cheaper than a helper call per field.
+ * The UDP checksum goes through bpf_l4_csum_replace, because only the kernel knows whether the skb carries a
+ * complete checksum or a CHECKSUM_PARTIAL seed from a local sender (then only the pseudo-header part, the
+ * address, may change it); BPF_F_MARK_MANGLED_0 leaves a zero UDP checksum (none) at zero. */
 #ifndef UDP_FANOUT_CSUM_H
 #define UDP_FANOUT_CSUM_H
 
@@ -10,44 +14,45 @@
 #include <stddef.h>
 #include <bpf/bpf_helpers.h>
 
-/* Rewrites the destination address; it is part of both the IPv4 header and the UDP pseudo-header. */
-static __always_inline int rewrite_daddr(struct __sk_buff *skb, __u32 ip_off, __u32 udp_off, __be32 old_addr, __be32 new_addr)
+static __always_inline __u16 csum_fold32(__u32 sum)
 {
-	int err;
-
-	err = bpf_l4_csum_replace(skb, udp_off + offsetof(struct udphdr, check), old_addr, new_addr,
-				  BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | sizeof(new_addr));
-	if (err)
-		return err;
-	err = bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old_addr, new_addr, sizeof(new_addr));
-	if (err)
-		return err;
-	return bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, daddr), &new_addr, sizeof(new_addr), 0);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
 }
 
-static __always_inline int rewrite_dport(struct __sk_buff *skb, __u32 udp_off, __be16 old_port, __be16 new_port)
+/* One's complement sum of the change from old to new, for 32 bits given as two 16-bit words. */
+static __always_inline __u32 csum_change32(__be32 old_value, __be32 new_value)
 {
-	int err;
-
-	err = bpf_l4_csum_replace(skb, udp_off + offsetof(struct udphdr, check), old_port, new_port,
-				  BPF_F_MARK_MANGLED_0 | sizeof(new_port));
-	if (err)
-		return err;
-	return bpf_skb_store_bytes(skb, udp_off + offsetof(struct udphdr, dest), &new_port, sizeof(new_port), 0);
+	return (__u16)~(old_value & 0xffff) + (__u16)~(old_value >> 16) + (new_value & 0xffff) + (new_value >> 16);
 }
 
-/* TTL shares a 16-bit checksum word with the protocol byte; only the IPv4 checksum covers it. */
-static __always_inline int decrement_ttl(struct __sk_buff *skb, __u32 ip_off, __u8 ttl, __u8 protocol)
+/* Sends the packet to new_addr as a router would: destination rewritten, TTL decremented (it shares a 16-bit
+ * checksum word with the protocol byte), header checksum updated. The caller checked that ip is in bounds. */
+static __always_inline void rewrite_ipv4(struct iphdr *ip, __be32 new_addr)
 {
-	__be16 old_word = bpf_htons(((__u16)ttl << 8) | protocol);
-	__be16 new_word = bpf_htons(((__u16)(ttl - 1) << 8) | protocol);
-	__u8 new_ttl = ttl - 1;
+	__be16 *ttl_word = (__be16 *)&ip->ttl;
+	__be16 old_ttl_word = *ttl_word;
+	__u32 sum = (__u16)~ip->check + csum_change32(ip->daddr, new_addr);
+
+	ip->daddr = new_addr;
+	ip->ttl--;
+	sum += (__u16)~old_ttl_word + *ttl_word;
+	ip->check = (__sum16)~csum_fold32(sum);
+}
+
+/* Updates the UDP checksum for a new destination address (pseudo-header) and port; the port itself is written by
+ * the caller. These helpers may move the packet: no pointer into it is valid afterwards. */
+static __always_inline int update_udp_csum(struct __sk_buff *skb, __u32 udp_off, __be32 old_addr, __be32 new_addr,
+					   __be16 old_port, __be16 new_port)
+{
+	__u32 check = udp_off + offsetof(struct udphdr, check);
 	int err;
 
-	err = bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old_word, new_word, sizeof(new_word));
+	err = bpf_l4_csum_replace(skb, check, old_addr, new_addr, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | sizeof(new_addr));
 	if (err)
 		return err;
-	return bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, ttl), &new_ttl, sizeof(new_ttl), 0);
+	return bpf_l4_csum_replace(skb, check, old_port, new_port, BPF_F_MARK_MANGLED_0 | sizeof(new_port));
 }
 
 #endif
