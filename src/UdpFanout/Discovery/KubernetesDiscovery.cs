@@ -19,7 +19,8 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private readonly Kubernetes _client;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Task _watching;
+    private readonly EndpointSliceWatch _watch;
+    private Task _watching = Task.CompletedTask;
     private IReadOnlyList<Downstream> _last = [];
     private bool _everReached;
     private volatile bool _reachable;
@@ -34,8 +35,7 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
         _publish = publish;
         _logger = logger;
         _client = KubernetesConnection.Create(config);
-        var watch = new EndpointSliceWatch(_client, config.Namespace, config.Service, timing, time, this);
-        _watching = Task.Run(() => watch.RunAsync(_stop.Token));
+        _watch = new EndpointSliceWatch(_client, config.Namespace, config.Service, timing, time, this);
     }
 
     public KubernetesDiscoveryConfig Config { get; }
@@ -51,10 +51,16 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     /// <summary>How often the watch had to list again because its resume point was gone.</summary>
     public long Relists => Interlocked.Read(ref _relists);
 
-    /// <summary>Starts watching; throws <see cref="DiscoveryException"/> when there is no way to reach the API.</summary>
-    public static KubernetesDiscovery Start(
+    /// <summary>
+    /// Makes the API client without watching yet; throws <see cref="DiscoveryException"/> when there is no way to
+    /// reach the API, so a reload can refuse before it stops the discovery in force.
+    /// </summary>
+    public static KubernetesDiscovery Create(
         string listener, KubernetesDiscoveryConfig config, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger) =>
         new(listener, config, publish, timing, time, logger);
+
+    /// <summary>Starts listing and watching; downstreams are published from the watch task from now on.</summary>
+    public void Start() => _watching = Task.Run(() => _watch.RunAsync(_stop.Token));
 
     public void SlicesChanged(IReadOnlyCollection<V1EndpointSlice> slices)
     {

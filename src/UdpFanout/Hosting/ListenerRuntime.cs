@@ -48,7 +48,8 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             if (config.Kubernetes is { } kubernetes)
             {
                 // Start with the service's endpoints when the API answers in time, not with an empty rotation.
-                runtime.Discovery = runtime.StartDiscovery(kubernetes);
+                runtime.Discovery = runtime.CreateDiscovery(kubernetes);
+                runtime.Discovery.Start();
                 await Task.WhenAny(runtime.Discovery.FirstSync, Task.Delay(WatchTiming.Default.FirstSyncWait, time, cancellationToken));
             }
             var initial = runtime.Rotation.Current;
@@ -80,10 +81,16 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     /// <summary>Applies a reloaded config whose changes need no restart (static downstreams, discovery settings).</summary>
     public async Task ApplyInPlaceAsync(ListenerConfig next)
     {
-        if (next.Kubernetes != Config.Kubernetes)
+        var discoveryChanged = next.Kubernetes != Config.Kubernetes;
+        // Started first: if it cannot start, nothing of the new config is applied.
+        var nextDiscovery = discoveryChanged && next.Kubernetes is { } kubernetes ? CreateDiscovery(kubernetes) : null;
+        Config = next;
+        // Static downstreams before discovered ones leave, so the rotation is never empty in between.
+        Rotation.SetConfigured(next.Downstreams);
+        if (discoveryChanged)
         {
-            // The new discovery replaces the discovered downstreams with its first list; until then the old ones serve.
-            var nextDiscovery = next.Kubernetes is { } kubernetes ? StartDiscovery(kubernetes) : null;
+            // The old discovery stops before the new one starts, so a late event of the old service cannot
+            // overwrite the new one's list. Its downstreams serve until the new one's first list replaces them.
             if (Discovery is not null)
             {
                 await Discovery.DisposeAsync();
@@ -93,9 +100,11 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             {
                 Rotation.SetDiscovered([]);
             }
+            else
+            {
+                nextDiscovery.Start();
+            }
         }
-        Config = next;
-        Rotation.SetConfigured(next.Downstreams);
         _checker?.Track(Rotation.Configured);
     }
 
@@ -136,8 +145,8 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         await _forwarder.DisposeAsync();
     }
 
-    private KubernetesDiscovery StartDiscovery(KubernetesDiscoveryConfig kubernetes) =>
-        KubernetesDiscovery.Start(Config.Name, kubernetes, OnDiscovered, WatchTiming.Default, _time, _logger);
+    private KubernetesDiscovery CreateDiscovery(KubernetesDiscoveryConfig kubernetes) =>
+        KubernetesDiscovery.Create(Config.Name, kubernetes, OnDiscovered, WatchTiming.Default, _time, _logger);
 
     private void OnDiscovered(IReadOnlyList<Downstream> downstreams)
     {

@@ -85,6 +85,35 @@ public sealed class DiscoveryDaemonTests : IDisposable
         await Eventually.TrueAsync(() => _pods[0].Count == 1000, "the datagrams at the pod");
     }
 
+    [Fact]
+    public async Task Reload_AnotherServiceThenStaticOnly_DiscoveryFollowsTheConfig()
+    {
+        _api.Apply(Slice(new Pod("vector-0", "127.0.0.11")));
+        _api.Apply(EndpointSliceJson.Slice("fluentd-abcde", "fluentd", [new Pod("fluentd-0", "127.0.0.12")]));
+        var config = WriteConfig();
+        using var daemon = new DaemonProcess(config);
+        daemon.WaitReady();
+        using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
+        await client.SendAsync(100, _ => 100);
+        await Eventually.TrueAsync(() => _pods[0].Count == 100, "the datagrams at vector-0");
+
+        File.WriteAllText(config, File.ReadAllText(config).Replace("service: vector", "service: fluentd"));
+        daemon.Signal(DaemonProcess.SIGHUP);
+        await Eventually.TrueAsync(() => daemon.Output.Contains("downstreams now fluentd-0"), "the other service's pod in the rotation");
+        await client.SendAsync(100, _ => 100);
+        await Eventually.TrueAsync(() => _pods[1].Count == 100, "the datagrams at fluentd-0");
+
+        // Without the kubernetes section the discovered pods leave; the static downstream stays.
+        var text = File.ReadAllText(config);
+        var kubernetes = text[text.IndexOf("    kubernetes:", StringComparison.Ordinal)..text.IndexOf("metrics:", StringComparison.Ordinal)];
+        File.WriteAllText(config, text.Replace(kubernetes, $"    downstream: [{{ name: archive, address: \"127.0.0.13:{_podPort}\" }}]\n"));
+        daemon.Signal(DaemonProcess.SIGHUP);
+        await Eventually.TrueAsync(() => Scrape().Result.Sum("udp_fanout_kubernetes_api_up", "listener=\"syslog\"") == 0 && daemon.Output.Contains("downstreams now archive"), "static only");
+        await client.SendAsync(100, _ => 100);
+        await Eventually.TrueAsync(() => _pods[2].Count == 100, "the datagrams at the static downstream");
+        Assert.Equal((100, 100), (_pods[0].Count, _pods[1].Count));
+    }
+
     private static System.Text.Json.Nodes.JsonObject Slice(params Pod[] pods) =>
         EndpointSliceJson.Slice("vector-abcde", "vector", pods);
 

@@ -179,7 +179,9 @@ public sealed class KubernetesDiscoveryTests : IDisposable
             PortName = "syslog",
             Kubeconfig = _api.WriteKubeconfig(_directory, token),
         };
-        return KubernetesDiscovery.Start("syslog", config, Publish, timing ?? Fast, TimeProvider.System, NullLogger.Instance);
+        var discovery = KubernetesDiscovery.Create("syslog", config, Publish, timing ?? Fast, TimeProvider.System, NullLogger.Instance);
+        discovery.Start();
+        return discovery;
     }
 
     private void Publish(IReadOnlyList<Downstream> downstreams)
