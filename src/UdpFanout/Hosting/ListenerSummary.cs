@@ -8,6 +8,8 @@ internal static class ListenerSummary
     public static string Describe(ListenerConfig l)
     {
         var where = l.Interface is null ? "" : $" on {l.Interface}";
-        return $"listener {l.Name}: {l.Mode.YamlName()} {l.Bind}{where}, {l.Downstreams.Count} downstream(s), {l.Workers} worker(s), batch {l.BatchSize}";
+        var port = l.Kubernetes?.Port is { } number ? $"port {number}" : $"port named {l.Kubernetes?.PortName}";
+        var discovered = l.Kubernetes is { } k ? $" + the endpoints of service {k.Namespace}/{k.Service} ({port})" : "";
+        return $"listener {l.Name}: {l.Mode.YamlName()} {l.Bind}{where}, {l.Downstreams.Count} downstream(s){discovered}, {l.Workers} worker(s), batch {l.BatchSize}";
     }
 }

@@ -16,6 +16,30 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void Check_KubernetesListener_SaysWhichServiceFeedsIt()
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, """
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream: [{ name: archive, address: "10.9.0.1:5514" }]
+                kubernetes: { namespace: logging, service: vector-receivers, port_name: syslog }
+            """);
+        try
+        {
+            var (code, output, _) = Run("check", "--config", file);
+
+            Assert.Equal(0, code);
+            Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 1 downstream(s) + the endpoints of service logging/vector-receivers (port named syslog), 1 worker(s), batch 64", output.Trim());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Check_BrokenFile_PrintsEveryErrorWithPositionAndExitsOne()
     {
         var file = Path.GetTempFileName();
