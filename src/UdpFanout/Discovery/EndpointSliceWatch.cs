@@ -115,14 +115,14 @@ internal sealed class EndpointSliceWatch
     /// <summary>Follows one watch stream to its end; returns how many lines it carried.</summary>
     private async Task<int> WatchAsync(CancellationToken cancellationToken)
     {
-        using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        silence.CancelAfter(_timing.WatchTimeout + _timing.SilenceGrace);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_timing.WatchTimeout + _timing.StreamGrace);
         using var request = new HttpRequestMessage(HttpMethod.Get, WatchUri());
         if (_client.Credentials is { } credentials)
         {
-            await credentials.ProcessHttpRequestAsync(request, silence.Token);
+            await credentials.ProcessHttpRequestAsync(request, deadline.Token);
         }
-        using var response = await _client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, silence.Token);
+        using var response = await _client.HttpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
         if (response.StatusCode == HttpStatusCode.Gone)
         {
             throw new ResourceVersionExpiredException(null);
@@ -132,10 +132,10 @@ internal sealed class EndpointSliceWatch
             throw new HttpRequestException($"watch answered {(int)response.StatusCode} {response.ReasonPhrase}", null, response.StatusCode);
         }
         _observer.Reachable();
-        await using var stream = await response.Content.ReadAsStreamAsync(silence.Token);
+        await using var stream = await response.Content.ReadAsStreamAsync(deadline.Token);
         using var reader = new StreamReader(stream);
         var lines = 0;
-        while (await reader.ReadLineAsync(silence.Token) is { } line)
+        while (await reader.ReadLineAsync(deadline.Token) is { } line)
         {
             if (line.Length > 0)
             {

@@ -11,12 +11,12 @@ internal sealed record WatchTiming
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Asked of the server as <c>timeoutSeconds</c>; a stream silent for longer than this plus a grace period
-    /// (no event, no bookmark) is taken as a dead connection and reopened.
+    /// Asked of the server as <c>timeoutSeconds</c>, after which it ends the stream and the watch resumes; a stream
+    /// still open a grace period later sits on a dead connection (a silent network drop) and is reopened.
     /// </summary>
     public TimeSpan WatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    public TimeSpan SilenceGrace { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan StreamGrace { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a starting listener waits for the first list before it starts with what it has.</summary>
     public TimeSpan FirstSyncWait { get; init; } = TimeSpan.FromSeconds(5);
