@@ -21,7 +21,9 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly EndpointSliceWatch _watch;
     private Task _watching = Task.CompletedTask;
-    private IReadOnlyList<Downstream> _last = [];
+    // Null until the first list: that one is always published, even empty, as it replaces what a reload's previous
+    // discovery had found.
+    private IReadOnlyList<Downstream>? _last;
     private bool _everReached;
     private volatile bool _reachable;
     private long _relists;
@@ -46,7 +48,7 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     /// <summary>Whether the last request to the API server succeeded.</summary>
     public bool ApiReachable => _reachable;
 
-    public int Endpoints => Volatile.Read(ref _last).Count;
+    public int Endpoints => Volatile.Read(ref _last)?.Count ?? 0;
 
     /// <summary>How often the watch had to list again because its resume point was gone.</summary>
     public long Relists => Interlocked.Read(ref _relists);
@@ -65,7 +67,7 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     public void SlicesChanged(IReadOnlyCollection<V1EndpointSlice> slices)
     {
         var next = EndpointSliceDownstreams.From(slices, Config);
-        if (!next.SequenceEqual(_last))
+        if (_last is null || !next.SequenceEqual(_last))
         {
             // Published first, so that when Endpoints shows the new count the data path already has it.
             _publish(next);
@@ -90,7 +92,7 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
         // Once when the API is lost, and once for a first contact that fails; not at every retry.
         if (_reachable || !_everReached && ++_failures == 1)
         {
-            LogUnreachable(_logger, _listener, Config.Namespace, Config.Service, error.Message, _last.Count, retryIn.TotalSeconds);
+            LogUnreachable(_logger, _listener, Config.Namespace, Config.Service, error.Message, Endpoints, retryIn.TotalSeconds);
         }
         _reachable = false;
     }

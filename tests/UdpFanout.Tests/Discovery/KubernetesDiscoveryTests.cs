@@ -87,6 +87,18 @@ public sealed class KubernetesDiscoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task List_ServiceWithoutEndpoints_IsPublishedEmpty_SoItReplacesAPreviousDiscoverysPods()
+    {
+        _api.Apply(EndpointSliceJson.Slice("fluentd-a", "fluentd", [new Pod("fluentd-0", "10.244.2.10")]));
+        await using var discovery = Start();
+
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(1, _publications);
+        Assert.Empty(Published());
+    }
+
+    [Fact]
     public async Task Requests_CarryTheBearerTokenFromTheKubeconfig_AndAWrongTokenNeverSyncs()
     {
         _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10")]));
