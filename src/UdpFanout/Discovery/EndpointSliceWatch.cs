@@ -50,12 +50,12 @@ internal sealed class EndpointSliceWatch
                 }
                 var started = _time.GetTimestamp();
                 var lines = await WatchAsync(cancellationToken);
-                backoff = _timing.InitialBackoff;
                 if (lines == 0 && _time.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
                 {
                     // A watch that ends at once with nothing in it is a server or proxy in trouble; do not spin.
                     throw new IOException("the watch stream ended as soon as it opened");
                 }
+                backoff = _timing.InitialBackoff;
             }
             catch (ResourceVersionExpiredException e)
             {

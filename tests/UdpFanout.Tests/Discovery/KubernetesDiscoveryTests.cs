@@ -135,6 +135,21 @@ public sealed class KubernetesDiscoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task Watch_StreamsThatEndAtOnce_AreRetriedWithBackoffNotInATightLoop()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10")]));
+        _api.EndWatchesAtOnce = true;
+        await using var discovery = Start();
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        await Task.Delay(1000);
+
+        // 50, 100, 200, 200, ... ms apart: about 6 watches in a second; a loop without backoff makes hundreds.
+        Assert.InRange(_api.Requests.Count(r => r.Contains("watch=true")), 2, 10);
+        Assert.Equal(["vector-0 10.244.0.10:5514"], Published());
+    }
+
+    [Fact]
     public async Task Watch_ResumePointCompactedAway_410GoneRelistsAndCatchesUp()
     {
         _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10")]));

@@ -42,6 +42,9 @@ internal sealed class FakeKubernetesApi : IDisposable
     /// <summary>How often an open watch that asked for bookmarks gets one.</summary>
     public TimeSpan BookmarkInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>A broken server or proxy: every watch stream ends as soon as it opens, with nothing in it.</summary>
+    public bool EndWatchesAtOnce { get; set; }
+
     /// <summary>The resourceVersion of the last bookmark sent.</summary>
     public long LastBookmark { get; private set; }
 
@@ -301,6 +304,11 @@ internal sealed class FakeKubernetesApi : IDisposable
         lock (_gate)
         {
             expired = from < _compactedBelow;
+        }
+        if (EndWatchesAtOnce)
+        {
+            await WriteAsync(stream, "0\r\n\r\n", serving);
+            return;
         }
         if (expired)
         {
