@@ -26,6 +26,10 @@ internal static partial class ListenerParser
             s.Errors.Add(s.Node, s.PathOf("interface"), $"mode {mode.YamlName()} needs the interface to attach to (e.g. interface: eth0)");
         }
         var downstreams = Downstreams(s);
+        if (mode == ForwardingMode.TcEbpf && downstreams.Count > Interop.Fanout.FANOUT_MAX_DOWNSTREAMS)
+        {
+            s.Errors.Add(s.Get("downstream")!, s.PathOf("downstream"), $"mode tc_ebpf forwards to at most {Interop.Fanout.FANOUT_MAX_DOWNSTREAMS} downstreams; {downstreams.Count} are listed");
+        }
         // Both may be given: the static downstreams join the discovered ones (e.g. an archive receiver outside the cluster).
         var kubernetes = s.Section("kubernetes") is { } k ? KubernetesParser.Parse(k) : null;
         if (s.Get("kubernetes") is null && s.Get("downstream") is null or YamlSequenceNode { Children.Count: 0 })

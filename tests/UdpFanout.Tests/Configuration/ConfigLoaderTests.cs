@@ -237,6 +237,22 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Parse_TcEbpfWithMoreDownstreamsThanTheProgramHolds_IsRefused()
+    {
+        var downstreams = string.Concat(Enumerable.Range(0, 257).Select(i => $"\n      - {{ name: d{i}, address: \"10.0.{i / 200}.{i % 200 + 1}:5514\" }}"));
+        var error = Single($"""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                mode: tc_ebpf
+                interface: eth0
+                downstream:{downstreams}
+            """);
+
+        Assert.Equal(("listeners[0].downstream", "mode tc_ebpf forwards to at most 256 downstreams; 257 are listed"), (error.Path, error.Message));
+    }
+
+    [Fact]
     public void Parse_KubernetesWithStaticDownstreams_KeepsBoth()
     {
         var listener = ConfigLoader.Parse("""

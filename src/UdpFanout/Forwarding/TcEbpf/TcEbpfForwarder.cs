@@ -23,6 +23,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private readonly UserspaceForwarder _fallback;
     private TcProgram? _program;
     private TcIngressAttachment? _attachment;
+    private bool _overLimit;
 
     public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers)
     {
@@ -41,6 +42,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         try
         {
             _program = TcProgram.Load(_config.Bind);
+            initial = Fit(initial);
             _program.Publish(initial);
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
@@ -61,8 +63,25 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
 
     public void UpdateDownstreams(DownstreamSet set)
     {
+        set = Fit(set);
         _program?.Publish(set);
         _fallback.UpdateDownstreams(set);
+    }
+
+    /// <summary>
+    /// The program's set holds at most FANOUT_MAX_DOWNSTREAMS. Static lists are checked against that with the
+    /// config; a larger set can still come from discovery (a big service), and is cut to its first downstreams with
+    /// a warning rather than refused, which would leave the data path on an older, staler set.
+    /// </summary>
+    private DownstreamSet Fit(DownstreamSet set)
+    {
+        var over = set.Members.Count > Interop.Fanout.FANOUT_MAX_DOWNSTREAMS;
+        if (over && !_overLimit)
+        {
+            LogTooManyDownstreams(_logger, _config.Name, set.Members.Count, Interop.Fanout.FANOUT_MAX_DOWNSTREAMS);
+        }
+        _overLimit = over;
+        return over ? new DownstreamSet(set.Members.Take(Interop.Fanout.FANOUT_MAX_DOWNSTREAMS), set.ReasonWhenEmpty) : set;
     }
 
     public ListenerStats ReadStats()
@@ -112,6 +131,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: forwarding is disabled on {Interface}, so the kernel cannot route for the tc program and every datagram takes the userspace fallback; set net.ipv4.conf.{Interface}.forwarding=1")]
     private static partial void LogForwardingDisabled(ILogger logger, string listener, string @interface);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: {Count} downstreams, but tc_ebpf forwards to at most {Max}: the first {Max} of them get the traffic (use mode af_xdp or userspace for more)")]
+    private static partial void LogTooManyDownstreams(ILogger logger, string listener, int count, int max);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program detached from {Interface}")]
     private static partial void LogDetached(ILogger logger, string listener, string @interface);

@@ -48,4 +48,29 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
 
         Assert.Single(filters.Split('\n'), line => line.Contains("tc_fanout"));
     }
+
+    [Fact]
+    public async Task UpdateDownstreams_MoreThanTheProgramHolds_TheFirst256GetEverything()
+    {
+        var forwarder = Start(Downstreams(0));
+        // 300 downstreams, as a big service found by discovery could give: the three receivers first.
+        var many = Downstreams(0, 1, 2)
+            .Concat(Enumerable.Range(0, 297).Select(i => new Downstream($"pod-{i:D3}", new IPEndPoint(Bed.DownstreamAddress(i % 3), 7000 + i))))
+            .ToArray();
+        forwarder.UpdateDownstreams(new DownstreamSet(many));
+        using var client = ClientSocket();
+
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+        for (var seq = 0; seq < 1024; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), target);
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 1024, "1024 datagrams at the program");
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(1024, stats.Forwarded);
+        var perDownstream = stats.Downstreams.ToDictionary(d => d.Downstream, d => d.Packets);
+        Assert.Equal(1024, many.Take(256).Sum(d => perDownstream.GetValueOrDefault(d)));
+        Assert.All(many.Skip(256), d => Assert.Equal(0, perDownstream.GetValueOrDefault(d)));
+    }
 }
