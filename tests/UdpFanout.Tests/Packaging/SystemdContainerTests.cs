@@ -14,10 +14,15 @@ public sealed class SystemdContainerTests(PackagesFixture packages, ITestOutputH
 {
     private readonly List<CountingReceiver> _receivers = [.. Enumerable.Range(0, 3).Select(_ => new CountingReceiver())];
     private readonly IPEndPoint _listener = LoopbackPorts.FreeUdp();
+    private readonly IPEndPoint _podsListener = LoopbackPorts.FreeUdp();
+    private readonly CountingReceiver _pod = new();
+    private readonly FakeKubernetesApi _api = new();
 
     public void Dispose()
     {
         _receivers.ForEach(r => r.Dispose());
+        _pod.Dispose();
+        _api.Dispose();
         Shell.TryRun("ip link del uftsysa");
     }
 
@@ -29,6 +34,9 @@ public sealed class SystemdContainerTests(PackagesFixture packages, ITestOutputH
         using var container = new BootedContainer(packages.Root, packages.Deb);
         var config = Path.Combine(container.Root, "etc/udp-fanout/config.yaml");
         Assert.True(File.Exists(config), "the package installs /etc/udp-fanout/config.yaml");
+        // The API server on the host's loopback, which the container shares.
+        File.Move(_api.WriteKubeconfig(Path.GetTempPath()), Path.Combine(container.Root, "etc/udp-fanout/kubeconfig"));
+        _api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [new EndpointSliceJson.Pod("vector-0", "127.0.0.1")]));
 
         File.WriteAllText(config, Config(0, 1));
         container.Exec("systemctl start udp-fanout@demo");
@@ -58,7 +66,12 @@ public sealed class SystemdContainerTests(PackagesFixture packages, ITestOutputH
         output.WriteLine(exposure);
         Assert.Matches(@"level for udp-fanout@demo.service: [0-2]\.\d|level for udp-fanout@demo.service: 3\.0", exposure);
 
-        container.Exec("systemctl stop udp-fanout@kernel udp-fanout@demo");
+        // Discovery from the packaged Native AOT binary, under the unit's sandbox.
+        container.Exec("systemctl start udp-fanout@pods");
+        await SendAsync(100, _podsListener);
+        await Eventually.TrueAsync(() => _pod.Count == 100, "the discovered pod to get the pods listener's datagrams");
+
+        container.Exec("systemctl stop udp-fanout@kernel udp-fanout@demo udp-fanout@pods");
         Assert.DoesNotContain("tc_fanout", Shell.Run("tc filter show dev uftsysa ingress"));
         Assert.DoesNotContain("clsact", Shell.Run("tc qdisc show dev uftsysa"));
 
@@ -80,15 +93,18 @@ public sealed class SystemdContainerTests(PackagesFixture packages, ITestOutputH
             interface: uftsysa
             downstream:
               - {"{"} name: r0, address: "10.201.241.2:6000" {"}"}
+          - name: pods
+            bind: "{_podsListener}"
+            kubernetes: {"{"} namespace: logging, service: vector, port: {_pod.Endpoint.Port}, kubeconfig: /etc/udp-fanout/kubeconfig {"}"}
         metrics: {"{"} enabled: false {"}"}
         """;
 
-    private async Task SendAsync(int count)
+    private async Task SendAsync(int count, IPEndPoint? target = null)
     {
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         for (var i = 0; i < count; i++)
         {
-            client.SendTo(NumberedPayload.Create(i, 64), _listener);
+            client.SendTo(NumberedPayload.Create(i, 64), target ?? _listener);
             if (i % 50 == 49)
             {
                 await Task.Delay(5);
