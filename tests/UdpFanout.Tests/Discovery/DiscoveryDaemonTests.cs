@@ -79,7 +79,7 @@ public sealed class DiscoveryDaemonTests : IDisposable
         Assert.Contains("the Kubernetes API is unreachable for logging/vector", daemon.Output);
 
         _api.Start();
-        await Eventually.TrueAsync(() => Scrape().Result.Sum("udp_fanout_kubernetes_endpoints") == 1, "the pod once the API answers");
+        await Eventually.TrueAsync(() => Scrape().Result.Sum("udp_fanout_kubernetes_endpoints") == 1, "the pod once the API answers (the daemon retries 1, 2, 4, 8 s apart)", timeoutSeconds: 20);
         using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
         await client.SendAsync(1000, _ => 100);
         await Eventually.TrueAsync(() => _pods[0].Count == 1000, "the datagrams at the pod");
