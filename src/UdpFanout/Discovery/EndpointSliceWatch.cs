@@ -24,7 +24,7 @@ internal sealed class EndpointSliceWatch
     private readonly WatchTiming _timing;
     private readonly TimeProvider _time;
     private readonly IEndpointSliceObserver _observer;
-    private readonly Dictionary<string, V1EndpointSlice> _slices = new(StringComparer.Ordinal);
+    private Dictionary<string, V1EndpointSlice> _slices = new(StringComparer.Ordinal);
     private string? _resourceVersion;
 
     public EndpointSliceWatch(Kubernetes client, string @namespace, string service, WatchTiming timing, TimeProvider time, IEndpointSliceObserver observer)
@@ -102,11 +102,8 @@ internal sealed class EndpointSliceWatch
         }
         while (!string.IsNullOrEmpty(continueToken));
 
-        _slices.Clear();
-        foreach (var (name, slice) in slices)
-        {
-            _slices[name] = slice;
-        }
+        // Replaced only once every page has arrived: a list cut short leaves the last known slices in force.
+        _slices = slices;
         _resourceVersion = resourceVersion ?? throw new InvalidDataException("the EndpointSlice list has no resourceVersion");
         _observer.Reachable();
         _observer.SlicesChanged(_slices.Values);
@@ -164,16 +161,17 @@ internal sealed class EndpointSliceWatch
         var body = document.RootElement.GetProperty("object");
         switch (type)
         {
-            case "ADDED" or "MODIFIED":
+            case "ADDED" or "MODIFIED" or "DELETED":
                 var slice = KubernetesJson.Deserialize<V1EndpointSlice>(body);
-                _slices[slice.Metadata.Name] = slice;
+                if (type == "DELETED")
+                {
+                    _slices.Remove(slice.Metadata.Name);
+                }
+                else
+                {
+                    _slices[slice.Metadata.Name] = slice;
+                }
                 _resourceVersion = slice.Metadata.ResourceVersion;
-                _observer.SlicesChanged(_slices.Values);
-                break;
-            case "DELETED":
-                var deleted = KubernetesJson.Deserialize<V1EndpointSlice>(body);
-                _slices.Remove(deleted.Metadata.Name);
-                _resourceVersion = deleted.Metadata.ResourceVersion;
                 _observer.SlicesChanged(_slices.Values);
                 break;
             case "BOOKMARK":

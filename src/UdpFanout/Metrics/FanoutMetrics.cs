@@ -24,11 +24,8 @@ internal sealed class FanoutMetrics
     private readonly Counter _downstreamForwarded;
     private readonly Counter _downstreamBytes;
     private readonly Dictionary<string, Counter> _modeCounters = new();
-    private readonly Gauge _downstreamUp;
-    private readonly HashSet<string[]> _upSeries = new(StringArrayComparer.Instance);
-    private readonly Gauge _kubernetesApiUp;
-    private readonly Gauge _kubernetesEndpoints;
-    private readonly HashSet<string[]> _discoverySeries = new(StringArrayComparer.Instance);
+    private readonly GaugeSeries _downstreamUp;
+    private readonly GaugeSeries _discovery;
     private readonly Counter _reloads;
     private readonly Gauge _lastReload;
 
@@ -45,9 +42,10 @@ internal sealed class FanoutMetrics
         _dropped = factory.CreateCounter("udp_fanout_packets_dropped_total", "Datagrams received but not forwarded, by reason.", [.. ListenerLabels, "reason"]);
         _downstreamForwarded = factory.CreateCounter("udp_fanout_downstream_packets_forwarded_total", "Datagrams forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
         _downstreamBytes = factory.CreateCounter("udp_fanout_downstream_bytes_forwarded_total", "UDP payload bytes forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
-        _downstreamUp = factory.CreateGauge("udp_fanout_downstream_up", "1 while a downstream is in the rotation, 0 while health checks keep it out.", [.. ListenerLabels, "downstream", "address"]);
-        _kubernetesApiUp = factory.CreateGauge("udp_fanout_kubernetes_api_up", "1 while the last request to the Kubernetes API for a listener's discovery succeeded; 0 while the last known endpoints serve without it.", ListenerLabels);
-        _kubernetesEndpoints = factory.CreateGauge("udp_fanout_kubernetes_endpoints", "Ready endpoints the listener's Kubernetes discovery found.", ListenerLabels);
+        _downstreamUp = new(factory.CreateGauge("udp_fanout_downstream_up", "1 while a downstream is in the rotation, 0 while health checks keep it out.", [.. ListenerLabels, "downstream", "address"]));
+        _discovery = new(
+            factory.CreateGauge("udp_fanout_kubernetes_api_up", "1 while the last request to the Kubernetes API for a listener's discovery succeeded; 0 while the last known endpoints serve without it.", ListenerLabels),
+            factory.CreateGauge("udp_fanout_kubernetes_endpoints", "Ready endpoints the listener's Kubernetes discovery found.", ListenerLabels));
         _reloads = factory.CreateCounter("udp_fanout_config_reloads_total", "Config reloads by result.", ["result"]);
         _lastReload = factory.CreateGauge("udp_fanout_config_last_successful_reload_timestamp_seconds", "When the config was last loaded successfully (Unix time).");
         var version = typeof(FanoutMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
@@ -83,45 +81,27 @@ internal sealed class FanoutMetrics
 
     private void ExportDiscovery(IReadOnlyList<ListenerRuntime> running)
     {
-        var current = new HashSet<string[]>(StringArrayComparer.Instance);
         foreach (var runtime in running)
         {
             if (runtime.Discovery is { } discovery)
             {
-                string[] labels = [runtime.Config.Name, runtime.Config.Mode.YamlName()];
-                _kubernetesApiUp.WithLabels(labels).Set(discovery.ApiReachable ? 1 : 0);
-                _kubernetesEndpoints.WithLabels(labels).Set(discovery.Endpoints);
-                current.Add(labels);
+                _discovery.Set([runtime.Config.Name, runtime.Config.Mode.YamlName()], discovery.ApiReachable ? 1 : 0, discovery.Endpoints);
             }
         }
-        foreach (var gone in _discoverySeries.Except(current, StringArrayComparer.Instance).ToArray())
-        {
-            _kubernetesApiUp.RemoveLabelled(gone);
-            _kubernetesEndpoints.RemoveLabelled(gone);
-        }
-        _discoverySeries.Clear();
-        _discoverySeries.UnionWith(current);
+        _discovery.RemoveUnset();
     }
 
     private void ExportHealth(IReadOnlyList<ListenerRuntime> running)
     {
-        var current = new HashSet<string[]>(StringArrayComparer.Instance);
         foreach (var runtime in running)
         {
             foreach (var (downstream, up) in runtime.Rotation.Health)
             {
-                string[] labels = [runtime.Config.Name, runtime.Config.Mode.YamlName(), downstream.Name, downstream.Endpoint.ToString()];
-                _downstreamUp.WithLabels(labels).Set(up ? 1 : 0);
-                current.Add(labels);
+                _downstreamUp.Set([runtime.Config.Name, runtime.Config.Mode.YamlName(), downstream.Name, downstream.Endpoint.ToString()], up ? 1 : 0);
             }
         }
         // Downstreams that left the config leave the gauge too.
-        foreach (var gone in _upSeries.Except(current, StringArrayComparer.Instance).ToArray())
-        {
-            _downstreamUp.RemoveLabelled(gone);
-        }
-        _upSeries.Clear();
-        _upSeries.UnionWith(current);
+        _downstreamUp.RemoveUnset();
     }
 
     private void Export(ListenerConfig listener, ListenerStats stats)

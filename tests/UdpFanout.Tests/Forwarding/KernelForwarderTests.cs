@@ -204,47 +204,29 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     {
         var echoes = Bed.Downstreams.Select((ns, i) => ns.Invoke(() => new EchoingReceiver(IPAddress.Any, 7000 + i))).ToArray();
         var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
-        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{7000 + i}\" }}\n"));
-        File.WriteAllText(config, $$"""
-            listeners:
-              - name: kernel
-                bind: "{{Bed.ProxyAddress}}:{{ListenPort}}"
-                mode: {{Mode.YamlName()}}
-                interface: {{Bed.ProxyIngress}}
-                downstream:
-            {{downstreams}}
-            health: { enabled: true, protocol: udp_echo, interval_secs: 0.2, timeout_secs: 0.1, unhealthy_threshold: 3, healthy_threshold: 2 }
-            metrics: { enabled: false }
-            """);
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{7000 + i}\" }}"));
+        File.WriteAllText(config, DaemonConfig(
+            $"    downstream:{downstreams}",
+            "health: { enabled: true, protocol: udp_echo, interval_secs: 0.2, timeout_secs: 0.1, unhealthy_threshold: 3, healthy_threshold: 2 }"));
         try
         {
             using var daemon = new DaemonProcess(config, Bed.Proxy);
             daemon.WaitReady();
-            using var client = ClientSocket();
-            var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
-            var sent = 0L;
-            async Task SendAsync(int count)
-            {
-                for (var i = 0; i < count; i++)
-                {
-                    client.SendTo(NumberedPayload.Create(sent++, 64), target);
-                }
-                await Task.Delay(300);
-            }
+            using var client = DaemonClient(() => echoes.Sum(e => e.Sequences.Count));
 
-            await SendAsync(300);
+            await client.SendAsync(300, _ => 64, burst: 300);
             echoes[2].Answering = false;
             // Three failed probes 0.2 s apart take it out; wait a little longer than that.
             await Task.Delay(1200);
-            var sentWhenDown = sent;
-            await SendAsync(300);
+            var sentWhenDown = client.Sent;
+            await client.SendAsync(300, _ => 64, burst: 300);
             Assert.DoesNotContain(echoes[2].Sequences, seq => seq >= sentWhenDown);
             Assert.Equal(600, echoes.Sum(e => e.Sequences.Count));
 
             echoes[2].Answering = true;
             await Task.Delay(1000);
-            var sentWhenUp = sent;
-            await SendAsync(300);
+            var sentWhenUp = client.Sent;
+            await client.SendAsync(300, _ => 64, burst: 300);
             Assert.Contains(echoes[2].Sequences, seq => seq >= sentWhenUp);
             Assert.Contains("is down after 3 failed probes", daemon.Output);
         }
@@ -268,39 +250,21 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         EndpointSliceJson.Pod Pod(int i) => new($"vector-{i}", Bed.DownstreamAddress(i).ToString());
         api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [Pod(0), Pod(1)]));
         var config = Path.Combine(directory, "config.yaml");
-        File.WriteAllText(config, $$"""
-            listeners:
-              - name: kernel
-                bind: "{{Bed.ProxyAddress}}:{{ListenPort}}"
-                mode: {{Mode.YamlName()}}
-                interface: {{Bed.ProxyIngress}}
-                kubernetes: { namespace: logging, service: vector, port: 6100, kubeconfig: {{api.WriteKubeconfig(directory)}} }
-            metrics: { enabled: false }
-            """);
+        File.WriteAllText(config, DaemonConfig($"    kubernetes: {{ namespace: logging, service: vector, port: 6100, kubeconfig: {api.WriteKubeconfig(directory)} }}"));
         try
         {
             using var daemon = new DaemonProcess(config, Bed.Proxy);
             daemon.WaitReady();
-            using var client = ClientSocket();
-            var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
-            var sent = 0L;
-            async Task SendAsync(int count)
-            {
-                for (var i = 0; i < count; i++)
-                {
-                    client.SendTo(NumberedPayload.Create(sent++, 64), target);
-                }
-                await Eventually.TrueAsync(() => pods.Sum(p => p.Count) == sent, $"{sent} datagrams at the pods");
-            }
+            using var client = DaemonClient(() => pods.Sum(p => p.Count));
 
-            await SendAsync(300);
+            await client.SendAsync(300, _ => 64, burst: 300);
             Assert.Equal(0, pods[2].Count);
             Assert.All(pods[..2], p => Assert.InRange(p.Count, 100, 200));
             var left = pods[0].Count;
 
             api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [Pod(1), Pod(2)]));
             await Eventually.TrueAsync(() => daemon.Output.Contains($"vector-1 ({Bed.DownstreamAddress(1)}:6100), vector-2 ({Bed.DownstreamAddress(2)}:6100)"), "the new pods in the data path");
-            await SendAsync(300);
+            await client.SendAsync(300, _ => 64, burst: 300);
 
             Assert.Equal(left, pods[0].Count);
             Assert.InRange(pods[2].Count, 100, 200);
@@ -315,6 +279,25 @@ public abstract class KernelForwarderTests : IAsyncLifetime
             }
         }
     }
+
+    /// <summary>
+    /// A config for the daemon run in the proxy namespace: one listener of this mode on the testbed, with
+    /// <paramref name="downstreams"/> (its downstream or kubernetes lines) and <paramref name="global"/> sections.
+    /// </summary>
+    private string DaemonConfig(string downstreams, string global = "") => $$"""
+        listeners:
+          - name: kernel
+            bind: "{{Bed.ProxyAddress}}:{{ListenPort}}"
+            mode: {{Mode.YamlName()}}
+            interface: {{Bed.ProxyIngress}}
+        {{downstreams}}
+        {{global}}
+        metrics: { enabled: false }
+        """;
+
+    /// <summary>Numbered 64-byte datagrams from the client namespace to the daemon's listener, paced by <paramref name="arrived"/>.</summary>
+    private PacedSender DaemonClient(Func<long> arrived) =>
+        new(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), arrived);
 
     private protected IListenerForwarder Start(Downstream[] downstreams, ListenerConfig? listener = null)
     {

@@ -18,55 +18,37 @@ public sealed class CommandLineTests
     [Fact]
     public void Check_KubernetesListener_SaysWhichServiceFeedsIt()
     {
-        var file = Path.GetTempFileName();
-        File.WriteAllText(file, """
+        var (code, output, _, _) = Check("""
             listeners:
               - name: syslog
                 bind: "0.0.0.0:5514"
                 downstream: [{ name: archive, address: "10.9.0.1:5514" }]
                 kubernetes: { namespace: logging, service: vector-receivers, port_name: syslog }
             """);
-        try
-        {
-            var (code, output, _) = Run("check", "--config", file);
 
-            Assert.Equal(0, code);
-            Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 1 downstream(s) + the endpoints of service logging/vector-receivers (port named syslog), 1 worker(s), batch 64", output.Trim());
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        Assert.Equal(0, code);
+        Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 1 downstream(s) + the endpoints of service logging/vector-receivers (port named syslog), 1 worker(s), batch 64", output.Trim());
     }
 
     [Fact]
     public void Check_BrokenFile_PrintsEveryErrorWithPositionAndExitsOne()
     {
-        var file = Path.GetTempFileName();
-        File.WriteAllText(file, """
+        var (code, _, errors, file) = Check("""
             listeners:
               - name: syslog
                 bind: "0.0.0.0:5514"
                 workers: 0
                 downstream: [{ name: a, address: "nowhere:1" }]
             """);
-        try
-        {
-            var (code, _, errors) = Run("check", "--config", file);
 
-            Assert.Equal(1, code);
-            Assert.Equal(
-                [
-                    $"{file}:4:14: listeners[0].workers: 0 is out of range (1..256)",
-                    $"{file}:5:38: listeners[0].downstream[0].address: 'nowhere:1' is not an address:port such as \"10.0.0.1:5514\"",
-                    $"{file}: 2 error(s)",
-                ],
-                errors.Trim().Split('\n'));
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        Assert.Equal(1, code);
+        Assert.Equal(
+            [
+                $"{file}:4:14: listeners[0].workers: 0 is out of range (1..256)",
+                $"{file}:5:38: listeners[0].downstream[0].address: 'nowhere:1' is not an address:port such as \"10.0.0.1:5514\"",
+                $"{file}: 2 error(s)",
+            ],
+            errors.Trim().Split('\n'));
     }
 
     [Fact]
@@ -95,6 +77,22 @@ public sealed class CommandLineTests
 
         Assert.Equal(1, code);
         Assert.Contains("no listener named 'netflow' (the file has: syslog)", errors);
+    }
+
+    /// <summary>Runs <c>check</c> on <paramref name="yaml"/> written to a temporary file, which it names in the result.</summary>
+    private static (int Code, string Output, string Errors, string File) Check(string yaml)
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, yaml);
+        try
+        {
+            var (code, output, errors) = Run("check", "--config", file);
+            return (code, output, errors, file);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     internal static (int Code, string Output, string Errors) Run(params string[] args)

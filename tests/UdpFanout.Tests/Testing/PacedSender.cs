@@ -5,11 +5,17 @@ namespace UdpFanout.Tests.Testing;
 
 /// <summary>
 /// Sends numbered datagrams from one source port in bursts, waiting after each burst until the proxy has taken
-/// them in, so a test measures forwarding rather than loopback socket-buffer overflow.
+/// them in, so a test measures forwarding rather than loopback socket-buffer overflow. The socket may be given
+/// (one made in a client network namespace); the sender owns it either way.
 /// </summary>
-internal sealed class PacedSender(IPEndPoint target, Func<long> receivedByProxy) : IDisposable
+internal sealed class PacedSender(Socket socket, IPEndPoint target, Func<long> receivedByProxy) : IDisposable
 {
-    private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private readonly Socket _socket = socket;
+
+    public PacedSender(IPEndPoint target, Func<long> receivedByProxy)
+        : this(new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp), target, receivedByProxy)
+    {
+    }
 
     public long Sent { get; private set; }
 
