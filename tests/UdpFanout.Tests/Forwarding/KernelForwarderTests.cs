@@ -158,30 +158,15 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     {
         var forwarder = Start(Downstreams(0, 1, 2));
         using var client = ClientSocket();
-        long sent = 0;
-        using var stop = new CancellationTokenSource();
-        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
-        var traffic = Task.Run(() =>
+        long sentWhenUpdateReturned;
+        await using (var traffic = new StreamingSender(client, new IPEndPoint(Bed.ProxyAddress, ListenPort)))
         {
-            var payload = new byte[64];
-            while (!stop.IsCancellationRequested)
-            {
-                NumberedPayload.Write(payload, sent);
-                client.SendTo(payload, target);
-                Volatile.Write(ref sent, sent + 1);
-                if (sent % 32 == 0)
-                {
-                    Thread.Sleep(0);
-                }
-            }
-        });
-        await Eventually.TrueAsync(() => Receivers[2].Count > 1000, "traffic at the third downstream");
+            await Eventually.TrueAsync(() => Receivers[2].Count > 1000, "traffic at the third downstream");
 
-        Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(Downstreams(0, 1))));
-        var sentWhenUpdateReturned = Volatile.Read(ref sent);
-        await Eventually.TrueAsync(() => Receivers[0].Count + Receivers[1].Count > sentWhenUpdateReturned * 2 / 3 + 10_000, "traffic after the update");
-        stop.Cancel();
-        await traffic;
+            Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(Downstreams(0, 1))));
+            sentWhenUpdateReturned = traffic.Claimed;
+            await Eventually.TrueAsync(() => Receivers[0].Count + Receivers[1].Count > sentWhenUpdateReturned * 2 / 3 + 10_000, "traffic after the update");
+        }
 
         Assert.All(Receivers[2].Sequences, seq => Assert.True(seq < sentWhenUpdateReturned, $"datagram {seq}, sent after the update returned, reached the removed downstream"));
         Assert.Contains(Receivers[1].Sequences, seq => seq > sentWhenUpdateReturned);

@@ -144,29 +144,15 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
         var receivers = Receivers(3);
         var forwarder = await StartAsync(Listener(), receivers);
         using var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        long sent = 0;
-        using var stop = new CancellationTokenSource();
-        var traffic = Task.Run(() =>
+        long sentWhenUpdateReturned;
+        await using (var traffic = new StreamingSender(sender, forwarder.Bind))
         {
-            var payload = new byte[64];
-            while (!stop.IsCancellationRequested)
-            {
-                NumberedPayload.Write(payload, sent);
-                sender.SendTo(payload, SocketFlags.None, forwarder.Bind);
-                Volatile.Write(ref sent, sent + 1);
-                if (sent % 64 == 0)
-                {
-                    Thread.Sleep(0);
-                }
-            }
-        });
-        await Eventually.TrueAsync(() => _receivers[2].Count > 1000, "traffic to reach the third downstream");
+            await Eventually.TrueAsync(() => _receivers[2].Count > 1000, "traffic to reach the third downstream");
 
-        forwarder.UpdateDownstreams(new DownstreamSet(receivers.Take(2)));
-        var sentWhenUpdateReturned = Volatile.Read(ref sent);
-        await Eventually.TrueAsync(() => forwarder.ReadStats().Received > sentWhenUpdateReturned + 20_000, "traffic after the update");
-        stop.Cancel();
-        await traffic;
+            forwarder.UpdateDownstreams(new DownstreamSet(receivers.Take(2)));
+            sentWhenUpdateReturned = traffic.Claimed;
+            await Eventually.TrueAsync(() => forwarder.ReadStats().Received > sentWhenUpdateReturned + 20_000, "traffic after the update");
+        }
 
         Assert.All(_receivers[2].Sequences, seq => Assert.True(seq < sentWhenUpdateReturned, $"datagram {seq} sent after the update reached the removed downstream"));
         Assert.Contains(_receivers[0].Sequences, seq => seq > sentWhenUpdateReturned);
