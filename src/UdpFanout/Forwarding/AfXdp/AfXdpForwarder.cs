@@ -55,15 +55,18 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             throw new ForwarderException($"listener '{_config.Name}': queues: {queues}, but {iface} has {available} RX queue(s) (lower queues:, or raise the channel count with tuning:)");
         }
+        var frameSize = FrameSizeFor(iface);
         _active = Activate(initial);
         _send.SendBufferSize = _config.SendBufferBytes;
         try
         {
-            _object = ListenerObject.Load(ObjectFile, _config.Bind);
+            // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
+            // the interface has, however many that is.
+            _object = ListenerObject.Load(ObjectFile, _config.Bind, obj => obj.Map("xsks").SetMaxEntries((uint)available));
             var xsks = _object.Map("xsks");
             for (var queue = 0; queue < queues; queue++)
             {
-                var socket = XskSocket.Open(ifindex, queue);
+                var socket = XskSocket.Open(ifindex, queue, frameSize);
                 _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, (int)_send.Handle, _config.BatchSize)));
                 xsks.Update((uint)queue, socket.Fd);
             }
@@ -141,6 +144,25 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             LogDetached(_logger, _config.Name, _config.Interface ?? "");
         }
+    }
+
+    /// <summary>The UMEM frame size that holds whole frames of the interface's MTU, or a refusal that says what to change.</summary>
+    private int FrameSizeFor(string iface)
+    {
+        int mtu;
+        try
+        {
+            using var device = new NetDevice(iface);
+            mtu = device.Mtu;
+        }
+        catch (TuningException e)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
+        }
+        return UmemFrameSize.For(mtu) ?? throw new ForwarderException(
+            $"listener '{_config.Name}': {iface} has MTU {mtu}, but af_xdp receives frames of an MTU up to {UmemFrameSize.MaxMtu} "
+            + $"(a frame must fit in one {UmemFrameSize.Large}-byte UMEM frame after the kernel's 256 bytes of headroom): "
+            + $"lower the MTU to {UmemFrameSize.MaxMtu} or less (tuning: mtu), or use mode tc_ebpf or userspace");
     }
 
     /// <summary>RX queues from the driver's channel counts (in this network namespace), else from sysfs, else one.</summary>
