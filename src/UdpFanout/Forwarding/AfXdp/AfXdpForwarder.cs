@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
@@ -24,7 +23,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
-    private readonly ConcurrentDictionary<Downstream, DownstreamCounter> _downstreamCounters = new();
+    private readonly DownstreamCounters _downstreamCounters = new();
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
     private readonly Socket _send = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private ActiveDownstreams _active;
@@ -121,11 +120,14 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             var fragments = _object.Map("xdp_stats").LookupPerCpu<fanout_counter>((uint)XdpStat.PassFragment).Aggregate(0UL, (a, c) => a + c.packets);
             stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
         }
-        foreach (var (downstream, counter) in _downstreamCounters)
-        {
-            stats.AddDownstream(downstream, counter.Packets, counter.Bytes);
-        }
+        _downstreamCounters.AddTo(stats);
         return stats.Build();
+    }
+
+    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone)
+    {
+        _downstreamCounters.Forget(gone);
+        _fallback.ForgetDownstreams(gone);
     }
 
     public async ValueTask DisposeAsync()
@@ -186,8 +188,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         return Directory.Exists(queues) ? Math.Max(1, Directory.GetDirectories(queues, "rx-*").Length) : 1;
     }
 
-    private ActiveDownstreams Activate(DownstreamSet set) =>
-        new(set, d => _downstreamCounters.GetOrAdd(d, _ => new DownstreamCounter()));
+    private ActiveDownstreams Activate(DownstreamSet set) => _downstreamCounters.Activate(set);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: XDP program attached to {Interface} ({XdpMode} mode), {Queues} queue forwarder(s), AF_XDP {BindMode} mode")]
     private static partial void LogAttached(ILogger logger, string listener, string @interface, string xdpMode, int queues, string bindMode);
