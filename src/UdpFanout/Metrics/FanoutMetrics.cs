@@ -158,7 +158,7 @@ internal sealed class FanoutMetrics
         {
             _dropped.WithLabels(name, mode, reason.MetricLabel()).IncTo(stats.Dropped[(int)reason]);
         }
-        var configured = runtime?.Rotation.Configured ?? [];
+        var configured = (runtime?.Rotation.Configured ?? []).ToHashSet();
         List<Downstream>? expired = null;
         foreach (var downstream in stats.Downstreams)
         {
