@@ -54,7 +54,8 @@ enum fanout_xdp_stat {
 	FANOUT_XDP_STAT_COUNT = 3,
 };
 
-/* The most RX queues the af_xdp mode serves on one interface. */
+/* The XSKMAP's size as compiled. The daemon resizes the map to the interface's RX queue count before load
+ * (bpf_map__set_max_entries), so this does not bound how many queues the af_xdp mode serves. */
 #define FANOUT_MAX_QUEUES 64
 
 #endif

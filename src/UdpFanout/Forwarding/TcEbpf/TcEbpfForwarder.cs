@@ -68,6 +68,12 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         _fallback.UpdateDownstreams(set);
     }
 
+    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone)
+    {
+        _program?.Forget(gone);
+        _fallback.ForgetDownstreams(gone);
+    }
+
     /// <summary>
     /// The program's set holds at most FANOUT_MAX_DOWNSTREAMS. Static lists are checked against that with the
     /// config; a larger set can still come from discovery (a big service), and is cut to its first downstreams with

@@ -89,6 +89,18 @@ internal sealed class TcProgram : IDisposable
         }
     }
 
+    /// <summary>Drops the final counts of <paramref name="gone"/>, except of a downstream back in the set.</summary>
+    public void Forget(IEnumerable<Downstream> gone)
+    {
+        lock (_gate)
+        {
+            foreach (var downstream in gone.Where(d => !_slots.Active.ContainsKey(d)))
+            {
+                _retired.Remove(downstream);
+            }
+        }
+    }
+
     public void Dispose() => _object.Dispose();
 
     private static void Add(Dictionary<Downstream, (long Packets, long Bytes)> totals, Downstream downstream, (long Packets, long Bytes) more) =>
