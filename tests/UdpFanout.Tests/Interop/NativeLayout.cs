@@ -26,7 +26,7 @@ internal static class NativeLayout
         ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
         ("fanout_listener", ["addr", "port", "pad"]),
         ("fanout_downstream", ["addr", "port", "slot"]),
-        ("fanout_downstream_set", ["count", "downstreams"]),
+        ("fanout_downstream_set", ["count", "flags", "downstreams"]),
         ("fanout_counter", ["packets", "bytes"]),
         ("__sk_buff", ["ingress_ifindex", "ifindex"]),
         ("xdp_umem_reg", ["addr", "len", "chunk_size", "headroom", "flags"]),

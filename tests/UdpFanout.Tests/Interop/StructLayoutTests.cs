@@ -56,6 +56,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<fanout_counter>("fanout_counter");
         Assert.Equal(NativeLayout.Of("fanout_downstream_set"), sizeof(fanout_downstream_set));
         var set = new fanout_downstream_set();
+        Assert.Equal(NativeLayout.Of("fanout_downstream_set.flags"), (byte*)&set.flags - (byte*)&set);
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.downstreams"), (byte*)&set.downstreams - (byte*)&set);
     }
 
