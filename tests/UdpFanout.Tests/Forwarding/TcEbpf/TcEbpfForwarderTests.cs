@@ -73,4 +73,86 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         Assert.Equal(1024, many.Take(256).Sum(d => perDownstream.GetValueOrDefault(d)));
         Assert.All(many.Skip(256), d => Assert.Equal(0, perDownstream.GetValueOrDefault(d)));
     }
+
+    [Fact]
+    public async Task UpdateDownstreams_Full256SetReplacedWholeUnderTraffic_TrafficFollowsBothWays()
+    {
+        // 256 downstreams on 86 extra addresses of each receiver namespace; set "a" on the receivers' ports, set "b"
+        // on three more receivers' ports, so no downstream is in both and each set's datagrams land apart.
+        var hosts = Enumerable.Range(0, 256).Select(k => (Namespace: k % 3, Address: IPAddress.Parse($"{Bed.Network}.{11 + k % 3}.{20 + k / 3}"))).ToArray();
+        foreach (var group in hosts.GroupBy(h => h.Namespace))
+        {
+            var batch = Path.Combine(Path.GetTempPath(), $"udp-fanout-addrs-{Guid.NewGuid():N}");
+            File.WriteAllLines(batch, group.Select(h => $"addr add {h.Address}/24 dev {Bed.Id}s{group.Key}"));
+            Bed.Downstreams[group.Key].Exec($"ip -batch {batch}");
+            File.Delete(batch);
+        }
+        var setB = Bed.Downstreams.Select((ns, i) => ns.Invoke(() => new CountingReceiver(IPAddress.Any, 6100 + i))).ToArray();
+        try
+        {
+            Downstream[] FullSet(string name, int port) =>
+                hosts.Select((h, k) => new Downstream($"{name}{k:D3}", new IPEndPoint(h.Address, port + h.Namespace))).ToArray();
+            var a = FullSet("a", 6000);
+            var b = FullSet("b", 6100);
+            var forwarder = Start(a);
+            using var client = ClientSocket();
+            long afterToB, beforeToA, afterToA;
+            await using (var traffic = new StreamingSender(client, new IPEndPoint(Bed.ProxyAddress, ListenPort)))
+            {
+                await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) > 5000, "traffic at set a");
+
+                Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(b)));
+                afterToB = traffic.Claimed;
+                await Eventually.TrueAsync(() => Reached(forwarder, b), "traffic at every downstream of set b");
+
+                beforeToA = traffic.Claimed;
+                Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(a)));
+                afterToA = traffic.Claimed;
+                await Eventually.TrueAsync(() => Receivers.Sum(r => r.Sequences.Count(seq => seq >= afterToA)) > 5000, "traffic back at set a");
+            }
+
+            await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) + setB.Sum(r => r.Count) == forwarder.ReadStats().Forwarded, "every forwarded datagram at a receiver");
+            var atA = Receivers.SelectMany(r => r.Sequences).ToArray();
+            var atB = setB.SelectMany(r => r.Sequences).ToArray();
+            Assert.DoesNotContain(atA, seq => seq >= afterToB && seq < beforeToA);
+            Assert.DoesNotContain(atB, seq => seq >= afterToA);
+            Assert.Equal(atA.Length + atB.Length, atA.Concat(atB).Distinct().Count());
+            var stats = forwarder.ReadStats();
+            Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+            Assert.Equal(stats.Forwarded, stats.Downstreams.Sum(d => d.Packets));
+        }
+        finally
+        {
+            foreach (var receiver in setB)
+            {
+                receiver.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task UpdateDownstreams_EveryDownstreamUnhealthy_DropsAsNoHealthyDownstreamLikeTheOtherModes()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet([], DropReason.NoHealthyDownstream)));
+        using var client = ClientSocket();
+
+        for (var seq = 0; seq < 100; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress, ListenPort));
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 100, "100 datagrams at the program");
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(100, stats.Dropped[(int)DropReason.NoHealthyDownstream]);
+        Assert.Equal(0, stats.Dropped[(int)DropReason.NoDownstream]);
+        Assert.All(Receivers, r => Assert.Equal(0, r.Count));
+    }
+
+    /// <summary>Every downstream of <paramref name="set"/> has been sent something by the program.</summary>
+    private static bool Reached(IListenerForwarder forwarder, Downstream[] set)
+    {
+        var sent = forwarder.ReadStats().Downstreams.ToDictionary(d => d.Downstream, d => d.Packets);
+        return set.All(d => sent.GetValueOrDefault(d) > 0);
+    }
 }
