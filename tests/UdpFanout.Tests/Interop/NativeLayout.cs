@@ -39,6 +39,8 @@ internal static class NativeLayout
         ("rlimit", ["rlim_cur", "rlim_max"]),
         ("pollfd", ["fd", "events", "revents"]),
         ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data"]),
+        ("nlmsghdr", ["nlmsg_len", "nlmsg_type", "nlmsg_flags", "nlmsg_seq", "nlmsg_pid"]),
+        ("tcmsg", ["tcm_family", "tcm__pad1", "tcm__pad2", "tcm_ifindex", "tcm_handle", "tcm_parent", "tcm_info"]),
     ];
 
     private static Dictionary<string, long> Measure()
@@ -62,6 +64,8 @@ internal static class NativeLayout
                 #include <sys/resource.h>
                 #include <linux/if_xdp.h>
                 #include <linux/ethtool.h>
+                #include <linux/netlink.h>
+                #include <linux/rtnetlink.h>
                 #include <bpf/libbpf.h>
                 #include <bpf/bpf.h>
                 #include "fanout_shared.h"

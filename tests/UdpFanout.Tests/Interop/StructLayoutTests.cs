@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using static Interop.Fanout;
 using static Interop.Libbpf;
 using static Interop.Libc;
+using static Interop.Netlink;
 using static Interop.Xdp;
 
 namespace UdpFanout.Tests.Interop;
@@ -46,6 +47,13 @@ public sealed unsafe class StructLayoutTests
         Assert.Equal(NativeLayout.Of("ifreq"), sizeof(ifreq));
         Assert.Equal(NativeLayout.Of("ifreq.ifr_mtu"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_mtu)));
         Assert.Equal(NativeLayout.Of("ifreq.ifr_data"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_data)));
+    }
+
+    [Fact]
+    public void Rtnetlink_Structs_MatchTheCLayout()
+    {
+        AssertLayout<nlmsghdr>("nlmsghdr");
+        AssertLayout<tcmsg>("tcmsg");
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
@@ -47,6 +48,78 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
 
         Assert.Single(filters.Split('\n'), line => line.Contains("tc_fanout"));
+    }
+
+    [Fact]
+    public async Task Start_TwoListenersOnOneInterface_BothForwardInTheKernelAndStoppingOneLeavesTheOther()
+    {
+        var first = Start(Downstreams(0));
+        var secondConfig = Listener() with { Name = "second", Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) };
+        var second = Bed.Proxy.Invoke(() =>
+        {
+            var f = Create(secondConfig);
+            f.StartAsync(new DownstreamSet(Downstreams(1)), CancellationToken.None).GetAwaiter().GetResult();
+            return f;
+        });
+        try
+        {
+            using var client = ClientSocket();
+
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+            await SendToAsync(client, ListenPort + 1, 100, 100, () => Receivers[1].Count);
+            Assert.Equal((100, 0), InKernel(first));
+            Assert.Equal((100, 0), InKernel(second));
+
+            Stop();
+            await SendToAsync(client, ListenPort + 1, 200, 100, () => Receivers[1].Count);
+
+            Assert.Equal((200, 0), InKernel(second));
+            Assert.Single(Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress").Split('\n'), line => line.Contains("tc_fanout"));
+        }
+        finally
+        {
+            Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+    }
+
+    [Fact]
+    public void Dispose_AnotherToolsFilterOnTheInterface_StaysAndSoDoesTheQdisc()
+    {
+        Start(Downstreams(0));
+        Bed.Proxy.Exec($"tc filter add dev {Bed.ProxyIngress} ingress prio 7 protocol ip u32 match ip dst 192.0.2.99/32");
+
+        Stop();
+
+        Assert.DoesNotContain("tc_fanout", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
+        Assert.Contains("u32", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
+        Assert.Contains("clsact", Bed.Proxy.Exec($"tc qdisc show dev {Bed.ProxyIngress}"));
+    }
+
+    [Fact]
+    public async Task Dispose_ANewerInstanceOfTheListenerTookTheFilterOver_LeavesItsFilterForwarding()
+    {
+        // A listener restarted on reload starts its new instance before the old one stops: same bind, same filter.
+        Start(Downstreams(0));
+        var newer = Bed.Proxy.Invoke(() =>
+        {
+            var f = Create(Listener());
+            f.StartAsync(new DownstreamSet(Downstreams(1)), CancellationToken.None).GetAwaiter().GetResult();
+            return f;
+        });
+        try
+        {
+            Stop();
+            using var client = ClientSocket();
+
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[1].Count);
+
+            Assert.Equal((100, 0), InKernel(newer));
+            Assert.Equal(0, Receivers[0].Count);
+        }
+        finally
+        {
+            Bed.Proxy.Invoke(() => newer.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
     }
 
     [Fact]
@@ -154,5 +227,23 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
     {
         var sent = forwarder.ReadStats().Downstreams.ToDictionary(d => d.Downstream, d => d.Packets);
         return set.All(d => sent.GetValueOrDefault(d) > 0);
+    }
+
+    /// <summary>What the program forwarded in the kernel, and what reached the fallback socket instead.</summary>
+    private static (long Forwarded, long Fallback) InKernel(IListenerForwarder forwarder)
+    {
+        var stats = forwarder.ReadStats();
+        return (stats.Forwarded, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+    }
+
+    /// <summary>Sends datagrams first..first+count-1 to the proxy's <paramref name="port"/> and waits until <paramref name="arrived"/> has grown by count.</summary>
+    private async Task SendToAsync(Socket client, int port, int first, int count, Func<int> arrived)
+    {
+        var before = arrived();
+        for (var seq = first; seq < first + count; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress, port));
+        }
+        await Eventually.TrueAsync(() => arrived() == before + count, $"{count} datagrams to port {port} at their receiver");
     }
 }
