@@ -204,6 +204,30 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
     }
 
     [Fact]
+    public async Task Forward_DatagramsWhoseTtlWouldExpire_AreDroppedAndCountedNeverSentOnWithAFreshTtl()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+
+        // TTL 1 arrives at the proxy as 1: a router must not send it on, and neither may the fallback socket.
+        client.Ttl = 1;
+        for (var seq = 0; seq < 50; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), target);
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Dropped[(int)DropReason.TtlExpired] == 50, "50 datagrams dropped as ttl_expired");
+        client.Ttl = 64;
+        client.SendTo(NumberedPayload.Create(50, 64), target);
+        await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) == 1, "the datagram with a live TTL at a receiver");
+
+        Assert.Equal([50L], Receivers.SelectMany(r => r.Sequences));
+        var stats = forwarder.ReadStats();
+        Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+    }
+
+    [Fact]
     public async Task UpdateDownstreams_EveryDownstreamUnhealthy_DropsAsNoHealthyDownstreamLikeTheOtherModes()
     {
         var forwarder = Start(Downstreams(0, 1, 2));
