@@ -104,8 +104,9 @@ int tc_fanout(struct __sk_buff *skb)
 
 	__u64 payload = bpf_ntohs(pkt.ip->tot_len) - pkt.ip->ihl * 4 - UDP_HLEN_BYTES;
 	/* Before the fragment check: a first fragment with an expiring TTL must not be reassembled and sent on with a
-	 * fresh one; the later fragments then time out in reassembly. */
-	if (pkt.ip->ttl <= 1)
+	 * fresh one; its later fragments then time out in reassembly. A later fragment only looks like the listener's
+	 * (its payload where a port would be), so it goes on untouched: it may belong to another local socket. */
+	if (pkt.ip->ttl <= 1 && !is_later_fragment(pkt.ip))
 		return drop(FANOUT_TC_TTL_EXPIRED, payload);
 	if (is_fragment(pkt.ip))
 		return pass(FANOUT_TC_PASS_FRAGMENT, payload);

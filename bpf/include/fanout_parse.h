@@ -81,4 +81,10 @@ static __always_inline bool is_fragment(const struct iphdr *ip)
 	return (ip->frag_off & (IP_MF_BE | IP_OFFSET_BE)) != 0;
 }
 
+/* A fragment other than the first: no UDP header, so what the parser took for one is payload. */
+static __always_inline bool is_later_fragment(const struct iphdr *ip)
+{
+	return (ip->frag_off & IP_OFFSET_BE) != 0;
+}
+
 #endif

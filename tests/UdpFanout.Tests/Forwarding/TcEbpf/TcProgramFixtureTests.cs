@@ -56,6 +56,7 @@ public sealed class TcProgramFixtureTests : IDisposable
             { "zero UDP checksum: stays zero", matching with { ZeroUdpChecksum = true }, TcActRedirect, Forwarded(matching with { ZeroUdpChecksum = true }) },
             { "first fragment: to the stack", matching with { MoreFragments = true }, TcActUnspec, null },
             { "later fragment: to the stack", matching with { FragmentOffsetUnits = 185 }, TcActUnspec, null },
+            { "later fragment with TTL 1: to the stack, its bytes only look like the listener's port", matching with { FragmentOffsetUnits = 185, Ttl = 1 }, TcActUnspec, null },
         };
     }
 
