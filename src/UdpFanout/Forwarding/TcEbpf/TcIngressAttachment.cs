@@ -8,7 +8,7 @@ namespace UdpFanout.Forwarding.TcEbpf;
 /// all at one priority, each with a handle that follows from its bind: several listeners share an interface, and a
 /// start after a crash finds and replaces its own stale filter instead of stacking a second one. Detaching removes
 /// only this listener's filter, and only while it still runs this program (a newer instance of the listener may
-/// have taken it over); the clsact qdisc goes only when this attachment created it and no filter of anyone is left.
+/// have taken it over); the clsact qdisc goes only when this process created it and no filter of anyone is left.
 /// </summary>
 internal sealed unsafe class TcIngressAttachment : IDisposable
 {
@@ -18,18 +18,25 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
     /// <summary>Attach and detach of this process's listeners one at a time, so none removes the qdisc under another's new filter.</summary>
     private static readonly Lock Gate = new();
 
+    /// <summary>
+    /// The interfaces whose clsact qdisc this process created: the last of its listeners to leave one removes it,
+    /// whichever listener came first. A qdisc another tool created stays. Interface indexes are per network
+    /// namespace, so the namespace is part of the key.
+    /// </summary>
+    private static readonly HashSet<(string Namespace, int Ifindex)> CreatedQdiscs = [];
+
     private readonly int _ifindex;
+    private readonly string _namespace;
     private readonly uint _handle;
     private readonly uint _programId;
-    private readonly bool _createdQdisc;
     private bool _detached;
 
-    private TcIngressAttachment(int ifindex, uint handle, uint programId, bool createdQdisc)
+    private TcIngressAttachment(int ifindex, uint handle, uint programId)
     {
         _ifindex = ifindex;
+        _namespace = CurrentNamespace();
         _handle = handle;
         _programId = programId;
-        _createdQdisc = createdQdisc;
     }
 
     /// <summary>
@@ -63,7 +70,11 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
                 }
                 throw Bpf.BpfException.For($"cannot attach the tc program to {ifname} ingress", -attached);
             }
-            return new TcIngressAttachment(ifindex, handle, opts.prog_id, created == 0);
+            if (created == 0)
+            {
+                CreatedQdiscs.Add((CurrentNamespace(), ifindex));
+            }
+            return new TcIngressAttachment(ifindex, handle, opts.prog_id);
         }
     }
 
@@ -83,9 +94,10 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
                 var opts = Opts(0, 0, _handle);
                 bpf_tc_detach(&hook, &opts);
             }
-            if (_createdQdisc && !FiltersMayRemain(_ifindex))
+            if (CreatedQdiscs.Contains((_namespace, _ifindex)) && !FiltersMayRemain(_ifindex))
             {
                 DestroyQdisc(_ifindex);
+                CreatedQdiscs.Remove((_namespace, _ifindex));
             }
         }
     }
@@ -105,6 +117,9 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
             return true;
         }
     }
+
+    /// <summary>The calling thread's network namespace, e.g. "net:[4026531840]".</summary>
+    private static string CurrentNamespace() => new FileInfo("/proc/thread-self/ns/net").LinkTarget ?? "";
 
     private static void DestroyQdisc(int ifindex)
     {

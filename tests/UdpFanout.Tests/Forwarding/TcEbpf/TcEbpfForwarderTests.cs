@@ -80,6 +80,8 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         {
             Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
         }
+        // The last of the daemon's listeners to leave takes the qdisc the first one created.
+        Assert.DoesNotContain("clsact", Bed.Proxy.Exec($"tc qdisc show dev {Bed.ProxyIngress}"));
     }
 
     [Fact]
