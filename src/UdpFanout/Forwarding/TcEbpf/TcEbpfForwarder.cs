@@ -68,7 +68,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             _program.Publish(initial);
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
-            _attachment = TcIngressAttachment.Attach(ifindex, iface, _program.ProgramFd, TcIngressAttachment.FilterHandle(_config.Bind));
+            _attachment = TcIngressAttachment.Attach(ifindex, iface, _program.ProgramFd, _config.Bind, _config.Name);
         }
         catch (BpfException e)
         {

@@ -25,17 +25,24 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
     /// </summary>
     private static readonly HashSet<(string Namespace, int Ifindex)> CreatedQdiscs = [];
 
+    /// <summary>This process's attachments, so two of its listeners whose handles collide are refused, not swapped.</summary>
+    private static readonly List<TcIngressAttachment> Live = [];
+
     private readonly int _ifindex;
     private readonly string _namespace;
     private readonly uint _handle;
+    private readonly IPEndPoint _bind;
+    private readonly string _listener;
     private readonly uint _programId;
     private bool _detached;
 
-    private TcIngressAttachment(int ifindex, uint handle, uint programId)
+    private TcIngressAttachment(int ifindex, uint handle, IPEndPoint bind, string listener, uint programId)
     {
         _ifindex = ifindex;
         _namespace = CurrentNamespace();
         _handle = handle;
+        _bind = bind;
+        _listener = listener;
         _programId = programId;
     }
 
@@ -50,10 +57,18 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
         return (uint)bind.Port << 16 | (uint)address[2] << 8 | address[3];
     }
 
-    public static TcIngressAttachment Attach(int ifindex, string ifname, int programFd, uint handle)
+    /// <summary>Attaches the program of <paramref name="listener"/>, bound to <paramref name="bind"/>, replacing its own stale filter if a crash left one.</summary>
+    public static TcIngressAttachment Attach(int ifindex, string ifname, int programFd, IPEndPoint bind, string listener)
     {
+        var handle = FilterHandle(bind);
         lock (Gate)
         {
+            // The same bind may take over (a listener restarted on reload starts before the old one stops).
+            var namespaceName = CurrentNamespace();
+            if (Live.Find(a => a._namespace == namespaceName && a._ifindex == ifindex && a._handle == handle && !a._bind.Equals(bind)) is { } other)
+            {
+                throw new ForwarderException($"listener '{listener}': its tc filter on {ifname} would replace listener '{other._listener}''s: {bind} and {other._bind} have the same port and the same last two address bytes (give one of them another port)");
+            }
             var hook = Hook(ifindex, BPF_TC_INGRESS);
             var created = bpf_tc_hook_create(&hook);
             if (created < 0 && -created != Interop.Libc.EEXIST)
@@ -72,9 +87,11 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
             }
             if (created == 0)
             {
-                CreatedQdiscs.Add((CurrentNamespace(), ifindex));
+                CreatedQdiscs.Add((namespaceName, ifindex));
             }
-            return new TcIngressAttachment(ifindex, handle, opts.prog_id);
+            var attachment = new TcIngressAttachment(ifindex, handle, bind, listener, opts.prog_id);
+            Live.Add(attachment);
+            return attachment;
         }
     }
 
@@ -87,6 +104,7 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
                 return;
             }
             _detached = true;
+            Live.Remove(this);
             var hook = Hook(_ifindex, BPF_TC_INGRESS);
             var query = Opts(0, 0, _handle);
             if (bpf_tc_query(&hook, &query) == 0 && query.prog_id == _programId)

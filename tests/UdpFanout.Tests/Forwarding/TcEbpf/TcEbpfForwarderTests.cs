@@ -85,6 +85,22 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
     }
 
     [Fact]
+    public void Start_TwoListenersWhoseFilterHandlesCollide_TheSecondIsRefusedAndTheFirstKeepsItsFilter()
+    {
+        // Same port, addresses alike in their last two bytes: one handle. The second must not replace the first.
+        Bed.Proxy.Exec($"ip addr add 10.243.1.1/32 dev {Bed.ProxyIngress}");
+        Start(Downstreams(0));
+        var second = Create(Listener() with { Name = "second", Bind = IPEndPoint.Parse($"10.243.1.1:{ListenPort}") });
+
+        var error = Assert.Throws<InvalidOperationException>(() => Bed.Proxy.Invoke(() =>
+            second.StartAsync(new DownstreamSet(Downstreams(1)), CancellationToken.None).GetAwaiter().GetResult()));
+        Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
+
+        Assert.Equal($"listener 'second': its tc filter on {Bed.ProxyIngress} would replace listener 'kernel''s: 10.243.1.1:{ListenPort} and {Bed.ProxyAddress}:{ListenPort} have the same port and the same last two address bytes (give one of them another port)", error.InnerException!.Message);
+        Assert.Single(Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress").Split('\n'), line => line.Contains("tc_fanout"));
+    }
+
+    [Fact]
     public void Dispose_AnotherToolsFilterOnTheInterface_StaysAndSoDoesTheQdisc()
     {
         Start(Downstreams(0));
