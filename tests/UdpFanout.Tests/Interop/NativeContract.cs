@@ -25,9 +25,9 @@ internal static partial class NativeContract
     /// <summary>Every enum the header declares, by name, with every member and its value.</summary>
     public static IReadOnlyDictionary<string, Dictionary<string, long>> Enums => EnumValues.Value;
 
-    /// <summary>The BPF objects the build produced (file names).</summary>
+    /// <summary>The BPF objects the build makes: one X.bpf.o from each bpf/X.bpf.c (bpf/bpf.targets).</summary>
     public static IReadOnlyList<string> Objects() =>
-        Directory.GetFiles(Path.GetDirectoryName(BpfObjectLocator.Find("tc_fanout.bpf.o"))!, "*.bpf.o").Select(Path.GetFileName).ToArray()!;
+        Directory.GetFiles(Path.Combine(ConfigLoaderTests.RepositoryRoot(), "bpf"), "*.bpf.c").Select(f => Path.GetFileNameWithoutExtension(f) + ".o").ToArray();
 
     /// <summary>The maps and programs libbpf finds in <paramref name="objectFile"/>, without its internal maps (.rodata and the like).</summary>
     public static (string[] Maps, string[] Programs) Names(string objectFile)
