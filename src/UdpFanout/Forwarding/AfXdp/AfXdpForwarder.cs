@@ -18,8 +18,6 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// </summary>
 internal sealed partial class AfXdpForwarder : IListenerForwarder
 {
-    public const string ObjectFile = "xdp_fanout.bpf.o";
-
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
@@ -61,8 +59,8 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
             // the interface has, however many that is.
-            _object = ListenerObject.Load(ObjectFile, _config.Bind, obj => obj.Map("xsks").SetMaxEntries((uint)available));
-            var xsks = _object.Map("xsks");
+            _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj => obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available));
+            var xsks = _object.Map(XDP_MAP_XSKS);
             for (var queue = 0; queue < queues; queue++)
             {
                 var socket = XskSocket.Open(ifindex, queue, frameSize);
@@ -70,7 +68,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
-            _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd("xdp_fanout"), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
+            _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd(XDP_PROGRAM), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
         }
         catch (BpfException e)
         {
@@ -117,7 +115,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             .Add(new ModeCounter("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors));
         if (_object is not null)
         {
-            var fragments = _object.Map("xdp_stats").LookupPerCpu<fanout_counter>((uint)XdpStat.PassFragment).Aggregate(0UL, (a, c) => a + c.packets);
+            var fragments = _object.Map(XDP_MAP_STATS).LookupPerCpu<fanout_counter>((uint)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT).Aggregate(0UL, (a, c) => a + c.packets);
             stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
         }
         _downstreamCounters.AddTo(stats);
