@@ -50,6 +50,30 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
     }
 
     [Fact]
+    public void Run_ADownstreamOnAnAddressOfTheProxy_IsRefusedBeforeAttaching()
+    {
+        // The proxy's own address on the link to s0: bpf_fib_lookup answers "local" for it, and the program would
+        // drop every datagram as no_route.
+        var local = $"{Bed.Network}.11.1:6000";
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(config, DaemonConfig($"    downstream: [{{ name: proxy, address: \"{local}\" }}]"));
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+
+            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)), $"the daemon started:\n{daemon.Output}");
+            Assert.Equal(1, daemon.ExitCode);
+            Assert.Contains($"{config}:6:42: listeners[0].downstream[0].address: {local} is an address of this host: mode tc_ebpf routes each datagram with bpf_fib_lookup, which answers \"local\" for it, so every datagram would be dropped as no_route; use mode userspace or af_xdp to forward to a receiver on this host",
+                daemon.Output);
+            Assert.DoesNotContain("tc_fanout", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
     public async Task UpdateDownstreams_MoreThanTheProgramHolds_TheFirst256GetEverything()
     {
         var forwarder = Start(Downstreams(0));
