@@ -146,7 +146,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     }
 
     private KubernetesDiscovery CreateDiscovery(KubernetesDiscoveryConfig kubernetes) =>
-        KubernetesDiscovery.Create(Config.Name, kubernetes, OnDiscovered, WatchTiming.Default, _time, _logger);
+        KubernetesDiscovery.Create(Config.Name, kubernetes, new DestinationRules(Config, HostAddresses.Read()), OnDiscovered, WatchTiming.Default, _time, _logger);
 
     private void OnDiscovered(IReadOnlyList<Downstream> downstreams)
     {
