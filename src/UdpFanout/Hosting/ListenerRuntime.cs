@@ -40,6 +40,8 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     public static async Task<ListenerRuntime> StartAsync(
         ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
+        // Before anything binds or attaches: in every mode the listener's sockets would share the port silently.
+        ForeignPortHolders.ThrowIfHeld(config);
         var forwarder = registry.Create(config);
         var runtime = new ListenerRuntime(config, forwarder, time, logger);
         try

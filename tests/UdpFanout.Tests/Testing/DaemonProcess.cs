@@ -52,6 +52,8 @@ internal sealed partial class DaemonProcess : IDisposable
         }
     }
 
+    public int Id => _process.Id;
+
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
