@@ -13,7 +13,21 @@ namespace UdpFanout.Forwarding;
 /// </summary>
 internal static class ForeignPortHolders
 {
-    public static void ThrowIfHeld(ListenerConfig listener) => ThrowIfHeld(listener, UdpSocketTable.Read());
+    public static void ThrowIfHeld(ListenerConfig listener)
+    {
+        IReadOnlyList<UdpSocketEntry> sockets;
+        try
+        {
+            sockets = UdpSocketTable.Read();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Starting anyway could share the port unnoticed, which is what this check exists to prevent.
+            throw new ForwarderException(
+                $"listener '{listener.Name}': cannot read the UDP socket table to check that no other process holds port {listener.Bind.Port}: {e.Message} (a sandbox must leave /proc/net visible: no ProcSubset=pid)", e);
+        }
+        ThrowIfHeld(listener, sockets);
+    }
 
     public static void ThrowIfHeld(ListenerConfig listener, IReadOnlyList<UdpSocketEntry> sockets)
     {

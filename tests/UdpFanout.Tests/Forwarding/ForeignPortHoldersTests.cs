@@ -36,6 +36,24 @@ public sealed class ForeignPortHoldersTests : IDisposable
     }
 
     [Fact]
+    public void Run_WithoutTheSocketTable_RefusesToStartRatherThanShareUnnoticed()
+    {
+        // A mount namespace where /proc/net is an empty directory, as a sandbox with ProcSubset=pid leaves it.
+        File.WriteAllText(_config, $$"""
+            listeners:
+              - { name: syslog, bind: "{{_held}}", downstream: [{ name: d, address: "127.0.0.1:9" }] }
+            metrics: { enabled: false }
+            """);
+        var binary = Path.Combine(AppContext.BaseDirectory, "udp-fanout");
+
+        var (code, output) = Shell.TryRun($"timeout 20 unshare -m sh -c 'mount -t tmpfs tmpfs /proc/$$/net && exec {binary} --config {_config}'");
+
+        Assert.Equal(1, code);
+        Assert.Equal($"udp-fanout: listener 'syslog': cannot read the UDP socket table to check that no other process holds port {_held.Port}: Could not find file '/proc/net/udp'. (a sandbox must leave /proc/net visible: no ProcSubset=pid)",
+            output.Trim());
+    }
+
+    [Fact]
     public void ThrowIfHeld_ThisProcessOnThePort_IsNotForeign()
     {
         // A listener restarting on reload may meet its own sockets still open.
