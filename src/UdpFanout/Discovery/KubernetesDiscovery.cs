@@ -1,3 +1,4 @@
+using System.Net;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
@@ -22,7 +23,7 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private readonly EndpointSliceWatch _watch;
     private readonly DestinationRules _rules;
     // Endpoints already warned about: a refused endpoint stays in its slice, and every later event would repeat it.
-    private readonly HashSet<System.Net.IPEndPoint> _refused = [];
+    private readonly HashSet<IPEndPoint> _refused = [];
     private Task _watching = Task.CompletedTask;
     // Null until the first list: that one is always published, even empty, as it replaces what a reload's previous
     // discovery had found.
@@ -82,19 +83,6 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
         _firstSync.TrySetResult();
     }
 
-    private bool Allowed(Downstream endpoint)
-    {
-        if (_rules.Refusal(endpoint.Endpoint) is not { } reason)
-        {
-            return true;
-        }
-        if (_refused.Add(endpoint.Endpoint))
-        {
-            LogEndpointRefused(_logger, _listener, Config.Namespace, Config.Service, endpoint.Name, reason);
-        }
-        return false;
-    }
-
     public void Reachable()
     {
         if (!_reachable && _everReached)
@@ -127,6 +115,19 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
         await _watching;
         _stop.Dispose();
         _client.Dispose();
+    }
+
+    private bool Allowed(Downstream endpoint)
+    {
+        if (_rules.Refusal(endpoint.Endpoint) is not { } reason)
+        {
+            return true;
+        }
+        if (_refused.Add(endpoint.Endpoint))
+        {
+            LogEndpointRefused(_logger, _listener, Config.Namespace, Config.Service, endpoint.Name, reason);
+        }
+        return false;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: service {Namespace}/{Service} has {Endpoints} ready endpoints in {Slices} EndpointSlices")]
