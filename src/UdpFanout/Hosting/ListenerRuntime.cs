@@ -56,6 +56,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             }
             var initial = runtime.Rotation.Current;
             await forwarder.StartAsync(initial, cancellationToken);
+            // Once more now that this listener's sockets are bound: two daemons that started at the same moment
+            // both passed the first check, and each now sees the other, so neither keeps half of the traffic.
+            ForeignPortHolders.ThrowIfHeld(config);
             lock (runtime._publishing)
             {
                 runtime._started = true;
