@@ -37,7 +37,7 @@ internal sealed class ListenersValidator(HostAddresses host)
         for (var i = 0; i < listeners.Count; i++)
         {
             var (listener, at) = listeners[i];
-            var earlier = listeners.Take(i).FirstOrDefault(l => Overlap(l.Config.Bind, listener.Bind));
+            var earlier = listeners.Take(i).FirstOrDefault(l => Binds.Overlap(l.Config.Bind, listener.Bind));
             if (earlier.Config is { } first)
             {
                 at.Errors.Add(at.Node.Children[new YamlScalarNode("bind")], at.PathOf("bind"),
@@ -46,9 +46,6 @@ internal sealed class ListenersValidator(HostAddresses host)
             }
         }
     }
-
-    private static bool Overlap(IPEndPoint a, IPEndPoint b) =>
-        a.Port == b.Port && (a.Address.Equals(b.Address) || a.Address.Equals(IPAddress.Any) || b.Address.Equals(IPAddress.Any));
 
     /// <summary>A downstream that is another listener, whose downstreams lead back to this one: a loop over several hops.</summary>
     private string? Ring(ListenerConfig from, IPEndPoint address, IReadOnlyList<(ListenerConfig Config, YamlSection At)> listeners)

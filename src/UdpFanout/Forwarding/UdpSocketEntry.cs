@@ -10,7 +10,5 @@ namespace UdpFanout.Forwarding;
 internal sealed record UdpSocketEntry(IPEndPoint Local, long Inode)
 {
     /// <summary>Whether this socket receives datagrams sent to <paramref name="bind"/> too.</summary>
-    public bool Overlaps(IPEndPoint bind) =>
-        Local.Port == bind.Port
-        && (Local.Address.Equals(bind.Address) || Local.Address.Equals(IPAddress.Any) || bind.Address.Equals(IPAddress.Any));
+    public bool Overlaps(IPEndPoint bind) => Configuration.Binds.Overlap(Local, bind);
 }

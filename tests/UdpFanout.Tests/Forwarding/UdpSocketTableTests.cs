@@ -45,13 +45,4 @@ public sealed class UdpSocketTableTests
 
         Assert.Contains(UdpSocketTable.Read(), e => e.Local.Equals(socket.LocalEndPoint));
     }
-
-    [Theory]
-    [InlineData("10.0.0.1:5514", "10.0.0.1:5514", true)]
-    [InlineData("0.0.0.0:5514", "10.0.0.1:5514", true)]
-    [InlineData("10.0.0.1:5514", "0.0.0.0:5514", true)]
-    [InlineData("10.0.0.1:5514", "10.0.0.2:5514", false)]
-    [InlineData("0.0.0.0:5514", "0.0.0.0:5515", false)]
-    public void Overlaps_SamePortAndTheSameOrAnyAddress(string local, string bind, bool overlaps) =>
-        Assert.Equal(overlaps, new UdpSocketEntry(IPEndPoint.Parse(local), 1).Overlaps(IPEndPoint.Parse(bind)));
 }
