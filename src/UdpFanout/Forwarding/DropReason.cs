@@ -22,4 +22,16 @@ internal enum DropReason
     NoRoute,
     /// <summary>The kernel could not hand the packet to the egress device (tc_ebpf).</summary>
     RedirectFailed,
+    /// <summary>
+    /// Arrived while a listening socket's receive buffer was full, so the kernel dropped it before the daemon saw
+    /// it (the socket's drop counter; userspace workers and the eBPF modes' fallback sockets).
+    /// </summary>
+    ReceiveBufferFull,
+    /// <summary>The AF_XDP RX ring was full when the frame arrived (XDP_STATISTICS rx_ring_full; af_xdp).</summary>
+    XskRxRingFull,
+    /// <summary>
+    /// The kernel dropped the frame for an AF_XDP socket for another reason: no free frame in the fill ring, a
+    /// frame larger than a UMEM chunk, an invalid descriptor (XDP_STATISTICS rx_dropped and rx_invalid_descs; af_xdp).
+    /// </summary>
+    XskRxDropped,
 }

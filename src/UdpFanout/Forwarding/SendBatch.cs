@@ -41,8 +41,8 @@ internal sealed unsafe class SendBatch : IDisposable
         h.msg_iovlen = 1;
     }
 
-    /// <summary>Sends every queued datagram from <paramref name="fd"/>, counts each as forwarded or dropped, and empties the batch.</summary>
-    public void Send(int fd, ActiveDownstreams downstreams, WorkerCounters counters)
+    /// <summary>Sends every queued datagram from <paramref name="socket"/>, counts each as forwarded or dropped, and empties the batch.</summary>
+    public void Send(SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
     {
         if (_tallyPackets.Length < downstreams.Count)
         {
@@ -52,9 +52,10 @@ internal sealed unsafe class SendBatch : IDisposable
         }
         var queued = Count;
         var offset = 0;
+        var retried = -1;
         while (offset < queued)
         {
-            var sent = sendmmsg(fd, _hdr + offset, (uint)(queued - offset), MSG_DONTWAIT);
+            var sent = sendmmsg(socket.Fd, _hdr + offset, (uint)(queued - offset), MSG_DONTWAIT);
             if (sent > 0)
             {
                 for (var i = offset; i < offset + sent; i++)
@@ -79,7 +80,15 @@ internal sealed unsafe class SendBatch : IDisposable
                 counters.Dropped[(int)DropReason.SendBufferFull] += queued - offset;
                 break;
             }
-            // One datagram failed (a downstream's ICMP error, no route): skip it, keep the rest of the batch.
+            if (retried != offset)
+            {
+                // An ICMP error that came back for an earlier datagram, to any downstream, fails the next send once
+                // and leaves that datagram unsent: count the queued errors (which clears it) and send it again.
+                retried = offset;
+                socket.ReadErrors(downstreams);
+                continue;
+            }
+            // The datagram failed on its own account (no route, say): skip it, keep the rest of the batch.
             counters.Dropped[(int)DropReason.SendError]++;
             offset++;
         }

@@ -23,6 +23,7 @@ internal sealed class FanoutMetrics
     private readonly Counter _dropped;
     private readonly Counter _downstreamForwarded;
     private readonly Counter _downstreamBytes;
+    private readonly Counter _downstreamIcmpErrors;
     private readonly Dictionary<string, Counter> _modeCounters = new();
     private readonly GaugeSeries _downstreamUp;
     private readonly GaugeSeries _discovery;
@@ -42,6 +43,7 @@ internal sealed class FanoutMetrics
         _dropped = factory.CreateCounter("udp_fanout_packets_dropped_total", "Datagrams received but not forwarded, by reason.", [.. ListenerLabels, "reason"]);
         _downstreamForwarded = factory.CreateCounter("udp_fanout_downstream_packets_forwarded_total", "Datagrams forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
         _downstreamBytes = factory.CreateCounter("udp_fanout_downstream_bytes_forwarded_total", "UDP payload bytes forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
+        _downstreamIcmpErrors = factory.CreateCounter("udp_fanout_downstream_icmp_errors_total", "ICMP errors the network returned for datagrams sent to one downstream (already counted as forwarded: they had left), by ICMP type.", [.. ListenerLabels, "downstream", "address", "type"]);
         _downstreamUp = new(factory.CreateGauge("udp_fanout_downstream_up", "1 while a downstream is in the rotation, 0 while health checks keep it out.", [.. ListenerLabels, "downstream", "address"]));
         _discovery = new(
             factory.CreateGauge("udp_fanout_kubernetes_api_up", "1 while the last request to the Kubernetes API for a listener's discovery succeeded; 0 while the last known endpoints serve without it.", ListenerLabels),
@@ -121,6 +123,10 @@ internal sealed class FanoutMetrics
             var endpoint = downstream.Downstream.Endpoint.ToString();
             _downstreamForwarded.WithLabels(name, mode, downstream.Downstream.Name, endpoint).IncTo(downstream.Packets);
             _downstreamBytes.WithLabels(name, mode, downstream.Downstream.Name, endpoint).IncTo(downstream.Bytes);
+        }
+        foreach (var errors in stats.IcmpErrors)
+        {
+            _downstreamIcmpErrors.WithLabels(name, mode, errors.Downstream.Name, errors.Downstream.Endpoint.ToString(), errors.Type.MetricLabel()).IncTo(errors.Count);
         }
         foreach (var counter in stats.ModeCounters)
         {

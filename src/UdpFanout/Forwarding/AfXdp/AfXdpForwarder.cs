@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Net.Sockets;
+using System.Net;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Bpf;
@@ -26,7 +26,6 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly UserspaceForwarder _fallback;
     private readonly ConcurrentDictionary<Downstream, DownstreamCounter> _downstreamCounters = new();
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
-    private readonly Socket _send = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private ActiveDownstreams _active;
     private BpfObject? _object;
     private XdpAttachment? _attachment;
@@ -56,7 +55,6 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             throw new ForwarderException($"listener '{_config.Name}': queues: {queues}, but {iface} has {available} RX queue(s) (lower queues:, or raise the channel count with tuning:)");
         }
         _active = Activate(initial);
-        _send.SendBufferSize = _config.SendBufferBytes;
         try
         {
             _object = ListenerObject.Load(ObjectFile, _config.Bind);
@@ -64,7 +62,18 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             for (var queue = 0; queue < queues; queue++)
             {
                 var socket = XskSocket.Open(ifindex, queue);
-                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, (int)_send.Handle, _config.BatchSize)));
+                SendSocket sendSocket;
+                try
+                {
+                    // Any address: the route picks the source on the downstream's network, as before.
+                    sendSocket = SendSocket.Open(IPAddress.Any, _config.SendBufferBytes, _logger, _config.Name);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, sendSocket, _config.BatchSize)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
@@ -120,7 +129,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         }
         foreach (var (downstream, counter) in _downstreamCounters)
         {
-            stats.AddDownstream(downstream, counter.Packets, counter.Bytes);
+            stats.AddDownstream(downstream, counter);
         }
         return stats.Build();
     }
@@ -135,7 +144,6 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             socket.Dispose();
         }
         await _fallback.DisposeAsync();
-        _send.Dispose();
         _object?.Dispose();
         if (_attachment is not null)
         {

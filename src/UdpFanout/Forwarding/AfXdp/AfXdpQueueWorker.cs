@@ -6,8 +6,8 @@ namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
 /// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, round-robins each UDP
-/// payload to a downstream and sends the batch with sendmmsg straight out of UMEM, then returns the frames to
-/// the fill ring. Nothing here allocates, locks or logs per datagram.
+/// payload to a downstream and sends the batch with sendmmsg straight out of UMEM through its own sending socket,
+/// then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
 {
@@ -18,7 +18,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     private readonly XskSocket _socket;
     private readonly AfXdpForwarder _owner;
-    private readonly int _sendFd;
+    private readonly SendSocket _sendSocket;
     private readonly int _batch;
     private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
@@ -30,11 +30,12 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private long _fillRingFull;
     private long _parseErrors;
 
-    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, int sendFd, int batch)
+    /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
+    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, SendSocket sendSocket, int batch)
     {
         _socket = socket;
         _owner = owner;
-        _sendFd = sendFd;
+        _sendSocket = sendSocket;
         _batch = batch;
         Queue = queue;
         _send = new SendBatch(batch);
@@ -67,6 +68,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             _thread.Join();
         }
         _send.Dispose();
+        _sendSocket.Dispose();
         System.Runtime.InteropServices.NativeMemory.Free(_payloadOffset);
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
     }
@@ -88,6 +90,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             if (available == 0)
             {
                 Interlocked.Increment(ref _rxRingEmpty);
+                // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
+                _sendSocket.ReadErrors(_owner.Active);
                 _socket.WakeIfNeeded();
                 poll.revents = 0;
                 Interop.Libc.poll(&poll, 1, PollMilliseconds);
@@ -143,7 +147,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], RoundRobin.IndexOf(position++, downstreams.Count), downstreams);
             }
         }
-        _send.Send(_sendFd, downstreams, counters);
+        _send.Send(_sendSocket, downstreams, counters);
     }
 
     /// <summary>Hands the frames back to the kernel once their payloads have been sent (sendmmsg copied them).</summary>

@@ -116,6 +116,71 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forward_DownstreamEchoesEveryDatagram_ListenerTakesInOnlyTheClients()
+    {
+        using var echo = new UdpEcho();
+        var forwarder = await StartAsync(Listener(), [new Downstream("echo", echo.Endpoint)]);
+        using var client = Client(forwarder);
+
+        await client.SendAsync(100, _ => 64, burst: 10);
+        await Eventually.TrueAsync(() => echo.Echoed >= 100, "100 datagrams echoed");
+        // Time for echoes that found their way back in to go round again.
+        await Task.Delay(300);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((100L, 100L, 100L), (stats.Received, stats.Forwarded, echo.Echoed));
+    }
+
+    [Fact]
+    public async Task Forward_ReceiveBufferOverflows_LostDatagramsCountAsReceivedAndDropped()
+    {
+        var forwarder = await StartAsync(Listener() with { RecvBufferBytes = 4096 }, Receivers(2));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var target = forwarder.Bind.Serialize();
+
+        // As fast as one thread can send: far faster than a worker drains a 4 KiB buffer.
+        var payload = new byte[200];
+        for (var seq = 0; seq < 20_000; seq++)
+        {
+            NumberedPayload.Write(payload, seq);
+            client.SendTo(payload, SocketFlags.None, target);
+        }
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 20_000, "every datagram sent counted as received");
+        var stats = forwarder.ReadStats();
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) == stats.Forwarded, "the forwarded datagrams at the receivers");
+        Assert.True(stats.Dropped[(int)DropReason.ReceiveBufferFull] > 0, "no receive-buffer drops: the test did not overflow the buffer");
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(stats.DroppedTotal, stats.Dropped[(int)DropReason.ReceiveBufferFull]);
+        Assert.Equal(_receivers.Sum(r => r.Count), stats.Forwarded);
+    }
+
+    [Fact]
+    public async Task Forward_DownstreamPortClosed_CountsEachIcmpPortUnreachableAndLosesNothingElse()
+    {
+        // A namespace of its own, where the kernel's ICMP rate limit can be lifted so that every datagram draws one.
+        using var ns = new NetworkNamespace($"ufa-icmp-{Environment.ProcessId % 10000:x}");
+        ns.Exec("sysctl -qw net.ipv4.icmp_ratemask=0");
+        var alive = ns.Invoke(() => new CountingReceiver());
+        _receivers.Add(alive);
+        var dead = new Downstream("dead", LoopbackPorts.Closed());
+        var forwarder = ns.Invoke(() => StartAsync(Listener(), [dead, new Downstream("alive", alive.Endpoint)]).GetAwaiter().GetResult());
+        using var client = new PacedSender(ns.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)), forwarder.Bind, () => forwarder.ReadStats().Received);
+
+        await client.SendAsync(2000, _ => 64, burst: 20);
+
+        await Eventually.TrueAsync(() => IcmpErrors(forwarder, dead, IcmpError.PortUnreachable) == 1000, "1000 port unreachable errors for the dead downstream");
+        await Eventually.TrueAsync(() => alive.Count == 1000, "every other datagram at the live downstream");
+        var stats = forwarder.ReadStats();
+        Assert.Equal((2000L, 2000L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+        Assert.Equal(1000, stats.Downstreams.Single(d => d.Downstream == dead).Packets);
+        Assert.DoesNotContain(stats.IcmpErrors, e => e.Downstream.Name == "alive");
+    }
+
+    private static long IcmpErrors(IListenerForwarder forwarder, Downstream downstream, IcmpError type) =>
+        forwarder.ReadStats().IcmpErrors.Where(e => e.Downstream == downstream && e.Type == type).Sum(e => e.Count);
+
+    [Fact]
     public async Task Forward_FourWorkersManySourcePorts_SharedRoundRobinKeepsCountsWithinOne()
     {
         var forwarder = await StartAsync(Listener() with { Workers = 4 }, Receivers(3));
