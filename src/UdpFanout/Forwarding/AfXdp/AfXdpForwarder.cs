@@ -14,8 +14,8 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// The af_xdp mode: an XDP program steers the listener's UDP into one AF_XDP socket per RX queue, a forwarder
 /// thread per queue sends the payloads on with sendmmsg, and everything else the program passes to the kernel.
 /// Fragments reach a one-worker userspace forwarder bound to the listener's address, through the same set.
-/// Received counts frames taken from the RX rings plus what the fallback received; frames the kernel dropped
-/// because a ring was full show in the per-queue XDP statistics.
+/// Received counts frames taken from the RX rings, frames the kernel dropped for the AF_XDP sockets (their
+/// XDP_STATISTICS, as xsk_rx_ring_full and xsk_rx_dropped drops) and what the fallback received.
 /// </summary>
 internal sealed partial class AfXdpForwarder : IListenerForwarder
 {
@@ -112,6 +112,12 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             fillFull += worker.FillRingFull;
             parseErrors += worker.ParseErrors;
             var xdp = worker.Statistics;
+            // Frames the kernel dropped for the socket were the listener's datagrams, received and not forwarded.
+            var ringFull = (long)xdp.rx_ring_full;
+            var otherwise = (long)(xdp.rx_dropped + xdp.rx_invalid_descs);
+            stats.AddReceived(ringFull + otherwise, 0)
+                .AddDropped(DropReason.XskRxRingFull, ringFull)
+                .AddDropped(DropReason.XskRxDropped, otherwise);
             KeyValuePair<string, string>[] queue = [new("queue", worker.Queue.ToString())];
             stats.Add(new ModeCounter("afxdp_rx_frames_total", "Frames this queue's forwarder took from its RX ring.", Volatile.Read(ref worker.Counters.Received), queue))
                 .Add(new ModeCounter("afxdp_rx_dropped_total", "Frames the kernel dropped for this queue's socket (XDP_STATISTICS).", (long)xdp.rx_dropped, queue))
@@ -132,6 +138,15 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             stats.AddDownstream(downstream, counter);
         }
         return stats.Build();
+    }
+
+    /// <summary>Stops or resumes taking frames from every RX ring (see <see cref="AfXdpQueueWorker.Paused"/>).</summary>
+    public void PauseQueueForwarders(bool paused)
+    {
+        foreach (var (_, worker) in _queues)
+        {
+            worker.Paused = paused;
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -25,7 +25,10 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly Thread _thread;
     private readonly int* _payloadOffset;
     private readonly int* _payloadLength;
+    private readonly Lock _statisticsGate = new();
     private volatile bool _stopping;
+    private volatile bool _paused;
+    private xdp_statistics? _finalStatistics;
     private long _rxRingEmpty;
     private long _fillRingFull;
     private long _parseErrors;
@@ -54,7 +57,27 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     public long ParseErrors => Volatile.Read(ref _parseErrors);
 
-    public xdp_statistics Statistics => _socket.Statistics();
+    /// <summary>The socket's XDP_STATISTICS; after <see cref="Dispose"/>, the last reading before the socket closed.</summary>
+    public xdp_statistics Statistics
+    {
+        get
+        {
+            lock (_statisticsGate)
+            {
+                return _finalStatistics ?? _socket.Statistics();
+            }
+        }
+    }
+
+    /// <summary>
+    /// While true the forwarder takes no frames from its RX ring, as a stalled one would, so the kernel drops what
+    /// the ring cannot hold: how a test overflows the ring for real to prove those drops are accounted for.
+    /// </summary>
+    public bool Paused
+    {
+        get => _paused;
+        set => _paused = value;
+    }
 
     public void Start() => _thread.Start();
 
@@ -66,6 +89,11 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         if (_thread.IsAlive)
         {
             _thread.Join();
+        }
+        lock (_statisticsGate)
+        {
+            // The caller closes the socket next, and its counters go with it.
+            _finalStatistics ??= _socket.Statistics();
         }
         _send.Dispose();
         _sendSocket.Dispose();
@@ -79,6 +107,11 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
         while (!_stopping)
         {
+            if (_paused)
+            {
+                Thread.Sleep(1);
+                continue;
+            }
             var available = rx.Available(out var first);
             // A short spin before sleeping: at steady rates the next frame is usually microseconds away, and a
             // poll() sleep and wake-up per handful of frames costs more than the frames themselves.
