@@ -187,6 +187,31 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forward_EveryLossCauseAtOnce_ReceivedIsForwardedPlusDroppedAndTheReceiverGotItsShare()
+    {
+        var live = Downstreams(0)[0];
+        var closed = ClosedDownstream();
+        // The proxy has no route there: dropped as no_route in the kernel, as send_error from userspace.
+        var unroutable = new Downstream("unroutable", new IPEndPoint(IPAddress.Parse("10.240.99.1"), 6000));
+        var forwarder = Start([live, closed, unroutable]);
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+
+        // Small datagrams take the mode's fast path; every tenth, fragmented on the wire, takes the fallback socket.
+        await client.SendAsync(1200, seq => seq % 10 == 0 ? 8000 : 64, burst: 20);
+
+        var stats = forwarder.ReadStats();
+        var toLive = stats.Downstreams.Single(d => d.Downstream == live).Packets;
+        var toClosed = stats.Downstreams.Single(d => d.Downstream == closed).Packets;
+        await Eventually.TrueAsync(() => Receivers[0].Count == toLive, "the live downstream's share at its receiver");
+        Assert.Equal(1200, stats.Received);
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(stats.Forwarded, toLive + toClosed);
+        Assert.Equal(stats.DroppedTotal, stats.Dropped[(int)DropReason.NoRoute] + stats.Dropped[(int)DropReason.SendError]);
+        Assert.InRange(stats.DroppedTotal, 300, 500);
+        Assert.Equal(toLive, Receivers[0].Sequences.Distinct().Count());
+    }
+
+    [Fact]
     public async Task Start_OtherTrafficToTheProxy_StillReachesItsStack()
     {
         Start(Downstreams(0));

@@ -177,6 +177,34 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
         Assert.DoesNotContain(stats.IcmpErrors, e => e.Downstream.Name == "alive");
     }
 
+    [Fact]
+    public async Task Forward_EveryLossCauseAtOnce_ReceivedIsForwardedPlusDroppedAndTheReceiverGotItsShare()
+    {
+        using var ns = new NetworkNamespace($"ufa-loss-{Environment.ProcessId % 10000:x}");
+        ns.Exec("sysctl -qw net.ipv4.icmp_ratemask=0");
+        var alive = ns.Invoke(() => new CountingReceiver());
+        _receivers.Add(alive);
+        var live = new Downstream("alive", alive.Endpoint);
+        var closed = new Downstream("closed", LoopbackPorts.Closed());
+        // The namespace has no route but loopback's: sending there fails at once.
+        var unroutable = new Downstream("unroutable", new IPEndPoint(IPAddress.Parse("10.240.99.1"), 6000));
+        var forwarder = ns.Invoke(() => StartAsync(Listener() with { MaxPacketSize = 1000 }, [live, closed, unroutable]).GetAwaiter().GetResult());
+        using var client = new PacedSender(ns.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)), forwarder.Bind, () => forwarder.ReadStats().Received);
+
+        // Every seventh is too large to forward whole; the rest go round robin to the three.
+        await client.SendAsync(2100, seq => seq % 7 == 0 ? 1001 : 64, burst: 30);
+
+        var stats = forwarder.ReadStats();
+        await Eventually.TrueAsync(() => alive.Count == stats.Downstreams.Single(d => d.Downstream == live).Packets, "the live downstream's share at its receiver");
+        await Eventually.TrueAsync(() => IcmpErrors(forwarder, closed, IcmpError.PortUnreachable) == stats.Downstreams.Single(d => d.Downstream == closed).Packets, "an ICMP error for each datagram to the closed port");
+        Assert.Equal((2100L, 300L), (stats.Received, stats.Dropped[(int)DropReason.Truncated]));
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(600, stats.Dropped[(int)DropReason.SendError]);
+        Assert.Equal((600L, 600L), (stats.Downstreams.Single(d => d.Downstream == live).Packets, stats.Downstreams.Single(d => d.Downstream == closed).Packets));
+        Assert.Equal(600, alive.Sequences.Distinct().Count());
+        Assert.All(alive.Sequences, seq => Assert.NotEqual(0, seq % 7));
+    }
+
     private static long IcmpErrors(IListenerForwarder forwarder, Downstream downstream, IcmpError type) =>
         forwarder.ReadStats().IcmpErrors.Where(e => e.Downstream == downstream && e.Type == type).Sum(e => e.Count);
 
