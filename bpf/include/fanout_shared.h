@@ -43,7 +43,10 @@ enum fanout_tc_stat {
 	FANOUT_TC_PASS_TTL = 5,          /* to the stack: TTL would expire on the next hop */
 	FANOUT_TC_PASS_FRAG_NEEDED = 6,  /* to the stack: larger than the egress MTU; the fallback fragments it */
 	FANOUT_TC_PASS_FORWARDING_DISABLED = 7, /* to the stack: the ingress device does not forward */
-	FANOUT_TC_STAT_COUNT = 8,
+	/* Also counted as forwarded: redirected while the next hop's neighbour was unresolved. The kernel holds
+	 * these until the neighbour answers and drops them if it never does, past what the program can see. */
+	FANOUT_TC_FORWARDED_UNRESOLVED = 8,
+	FANOUT_TC_STAT_COUNT = 9,
 };
 
 /* Per-verdict counters of the XDP program, indexed by this enum (mirrored by XdpStat in C#). */

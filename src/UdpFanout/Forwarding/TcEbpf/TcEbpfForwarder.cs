@@ -104,7 +104,10 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             .Add(PassedToStack("fragment", tc[TcStat.PassFragment].Packets))
             .Add(PassedToStack("ttl", tc[TcStat.PassTtl].Packets))
             .Add(PassedToStack("frag_needed", tc[TcStat.PassFragNeeded].Packets))
-            .Add(PassedToStack("forwarding_disabled", tc[TcStat.PassForwardingDisabled].Packets));
+            .Add(PassedToStack("forwarding_disabled", tc[TcStat.PassForwardingDisabled].Packets))
+            .Add(new ModeCounter("tc_forwarded_neighbour_unresolved_total",
+                "Datagrams counted as forwarded that the tc program redirected while the next hop's neighbour was unresolved: the kernel sends them once it answers and drops them if it never does.",
+                tc[TcStat.ForwardedUnresolved].Packets));
         foreach (var (downstream, (packets, bytes)) in _program.DownstreamTotals())
         {
             stats.AddDownstream(downstream, packets, bytes);

@@ -11,4 +11,6 @@ internal enum TcStat
     PassTtl = 5,
     PassFragNeeded = 6,
     PassForwardingDisabled = 7,
+    /// <summary>A subset of <see cref="Forwarded"/>: redirected while the next hop's neighbour was unresolved.</summary>
+    ForwardedUnresolved = 8,
 }
