@@ -60,10 +60,11 @@ internal sealed unsafe class SendSocket : IDisposable
     /// <summary>
     /// Counts every ICMP error queued for this socket against the downstream its datagram was sent to, as long as
     /// that downstream is in <paramref name="downstreams"/>. Reading the queue also clears the socket's pending
-    /// error, which would otherwise fail the next send once.
+    /// error, which would otherwise fail the next send once. Returns how many errors it read.
     /// </summary>
-    public void ReadErrors(ActiveDownstreams downstreams)
+    public int ReadErrors(ActiveDownstreams downstreams)
     {
+        var total = 0;
         int read;
         do
         {
@@ -81,8 +82,10 @@ internal sealed unsafe class SendSocket : IDisposable
             {
                 Count(ref _errors[i].msg_hdr, _destinations[i], downstreams);
             }
+            total += Math.Max(read, 0);
         }
         while (read == ErrorBatch);
+        return total;
     }
 
     public void Dispose()
