@@ -154,6 +154,8 @@ int tc_fanout(struct __sk_buff *skb)
 		return drop(FANOUT_TC_REDIRECT_FAILED, payload);
 
 	count(FANOUT_TC_FORWARDED, payload);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		count(FANOUT_TC_FORWARDED_UNRESOLVED, payload);
 	__u32 slot = target.slot;
 	struct fanout_counter *per_downstream = bpf_map_lookup_elem(&slot_stats, &slot);
 	if (per_downstream) {

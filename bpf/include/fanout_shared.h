@@ -58,7 +58,10 @@ enum fanout_tc_stat {
 	FANOUT_TC_PASS_FORWARDING_DISABLED = 7, /* to the stack: the ingress device does not forward */
 	FANOUT_TC_NO_HEALTHY_DOWNSTREAM = 8,    /* dropped: health checks took every downstream out */
 	FANOUT_TC_PASS_BAD_HEADER = 9,   /* to the stack, which drops it: an IPv4 header the kernel would refuse */
-	FANOUT_TC_STAT_COUNT = 10,
+	/* Also counted as forwarded: redirected while the next hop's neighbour was unresolved. The kernel holds
+	 * these until the neighbour answers and drops them if it never does, past what the program can see. */
+	FANOUT_TC_FORWARDED_UNRESOLVED = 10,
+	FANOUT_TC_STAT_COUNT = 11,
 };
 
 /* Per-verdict counters of the XDP program, indexed by this enum. */

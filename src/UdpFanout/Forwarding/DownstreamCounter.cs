@@ -1,8 +1,12 @@
 namespace UdpFanout.Forwarding;
 
-/// <summary>What one downstream was sent; workers add to it once per batch, not per datagram.</summary>
+/// <summary>
+/// What one downstream was sent, and the ICMP errors that came back for it; workers add to the sent counts once
+/// per batch, not per datagram, and to the errors as they read them from their sockets' error queues.
+/// </summary>
 internal sealed class DownstreamCounter
 {
+    private readonly long[] _icmpErrors = new long[IcmpErrors.Count];
     private long _packets;
     private long _bytes;
 
@@ -10,9 +14,13 @@ internal sealed class DownstreamCounter
 
     public long Bytes => Volatile.Read(ref _bytes);
 
+    public long IcmpErrorsOf(IcmpError type) => Volatile.Read(ref _icmpErrors[(int)type]);
+
     public void Add(long packets, long bytes)
     {
         Interlocked.Add(ref _packets, packets);
         Interlocked.Add(ref _bytes, bytes);
     }
+
+    public void AddIcmpError(IcmpError type) => Interlocked.Increment(ref _icmpErrors[(int)type]);
 }

@@ -29,7 +29,7 @@ internal sealed class DownstreamCounters
         {
             foreach (var (downstream, counter) in _counters)
             {
-                stats.AddDownstream(downstream, counter.Packets, counter.Bytes);
+                stats.AddDownstream(downstream, counter);
             }
         }
     }

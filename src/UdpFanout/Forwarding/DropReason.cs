@@ -24,4 +24,16 @@ internal enum DropReason
     RedirectFailed,
     /// <summary>The TTL would expire on the next hop: dropped as a router drops it, never sent on with a fresh one (tc_ebpf).</summary>
     TtlExpired,
+    /// <summary>
+    /// Arrived while a listening socket's receive buffer was full, so the kernel dropped it before the daemon saw
+    /// it (the socket's drop counter; userspace workers and the eBPF modes' fallback sockets).
+    /// </summary>
+    ReceiveBufferFull,
+    /// <summary>The AF_XDP RX ring was full when the frame arrived (XDP_STATISTICS rx_ring_full; af_xdp).</summary>
+    XskRxRingFull,
+    /// <summary>
+    /// The kernel dropped the frame for an AF_XDP socket for another reason: no free frame in the fill ring, a
+    /// frame larger than a UMEM chunk, an invalid descriptor (XDP_STATISTICS rx_dropped and rx_invalid_descs; af_xdp).
+    /// </summary>
+    XskRxDropped,
 }

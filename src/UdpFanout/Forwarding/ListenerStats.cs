@@ -14,6 +14,8 @@ internal sealed record ListenerStats
     public required long[] Dropped { get; init; }
     public required IReadOnlyList<DownstreamStats> Downstreams { get; init; }
     public IReadOnlyList<ModeCounter> ModeCounters { get; init; } = [];
+    /// <summary>Errors the network reported for datagrams already counted as forwarded; only non-zero ones.</summary>
+    public IReadOnlyList<DownstreamIcmpErrors> IcmpErrors { get; init; } = [];
 
     public long DroppedTotal => Dropped.Sum();
 }

@@ -10,6 +10,9 @@ namespace UdpFanout.Forwarding;
 /// </summary>
 internal sealed unsafe class SendBatch : IDisposable
 {
+    // Sends of one datagram while ICMP errors for earlier ones keep failing it; bounds the loop under an ICMP flood.
+    private const int MaxTries = 8;
+
     private readonly mmsghdr* _hdr;
     private readonly iovec* _iov;
     private readonly sockaddr_in* _addr;
@@ -41,8 +44,8 @@ internal sealed unsafe class SendBatch : IDisposable
         h.msg_iovlen = 1;
     }
 
-    /// <summary>Sends every queued datagram from <paramref name="fd"/>, counts each as forwarded or dropped, and empties the batch.</summary>
-    public void Send(int fd, ActiveDownstreams downstreams, WorkerCounters counters)
+    /// <summary>Sends every queued datagram from <paramref name="socket"/>, counts each as forwarded or dropped, and empties the batch.</summary>
+    public void Send(SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
     {
         if (_tallyPackets.Length < downstreams.Count)
         {
@@ -52,9 +55,11 @@ internal sealed unsafe class SendBatch : IDisposable
         }
         var queued = Count;
         var offset = 0;
+        var failedAt = -1;
+        var tries = 0;
         while (offset < queued)
         {
-            var sent = sendmmsg(fd, _hdr + offset, (uint)(queued - offset), MSG_DONTWAIT);
+            var sent = sendmmsg(socket.Fd, _hdr + offset, (uint)(queued - offset), MSG_DONTWAIT);
             if (sent > 0)
             {
                 for (var i = offset; i < offset + sent; i++)
@@ -66,6 +71,13 @@ internal sealed unsafe class SendBatch : IDisposable
                     counters.ForwardedBytes += bytes;
                 }
                 offset += sent;
+                if (offset < queued)
+                {
+                    // Stopped short: when by an ICMP error for an earlier datagram (sendmmsg reports only the count),
+                    // that error is consumed and the next call sends the rest, but its queued report must be read
+                    // now: each one takes receive-buffer space until then, and a full buffer loses the next ones.
+                    socket.ReadErrors(downstreams);
+                }
                 continue;
             }
             var errno = Marshal.GetLastPInvokeError();
@@ -79,7 +91,20 @@ internal sealed unsafe class SendBatch : IDisposable
                 counters.Dropped[(int)DropReason.SendBufferFull] += queued - offset;
                 break;
             }
-            // One datagram failed (a downstream's ICMP error, no route): skip it, keep the rest of the batch.
+            // An ICMP error that came back for an earlier datagram, to any downstream, fails the next send once and
+            // leaves that datagram unsent: count the queued errors (which clears it) and send it again. Try again
+            // while new errors keep arriving in between; a failure with none queued is the datagram's own.
+            if (failedAt != offset)
+            {
+                failedAt = offset;
+                tries = 0;
+            }
+            var errorsRead = socket.ReadErrors(downstreams);
+            if (tries++ == 0 || (errorsRead > 0 && tries <= MaxTries))
+            {
+                continue;
+            }
+            // The datagram failed on its own account (no route, say): skip it, keep the rest of the batch.
             counters.Dropped[(int)DropReason.SendError]++;
             offset++;
         }

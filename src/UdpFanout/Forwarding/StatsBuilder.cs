@@ -11,6 +11,7 @@ internal sealed class StatsBuilder
     private readonly long[] _dropped = new long[DropReasonLabels.Count];
     private readonly Dictionary<Downstream, (long Packets, long Bytes)> _downstreams = [];
     private readonly Dictionary<(string Name, string Labels), ModeCounter> _modeCounters = [];
+    private readonly Dictionary<(Downstream Downstream, IcmpError Type), long> _icmpErrors = [];
     private long _received;
     private long _receivedBytes;
     private long _forwarded;
@@ -50,6 +51,30 @@ internal sealed class StatsBuilder
         foreach (var counter in stats.ModeCounters)
         {
             Add(counter);
+        }
+        foreach (var errors in stats.IcmpErrors)
+        {
+            AddIcmpErrors(errors.Downstream, errors.Type, errors.Count);
+        }
+        return this;
+    }
+
+    /// <summary>What a data path in userspace sent one downstream and the ICMP errors that came back for it.</summary>
+    public StatsBuilder AddDownstream(Downstream downstream, DownstreamCounter counter)
+    {
+        AddDownstream(downstream, counter.Packets, counter.Bytes);
+        foreach (var type in Enum.GetValues<IcmpError>())
+        {
+            AddIcmpErrors(downstream, type, counter.IcmpErrorsOf(type));
+        }
+        return this;
+    }
+
+    public StatsBuilder AddIcmpErrors(Downstream downstream, IcmpError type, long count)
+    {
+        if (count != 0)
+        {
+            _icmpErrors[(downstream, type)] = _icmpErrors.GetValueOrDefault((downstream, type)) + count;
         }
         return this;
     }
@@ -97,5 +122,6 @@ internal sealed class StatsBuilder
         Dropped = (long[])_dropped.Clone(),
         Downstreams = _downstreams.Select(d => new DownstreamStats(d.Key, d.Value.Packets, d.Value.Bytes)).ToArray(),
         ModeCounters = _modeCounters.Values.ToArray(),
+        IcmpErrors = _icmpErrors.Select(e => new DownstreamIcmpErrors(e.Key.Downstream, e.Key.Type, e.Value)).ToArray(),
     };
 }

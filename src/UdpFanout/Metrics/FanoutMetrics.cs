@@ -33,6 +33,7 @@ internal sealed class FanoutMetrics
     private readonly Counter _dropped;
     private readonly Counter _downstreamForwarded;
     private readonly Counter _downstreamBytes;
+    private readonly Counter _downstreamIcmpErrors;
     private readonly Dictionary<string, Counter> _modeCounters = new();
     private readonly GaugeSeries _downstreamUp;
     private readonly GaugeSeries _discovery;
@@ -53,6 +54,7 @@ internal sealed class FanoutMetrics
         _dropped = factory.CreateCounter("udp_fanout_packets_dropped_total", "Datagrams received but not forwarded, by reason.", [.. ListenerLabels, "reason"]);
         _downstreamForwarded = factory.CreateCounter("udp_fanout_downstream_packets_forwarded_total", "Datagrams forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
         _downstreamBytes = factory.CreateCounter("udp_fanout_downstream_bytes_forwarded_total", "UDP payload bytes forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
+        _downstreamIcmpErrors = factory.CreateCounter("udp_fanout_downstream_icmp_errors_total", "ICMP errors the network returned for datagrams sent to one downstream (already counted as forwarded: they had left), by ICMP type.", [.. ListenerLabels, "downstream", "address", "type"]);
         _downstreamUp = new(factory.CreateGauge("udp_fanout_downstream_up", "1 while a downstream is in the rotation, 0 while health checks keep it out.", [.. ListenerLabels, "downstream", "address"]));
         _discovery = new(
             factory.CreateGauge("udp_fanout_kubernetes_api_up", "1 while the last request to the Kubernetes API for a listener's discovery succeeded; 0 while the last known endpoints serve without it.", ListenerLabels),
@@ -111,7 +113,7 @@ internal sealed class FanoutMetrics
     {
         var name = listener.Name;
         var mode = listener.Mode.YamlName();
-        foreach (var counter in (Counter[])[_received, _receivedBytes, _forwarded, _forwardedBytes, _dropped, _downstreamForwarded, _downstreamBytes, .. _modeCounters.Values])
+        foreach (var counter in (Counter[])[_received, _receivedBytes, _forwarded, _forwardedBytes, _dropped, _downstreamForwarded, _downstreamBytes, _downstreamIcmpErrors, .. _modeCounters.Values])
         {
             foreach (var labels in counter.GetAllLabelValues().Where(l => l[0] == name && l[1] == mode).ToArray())
             {
@@ -167,6 +169,10 @@ internal sealed class FanoutMetrics
             {
                 _downstreamForwarded.RemoveLabelled(labels);
                 _downstreamBytes.RemoveLabelled(labels);
+                foreach (var type in Enum.GetValues<IcmpError>())
+                {
+                    _downstreamIcmpErrors.RemoveLabelled([.. labels, type.MetricLabel()]);
+                }
                 (expired ??= []).Add(downstream.Downstream);
                 continue;
             }
@@ -178,6 +184,10 @@ internal sealed class FanoutMetrics
             // The counters themselves go too, or they would come back at the next scrape and pile up in memory.
             runtime?.ForgetDownstreams(expired);
             _retired.ForgetDownstreams(listener, expired);
+        }
+        foreach (var errors in stats.IcmpErrors.Where(e => expired is null || !expired.Contains(e.Downstream)))
+        {
+            _downstreamIcmpErrors.WithLabels(name, mode, errors.Downstream.Name, errors.Downstream.Endpoint.ToString(), errors.Type.MetricLabel()).IncTo(errors.Count);
         }
         foreach (var counter in stats.ModeCounters)
         {

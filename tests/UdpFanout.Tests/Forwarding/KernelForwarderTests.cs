@@ -128,6 +128,90 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forward_DownstreamEchoesEveryDatagram_ListenerTakesInOnlyTheClients()
+    {
+        using var echo = Bed.Downstreams[0].Invoke(() => new UdpEcho(IPAddress.Any, 6300));
+        var forwarder = Start([new Downstream("echo", new IPEndPoint(Bed.DownstreamAddress(0), 6300))]);
+        using var client = ClientSocket();
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+
+        // Small datagrams take the mode's fast path; 8000-byte ones, fragmented on the wire, the fallback socket.
+        for (var seq = 0; seq < 100; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, seq % 5 == 0 ? 8000 : 64), target);
+            await Eventually.TrueAsync(() => echo.Echoed > seq, $"datagram {seq} echoed");
+        }
+        // Time for echoes that found their way back in to go round again.
+        await Task.Delay(300);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((100L, 100L, 100L), (stats.Received, stats.Forwarded, echo.Echoed));
+    }
+
+    [Fact]
+    public async Task Forward_FallbackReceiveBufferOverflows_LostDatagramsCountAsReceivedAndDropped()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2), Listener() with { RecvBufferBytes = 4096 });
+        using var client = ClientSocket();
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+
+        // Fragmented on the wire, so each takes the fallback socket, and sent far faster than its worker reads them.
+        var payload = new byte[8000];
+        for (var seq = 0; seq < 200; seq++)
+        {
+            NumberedPayload.Write(payload, seq);
+            client.SendTo(payload, target);
+        }
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 200, "every datagram sent counted as received");
+        var stats = forwarder.ReadStats();
+        await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) == stats.Forwarded, "the forwarded datagrams at the receivers");
+        Assert.True(stats.Dropped[(int)DropReason.ReceiveBufferFull] > 0, "no receive-buffer drops: the test did not overflow the buffer");
+        Assert.Equal(stats.Received, stats.Forwarded + stats.Dropped[(int)DropReason.ReceiveBufferFull]);
+        Assert.Equal(Receivers.Sum(r => r.Count), stats.Forwarded);
+        Assert.Equal(stats.Forwarded, Receivers.SelectMany(r => r.Sequences).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Forward_FallbackToAClosedPort_CountsEachIcmpPortUnreachable()
+    {
+        var closed = ClosedDownstream();
+        var forwarder = Start([closed]);
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+
+        await client.SendAsync(20, _ => 8000, burst: 5);
+
+        await Eventually.TrueAsync(() => IcmpErrors(forwarder, closed, IcmpError.PortUnreachable) == 20, "20 port unreachable errors for the closed downstream");
+        var stats = forwarder.ReadStats();
+        Assert.Equal((20L, 20L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+    }
+
+    [Fact]
+    public async Task Forward_EveryLossCauseAtOnce_ReceivedIsForwardedPlusDroppedAndTheReceiverGotItsShare()
+    {
+        var live = Downstreams(0)[0];
+        var closed = ClosedDownstream();
+        // The proxy has no route there: dropped as no_route in the kernel, as send_error from userspace.
+        var unroutable = new Downstream("unroutable", new IPEndPoint(IPAddress.Parse("10.240.99.1"), 6000));
+        var forwarder = Start([live, closed, unroutable]);
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+
+        // Small datagrams take the mode's fast path; every tenth, fragmented on the wire, takes the fallback socket.
+        await client.SendAsync(1200, seq => seq % 10 == 0 ? 8000 : 64, burst: 20);
+
+        var stats = forwarder.ReadStats();
+        var toLive = stats.Downstreams.Single(d => d.Downstream == live).Packets;
+        var toClosed = stats.Downstreams.Single(d => d.Downstream == closed).Packets;
+        await Eventually.TrueAsync(() => Receivers[0].Count == toLive, "the live downstream's share at its receiver");
+        Assert.Equal(1200, stats.Received);
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(stats.Forwarded, toLive + toClosed);
+        Assert.Equal(stats.DroppedTotal, stats.Dropped[(int)DropReason.NoRoute] + stats.Dropped[(int)DropReason.SendError]);
+        Assert.InRange(stats.DroppedTotal, 300, 500);
+        Assert.Equal(toLive, Receivers[0].Sequences.Distinct().Count());
+    }
+
+    [Fact]
     public async Task Start_OtherTrafficToTheProxy_StillReachesItsStack()
     {
         Start(Downstreams(0));
@@ -280,6 +364,19 @@ public abstract class KernelForwarderTests : IAsyncLifetime
             }
         }
     }
+
+    /// <summary>
+    /// Downstream 2's address on a port nothing listens on; its namespace answers every datagram with an ICMP port
+    /// unreachable (the kernel's ICMP rate limit lifted there).
+    /// </summary>
+    private protected Downstream ClosedDownstream()
+    {
+        Bed.Downstreams[2].Exec("sysctl -qw net.ipv4.icmp_ratemask=0");
+        return new Downstream("closed", new IPEndPoint(Bed.DownstreamAddress(2), 6999));
+    }
+
+    private protected static long IcmpErrors(IListenerForwarder forwarder, Downstream downstream, IcmpError type) =>
+        forwarder.ReadStats().IcmpErrors.Where(e => e.Downstream == downstream && e.Type == type).Sum(e => e.Count);
 
     /// <summary>
     /// A config for the daemon run in the proxy namespace: one listener of this mode on the testbed, with

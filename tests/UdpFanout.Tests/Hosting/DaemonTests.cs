@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Hosting;
@@ -93,6 +94,38 @@ public sealed class DaemonTests : IDisposable
         Assert.Contains($"{_config}:8:", daemon.Output);
         Assert.Equal(1, (await Scrape())["udp_fanout_config_reloads_total{result=\"failure\"}"]);
         Assert.False(daemon.HasExited);
+    }
+
+    [Fact]
+    public async Task Run_DownstreamPortClosed_MetricsCountEachIcmpPortUnreachableBesideTheForwarded()
+    {
+        // A namespace of its own, where the kernel's ICMP rate limit can be lifted so that every datagram draws one.
+        using var ns = new NetworkNamespace($"ufa-dicmp-{Environment.ProcessId % 10000:x}");
+        ns.Exec("sysctl -qw net.ipv4.icmp_ratemask=0");
+        using var alive = ns.Invoke(() => new CountingReceiver());
+        File.WriteAllText(_config, $"""
+            listeners:
+              - name: test
+                bind: "{_bind}"
+                mode: userspace
+                downstream:
+                  - {"{"} name: closed, address: "127.0.0.1:{_bind.Port + 1}" {"}"}
+                  - {"{"} name: alive, address: "{alive.Endpoint}" {"}"}
+            metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
+            """);
+        using var daemon = new DaemonProcess(_config, ns);
+        daemon.WaitReady();
+        using var client = new PacedSender(ns.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)), _bind, () => alive.Count * 2);
+
+        await client.SendAsync(200, _ => 64, burst: 10);
+
+        var series = $"udp_fanout_downstream_icmp_errors_total{{listener=\"test\",mode=\"userspace\",downstream=\"closed\",address=\"127.0.0.1:{_bind.Port + 1}\",type=\"port_unreachable\"}}";
+        await Eventually.TrueAsync(() => MetricsScrape.From(ns, _metricsPort)[series] == 100, "100 port unreachable errors in the metrics");
+        var metrics = MetricsScrape.From(ns, _metricsPort);
+        Assert.Equal(200, metrics.Sum("udp_fanout_packets_forwarded_total"));
+        Assert.Equal(100, metrics.Sum("udp_fanout_downstream_packets_forwarded_total", "downstream=\"closed\""));
+        Assert.Equal(0, metrics.Sum("udp_fanout_downstream_icmp_errors_total", "downstream=\"alive\""));
+        Assert.Equal(100, alive.Count);
     }
 
     [Fact]

@@ -21,6 +21,10 @@ internal static class NativeLayout
         ("msghdr", ["msg_name", "msg_namelen", "msg_iov", "msg_iovlen", "msg_control", "msg_controllen", "msg_flags"]),
         ("mmsghdr", ["msg_hdr", "msg_len"]),
         ("sockaddr_in", ["sin_family", "sin_port", "sin_addr", "sin_zero"]),
+        ("cmsghdr", ["cmsg_len", "cmsg_level", "cmsg_type"]),
+        ("sock_extended_err", ["ee_errno", "ee_origin", "ee_type", "ee_code", "ee_pad", "ee_info", "ee_data"]),
+        ("sock_filter", ["code", "jt", "jf", "k"]),
+        ("sock_fprog", ["len", "filter"]),
         ("bpf_tc_hook", ["sz", "ifindex", "attach_point", "parent"]),
         ("bpf_tc_opts", ["sz", "prog_fd", "flags", "prog_id", "handle", "priority"]),
         ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
@@ -63,6 +67,8 @@ internal static class NativeLayout
                 #include <poll.h>
                 #include <sys/resource.h>
                 #include <linux/if_xdp.h>
+                #include <linux/errqueue.h>
+                #include <linux/filter.h>
                 #include <linux/ethtool.h>
                 #include <linux/netlink.h>
                 #include <linux/rtnetlink.h>

@@ -17,6 +17,10 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<msghdr>("msghdr");
         AssertLayout<mmsghdr>("mmsghdr");
         AssertLayout<sockaddr_in>("sockaddr_in");
+        AssertLayout<cmsghdr>("cmsghdr");
+        AssertLayout<sock_extended_err>("sock_extended_err");
+        AssertLayout<sock_filter>("sock_filter");
+        AssertLayout<sock_fprog>("sock_fprog");
     }
 
     [Fact]

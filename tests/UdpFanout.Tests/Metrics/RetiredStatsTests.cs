@@ -26,6 +26,22 @@ public sealed class RetiredStatsTests
     }
 
     [Fact]
+    public void CombineWith_RestartedListener_IcmpErrorsContinueFromTheRetiredInstance()
+    {
+        var retired = new RetiredStats();
+        retired.Add(Listener, Stats(received: 4, forwarded: 4, truncated: 0, toSink: 4) with { IcmpErrors = [new(Sink, IcmpError.PortUnreachable, 4)] });
+
+        var combined = retired.CombineWith([(Listener, Stats(received: 2, forwarded: 2, truncated: 0, toSink: 2) with
+        {
+            IcmpErrors = [new(Sink, IcmpError.PortUnreachable, 1), new(Sink, IcmpError.HostUnreachable, 1)],
+        })]).Single();
+
+        Assert.Equal(
+            [(IcmpError.PortUnreachable, 5L), (IcmpError.HostUnreachable, 1L)],
+            combined.Stats.IcmpErrors.Select(e => (e.Type, e.Count)).OrderBy(e => e.Type));
+    }
+
+    [Fact]
     public void CombineWith_StoppedListener_KeepsExportingItsFinalCounters()
     {
         var retired = new RetiredStats();

@@ -1,4 +1,4 @@
-using System.Net.Sockets;
+using System.Net;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Bpf;
@@ -13,8 +13,8 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// The af_xdp mode: an XDP program steers the listener's UDP into one AF_XDP socket per RX queue, a forwarder
 /// thread per queue sends the payloads on with sendmmsg, and everything else the program passes to the kernel.
 /// Fragments reach a one-worker userspace forwarder bound to the listener's address, through the same set.
-/// Received counts frames taken from the RX rings plus what the fallback received; frames the kernel dropped
-/// because a ring was full show in the per-queue XDP statistics.
+/// Received counts frames taken from the RX rings, frames the kernel dropped for the AF_XDP sockets (their
+/// XDP_STATISTICS, as xsk_rx_ring_full and xsk_rx_dropped drops) and what the fallback received.
 /// </summary>
 internal sealed partial class AfXdpForwarder : IListenerForwarder
 {
@@ -23,7 +23,6 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly UserspaceForwarder _fallback;
     private readonly DownstreamCounters _downstreamCounters = new();
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
-    private readonly Socket _send = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private ActiveDownstreams _active;
     private BpfObject? _object;
     private XdpAttachment? _attachment;
@@ -54,7 +53,6 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         }
         var frameSize = FrameSizeFor(iface);
         _active = Activate(initial);
-        _send.SendBufferSize = _config.SendBufferBytes;
         try
         {
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
@@ -64,7 +62,18 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             for (var queue = 0; queue < queues; queue++)
             {
                 var socket = XskSocket.Open(ifindex, queue, frameSize);
-                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, (int)_send.Handle, _config.BatchSize)));
+                SendSocket sendSocket;
+                try
+                {
+                    // Any address: the route picks the source on the downstream's network, as before.
+                    sendSocket = SendSocket.Open(IPAddress.Any, _config.SendBufferBytes, _logger, _config.Name);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, sendSocket, _config.BatchSize)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
@@ -103,6 +112,12 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             fillFull += worker.FillRingFull;
             parseErrors += worker.ParseErrors;
             var xdp = worker.Statistics;
+            // Frames the kernel dropped for the socket were the listener's datagrams, received and not forwarded.
+            var ringFull = (long)xdp.rx_ring_full;
+            var otherwise = (long)(xdp.rx_dropped + xdp.rx_invalid_descs);
+            stats.AddReceived(ringFull + otherwise, 0)
+                .AddDropped(DropReason.XskRxRingFull, ringFull)
+                .AddDropped(DropReason.XskRxDropped, otherwise);
             KeyValuePair<string, string>[] queue = [new("queue", worker.Queue.ToString())];
             stats.Add(new ModeCounter("afxdp_rx_frames_total", "Frames this queue's forwarder took from its RX ring.", Volatile.Read(ref worker.Counters.Received), queue))
                 .Add(new ModeCounter("afxdp_rx_dropped_total", "Frames the kernel dropped for this queue's socket (XDP_STATISTICS).", (long)xdp.rx_dropped, queue))
@@ -128,6 +143,15 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         _fallback.ForgetDownstreams(gone);
     }
 
+    /// <summary>Stops or resumes taking frames from every RX ring (see <see cref="AfXdpQueueWorker.Paused"/>).</summary>
+    public void PauseQueueForwarders(bool paused)
+    {
+        foreach (var (_, worker) in _queues)
+        {
+            worker.Paused = paused;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         // Detach first, so the interface's traffic returns to the kernel before the sockets go.
@@ -138,7 +162,6 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             socket.Dispose();
         }
         await _fallback.DisposeAsync();
-        _send.Dispose();
         _object?.Dispose();
         if (_attachment is not null)
         {

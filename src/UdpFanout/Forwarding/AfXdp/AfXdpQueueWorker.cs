@@ -6,8 +6,8 @@ namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
 /// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, round-robins each UDP
-/// payload to a downstream and sends the batch with sendmmsg straight out of UMEM, then returns the frames to
-/// the fill ring. Nothing here allocates, locks or logs per datagram.
+/// payload to a downstream and sends the batch with sendmmsg straight out of UMEM through its own sending socket,
+/// then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
 {
@@ -18,23 +18,27 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     private readonly XskSocket _socket;
     private readonly AfXdpForwarder _owner;
-    private readonly int _sendFd;
+    private readonly SendSocket _sendSocket;
     private readonly int _batch;
     private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
     private readonly Thread _thread;
     private readonly int* _payloadOffset;
     private readonly int* _payloadLength;
+    private readonly Lock _statisticsGate = new();
     private volatile bool _stopping;
+    private volatile bool _paused;
+    private xdp_statistics? _finalStatistics;
     private long _rxRingEmpty;
     private long _fillRingFull;
     private long _parseErrors;
 
-    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, int sendFd, int batch)
+    /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
+    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, SendSocket sendSocket, int batch)
     {
         _socket = socket;
         _owner = owner;
-        _sendFd = sendFd;
+        _sendSocket = sendSocket;
         _batch = batch;
         Queue = queue;
         _send = new SendBatch(batch);
@@ -53,7 +57,27 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     public long ParseErrors => Volatile.Read(ref _parseErrors);
 
-    public xdp_statistics Statistics => _socket.Statistics();
+    /// <summary>The socket's XDP_STATISTICS; after <see cref="Dispose"/>, the last reading before the socket closed.</summary>
+    public xdp_statistics Statistics
+    {
+        get
+        {
+            lock (_statisticsGate)
+            {
+                return _finalStatistics ?? _socket.Statistics();
+            }
+        }
+    }
+
+    /// <summary>
+    /// While true the forwarder takes no frames from its RX ring, as a stalled one would, so the kernel drops what
+    /// the ring cannot hold: how a test overflows the ring for real to prove those drops are accounted for.
+    /// </summary>
+    public bool Paused
+    {
+        get => _paused;
+        set => _paused = value;
+    }
 
     public void Start() => _thread.Start();
 
@@ -66,7 +90,13 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         {
             _thread.Join();
         }
+        lock (_statisticsGate)
+        {
+            // The caller closes the socket next, and its counters go with it.
+            _finalStatistics ??= _socket.Statistics();
+        }
         _send.Dispose();
+        _sendSocket.Dispose();
         System.Runtime.InteropServices.NativeMemory.Free(_payloadOffset);
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
     }
@@ -77,6 +107,11 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
         while (!_stopping)
         {
+            if (_paused)
+            {
+                Thread.Sleep(1);
+                continue;
+            }
             var available = rx.Available(out var first);
             // A short spin before sleeping: at steady rates the next frame is usually microseconds away, and a
             // poll() sleep and wake-up per handful of frames costs more than the frames themselves.
@@ -88,6 +123,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             if (available == 0)
             {
                 Interlocked.Increment(ref _rxRingEmpty);
+                // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
+                _sendSocket.ReadErrors(_owner.Active);
                 _socket.WakeIfNeeded();
                 poll.revents = 0;
                 Interop.Libc.poll(&poll, 1, PollMilliseconds);
@@ -143,7 +180,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], RoundRobin.IndexOf(position++, downstreams.Count), downstreams);
             }
         }
-        _send.Send(_sendFd, downstreams, counters);
+        _send.Send(_sendSocket, downstreams, counters);
     }
 
     /// <summary>Hands the frames back to the kernel once their payloads have been sent (sendmmsg copied them).</summary>

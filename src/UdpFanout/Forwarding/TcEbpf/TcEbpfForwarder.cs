@@ -137,6 +137,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         {
             stats.Add(PassedToStack(reason, _program.Read(stat).Packets));
         }
+        stats.Add(new ModeCounter("tc_forwarded_neighbour_unresolved_total",
+            "Datagrams counted as forwarded that the tc program redirected while the next hop's neighbour was unresolved: the kernel sends them once it answers and drops them if it never does.",
+            _program.Read(fanout_tc_stat.FANOUT_TC_FORWARDED_UNRESOLVED).Packets));
         foreach (var (downstream, (packets, bytes)) in _program.DownstreamTotals())
         {
             stats.AddDownstream(downstream, packets, bytes);

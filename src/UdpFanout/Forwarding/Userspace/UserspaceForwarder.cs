@@ -45,9 +45,20 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         _active = Activate(initial);
         for (var i = 0; i < _config.Workers; i++)
         {
-            var socket = ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _config.SendBufferBytes, _logger, _config.Name);
+            var socket = ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _logger, _config.Name);
+            SendSocket sendSocket;
+            try
+            {
+                // From the listener's address, as downstreams saw before the sending sockets became separate.
+                sendSocket = SendSocket.Open(_config.Bind.Address, _config.SendBufferBytes, _logger, _config.Name);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
             var cpu = _config.Cpus.Count > 0 ? _config.Cpus[i % _config.Cpus.Count] : -1;
-            _workers.Add((socket, new UserspaceWorker(socket, this, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
+            _workers.Add((socket, new UserspaceWorker(socket, sendSocket, this, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
         }
         // Every socket is bound before any worker runs, so the reuseport group is complete when READY=1 is sent.
         foreach (var (_, worker) in _workers)
@@ -71,7 +82,9 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         var stats = new StatsBuilder();
         foreach (var (_, worker) in _workers)
         {
-            stats.Add(worker.Counters);
+            // A datagram the kernel dropped at the socket was received by the listener and not forwarded.
+            var lost = worker.ReceiveDrops.Read();
+            stats.Add(worker.Counters).AddReceived(lost, 0).AddDropped(DropReason.ReceiveBufferFull, lost);
         }
         _downstreamCounters.AddTo(stats);
         return stats.Build();

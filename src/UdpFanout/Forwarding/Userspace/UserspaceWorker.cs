@@ -8,12 +8,13 @@ namespace UdpFanout.Forwarding.Userspace;
 
 /// <summary>
 /// One worker thread: recvmmsg a batch on its own SO_REUSEPORT socket, pick a downstream for each datagram from
-/// the listener-wide round robin, sendmmsg the batch from the same buffers. Nothing here allocates, locks or logs
-/// per datagram; a send that would block drops the datagram instead of waiting.
+/// the listener-wide round robin, sendmmsg the batch from the same buffers through its own sending socket. Nothing
+/// here allocates, locks or logs per datagram; a send that would block drops the datagram instead of waiting.
 /// </summary>
 internal sealed unsafe partial class UserspaceWorker : IDisposable
 {
     private readonly Socket _socket;
+    private readonly SendSocket _sendSocket;
     private readonly UserspaceForwarder _owner;
     private readonly int _batch;
     private readonly int _cpu;
@@ -31,9 +32,12 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
 
     private volatile bool _stopping;
 
-    public UserspaceWorker(Socket socket, UserspaceForwarder owner, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
+    /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
+    public UserspaceWorker(Socket socket, SendSocket sendSocket, UserspaceForwarder owner, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
     {
         _socket = socket;
+        _sendSocket = sendSocket;
+        ReceiveDrops = new ReceiveDrops(socket);
         _owner = owner;
         _batch = batch;
         _cpu = cpu;
@@ -52,6 +56,9 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     }
 
     public WorkerCounters Counters { get; }
+
+    /// <summary>What the kernel dropped at this worker's socket; each is a received datagram, dropped.</summary>
+    public ReceiveDrops ReceiveDrops { get; }
 
     public void Start() => _thread.Start();
 
@@ -73,6 +80,8 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     public void Dispose()
     {
         Stop();
+        ReceiveDrops.Close();
+        _sendSocket.Dispose();
         NativeMemory.AlignedFree(_buffers);
         NativeMemory.Free(_recvIov);
         NativeMemory.Free(_recvHdr);
@@ -92,8 +101,9 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             var received = recvmmsg(fd, _recvHdr, (uint)_batch, MSG_WAITFORONE | MSG_TRUNC, null);
             if (received <= 0)
             {
-                // EAGAIN is the receive timeout that lets the loop see _stopping; ECONNREFUSED and the like are
-                // ICMP errors queued on the socket by a dead downstream: consumed by this call, nothing to do.
+                // The receive timeout that lets the loop see _stopping. While traffic flows, a queued ICMP error
+                // fails the next send, which reads it; while none does, this does.
+                _sendSocket.ReadErrors(_owner.Active);
                 continue;
             }
             _gate.Enter();
@@ -143,7 +153,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
                 _send.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, RoundRobin.IndexOf(position++, count), downstreams);
             }
         }
-        _send.Send((int)_socket.Handle, downstreams, counters);
+        _send.Send(_sendSocket, downstreams, counters);
     }
 
     private void PinToCpu()

@@ -79,7 +79,8 @@ internal static partial class Interop
             FANOUT_TC_PASS_FORWARDING_DISABLED = 7,
             FANOUT_TC_NO_HEALTHY_DOWNSTREAM = 8,
             FANOUT_TC_PASS_BAD_HEADER = 9,
-            FANOUT_TC_STAT_COUNT = 10,
+            FANOUT_TC_FORWARDED_UNRESOLVED = 10,
+            FANOUT_TC_STAT_COUNT = 11,
         }
 
         /// <summary><c>enum fanout_xdp_stat</c>: the XDP program's per-verdict counters.</summary>

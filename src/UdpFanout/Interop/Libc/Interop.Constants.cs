@@ -4,6 +4,9 @@ internal static partial class Interop
     {
         public const ushort AF_INET = 2;
 
+        public const int SOL_IP = 0;
+        public const int IP_RECVERR = 11;
+
         public const int SOL_SOCKET = 1;
         public const int SO_SNDBUF = 7;
         public const int SO_RCVBUF = 8;
@@ -11,9 +14,16 @@ internal static partial class Interop
         public const int SO_RCVTIMEO = 20;
         public const int SO_SNDBUFFORCE = 32;
         public const int SO_RCVBUFFORCE = 33;
+        public const int SO_ATTACH_FILTER = 26;
+        public const int SO_MEMINFO = 55;
+
+        /// <summary>Index of sk_drops in the u32 array SO_MEMINFO returns (&lt;linux/sock_diag.h&gt;).</summary>
+        public const int SK_MEMINFO_DROPS = 8;
+        public const int SK_MEMINFO_VARS = 9;
 
         public const int MSG_TRUNC = 0x20;
         public const int MSG_DONTWAIT = 0x40;
+        public const int MSG_ERRQUEUE = 0x2000;
         public const int MSG_WAITFORONE = 0x10000;
 
         public const int EINTR = 4;
@@ -24,5 +34,7 @@ internal static partial class Interop
         public const int EINVAL = 22;
         public const int ENOBUFS = 105;
         public const int ECONNREFUSED = 111;
+        public const int ENETUNREACH = 101;
+        public const int EHOSTUNREACH = 113;
     }
 }

@@ -51,6 +51,48 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     }
 
     [Fact]
+    public async Task Forward_RxRingsOverflowWhileTheForwardersStall_RingDropsCountAsReceivedAndDropped()
+    {
+        var forwarder = (AfXdpForwarder)Start(Downstreams(0, 1, 2));
+        forwarder.PauseQueueForwarders(true);
+        await Task.Delay(50);
+        using var client = ClientSocket();
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+
+        // More than the two queues' RX rings hold (8192 frames each), in bursts the veth between can carry.
+        for (var seq = 0; seq < 20_000; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), target);
+            if (seq % 200 == 199)
+            {
+                await Task.Delay(1);
+            }
+        }
+        forwarder.PauseQueueForwarders(false);
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 20_000, "every datagram sent counted as received");
+        await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) == forwarder.ReadStats().Forwarded, "the forwarded datagrams at the receivers");
+        var stats = forwarder.ReadStats();
+        Assert.True(stats.Dropped[(int)DropReason.XskRxRingFull] >= 20_000 - 2 * 8192, $"{stats.Dropped[(int)DropReason.XskRxRingFull]} ring-full drops");
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(stats.DroppedTotal, stats.Dropped[(int)DropReason.XskRxRingFull]);
+        Assert.Equal(stats.Forwarded, Receivers.SelectMany(r => r.Sequences).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Forward_ToAClosedPort_CountsEachIcmpPortUnreachableOfTheFastPath()
+    {
+        var closed = ClosedDownstream();
+        var forwarder = Start([closed]);
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+
+        await client.SendAsync(200, _ => 64, burst: 10);
+
+        await Eventually.TrueAsync(() => IcmpErrors(forwarder, closed, IcmpError.PortUnreachable) == 200, "200 port unreachable errors for the closed downstream");
+        Assert.Equal(0, forwarder.ReadStats().ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+    }
+
+    [Fact]
     public void Dispose_DetachesTheXdpProgram()
     {
         Start(Downstreams(0));

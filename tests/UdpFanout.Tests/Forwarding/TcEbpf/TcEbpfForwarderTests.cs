@@ -22,6 +22,23 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
 
     [Fact]
+    public async Task Forward_NextHopThatNeverAnswers_CountsAsForwardedAndAsUnresolved()
+    {
+        // On downstream 0's network, where no host has the address: ARP for it goes unanswered.
+        var absent = new Downstream("absent", new IPEndPoint(IPAddress.Parse($"{Bed.Network}.11.99"), 6000));
+        var forwarder = Start([absent]);
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+
+        await client.SendAsync(5, _ => 64, burst: 1);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((5L, 5L), (stats.Received, stats.Forwarded));
+        Assert.Equal(5, stats.ModeCounters.Single(c => c.Name == "tc_forwarded_neighbour_unresolved_total").Value);
+        var neighbour = Bed.Proxy.Exec($"ip neigh show {Bed.Network}.11.99");
+        Assert.True(neighbour.Contains("INCOMPLETE") || neighbour.Contains("FAILED"), $"the next hop resolved: {neighbour}");
+    }
+
+    [Fact]
     public void Dispose_DetachesAndRemovesTheQdiscItCreated()
     {
         Start(Downstreams(0));

@@ -116,6 +116,99 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forward_DownstreamEchoesEveryDatagram_ListenerTakesInOnlyTheClients()
+    {
+        using var echo = new UdpEcho();
+        var forwarder = await StartAsync(Listener(), [new Downstream("echo", echo.Endpoint)]);
+        using var client = Client(forwarder);
+
+        await client.SendAsync(100, _ => 64, burst: 10);
+        await Eventually.TrueAsync(() => echo.Echoed >= 100, "100 datagrams echoed");
+        // Time for echoes that found their way back in to go round again.
+        await Task.Delay(300);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((100L, 100L, 100L), (stats.Received, stats.Forwarded, echo.Echoed));
+    }
+
+    [Fact]
+    public async Task Forward_ReceiveBufferOverflows_LostDatagramsCountAsReceivedAndDropped()
+    {
+        var forwarder = await StartAsync(Listener() with { RecvBufferBytes = 4096 }, Receivers(2));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var target = forwarder.Bind.Serialize();
+
+        // As fast as one thread can send: far faster than a worker drains a 4 KiB buffer.
+        var payload = new byte[200];
+        for (var seq = 0; seq < 20_000; seq++)
+        {
+            NumberedPayload.Write(payload, seq);
+            client.SendTo(payload, SocketFlags.None, target);
+        }
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 20_000, "every datagram sent counted as received");
+        var stats = forwarder.ReadStats();
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) == stats.Forwarded, "the forwarded datagrams at the receivers");
+        Assert.True(stats.Dropped[(int)DropReason.ReceiveBufferFull] > 0, "no receive-buffer drops: the test did not overflow the buffer");
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(stats.DroppedTotal, stats.Dropped[(int)DropReason.ReceiveBufferFull]);
+        Assert.Equal(_receivers.Sum(r => r.Count), stats.Forwarded);
+    }
+
+    [Fact]
+    public async Task Forward_DownstreamPortClosed_CountsEachIcmpPortUnreachableAndLosesNothingElse()
+    {
+        // A namespace of its own, where the kernel's ICMP rate limit can be lifted so that every datagram draws one.
+        using var ns = new NetworkNamespace($"ufa-icmp-{Environment.ProcessId % 10000:x}");
+        ns.Exec("sysctl -qw net.ipv4.icmp_ratemask=0");
+        var alive = ns.Invoke(() => new CountingReceiver());
+        _receivers.Add(alive);
+        var dead = new Downstream("dead", LoopbackPorts.Closed());
+        var forwarder = ns.Invoke(() => StartAsync(Listener(), [dead, new Downstream("alive", alive.Endpoint)]).GetAwaiter().GetResult());
+        using var client = new PacedSender(ns.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)), forwarder.Bind, () => forwarder.ReadStats().Received);
+
+        await client.SendAsync(2000, _ => 64, burst: 20);
+
+        await Eventually.TrueAsync(() => IcmpErrors(forwarder, dead, IcmpError.PortUnreachable) == 1000, "1000 port unreachable errors for the dead downstream");
+        await Eventually.TrueAsync(() => alive.Count == 1000, "every other datagram at the live downstream");
+        var stats = forwarder.ReadStats();
+        Assert.Equal((2000L, 2000L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+        Assert.Equal(1000, stats.Downstreams.Single(d => d.Downstream == dead).Packets);
+        Assert.DoesNotContain(stats.IcmpErrors, e => e.Downstream.Name == "alive");
+    }
+
+    [Fact]
+    public async Task Forward_EveryLossCauseAtOnce_ReceivedIsForwardedPlusDroppedAndTheReceiverGotItsShare()
+    {
+        using var ns = new NetworkNamespace($"ufa-loss-{Environment.ProcessId % 10000:x}");
+        ns.Exec("sysctl -qw net.ipv4.icmp_ratemask=0");
+        var alive = ns.Invoke(() => new CountingReceiver());
+        _receivers.Add(alive);
+        var live = new Downstream("alive", alive.Endpoint);
+        var closed = new Downstream("closed", LoopbackPorts.Closed());
+        // The namespace has no route but loopback's: sending there fails at once.
+        var unroutable = new Downstream("unroutable", new IPEndPoint(IPAddress.Parse("10.240.99.1"), 6000));
+        var forwarder = ns.Invoke(() => StartAsync(Listener() with { MaxPacketSize = 1000 }, [live, closed, unroutable]).GetAwaiter().GetResult());
+        using var client = new PacedSender(ns.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)), forwarder.Bind, () => forwarder.ReadStats().Received);
+
+        // Every seventh is too large to forward whole; the rest go round robin to the three.
+        await client.SendAsync(2100, seq => seq % 7 == 0 ? 1001 : 64, burst: 30);
+
+        var stats = forwarder.ReadStats();
+        await Eventually.TrueAsync(() => alive.Count == stats.Downstreams.Single(d => d.Downstream == live).Packets, "the live downstream's share at its receiver");
+        await Eventually.TrueAsync(() => IcmpErrors(forwarder, closed, IcmpError.PortUnreachable) == stats.Downstreams.Single(d => d.Downstream == closed).Packets, "an ICMP error for each datagram to the closed port");
+        Assert.Equal((2100L, 300L), (stats.Received, stats.Dropped[(int)DropReason.Truncated]));
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(600, stats.Dropped[(int)DropReason.SendError]);
+        Assert.Equal((600L, 600L), (stats.Downstreams.Single(d => d.Downstream == live).Packets, stats.Downstreams.Single(d => d.Downstream == closed).Packets));
+        Assert.Equal(600, alive.Sequences.Distinct().Count());
+        Assert.All(alive.Sequences, seq => Assert.NotEqual(0, seq % 7));
+    }
+
+    private static long IcmpErrors(IListenerForwarder forwarder, Downstream downstream, IcmpError type) =>
+        forwarder.ReadStats().IcmpErrors.Where(e => e.Downstream == downstream && e.Type == type).Sum(e => e.Count);
+
+    [Fact]
     public async Task Forward_FourWorkersManySourcePorts_SharedRoundRobinKeepsCountsWithinOne()
     {
         var forwarder = await StartAsync(Listener() with { Workers = 4 }, Receivers(3));

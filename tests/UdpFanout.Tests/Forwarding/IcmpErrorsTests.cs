@@ -1,0 +1,21 @@
+using UdpFanout.Forwarding;
+
+namespace UdpFanout.Tests.Forwarding;
+
+public sealed class IcmpErrorsTests
+{
+    [Theory]
+    [InlineData(3, 3, "port_unreachable")]
+    [InlineData(3, 1, "host_unreachable")]
+    [InlineData(3, 0, "net_unreachable")]
+    [InlineData(3, 2, "protocol_unreachable")]
+    [InlineData(3, 4, "fragmentation_needed")]
+    [InlineData(3, 13, "administratively_prohibited")]
+    [InlineData(3, 10, "administratively_prohibited")]
+    [InlineData(11, 0, "time_exceeded")]
+    [InlineData(12, 0, "other")]
+    public void Classify_IcmpTypeAndCode_GivesTheTypeLabelOfTheMetric(byte type, byte code, string label)
+    {
+        Assert.Equal(label, IcmpErrors.Classify(type, code).MetricLabel());
+    }
+}
