@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 
 namespace UdpFanout.Tests.Testing;
 
@@ -10,9 +11,33 @@ internal sealed class MetricsScrape
 
     private MetricsScrape(Dictionary<string, double> series) => _series = series;
 
-    public static async Task<MetricsScrape> FromAsync(int port)
+    public static async Task<MetricsScrape> FromAsync(int port) => Parse(await Http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
+
+    /// <summary>A scrape of 127.0.0.1:<paramref name="port"/> inside a network namespace, over a socket made there.</summary>
+    public static async Task<MetricsScrape> FromAsync(NetworkNamespace network, int port)
     {
-        var text = await Http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellation) =>
+            {
+                var socket = network.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellation);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        }) { Timeout = TimeSpan.FromSeconds(5) };
+        return Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
+    }
+
+    private static MetricsScrape Parse(string text)
+    {
         var series = new Dictionary<string, double>();
         foreach (var line in text.Split('\n'))
         {
