@@ -132,7 +132,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         Assert.All(mine, r => Assert.True(r.Count > 0 && r.Corrupt == 0, $"a receiver got {r.Count} datagrams, {r.Corrupt} corrupt"));
         // Counted: the daemon's own counters say the same.
         var labels = $"listener=\"{name}\"";
-        var scrape = await MetricsScrape.FromAsync(bed.Proxy, MetricsPort(name));
+        MetricsScrape scrape = null!;
         await Eventually.TrueAsync(() =>
         {
             scrape = MetricsScrape.FromAsync(bed.Proxy, MetricsPort(name)).GetAwaiter().GetResult();
