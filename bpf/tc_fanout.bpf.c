@@ -5,12 +5,16 @@
  * robin), rewrites the destination address and port with checksum updates, decrements the TTL as a router
  * would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
  * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The client's source address
- * and port are kept. Everything else returns to the stack untouched.
+ * and port are kept. Everything else goes on untouched, to the next filter on the hook and then the stack: other
+ * listeners of the interface have a filter each, and other tools may have theirs.
  *
  * What the program cannot rewrite goes to the stack unchanged and reaches the daemon's fallback socket bound
- * to the listener's address: fragments (reassembled by the kernel), datagrams whose TTL would expire, and
- * datagrams larger than the egress MTU (the fallback's send fragments them), and everything while forwarding is
- * disabled on the ingress device (net.ipv4.conf.<if>.forwarding=0; the daemon warns about it at start). */
+ * to the listener's address: fragments (reassembled by the kernel), datagrams larger than the egress MTU (the
+ * fallback's send fragments them), and everything while forwarding is disabled on the ingress device
+ * (net.ipv4.conf.<if>.forwarding=0; the daemon warns about it at start). Datagrams whose TTL would expire are
+ * dropped as a router would drop them: the fallback would send them on with a fresh TTL, and a loop through the
+ * proxy would never end. The program runs before the kernel has validated the IP header: a header the kernel
+ * would refuse goes to the stack unchanged (which drops it), counted, and is never forwarded. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -35,7 +39,7 @@ static __always_inline void count(__u32 stat, __u64 bytes)
 static __always_inline int pass(__u32 stat, __u64 bytes)
 {
 	count(stat, bytes);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 static __always_inline int drop(__u32 stat, __u64 bytes)
@@ -74,29 +78,42 @@ static __always_inline bool linear_headers(struct __sk_buff *skb)
 	return bpf_skb_pull_data(skb, want) == 0;
 }
 
+/* Why a datagram finds no downstream: none configured, or every one taken out by health checks. */
+static __always_inline __u32 no_downstream_stat(const struct fanout_downstream_set *set)
+{
+	return set && (set->flags & FANOUT_SET_ALL_UNHEALTHY) ? FANOUT_TC_NO_HEALTHY_DOWNSTREAM : FANOUT_TC_NO_DOWNSTREAM;
+}
+
 SEC("tc")
 int tc_fanout(struct __sk_buff *skb)
 {
 	struct udp4_packet pkt = {};
 
 	if (!linear_headers(skb))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	if (!parse_eth_ipv4(data, data_end, &pkt) || !parse_udp(data, data_end, &pkt))
-		return TC_ACT_OK;
+	if (!parse_eth_ipv4_header(data, data_end, &pkt) || !parse_udp(data, data_end, &pkt))
+		return TC_ACT_UNSPEC;
 	if (pkt.udp->dest != listener.port || (listener.addr != 0 && pkt.ip->daddr != listener.addr))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
+	/* What ip_rcv_core would refuse; checked only for the listener's datagrams, so other traffic pays nothing. */
+	if (!ipv4_version_and_ihl_valid(pkt.ip) || !ipv4_lengths_valid(&pkt, skb->len) ||
+	    !ipv4_csum_valid(pkt.ip, data_end))
+		return pass(FANOUT_TC_PASS_BAD_HEADER, 0);
 
 	__u64 payload = bpf_ntohs(pkt.ip->tot_len) - pkt.ip->ihl * 4 - UDP_HLEN_BYTES;
+	/* Before the fragment check: a first fragment with an expiring TTL must not be reassembled and sent on with a
+	 * fresh one; its later fragments then time out in reassembly. A later fragment only looks like the listener's
+	 * (its payload where a port would be), so it goes on untouched: it may belong to another local socket. */
+	if (pkt.ip->ttl <= 1 && !is_later_fragment(pkt.ip))
+		return drop(FANOUT_TC_TTL_EXPIRED, payload);
 	if (is_fragment(pkt.ip))
 		return pass(FANOUT_TC_PASS_FRAGMENT, payload);
-	if (pkt.ip->ttl <= 1)
-		return pass(FANOUT_TC_PASS_TTL, payload);
 
 	struct fanout_downstream_set *set = current_set();
 	if (!set || set->count == 0 || set->count > FANOUT_MAX_DOWNSTREAMS)
-		return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
+		return drop(no_downstream_stat(set), payload);
 	__u32 index = next_position() % set->count;
 	if (index >= FANOUT_MAX_DOWNSTREAMS)
 		return drop(FANOUT_TC_NO_DOWNSTREAM, payload);

@@ -27,8 +27,10 @@
 
 #define AF_INET_NUM 2
 
-/* TC verdicts (linux/pkt_cls.h), spelled out so the program needs no uapi header beyond linux/bpf.h. */
-#define TC_ACT_OK 0
+/* TC verdicts (linux/pkt_cls.h), spelled out so the program needs no uapi header beyond linux/bpf.h.
+ * TC_ACT_UNSPEC lets the next filter on the hook run (and the stack take the packet after the last one):
+ * TC_ACT_OK would end classification there, so other listeners' filters and other tools' would never see it. */
+#define TC_ACT_UNSPEC (-1)
 #define TC_ACT_SHOT 2
 
 #endif

@@ -12,13 +12,36 @@
 #include <linux/ip.h>
 #include <linux/udp.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <bpf/bpf_helpers.h>
+#include "fanout_consts.h"
 
 static __always_inline __u16 csum_fold32(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return (__u16)sum;
+}
+
+/* True when the IPv4 header, options included, sums to all ones (RFC 1071), the check ip_rcv_core makes. The
+ * words are summed in whatever byte order they load in: a one's complement sum is the same in either, and all
+ * ones reads the same both ways. The caller checked that the IHL is at least 5 and that the fixed 20 bytes are in
+ * bounds, so the usual header costs five loads and no further check; options are bounds-checked word by word. */
+static __always_inline bool ipv4_csum_valid(const struct iphdr *ip, void *data_end)
+{
+	const __u32 *word = (const __u32 *)ip;
+	__u64 sum = (__u64)word[0] + word[1] + word[2] + word[3] + word[4];
+
+#pragma unroll
+	for (int i = IPV4_MIN_HLEN / 4; i < IPV4_MAX_HLEN / 4; i++) {
+		if (i >= ip->ihl)
+			break;
+		if ((void *)(word + i + 1) > data_end)
+			return false;
+		sum += word[i];
+	}
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	return csum_fold32((__u32)sum + (__u32)(sum >> 32)) == 0xffff;
 }
 
 /* One's complement sum of the change from old to new, for 32 bits given as two 16-bit words. */

@@ -42,7 +42,7 @@ struct {
 /* Forwarded counters per downstream slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FANOUT_MAX_DOWNSTREAMS);
+	__uint(max_entries, FANOUT_MAX_SLOTS);
 	__type(key, __u32);
 	__type(value, struct fanout_counter);
 } slot_stats SEC(".maps");

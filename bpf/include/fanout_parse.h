@@ -19,8 +19,9 @@ struct udp4_packet {
 	struct udphdr *udp;
 };
 
-/* Finds the IPv4 header behind Ethernet and at most one 802.1Q/802.1ad tag. */
-static __always_inline bool parse_eth_ipv4(void *data, void *data_end, struct udp4_packet *pkt)
+/* Finds the IPv4 header behind Ethernet and at most one 802.1Q/802.1ad tag, with its fixed 20 bytes in bounds;
+ * whether the header is valid is for the checks below. */
+static __always_inline bool parse_eth_ipv4_header(void *data, void *data_end, struct udp4_packet *pkt)
 {
 	struct ethhdr *eth = data;
 	__u32 off = ETH_HLEN_BYTES;
@@ -40,24 +41,50 @@ static __always_inline bool parse_eth_ipv4(void *data, void *data_end, struct ud
 		return false;
 	pkt->ip_off = off;
 	pkt->ip = data + off;
-	if ((void *)(pkt->ip + 1) > data_end)
-		return false;
-	return pkt->ip->version == 4 && pkt->ip->ihl >= 5;
+	return (void *)(pkt->ip + 1) <= data_end;
 }
 
-/* Finds the UDP header of a parsed IPv4 packet; false for other protocols or a cut header. */
+/* Version 4 and a header length of at least the fixed header, as the kernel requires. */
+static __always_inline bool ipv4_version_and_ihl_valid(const struct iphdr *ip)
+{
+	return ip->version == 4 && ip->ihl >= 5;
+}
+
+/* An IPv4 header the kernel would take apart: version 4 and a header length it accepts. */
+static __always_inline bool parse_eth_ipv4(void *data, void *data_end, struct udp4_packet *pkt)
+{
+	return parse_eth_ipv4_header(data, data_end, pkt) && ipv4_version_and_ihl_valid(pkt->ip);
+}
+
+/* Finds the UDP header of an IPv4 packet; false for other protocols or a cut header. An IHL below the minimum,
+ * which the kernel refuses, is taken as the minimum, so such a datagram can still be told apart by its port. */
 static __always_inline bool parse_udp(void *data, void *data_end, struct udp4_packet *pkt)
 {
 	if (pkt->ip->protocol != IPPROTO_UDP_NUM)
 		return false;
-	pkt->udp_off = pkt->ip_off + pkt->ip->ihl * 4;
+	pkt->udp_off = pkt->ip_off + (pkt->ip->ihl < 5 ? IPV4_MIN_HLEN : pkt->ip->ihl * 4);
 	pkt->udp = data + pkt->udp_off;
 	return (void *)(pkt->udp + 1) <= data_end;
+}
+
+/* The lengths ip_rcv_core checks before the kernel routes or delivers a packet, with room for a UDP header:
+ * a total length that covers the headers and does not claim more than the frame holds. frame_len counts from
+ * the start of the frame, as skb->len does at tc ingress; bytes past the total length are link padding. */
+static __always_inline bool ipv4_lengths_valid(const struct udp4_packet *pkt, __u32 frame_len)
+{
+	__u32 total = bpf_ntohs(pkt->ip->tot_len);
+	return total >= pkt->ip->ihl * 4 + UDP_HLEN_BYTES && pkt->ip_off + total <= frame_len;
 }
 
 static __always_inline bool is_fragment(const struct iphdr *ip)
 {
 	return (ip->frag_off & (IP_MF_BE | IP_OFFSET_BE)) != 0;
+}
+
+/* A fragment other than the first: no UDP header, so what the parser took for one is payload. */
+static __always_inline bool is_later_fragment(const struct iphdr *ip)
+{
+	return (ip->frag_off & IP_OFFSET_BE) != 0;
 }
 
 #endif

@@ -1,12 +1,25 @@
-/* This file contains the structs and enums shared between the BPF programs and the daemon's C# side
- * (src/UdpFanout/Forwarding/TcEbpf/). Their layouts are checked by tests against the C# definitions. */
+/* This file contains everything the BPF programs share with the daemon's C# side: constants, structs and enums.
+ * Its one C# copy is src/UdpFanout/Interop/Fanout/Interop.FanoutShared.cs; the contract tests
+ * (tests/UdpFanout.Tests/Interop/) compile this header and prove that every constant, enum member and struct
+ * layout is the same on both sides, and that the map and program names the daemon looks up are the objects'. */
 #ifndef UDP_FANOUT_SHARED_H
 #define UDP_FANOUT_SHARED_H
 
 #include <linux/types.h>
 
-/* The most downstreams one listener can have, and the number of per-downstream counter slots. */
+/* The most downstreams one listener can have. */
 #define FANOUT_MAX_DOWNSTREAMS 256
+/* Per-downstream counter slots: twice the set, so a set can be replaced whole at the limit. The slots of the
+ * downstreams that leave are still in use by programs running on the old set until the swap returns. */
+#define FANOUT_MAX_SLOTS (2 * FANOUT_MAX_DOWNSTREAMS)
+
+/* The XSKMAP's size as compiled. The daemon resizes the map to the interface's RX queue count before load
+ * (bpf_map__set_max_entries), so this does not bound how many queues the af_xdp mode serves. */
+#define FANOUT_MAX_QUEUES 64
+
+/* fanout_downstream_set.flags: the set is empty because health checks took every downstream out, not because
+ * none is configured; the program then drops with FANOUT_TC_NO_HEALTHY_DOWNSTREAM. */
+#define FANOUT_SET_ALL_UNHEALTHY 1
 
 /* What the listener matches; set before load as a const volatile global (.rodata). */
 struct fanout_listener {
@@ -24,7 +37,7 @@ struct fanout_downstream {
 /* The whole downstream set, swapped as one inner map so a program sees either the old or the new set. */
 struct fanout_downstream_set {
 	__u32 count;
-	__u32 pad;
+	__u32 flags; /* FANOUT_SET_* */
 	struct fanout_downstream downstreams[FANOUT_MAX_DOWNSTREAMS];
 };
 
@@ -33,28 +46,27 @@ struct fanout_counter {
 	__u64 bytes; /* UDP payload bytes */
 };
 
-/* Per-verdict counters of the tc program, indexed by this enum (mirrored by TcStat in C#). */
+/* Per-verdict counters of the tc program, indexed by this enum. */
 enum fanout_tc_stat {
 	FANOUT_TC_FORWARDED = 0,
-	FANOUT_TC_NO_DOWNSTREAM = 1,     /* dropped: the set is empty */
+	FANOUT_TC_NO_DOWNSTREAM = 1,     /* dropped: no downstream is configured */
 	FANOUT_TC_NO_ROUTE = 2,          /* dropped: bpf_fib_lookup found no way to the downstream */
 	FANOUT_TC_REDIRECT_FAILED = 3,   /* dropped: bpf_redirect_neigh refused */
 	FANOUT_TC_PASS_FRAGMENT = 4,     /* to the stack: reassembled there, forwarded by the fallback socket */
-	FANOUT_TC_PASS_TTL = 5,          /* to the stack: TTL would expire on the next hop */
+	FANOUT_TC_TTL_EXPIRED = 5,       /* dropped: TTL would expire on the next hop, as a router would drop it */
 	FANOUT_TC_PASS_FRAG_NEEDED = 6,  /* to the stack: larger than the egress MTU; the fallback fragments it */
 	FANOUT_TC_PASS_FORWARDING_DISABLED = 7, /* to the stack: the ingress device does not forward */
-	FANOUT_TC_STAT_COUNT = 8,
+	FANOUT_TC_NO_HEALTHY_DOWNSTREAM = 8,    /* dropped: health checks took every downstream out */
+	FANOUT_TC_PASS_BAD_HEADER = 9,   /* to the stack, which drops it: an IPv4 header the kernel would refuse */
+	FANOUT_TC_STAT_COUNT = 10,
 };
 
-/* Per-verdict counters of the XDP program, indexed by this enum (mirrored by XdpStat in C#). */
+/* Per-verdict counters of the XDP program, indexed by this enum. */
 enum fanout_xdp_stat {
 	FANOUT_XDP_REDIRECTED = 0,      /* to the AF_XDP socket of the receiving queue */
 	FANOUT_XDP_NO_SOCKET = 1,       /* the queue has no socket: passed to the stack, the fallback forwards it */
 	FANOUT_XDP_PASS_FRAGMENT = 2,   /* to the stack: reassembled there, forwarded by the fallback socket */
 	FANOUT_XDP_STAT_COUNT = 3,
 };
-
-/* The most RX queues the af_xdp mode serves on one interface. */
-#define FANOUT_MAX_QUEUES 64
 
 #endif

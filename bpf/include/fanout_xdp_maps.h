@@ -6,7 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include "fanout_shared.h"
 
-/* The AF_XDP socket of each RX queue, filled by the daemon's forwarders. */
+/* The AF_XDP socket of each RX queue, filled by the daemon's forwarders; sized to the interface's queues at load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, FANOUT_MAX_QUEUES);

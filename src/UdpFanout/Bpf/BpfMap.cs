@@ -12,6 +12,16 @@ internal sealed class BpfMap(nint handle, string name)
 
     public int Fd => bpf_map__fd(Handle);
 
+    /// <summary>Sizes the map to <paramref name="maxEntries"/>; only before the object is loaded.</summary>
+    public void SetMaxEntries(uint maxEntries)
+    {
+        var result = bpf_map__set_max_entries(Handle, maxEntries);
+        if (result != 0)
+        {
+            throw BpfException.For($"cannot size map {Name} to {maxEntries} entries", -result);
+        }
+    }
+
     public unsafe void Update<TValue>(uint key, in TValue value) where TValue : unmanaged
     {
         fixed (TValue* v = &value)

@@ -8,7 +8,8 @@ namespace UdpFanout.Bpf;
 /// <summary>Opens one of the fan-out BPF objects for a listener: its address and port go into .rodata before load.</summary>
 internal static class ListenerObject
 {
-    public static BpfObject Load(string objectFile, IPEndPoint bind)
+    /// <param name="beforeLoad">Settles what else must be fixed before load, such as the size of a map.</param>
+    public static BpfObject Load(string objectFile, IPEndPoint bind, Action<BpfObject>? beforeLoad = null)
     {
         var obj = BpfObject.Open(BpfObjectLocator.Find(objectFile));
         try
@@ -18,6 +19,7 @@ internal static class ListenerObject
                 addr = BitConverter.ToUInt32(bind.Address.GetAddressBytes()),
                 port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
             });
+            beforeLoad?.Invoke(obj);
             obj.Load();
             return obj;
         }

@@ -22,4 +22,6 @@ internal enum DropReason
     NoRoute,
     /// <summary>The kernel could not hand the packet to the egress device (tc_ebpf).</summary>
     RedirectFailed,
+    /// <summary>The TTL would expire on the next hop: dropped as a router drops it, never sent on with a fresh one (tc_ebpf).</summary>
+    TtlExpired,
 }

@@ -20,5 +20,11 @@ internal interface IListenerForwarder : IAsyncDisposable
     /// </summary>
     void UpdateDownstreams(DownstreamSet set);
 
+    /// <summary>
+    /// Drops what is kept of downstreams that left the config for good, so <see cref="ReadStats"/> no longer
+    /// reports them; a downstream that is in the set again keeps its counters.
+    /// </summary>
+    void ForgetDownstreams(IReadOnlyCollection<Downstream> gone);
+
     ListenerStats ReadStats();
 }

@@ -132,6 +132,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
 
     public ListenerStats ReadStats() => _forwarder.ReadStats();
 
+    /// <summary>Drops the counters of downstreams that left the config and whose series the metrics retired.</summary>
+    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => _forwarder.ForgetDownstreams(gone);
+
     public async ValueTask DisposeAsync()
     {
         if (Discovery is not null)

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Prometheus;
+using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Hosting;
@@ -8,14 +9,23 @@ namespace UdpFanout.Metrics;
 
 /// <summary>
 /// The Prometheus view of the daemon. Forwarders keep their own counters (plain fields or BPF maps); this
-/// reads them at scrape time, so the data path never touches a metrics library.
+/// reads them at scrape time, so the data path never touches a metrics library. The series of a downstream or
+/// listener that left the config stay for <see cref="RetirementGrace"/> with their final counts, then go.
 /// </summary>
 internal sealed class FanoutMetrics
 {
+    /// <summary>
+    /// How long the final counts of a removed downstream or listener keep being exported, from the first scrape
+    /// that finds it gone: several scrapes at the usual intervals, so no scraper misses the last increments.
+    /// </summary>
+    public static readonly TimeSpan RetirementGrace = TimeSpan.FromMinutes(5);
+
     private static readonly string[] ListenerLabels = ["listener", "mode"];
 
     private readonly ListenerSupervisor _supervisor;
     private readonly RetiredStats _retired;
+    private readonly SeriesRetirement _retirement;
+    private readonly Lock _collecting = new();
     private readonly Counter _received;
     private readonly Counter _receivedBytes;
     private readonly Counter _forwarded;
@@ -29,10 +39,11 @@ internal sealed class FanoutMetrics
     private readonly Counter _reloads;
     private readonly Gauge _lastReload;
 
-    public FanoutMetrics(ListenerSupervisor supervisor, RetiredStats retired)
+    public FanoutMetrics(ListenerSupervisor supervisor, RetiredStats retired, TimeProvider time)
     {
         _supervisor = supervisor;
         _retired = retired;
+        _retirement = new SeriesRetirement(time, RetirementGrace);
         Registry = Prometheus.Metrics.NewCustomRegistry();
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         _received = factory.CreateCounter("udp_fanout_packets_received_total", "Datagrams received by a listener.", ListenerLabels);
@@ -67,16 +78,46 @@ internal sealed class FanoutMetrics
 
     public void ReloadFailed() => _reloads.WithLabels("failure").Inc();
 
+    /// <summary>
+    /// Runs before each scrape is serialized. Scrapes can overlap, and one at a time collects: otherwise one
+    /// scrape's <see cref="GaugeSeries.RemoveUnset"/> removes series that another has just set and not yet
+    /// serialized, and the mode counters' dictionary is written by two threads.
+    /// </summary>
     private void Collect()
     {
-        var running = _supervisor.Running;
-        var live = running.Select(r => (r.Config, Stats: r.ReadStats()));
-        foreach (var (listener, stats) in _retired.CombineWith(live))
+        lock (_collecting)
         {
-            Export(listener, stats);
+            var running = _supervisor.Running;
+            var live = running.Select(r => (r.Config, Stats: r.ReadStats()));
+            foreach (var (listener, stats) in _retired.CombineWith(live))
+            {
+                var runtime = running.FirstOrDefault(r => r.Config.Name == listener.Name && r.Config.Mode == listener.Mode);
+                if (runtime is null && _retirement.Expired([listener.Name, listener.Mode.YamlName()]))
+                {
+                    RemoveListener(listener);
+                    _retired.Remove(listener, stats);
+                    continue;
+                }
+                Export(listener, stats, runtime);
+            }
+            ExportHealth(running);
+            ExportDiscovery(running);
+            _retirement.EndScrape();
         }
-        ExportHealth(running);
-        ExportDiscovery(running);
+    }
+
+    /// <summary>Removes every counter series of a listener that stopped (or now runs in another mode).</summary>
+    private void RemoveListener(ListenerConfig listener)
+    {
+        var name = listener.Name;
+        var mode = listener.Mode.YamlName();
+        foreach (var counter in (Counter[])[_received, _receivedBytes, _forwarded, _forwardedBytes, _dropped, _downstreamForwarded, _downstreamBytes, .. _modeCounters.Values])
+        {
+            foreach (var labels in counter.GetAllLabelValues().Where(l => l[0] == name && l[1] == mode).ToArray())
+            {
+                counter.RemoveLabelled(labels);
+            }
+        }
     }
 
     private void ExportDiscovery(IReadOnlyList<ListenerRuntime> running)
@@ -104,7 +145,8 @@ internal sealed class FanoutMetrics
         _downstreamUp.RemoveUnset();
     }
 
-    private void Export(ListenerConfig listener, ListenerStats stats)
+    /// <param name="runtime">The running instance, or null for a stopped listener whose final counts still show.</param>
+    private void Export(ListenerConfig listener, ListenerStats stats, ListenerRuntime? runtime)
     {
         var name = listener.Name;
         var mode = listener.Mode.YamlName();
@@ -116,11 +158,26 @@ internal sealed class FanoutMetrics
         {
             _dropped.WithLabels(name, mode, reason.MetricLabel()).IncTo(stats.Dropped[(int)reason]);
         }
+        var configured = (runtime?.Rotation.Configured ?? []).ToHashSet();
+        List<Downstream>? expired = null;
         foreach (var downstream in stats.Downstreams)
         {
-            var endpoint = downstream.Downstream.Endpoint.ToString();
-            _downstreamForwarded.WithLabels(name, mode, downstream.Downstream.Name, endpoint).IncTo(downstream.Packets);
-            _downstreamBytes.WithLabels(name, mode, downstream.Downstream.Name, endpoint).IncTo(downstream.Bytes);
+            string[] labels = [name, mode, downstream.Downstream.Name, downstream.Downstream.Endpoint.ToString()];
+            if (!configured.Contains(downstream.Downstream) && _retirement.Expired(labels))
+            {
+                _downstreamForwarded.RemoveLabelled(labels);
+                _downstreamBytes.RemoveLabelled(labels);
+                (expired ??= []).Add(downstream.Downstream);
+                continue;
+            }
+            _downstreamForwarded.WithLabels(labels).IncTo(downstream.Packets);
+            _downstreamBytes.WithLabels(labels).IncTo(downstream.Bytes);
+        }
+        if (expired is not null)
+        {
+            // The counters themselves go too, or they would come back at the next scrape and pile up in memory.
+            runtime?.ForgetDownstreams(expired);
+            _retired.ForgetDownstreams(listener, expired);
         }
         foreach (var counter in stats.ModeCounters)
         {

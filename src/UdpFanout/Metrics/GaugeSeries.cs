@@ -5,6 +5,7 @@ namespace UdpFanout.Metrics;
 /// <summary>
 /// Gauges whose label sets come and go with the config (downstreams, listeners with discovery): each scrape sets
 /// the series that exist now, and series not set since the last scrape are removed instead of showing stale values.
+/// Not thread-safe: the caller runs one scrape at a time.
 /// </summary>
 internal sealed class GaugeSeries(params Gauge[] gauges)
 {

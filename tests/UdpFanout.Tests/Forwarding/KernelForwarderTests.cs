@@ -173,6 +173,22 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ForgetDownstreams_OneThatLeftAndOneStillInTheSet_OnlyTheOneThatLeftGoesFromTheStats()
+    {
+        var forwarder = Start(Downstreams(0, 1));
+        using var client = ClientSocket();
+        await SendPacedAsync(client, 100, _ => 64);
+        Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(Downstreams(0))));
+        Assert.Equal(50, forwarder.ReadStats().Downstreams.Single(d => d.Downstream.Name == "s1").Packets);
+
+        Bed.Proxy.Invoke(() => forwarder.ForgetDownstreams(Downstreams(0, 1)));
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal([("s0", 50L)], stats.Downstreams.Select(d => (d.Downstream.Name, d.Packets)));
+        Assert.Equal(100, stats.Forwarded);
+    }
+
+    [Fact]
     public void Start_MissingInterface_SaysWhichAndWhatToDo()
     {
         var forwarder = Create(Listener() with { Interface = "nosuch0" });

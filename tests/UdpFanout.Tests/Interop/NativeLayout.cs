@@ -26,7 +26,7 @@ internal static class NativeLayout
         ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
         ("fanout_listener", ["addr", "port", "pad"]),
         ("fanout_downstream", ["addr", "port", "slot"]),
-        ("fanout_downstream_set", ["count", "downstreams"]),
+        ("fanout_downstream_set", ["count", "flags", "downstreams"]),
         ("fanout_counter", ["packets", "bytes"]),
         ("__sk_buff", ["ingress_ifindex", "ifindex"]),
         ("xdp_umem_reg", ["addr", "len", "chunk_size", "headroom", "flags"]),
@@ -39,6 +39,8 @@ internal static class NativeLayout
         ("rlimit", ["rlim_cur", "rlim_max"]),
         ("pollfd", ["fd", "events", "revents"]),
         ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data"]),
+        ("nlmsghdr", ["nlmsg_len", "nlmsg_type", "nlmsg_flags", "nlmsg_seq", "nlmsg_pid"]),
+        ("tcmsg", ["tcm_family", "tcm__pad1", "tcm__pad2", "tcm_ifindex", "tcm_handle", "tcm_parent", "tcm_info"]),
     ];
 
     private static Dictionary<string, long> Measure()
@@ -62,6 +64,8 @@ internal static class NativeLayout
                 #include <sys/resource.h>
                 #include <linux/if_xdp.h>
                 #include <linux/ethtool.h>
+                #include <linux/netlink.h>
+                #include <linux/rtnetlink.h>
                 #include <bpf/libbpf.h>
                 #include <bpf/bpf.h>
                 #include "fanout_shared.h"

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using static Interop.Fanout;
 using static Interop.Libbpf;
 using static Interop.Libc;
+using static Interop.Netlink;
 using static Interop.Xdp;
 
 namespace UdpFanout.Tests.Interop;
@@ -49,6 +50,13 @@ public sealed unsafe class StructLayoutTests
     }
 
     [Fact]
+    public void Rtnetlink_Structs_MatchTheCLayout()
+    {
+        AssertLayout<nlmsghdr>("nlmsghdr");
+        AssertLayout<tcmsg>("tcmsg");
+    }
+
+    [Fact]
     public void BpfProgram_SharedStructs_MatchTheCLayout()
     {
         AssertLayout<fanout_listener>("fanout_listener");
@@ -56,6 +64,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<fanout_counter>("fanout_counter");
         Assert.Equal(NativeLayout.Of("fanout_downstream_set"), sizeof(fanout_downstream_set));
         var set = new fanout_downstream_set();
+        Assert.Equal(NativeLayout.Of("fanout_downstream_set.flags"), (byte*)&set.flags - (byte*)&set);
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.downstreams"), (byte*)&set.downstreams - (byte*)&set);
     }
 

@@ -37,6 +37,44 @@ public sealed class RetiredStatsTests
         Assert.Equal(3, combined.Stats.Received);
     }
 
+    [Fact]
+    public void Remove_StoppedListenerAsSeen_NoLongerExported()
+    {
+        var retired = new RetiredStats();
+        retired.Add(Listener, Stats(received: 3, forwarded: 3, truncated: 0, toSink: 3));
+        var seen = retired.CombineWith([]).Single().Stats;
+
+        retired.Remove(Listener, seen);
+
+        Assert.Empty(retired.CombineWith([]));
+    }
+
+    [Fact]
+    public void Remove_ListenerRetiredAgainSinceTheScrape_KeepsTheNewCounts()
+    {
+        var retired = new RetiredStats();
+        retired.Add(Listener, Stats(received: 3, forwarded: 3, truncated: 0, toSink: 3));
+        var seen = retired.CombineWith([]).Single().Stats;
+        retired.Add(Listener, Stats(received: 2, forwarded: 2, truncated: 0, toSink: 2));
+
+        retired.Remove(Listener, seen);
+
+        Assert.Equal(5, retired.CombineWith([]).Single().Stats.Received);
+    }
+
+    [Fact]
+    public void ForgetDownstreams_RetiredDownstream_DropsItsCountsAndKeepsTheListenerTotals()
+    {
+        var retired = new RetiredStats();
+        retired.Add(Listener, Stats(received: 10, forwarded: 8, truncated: 2, toSink: 8));
+
+        retired.ForgetDownstreams(Listener, [Sink]);
+
+        var combined = retired.CombineWith([]).Single().Stats;
+        Assert.Empty(combined.Downstreams);
+        Assert.Equal(8, combined.Forwarded);
+    }
+
     private static ListenerStats Stats(long received, long forwarded, long truncated, long toSink)
     {
         var dropped = new long[DropReasonLabels.Count];

@@ -21,6 +21,14 @@ public sealed record Ipv4UdpFrame
     public bool MoreFragments { get; init; }
     public ushort FragmentOffsetUnits { get; init; }
     public bool ZeroUdpChecksum { get; init; }
+    /// <summary>The IP version field; anything but 4 is a header the kernel refuses.</summary>
+    public byte IpVersion { get; init; } = 4;
+    /// <summary>An IHL to write instead of the real header length (the header itself keeps its real size).</summary>
+    public byte? HeaderLengthWords { get; init; }
+    /// <summary>A total length to write instead of the real one.</summary>
+    public ushort? TotalLength { get; init; }
+    /// <summary>Send the IPv4 header checksum off by one, as a corrupted header would be.</summary>
+    public bool BadIpChecksum { get; init; }
     public byte[] Payload { get; init; } = [1, 2, 3, 4, 5, 6, 7, 8];
 
     public byte[] Build()
@@ -39,9 +47,9 @@ public sealed record Ipv4UdpFrame
         BinaryPrimitives.WriteUInt16BigEndian(span[(eth - 2)..], 0x0800);
 
         var ip = span.Slice(eth, ipHeader);
-        ip[0] = (byte)(0x40 | (ipHeader / 4));
+        ip[0] = (byte)((IpVersion << 4) | (HeaderLengthWords ?? ipHeader / 4));
         ip[1] = Tos;
-        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(ipHeader + 8 + Payload.Length));
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], TotalLength ?? (ushort)(ipHeader + 8 + Payload.Length));
         BinaryPrimitives.WriteUInt16BigEndian(ip[4..], 0x1234);
         BinaryPrimitives.WriteUInt16BigEndian(ip[6..], (ushort)((MoreFragments ? 0x2000 : 0) | FragmentOffsetUnits));
         ip[8] = Ttl;
@@ -49,7 +57,7 @@ public sealed record Ipv4UdpFrame
         Source.TryWriteBytes(ip[12..], out _);
         Destination.TryWriteBytes(ip[16..], out _);
         IpOptions.CopyTo(ip[20..]);
-        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum(ip));
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], (ushort)(Checksum(ip) + (BadIpChecksum ? 1 : 0)));
 
         var udp = span[(eth + ipHeader)..];
         BinaryPrimitives.WriteUInt16BigEndian(udp, (ushort)SourcePort);

@@ -36,7 +36,8 @@ internal sealed class MetricsScrape
         return Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
     }
 
-    private static MetricsScrape Parse(string text)
+    /// <summary>Reads Prometheus text, such as a registry's own export.</summary>
+    public static MetricsScrape Parse(string text)
     {
         var series = new Dictionary<string, double>();
         foreach (var line in text.Split('\n'))
@@ -53,6 +54,13 @@ internal sealed class MetricsScrape
 
     /// <summary>The value of one series, e.g. <c>udp_fanout_packets_received_total{listener="a",mode="userspace"}</c>; 0 if absent.</summary>
     public double this[string series] => _series.GetValueOrDefault(series);
+
+    /// <summary>The series of <paramref name="metric"/> (name with labels) whose labels contain all of <paramref name="labels"/>.</summary>
+    public IReadOnlyList<string> Series(string metric, params string[] labels) =>
+        _series.Keys.Where(s => s.StartsWith(metric + "{", StringComparison.Ordinal) && labels.All(s.Contains)).ToArray();
+
+    /// <summary>Every series, of any metric, whose labels contain <paramref name="label"/>.</summary>
+    public IReadOnlyList<string> SeriesWith(string label) => _series.Keys.Where(s => s.Contains(label)).ToArray();
 
     /// <summary>The sum over every series of a metric whose labels contain all of <paramref name="labels"/>.</summary>
     public double Sum(string metric, params string[] labels) =>

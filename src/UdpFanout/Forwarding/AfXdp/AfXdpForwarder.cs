@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
@@ -19,12 +18,10 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// </summary>
 internal sealed partial class AfXdpForwarder : IListenerForwarder
 {
-    public const string ObjectFile = "xdp_fanout.bpf.o";
-
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
-    private readonly ConcurrentDictionary<Downstream, DownstreamCounter> _downstreamCounters = new();
+    private readonly DownstreamCounters _downstreamCounters = new();
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
     private readonly Socket _send = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private ActiveDownstreams _active;
@@ -55,20 +52,23 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             throw new ForwarderException($"listener '{_config.Name}': queues: {queues}, but {iface} has {available} RX queue(s) (lower queues:, or raise the channel count with tuning:)");
         }
+        var frameSize = FrameSizeFor(iface);
         _active = Activate(initial);
         _send.SendBufferSize = _config.SendBufferBytes;
         try
         {
-            _object = ListenerObject.Load(ObjectFile, _config.Bind);
-            var xsks = _object.Map("xsks");
+            // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
+            // the interface has, however many that is.
+            _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj => obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available));
+            var xsks = _object.Map(XDP_MAP_XSKS);
             for (var queue = 0; queue < queues; queue++)
             {
-                var socket = XskSocket.Open(ifindex, queue);
+                var socket = XskSocket.Open(ifindex, queue, frameSize);
                 _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, (int)_send.Handle, _config.BatchSize)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
-            _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd("xdp_fanout"), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
+            _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd(XDP_PROGRAM), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
         }
         catch (BpfException e)
         {
@@ -115,14 +115,17 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             .Add(new ModeCounter("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors));
         if (_object is not null)
         {
-            var fragments = _object.Map("xdp_stats").LookupPerCpu<fanout_counter>((uint)XdpStat.PassFragment).Aggregate(0UL, (a, c) => a + c.packets);
+            var fragments = _object.Map(XDP_MAP_STATS).LookupPerCpu<fanout_counter>((uint)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT).Aggregate(0UL, (a, c) => a + c.packets);
             stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
         }
-        foreach (var (downstream, counter) in _downstreamCounters)
-        {
-            stats.AddDownstream(downstream, counter.Packets, counter.Bytes);
-        }
+        _downstreamCounters.AddTo(stats);
         return stats.Build();
+    }
+
+    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone)
+    {
+        _downstreamCounters.Forget(gone);
+        _fallback.ForgetDownstreams(gone);
     }
 
     public async ValueTask DisposeAsync()
@@ -141,6 +144,25 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             LogDetached(_logger, _config.Name, _config.Interface ?? "");
         }
+    }
+
+    /// <summary>The UMEM frame size that holds whole frames of the interface's MTU, or a refusal that says what to change.</summary>
+    private int FrameSizeFor(string iface)
+    {
+        int mtu;
+        try
+        {
+            using var device = new NetDevice(iface);
+            mtu = device.Mtu;
+        }
+        catch (TuningException e)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
+        }
+        return UmemFrameSize.For(mtu) ?? throw new ForwarderException(
+            $"listener '{_config.Name}': {iface} has MTU {mtu}, but af_xdp receives frames of an MTU up to {UmemFrameSize.MaxMtu} "
+            + $"(a frame must fit in one {UmemFrameSize.Large}-byte UMEM frame after the kernel's 256 bytes of headroom): "
+            + $"lower the MTU to {UmemFrameSize.MaxMtu} or less (tuning: mtu), or use mode tc_ebpf or userspace");
     }
 
     /// <summary>RX queues from the driver's channel counts (in this network namespace), else from sysfs, else one.</summary>
@@ -164,8 +186,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         return Directory.Exists(queues) ? Math.Max(1, Directory.GetDirectories(queues, "rx-*").Length) : 1;
     }
 
-    private ActiveDownstreams Activate(DownstreamSet set) =>
-        new(set, d => _downstreamCounters.GetOrAdd(d, _ => new DownstreamCounter()));
+    private ActiveDownstreams Activate(DownstreamSet set) => _downstreamCounters.Activate(set);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: XDP program attached to {Interface} ({XdpMode} mode), {Queues} queue forwarder(s), AF_XDP {BindMode} mode")]
     private static partial void LogAttached(ILogger logger, string listener, string @interface, string xdpMode, int queues, string bindMode);

@@ -160,7 +160,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         for (var i = 0; i < count; i++)
         {
             var address = descriptors[_socket.Rx.Slot(first + (uint)i)].addr;
-            fills[fill.Slot(fill.Reserve())] = address & ~(ulong)(XskSocket.FrameSize - 1);
+            fills[fill.Slot(fill.Reserve())] = address & ~(ulong)(_socket.FrameSize - 1);
         }
         _socket.Rx.Consume((uint)count);
         fill.Submit();

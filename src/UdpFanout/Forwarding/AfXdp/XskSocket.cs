@@ -10,7 +10,6 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// </summary>
 internal sealed unsafe class XskSocket : IDisposable
 {
-    public const int FrameSize = 2048;
     // The RX ring is the only buffer between the kernel and the forwarder (no socket buffer in this mode), so it
     // is sized for bursts: 8192 frames are 4 ms at 2 M/s. Every frame fits in the fill ring at once.
     public const uint FrameCount = 16384;
@@ -20,9 +19,10 @@ internal sealed unsafe class XskSocket : IDisposable
     private readonly nint _umem;
     private readonly nuint _umemLength;
 
-    private XskSocket(int fd, nint umem, nuint umemLength, XskRing fill, XskRing completion, XskRing rx, bool zeroCopy)
+    private XskSocket(int fd, int frameSize, nint umem, nuint umemLength, XskRing fill, XskRing completion, XskRing rx, bool zeroCopy)
     {
         Fd = fd;
+        FrameSize = frameSize;
         _umem = umem;
         _umemLength = umemLength;
         Fill = fill;
@@ -32,6 +32,9 @@ internal sealed unsafe class XskSocket : IDisposable
     }
 
     public int Fd { get; }
+
+    /// <summary>The UMEM chunk size, a power of two: a frame's chunk is its address with the low bits cleared.</summary>
+    public int FrameSize { get; }
 
     public XskRing Fill { get; }
 
@@ -43,8 +46,11 @@ internal sealed unsafe class XskSocket : IDisposable
 
     public byte* Frame(ulong address) => (byte*)_umem + address;
 
-    /// <summary>Opens a socket on <paramref name="queue"/>; zero-copy when the driver can, else copy mode.</summary>
-    public static XskSocket Open(int ifindex, int queue)
+    /// <summary>
+    /// Opens a socket on <paramref name="queue"/> with UMEM frames of <paramref name="frameSize"/> bytes (see
+    /// <see cref="UmemFrameSize"/>); zero-copy when the driver can, else copy mode.
+    /// </summary>
+    public static XskSocket Open(int ifindex, int queue, int frameSize)
     {
         var fd = socket(AF_XDP, SOCK_RAW, 0);
         if (fd < 0)
@@ -52,7 +58,7 @@ internal sealed unsafe class XskSocket : IDisposable
             throw Failure("cannot create an AF_XDP socket", "the kernel needs CONFIG_XDP_SOCKETS and the process CAP_NET_RAW");
         }
         nint umem = 0;
-        var umemLength = (nuint)(FrameCount * FrameSize);
+        var umemLength = (nuint)(FrameCount * (ulong)frameSize);
         try
         {
             umem = mmap(0, umemLength, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -60,7 +66,7 @@ internal sealed unsafe class XskSocket : IDisposable
             {
                 throw Failure("cannot allocate UMEM", "free memory");
             }
-            var reg = new xdp_umem_reg { addr = (ulong)umem, len = umemLength, chunk_size = FrameSize };
+            var reg = new xdp_umem_reg { addr = (ulong)umem, len = umemLength, chunk_size = (uint)frameSize };
             SetOption(fd, XDP_UMEM_REG, &reg, (uint)sizeof(xdp_umem_reg), "register UMEM",
                 "UMEM is locked memory: raise RLIMIT_MEMLOCK (LimitMEMLOCK=infinity, or memlock: unlimited in the config) or grant CAP_IPC_LOCK");
             var fillSize = FrameCount;
@@ -80,11 +86,11 @@ internal sealed unsafe class XskSocket : IDisposable
             var rx = new XskRing(fd, XDP_PGOFF_RX_RING, offsets.rx, rxSize, sizeof(xdp_desc), producerSide: false);
             for (var frame = 0u; frame < FrameCount; frame++)
             {
-                ((ulong*)fill.Descriptors)[fill.Slot(fill.Reserve())] = frame * FrameSize;
+                ((ulong*)fill.Descriptors)[fill.Slot(fill.Reserve())] = frame * (ulong)frameSize;
             }
             fill.Submit();
             var zeroCopy = Bind(fd, ifindex, queue);
-            return new XskSocket(fd, umem, umemLength, fill, completion, rx, zeroCopy);
+            return new XskSocket(fd, frameSize, umem, umemLength, fill, completion, rx, zeroCopy);
         }
         catch
         {

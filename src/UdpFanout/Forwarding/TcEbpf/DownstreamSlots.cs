@@ -6,12 +6,14 @@ namespace UdpFanout.Forwarding.TcEbpf;
 
 /// <summary>
 /// Gives each downstream a counter slot in the program's slot_stats map for as long as it stays in the set, so
-/// per-downstream counters survive set changes that move downstreams to other positions.
+/// per-downstream counters survive set changes that move downstreams to other positions. There are twice as many
+/// slots as a set holds: the slots of downstreams that leave stay in use until the new set is swapped in, so
+/// replacing a full set by a full set of new downstreams needs both sets' worth at once.
 /// </summary>
 internal sealed class DownstreamSlots
 {
     private readonly Dictionary<Downstream, ushort> _active = [];
-    private readonly Stack<ushort> _free = new(Enumerable.Range(0, FANOUT_MAX_DOWNSTREAMS).Reverse().Select(i => (ushort)i));
+    private readonly Stack<ushort> _free = new(Enumerable.Range(0, FANOUT_MAX_SLOTS).Reverse().Select(i => (ushort)i));
 
     public IReadOnlyDictionary<Downstream, ushort> Active => _active;
 
@@ -30,7 +32,11 @@ internal sealed class DownstreamSlots
         {
             _active.Remove(downstream);
         }
-        var set = new fanout_downstream_set { count = (uint)next.Members.Count };
+        var set = new fanout_downstream_set
+        {
+            count = (uint)next.Members.Count,
+            flags = next.ReasonWhenEmpty == DropReason.NoHealthyDownstream ? FANOUT_SET_ALL_UNHEALTHY : 0,
+        };
         for (var i = 0; i < next.Members.Count; i++)
         {
             var downstream = next.Members[i];

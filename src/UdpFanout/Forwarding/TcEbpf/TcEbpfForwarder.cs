@@ -3,6 +3,7 @@ using UdpFanout.Balancing;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Userspace;
+using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;
 
@@ -16,7 +17,28 @@ namespace UdpFanout.Forwarding.TcEbpf;
 internal sealed partial class TcEbpfForwarder : IListenerForwarder
 {
     private static readonly Version MinimumKernel = new(5, 10);
-    private static readonly TcStat[] InKernel = [TcStat.Forwarded, TcStat.NoDownstream, TcStat.NoRoute, TcStat.RedirectFailed];
+    /// <summary>The program's verdicts that end in the kernel: forwarded or dropped there, never seen by the fallback.</summary>
+    private static readonly (fanout_tc_stat Stat, DropReason? Dropped)[] InKernel =
+    [
+        (fanout_tc_stat.FANOUT_TC_FORWARDED, null),
+        (fanout_tc_stat.FANOUT_TC_NO_DOWNSTREAM, DropReason.NoDownstream),
+        (fanout_tc_stat.FANOUT_TC_NO_HEALTHY_DOWNSTREAM, DropReason.NoHealthyDownstream),
+        (fanout_tc_stat.FANOUT_TC_NO_ROUTE, DropReason.NoRoute),
+        (fanout_tc_stat.FANOUT_TC_REDIRECT_FAILED, DropReason.RedirectFailed),
+        (fanout_tc_stat.FANOUT_TC_TTL_EXPIRED, DropReason.TtlExpired),
+    ];
+
+    /// <summary>
+    /// The verdicts that pass a datagram to the stack, by their reason label. The fallback counts those it receives;
+    /// bad headers the kernel drops itself (its IP InHdrErrors/InCsumErrors), so they were never a datagram.
+    /// </summary>
+    private static readonly (fanout_tc_stat Stat, string Reason)[] PassedToStackReasons =
+    [
+        (fanout_tc_stat.FANOUT_TC_PASS_FRAGMENT, "fragment"),
+        (fanout_tc_stat.FANOUT_TC_PASS_FRAG_NEEDED, "frag_needed"),
+        (fanout_tc_stat.FANOUT_TC_PASS_FORWARDING_DISABLED, "forwarding_disabled"),
+        (fanout_tc_stat.FANOUT_TC_PASS_BAD_HEADER, "bad_header"),
+    ];
 
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
@@ -46,7 +68,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             _program.Publish(initial);
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
-            _attachment = TcIngressAttachment.Attach(ifindex, iface, _program.ProgramFd);
+            _attachment = TcIngressAttachment.Attach(ifindex, iface, _program.ProgramFd, _config.Bind, _config.Name);
         }
         catch (BpfException e)
         {
@@ -68,6 +90,12 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         _fallback.UpdateDownstreams(set);
     }
 
+    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone)
+    {
+        _program?.Forget(gone);
+        _fallback.ForgetDownstreams(gone);
+    }
+
     /// <summary>
     /// The program's set holds at most FANOUT_MAX_DOWNSTREAMS. Static lists are checked against that with the
     /// config; a larger set can still come from discovery (a big service), and is cut to its first downstreams with
@@ -75,13 +103,13 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// </summary>
     private DownstreamSet Fit(DownstreamSet set)
     {
-        var over = set.Members.Count > Interop.Fanout.FANOUT_MAX_DOWNSTREAMS;
+        var over = set.Members.Count > FANOUT_MAX_DOWNSTREAMS;
         if (over && !_overLimit)
         {
-            LogTooManyDownstreams(_logger, _config.Name, set.Members.Count, Interop.Fanout.FANOUT_MAX_DOWNSTREAMS);
+            LogTooManyDownstreams(_logger, _config.Name, set.Members.Count, FANOUT_MAX_DOWNSTREAMS);
         }
         _overLimit = over;
-        return over ? new DownstreamSet(set.Members.Take(Interop.Fanout.FANOUT_MAX_DOWNSTREAMS), set.ReasonWhenEmpty) : set;
+        return over ? new DownstreamSet(set.Members.Take(FANOUT_MAX_DOWNSTREAMS), set.ReasonWhenEmpty) : set;
     }
 
     public ListenerStats ReadStats()
@@ -92,19 +120,23 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         {
             return stats.Build();
         }
-        var tc = Enum.GetValues<TcStat>().ToDictionary(stat => stat, _program.Read);
-        foreach (var stat in InKernel)
+        foreach (var (stat, dropped) in InKernel)
         {
-            stats.AddReceived(tc[stat].Packets, tc[stat].Bytes);
+            var (packets, bytes) = _program.Read(stat);
+            stats.AddReceived(packets, bytes);
+            if (dropped is { } reason)
+            {
+                stats.AddDropped(reason, packets);
+            }
+            else
+            {
+                stats.AddForwarded(packets, bytes);
+            }
         }
-        stats.AddForwarded(tc[TcStat.Forwarded].Packets, tc[TcStat.Forwarded].Bytes)
-            .AddDropped(DropReason.NoDownstream, tc[TcStat.NoDownstream].Packets)
-            .AddDropped(DropReason.NoRoute, tc[TcStat.NoRoute].Packets)
-            .AddDropped(DropReason.RedirectFailed, tc[TcStat.RedirectFailed].Packets)
-            .Add(PassedToStack("fragment", tc[TcStat.PassFragment].Packets))
-            .Add(PassedToStack("ttl", tc[TcStat.PassTtl].Packets))
-            .Add(PassedToStack("frag_needed", tc[TcStat.PassFragNeeded].Packets))
-            .Add(PassedToStack("forwarding_disabled", tc[TcStat.PassForwardingDisabled].Packets));
+        foreach (var (stat, reason) in PassedToStackReasons)
+        {
+            stats.Add(PassedToStack(reason, _program.Read(stat).Packets));
+        }
         foreach (var (downstream, (packets, bytes)) in _program.DownstreamTotals())
         {
             stats.AddDownstream(downstream, packets, bytes);

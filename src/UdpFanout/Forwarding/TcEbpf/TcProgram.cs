@@ -12,8 +12,6 @@ namespace UdpFanout.Forwarding.TcEbpf;
 /// </summary>
 internal sealed class TcProgram : IDisposable
 {
-    public const string ObjectFile = "tc_fanout.bpf.o";
-
     private readonly BpfObject _object;
     private readonly BpfMap _sets;
     private readonly BpfMap _stats;
@@ -25,16 +23,16 @@ internal sealed class TcProgram : IDisposable
     private TcProgram(BpfObject obj)
     {
         _object = obj;
-        _sets = obj.Map("downstream_sets");
-        _stats = obj.Map("stats");
-        _slotStats = obj.Map("slot_stats");
-        ProgramFd = obj.ProgramFd("tc_fanout");
+        _sets = obj.Map(TC_MAP_DOWNSTREAM_SETS);
+        _stats = obj.Map(TC_MAP_STATS);
+        _slotStats = obj.Map(TC_MAP_SLOT_STATS);
+        ProgramFd = obj.ProgramFd(TC_PROGRAM);
     }
 
     public int ProgramFd { get; }
 
     /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any address).</summary>
-    public static TcProgram Load(IPEndPoint bind) => new(ListenerObject.Load(ObjectFile, bind));
+    public static TcProgram Load(IPEndPoint bind) => new(ListenerObject.Load(TC_OBJECT, bind));
 
     /// <summary>
     /// Swaps the set as a new inner map: the kernel waits for running programs before the outer-map update
@@ -73,7 +71,7 @@ internal sealed class TcProgram : IDisposable
     }
 
     /// <summary>The program's per-verdict counters, summed over CPUs.</summary>
-    public (long Packets, long Bytes) Read(TcStat stat) => Sum(_stats.LookupPerCpu<fanout_counter>((uint)stat));
+    public (long Packets, long Bytes) Read(fanout_tc_stat stat) => Sum(_stats.LookupPerCpu<fanout_counter>((uint)stat));
 
     /// <summary>What each downstream was sent in the kernel, those that left the set included.</summary>
     public Dictionary<Downstream, (long Packets, long Bytes)> DownstreamTotals()
@@ -86,6 +84,18 @@ internal sealed class TcProgram : IDisposable
                 Add(totals, downstream, Sum(_slotStats.LookupPerCpu<fanout_counter>(slot)));
             }
             return totals;
+        }
+    }
+
+    /// <summary>Drops the final counts of <paramref name="gone"/>, except of a downstream back in the set.</summary>
+    public void Forget(IEnumerable<Downstream> gone)
+    {
+        lock (_gate)
+        {
+            foreach (var downstream in gone.Where(d => !_slots.Active.ContainsKey(d)))
+            {
+                _retired.Remove(downstream);
+            }
         }
     }
 

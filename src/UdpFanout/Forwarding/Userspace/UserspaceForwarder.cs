@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
@@ -14,7 +13,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 {
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<Downstream, DownstreamCounter> _downstreamCounters = new();
+    private readonly DownstreamCounters _downstreamCounters = new();
     private readonly List<(Socket Socket, UserspaceWorker Worker)> _workers = [];
     private ActiveDownstreams _active;
 
@@ -74,12 +73,11 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         {
             stats.Add(worker.Counters);
         }
-        foreach (var (downstream, counter) in _downstreamCounters)
-        {
-            stats.AddDownstream(downstream, counter.Packets, counter.Bytes);
-        }
+        _downstreamCounters.AddTo(stats);
         return stats.Build();
     }
+
+    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => _downstreamCounters.Forget(gone);
 
     public ValueTask DisposeAsync()
     {
@@ -95,6 +93,5 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         return ValueTask.CompletedTask;
     }
 
-    private ActiveDownstreams Activate(DownstreamSet set) =>
-        new(set, d => _downstreamCounters.GetOrAdd(d, _ => new DownstreamCounter()));
+    private ActiveDownstreams Activate(DownstreamSet set) => _downstreamCounters.Activate(set);
 }

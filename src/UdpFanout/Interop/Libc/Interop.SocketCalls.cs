@@ -16,6 +16,9 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "bind", SetLastError = true)]
         public static unsafe partial int bind(int fd, void* addr, uint addrlen);
 
+        [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
+        public static unsafe partial nint send(int fd, void* buf, nuint len, int flags);
+
         [LibraryImport(Libraries.Libc, EntryPoint = "recvfrom", SetLastError = true)]
         public static unsafe partial nint recvfrom(int fd, void* buf, nuint len, int flags, void* addr, void* addrlen);
     }

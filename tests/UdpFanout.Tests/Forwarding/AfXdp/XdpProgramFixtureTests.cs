@@ -29,10 +29,10 @@ public sealed class XdpProgramFixtureTests
         tcp[14 + 9] = 6;
         return new()
         {
-            { "matching UDP: looked up in the XSKMAP", Matching.Build(), (int)XdpStat.NoSocket },
-            { "matching UDP behind a VLAN tag", (Matching with { VlanId = 5 }).Build(), (int)XdpStat.NoSocket },
-            { "first fragment: to the stack", (Matching with { MoreFragments = true }).Build(), (int)XdpStat.PassFragment },
-            { "later fragment: to the stack", (Matching with { FragmentOffsetUnits = 100 }).Build(), (int)XdpStat.PassFragment },
+            { "matching UDP: looked up in the XSKMAP", Matching.Build(), (int)fanout_xdp_stat.FANOUT_XDP_NO_SOCKET },
+            { "matching UDP behind a VLAN tag", (Matching with { VlanId = 5 }).Build(), (int)fanout_xdp_stat.FANOUT_XDP_NO_SOCKET },
+            { "first fragment: to the stack", (Matching with { MoreFragments = true }).Build(), (int)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT },
+            { "later fragment: to the stack", (Matching with { FragmentOffsetUnits = 100 }).Build(), (int)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT },
             { "another UDP port", (Matching with { DestinationPort = 53 }).Build(), null },
             { "ARP", arp, null },
             { "IPv6", ipv6, null },
@@ -45,14 +45,14 @@ public sealed class XdpProgramFixtureTests
     [MemberData(nameof(Fixtures))]
     public void Run_Fixture_PassesAndCountsAsExpected(string description, byte[] frame, int? counted)
     {
-        using var obj = ListenerObject.Load(AfXdpForwarder.ObjectFile, Listener);
+        using var obj = ListenerObject.Load(XDP_OBJECT, Listener);
 
-        var (verdict, output) = BpfTestRun.Run(obj.ProgramFd("xdp_fanout"), frame);
+        var (verdict, output) = BpfTestRun.Run(obj.ProgramFd(XDP_PROGRAM), frame);
 
         Assert.True(verdict == XdpPass, $"{description}: verdict {verdict}");
         Assert.Equal(frame, output);
-        var stats = obj.Map("xdp_stats");
-        foreach (var stat in Enum.GetValues<XdpStat>())
+        var stats = obj.Map(XDP_MAP_STATS);
+        foreach (var stat in Enum.GetValues<fanout_xdp_stat>().Where(s => s != fanout_xdp_stat.FANOUT_XDP_STAT_COUNT))
         {
             var packets = stats.LookupPerCpu<fanout_counter>((uint)stat).Aggregate(0UL, (a, c) => a + c.packets);
             Assert.True(packets == (counted == (int)stat ? 1UL : 0UL), $"{description}: {stat} counted {packets}");

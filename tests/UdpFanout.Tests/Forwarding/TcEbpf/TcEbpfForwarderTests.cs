@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
@@ -50,6 +51,96 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
     }
 
     [Fact]
+    public async Task Start_TwoListenersOnOneInterface_BothForwardInTheKernelAndStoppingOneLeavesTheOther()
+    {
+        var first = Start(Downstreams(0));
+        var secondConfig = Listener() with { Name = "second", Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) };
+        var second = Bed.Proxy.Invoke(() =>
+        {
+            var f = Create(secondConfig);
+            f.StartAsync(new DownstreamSet(Downstreams(1)), CancellationToken.None).GetAwaiter().GetResult();
+            return f;
+        });
+        try
+        {
+            using var client = ClientSocket();
+
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+            await SendToAsync(client, ListenPort + 1, 100, 100, () => Receivers[1].Count);
+            Assert.Equal((100, 0), InKernel(first));
+            Assert.Equal((100, 0), InKernel(second));
+
+            Stop();
+            await SendToAsync(client, ListenPort + 1, 200, 100, () => Receivers[1].Count);
+
+            Assert.Equal((200, 0), InKernel(second));
+            Assert.Single(Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress").Split('\n'), line => line.Contains("tc_fanout"));
+        }
+        finally
+        {
+            Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+        // The last of the daemon's listeners to leave takes the qdisc the first one created.
+        Assert.DoesNotContain("clsact", Bed.Proxy.Exec($"tc qdisc show dev {Bed.ProxyIngress}"));
+    }
+
+    [Fact]
+    public void Start_TwoListenersWhoseFilterHandlesCollide_TheSecondIsRefusedAndTheFirstKeepsItsFilter()
+    {
+        // Same port, addresses alike in their last two bytes: one handle. The second must not replace the first.
+        Bed.Proxy.Exec($"ip addr add 10.243.1.1/32 dev {Bed.ProxyIngress}");
+        Start(Downstreams(0));
+        var second = Create(Listener() with { Name = "second", Bind = IPEndPoint.Parse($"10.243.1.1:{ListenPort}") });
+
+        var error = Assert.Throws<InvalidOperationException>(() => Bed.Proxy.Invoke(() =>
+            second.StartAsync(new DownstreamSet(Downstreams(1)), CancellationToken.None).GetAwaiter().GetResult()));
+        Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
+
+        Assert.Equal($"listener 'second': its tc filter on {Bed.ProxyIngress} would replace listener 'kernel''s: 10.243.1.1:{ListenPort} and {Bed.ProxyAddress}:{ListenPort} have the same port and the same last two address bytes (give one of them another port)", error.InnerException!.Message);
+        Assert.Single(Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress").Split('\n'), line => line.Contains("tc_fanout"));
+    }
+
+    [Fact]
+    public void Dispose_AnotherToolsFilterOnTheInterface_StaysAndSoDoesTheQdisc()
+    {
+        Start(Downstreams(0));
+        Bed.Proxy.Exec($"tc filter add dev {Bed.ProxyIngress} ingress prio 7 protocol ip u32 match ip dst 192.0.2.99/32");
+
+        Stop();
+
+        Assert.DoesNotContain("tc_fanout", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
+        Assert.Contains("u32", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
+        Assert.Contains("clsact", Bed.Proxy.Exec($"tc qdisc show dev {Bed.ProxyIngress}"));
+    }
+
+    [Fact]
+    public async Task Dispose_ANewerInstanceOfTheListenerTookTheFilterOver_LeavesItsFilterForwarding()
+    {
+        // A listener restarted on reload starts its new instance before the old one stops: same bind, same filter.
+        Start(Downstreams(0));
+        var newer = Bed.Proxy.Invoke(() =>
+        {
+            var f = Create(Listener());
+            f.StartAsync(new DownstreamSet(Downstreams(1)), CancellationToken.None).GetAwaiter().GetResult();
+            return f;
+        });
+        try
+        {
+            Stop();
+            using var client = ClientSocket();
+
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[1].Count);
+
+            Assert.Equal((100, 0), InKernel(newer));
+            Assert.Equal(0, Receivers[0].Count);
+        }
+        finally
+        {
+            Bed.Proxy.Invoke(() => newer.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+    }
+
+    [Fact]
     public async Task UpdateDownstreams_MoreThanTheProgramHolds_TheFirst256GetEverything()
     {
         var forwarder = Start(Downstreams(0));
@@ -72,5 +163,129 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         var perDownstream = stats.Downstreams.ToDictionary(d => d.Downstream, d => d.Packets);
         Assert.Equal(1024, many.Take(256).Sum(d => perDownstream.GetValueOrDefault(d)));
         Assert.All(many.Skip(256), d => Assert.Equal(0, perDownstream.GetValueOrDefault(d)));
+    }
+
+    [Fact]
+    public async Task UpdateDownstreams_Full256SetReplacedWholeUnderTraffic_TrafficFollowsBothWays()
+    {
+        // 256 downstreams on 86 extra addresses of each receiver namespace; set "a" on the receivers' ports, set "b"
+        // on three more receivers' ports, so no downstream is in both and each set's datagrams land apart.
+        var hosts = Enumerable.Range(0, 256).Select(k => (Namespace: k % 3, Address: IPAddress.Parse($"{Bed.Network}.{11 + k % 3}.{20 + k / 3}"))).ToArray();
+        foreach (var group in hosts.GroupBy(h => h.Namespace))
+        {
+            var batch = Path.Combine(Path.GetTempPath(), $"udp-fanout-addrs-{Guid.NewGuid():N}");
+            File.WriteAllLines(batch, group.Select(h => $"addr add {h.Address}/24 dev {Bed.Id}s{group.Key}"));
+            Bed.Downstreams[group.Key].Exec($"ip -batch {batch}");
+            File.Delete(batch);
+        }
+        var setB = Bed.Downstreams.Select((ns, i) => ns.Invoke(() => new CountingReceiver(IPAddress.Any, 6100 + i))).ToArray();
+        try
+        {
+            Downstream[] FullSet(string name, int port) =>
+                hosts.Select((h, k) => new Downstream($"{name}{k:D3}", new IPEndPoint(h.Address, port + h.Namespace))).ToArray();
+            var a = FullSet("a", 6000);
+            var b = FullSet("b", 6100);
+            var forwarder = Start(a);
+            using var client = ClientSocket();
+            long afterToB, beforeToA, afterToA;
+            await using (var traffic = new StreamingSender(client, new IPEndPoint(Bed.ProxyAddress, ListenPort)))
+            {
+                await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) > 5000, "traffic at set a");
+
+                Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(b)));
+                afterToB = traffic.Claimed;
+                await Eventually.TrueAsync(() => Reached(forwarder, b), "traffic at every downstream of set b");
+
+                beforeToA = traffic.Claimed;
+                Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet(a)));
+                afterToA = traffic.Claimed;
+                await Eventually.TrueAsync(() => Receivers.Sum(r => r.Sequences.Count(seq => seq >= afterToA)) > 5000, "traffic back at set a");
+            }
+
+            await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) + setB.Sum(r => r.Count) == forwarder.ReadStats().Forwarded, "every forwarded datagram at a receiver");
+            var atA = Receivers.SelectMany(r => r.Sequences).ToArray();
+            var atB = setB.SelectMany(r => r.Sequences).ToArray();
+            Assert.DoesNotContain(atA, seq => seq >= afterToB && seq < beforeToA);
+            Assert.DoesNotContain(atB, seq => seq >= afterToA);
+            Assert.Equal(atA.Length + atB.Length, atA.Concat(atB).Distinct().Count());
+            var stats = forwarder.ReadStats();
+            Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+            Assert.Equal(stats.Forwarded, stats.Downstreams.Sum(d => d.Packets));
+        }
+        finally
+        {
+            foreach (var receiver in setB)
+            {
+                receiver.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Forward_DatagramsWhoseTtlWouldExpire_AreDroppedAndCountedNeverSentOnWithAFreshTtl()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+
+        // TTL 1 arrives at the proxy as 1: a router must not send it on, and neither may the fallback socket.
+        client.Ttl = 1;
+        for (var seq = 0; seq < 50; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), target);
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Dropped[(int)DropReason.TtlExpired] == 50, "50 datagrams dropped as ttl_expired");
+        client.Ttl = 64;
+        client.SendTo(NumberedPayload.Create(50, 64), target);
+        await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) == 1, "the datagram with a live TTL at a receiver");
+
+        Assert.Equal([50L], Receivers.SelectMany(r => r.Sequences));
+        var stats = forwarder.ReadStats();
+        Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+    }
+
+    [Fact]
+    public async Task UpdateDownstreams_EveryDownstreamUnhealthy_DropsAsNoHealthyDownstreamLikeTheOtherModes()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        Bed.Proxy.Invoke(() => forwarder.UpdateDownstreams(new DownstreamSet([], DropReason.NoHealthyDownstream)));
+        using var client = ClientSocket();
+
+        for (var seq = 0; seq < 100; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress, ListenPort));
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Received == 100, "100 datagrams at the program");
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(100, stats.Dropped[(int)DropReason.NoHealthyDownstream]);
+        Assert.Equal(0, stats.Dropped[(int)DropReason.NoDownstream]);
+        Assert.All(Receivers, r => Assert.Equal(0, r.Count));
+    }
+
+    /// <summary>Every downstream of <paramref name="set"/> has been sent something by the program.</summary>
+    private static bool Reached(IListenerForwarder forwarder, Downstream[] set)
+    {
+        var sent = forwarder.ReadStats().Downstreams.ToDictionary(d => d.Downstream, d => d.Packets);
+        return set.All(d => sent.GetValueOrDefault(d) > 0);
+    }
+
+    /// <summary>What the program forwarded in the kernel, and what reached the fallback socket instead.</summary>
+    private static (long Forwarded, long Fallback) InKernel(IListenerForwarder forwarder)
+    {
+        var stats = forwarder.ReadStats();
+        return (stats.Forwarded, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+    }
+
+    /// <summary>Sends datagrams first..first+count-1 to the proxy's <paramref name="port"/> and waits until <paramref name="arrived"/> has grown by count.</summary>
+    private async Task SendToAsync(Socket client, int port, int first, int count, Func<int> arrived)
+    {
+        var before = arrived();
+        for (var seq = first; seq < first + count; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress, port));
+        }
+        await Eventually.TrueAsync(() => arrived() == before + count, $"{count} datagrams to port {port} at their receiver");
     }
 }

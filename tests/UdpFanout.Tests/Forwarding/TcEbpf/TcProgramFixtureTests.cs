@@ -1,9 +1,11 @@
 using System.Buffers.Binary;
 using System.Net;
 using UdpFanout.Balancing;
+using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Tests.Interop;
 using UdpFanout.Tests.Testing;
+using static Interop.Fanout;
 
 namespace UdpFanout.Tests.Forwarding.TcEbpf;
 
@@ -15,7 +17,8 @@ namespace UdpFanout.Tests.Forwarding.TcEbpf;
 [Collection(KernelCollection.Name)]
 public sealed class TcProgramFixtureTests : IDisposable
 {
-    private const uint TcActOk = 0;
+    /// <summary>TC_ACT_UNSPEC (-1): not acted on, so the next filter and then the stack get the packet as it was.</summary>
+    private const uint TcActUnspec = uint.MaxValue;
     private const uint TcActShot = 2;
     private const uint TcActRedirect = 7;
 
@@ -46,15 +49,76 @@ public sealed class TcProgramFixtureTests : IDisposable
         return new()
         {
             { "matching UDP: destination rewritten, TTL decremented, checksums right", matching, TcActRedirect, Forwarded(matching) },
-            { "another UDP port: untouched", matching with { DestinationPort = 5515 }, TcActOk, null },
-            { "another address: untouched", matching with { Destination = IPAddress.Parse("192.0.2.99") }, TcActOk, null },
+            { "another UDP port: untouched", matching with { DestinationPort = 5515 }, TcActUnspec, null },
+            { "another address: untouched", matching with { Destination = IPAddress.Parse("192.0.2.99") }, TcActUnspec, null },
             { "IP options: rewritten around them", matching with { IpOptions = [1, 1, 1, 0] }, TcActRedirect, Forwarded(matching with { IpOptions = [1, 1, 1, 0] }) },
             { "VLAN tag: rewritten behind it", matching with { VlanId = 42 }, TcActRedirect, Forwarded(matching with { VlanId = 42 }) },
             { "zero UDP checksum: stays zero", matching with { ZeroUdpChecksum = true }, TcActRedirect, Forwarded(matching with { ZeroUdpChecksum = true }) },
-            { "first fragment: to the stack", matching with { MoreFragments = true }, TcActOk, null },
-            { "later fragment: to the stack", matching with { FragmentOffsetUnits = 185 }, TcActOk, null },
-            { "TTL 1: to the stack", matching with { Ttl = 1 }, TcActOk, null },
+            { "first fragment: to the stack", matching with { MoreFragments = true }, TcActUnspec, null },
+            { "later fragment: to the stack", matching with { FragmentOffsetUnits = 185 }, TcActUnspec, null },
+            { "later fragment with TTL 1: to the stack, its bytes only look like the listener's port", matching with { FragmentOffsetUnits = 185, Ttl = 1 }, TcActUnspec, null },
         };
+    }
+
+    /// <summary>What the kernel's ip_rcv_core refuses: the program must neither forward nor change it, and count it.</summary>
+    public static TheoryData<string, Ipv4UdpFrame> InvalidHeaders()
+    {
+        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+        var length = 20 + 8 + matching.Payload.Length;
+        return new()
+        {
+            { "bad IPv4 header checksum", matching with { BadIpChecksum = true } },
+            { "bad checksum over IP options", matching with { IpOptions = [1, 1, 1, 0], BadIpChecksum = true } },
+            { "total length shorter than the IP and UDP headers", matching with { TotalLength = 20 + 4 } },
+            { "total length shorter than the IP header", matching with { TotalLength = 12 } },
+            { "total length beyond the frame", matching with { TotalLength = (ushort)(length + 1) } },
+            { "IHL below 5", matching with { HeaderLengthWords = 4 } },
+            { "version 6 in an IPv4 frame", matching with { IpVersion = 6 } },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(InvalidHeaders))]
+    public void Run_InvalidIpv4Header_PassesUntouchedAndCounts(string description, Ipv4UdpFrame input)
+    {
+        var frame = input.Build();
+
+        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+
+        Assert.True(verdict == TcActUnspec, $"{description}: verdict {verdict}");
+        Assert.Equal(Convert.ToHexString(frame), Convert.ToHexString(output));
+        Assert.Equal($"{fanout_tc_stat.FANOUT_TC_PASS_BAD_HEADER} 1", counted);
+    }
+
+    [Fact]
+    public void Run_LinkPaddingPastTheTotalLength_IsForwarded()
+    {
+        // Ethernet pads short frames to 60 bytes: bytes past the IP total length are not a bad header.
+        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port, Payload = [1, 2] };
+        var frame = matching.Build().Concat(new byte[60 - 14 - 20 - 8 - 2]).ToArray();
+
+        var (verdict, _, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+
+        Assert.Equal(TcActRedirect, verdict);
+        Assert.Equal($"{fanout_tc_stat.FANOUT_TC_FORWARDED} 1", counted);
+    }
+
+    /// <summary>
+    /// A router drops these. Passed to the stack they would reach the fallback socket and leave with a fresh TTL, so
+    /// a loop through the proxy would never end.
+    /// </summary>
+    [Theory]
+    [InlineData("TTL 1", 1, false)]
+    [InlineData("TTL 0", 0, false)]
+    [InlineData("first fragment with TTL 1: not reassembled and sent on", 1, true)]
+    public void Run_TtlThatWouldExpire_DropsAndCounts(string description, byte ttl, bool fragment)
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address, Ttl = ttl, MoreFragments = fragment }.Build();
+
+        var (verdict, _, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+
+        Assert.True(verdict == TcActShot, $"{description}: verdict {verdict}");
+        Assert.Equal($"{fanout_tc_stat.FANOUT_TC_TTL_EXPIRED} 1", counted);
     }
 
     [Theory]
@@ -81,7 +145,7 @@ public sealed class TcProgramFixtureTests : IDisposable
 
         var (verdict, output) = RunProgram(new DownstreamSet([new Downstream("d", Downstream)]), frame);
 
-        Assert.True(verdict == TcActOk, description);
+        Assert.True(verdict == TcActUnspec, description);
         Assert.Equal(frame, output);
     }
 
@@ -94,7 +158,7 @@ public sealed class TcProgramFixtureTests : IDisposable
 
         var (verdict, output) = RunProgram(new DownstreamSet([new Downstream("d", Downstream)]), frame);
 
-        Assert.Equal(TcActOk, verdict);
+        Assert.Equal(TcActUnspec, verdict);
         Assert.Equal(frame, output);
     }
 
@@ -103,10 +167,21 @@ public sealed class TcProgramFixtureTests : IDisposable
     {
         var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
 
-        var (verdict, stats) = RunAndRead(DownstreamSet.Empty, frame, TcStat.NoDownstream);
+        var (verdict, stats) = RunAndRead(DownstreamSet.Empty, frame, fanout_tc_stat.FANOUT_TC_NO_DOWNSTREAM);
 
         Assert.Equal(TcActShot, verdict);
         Assert.Equal(1, stats);
+    }
+
+    [Fact]
+    public void Run_EveryDownstreamUnhealthy_DropsAsNoHealthyDownstream()
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
+
+        var (verdict, _, counted) = RunAndCount(new DownstreamSet([], DropReason.NoHealthyDownstream), frame);
+
+        Assert.Equal(TcActShot, verdict);
+        Assert.Equal($"{fanout_tc_stat.FANOUT_TC_NO_HEALTHY_DOWNSTREAM} 1", counted);
     }
 
     [Fact]
@@ -115,7 +190,7 @@ public sealed class TcProgramFixtureTests : IDisposable
         var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
         var unroutable = new Downstream("far", IPEndPoint.Parse("203.0.113.5:6000"));
 
-        var (verdict, stats) = RunAndRead(new DownstreamSet([unroutable]), frame, TcStat.NoRoute);
+        var (verdict, stats) = RunAndRead(new DownstreamSet([unroutable]), frame, fanout_tc_stat.FANOUT_TC_NO_ROUTE);
 
         Assert.Equal(TcActShot, verdict);
         Assert.Equal(1, stats);
@@ -128,12 +203,23 @@ public sealed class TcProgramFixtureTests : IDisposable
         return BpfTestRun.Run(program.ProgramFd, frame, Context());
     });
 
-    private (uint Verdict, long Count) RunAndRead(DownstreamSet set, byte[] frame, TcStat stat) => _ns.Invoke(() =>
+    private (uint Verdict, long Count) RunAndRead(DownstreamSet set, byte[] frame, fanout_tc_stat stat) => _ns.Invoke(() =>
     {
         using var program = TcProgram.Load(Listener);
         program.Publish(set);
         var (verdict, _) = BpfTestRun.Run(program.ProgramFd, frame, Context());
         return (verdict, program.Read(stat).Packets);
+    });
+
+    /// <summary>Runs the frame once and says which of the program's counters counted it, and how often.</summary>
+    private (uint Verdict, byte[] Output, string Counted) RunAndCount(DownstreamSet set, byte[] frame) => _ns.Invoke(() =>
+    {
+        using var program = TcProgram.Load(Listener);
+        program.Publish(set);
+        var (verdict, output) = BpfTestRun.Run(program.ProgramFd, frame, Context());
+        var counted = Enum.GetValues<fanout_tc_stat>().Where(s => s != fanout_tc_stat.FANOUT_TC_STAT_COUNT)
+            .Select(s => (Stat: s, program.Read(s).Packets)).Where(c => c.Packets != 0).Select(c => $"{c.Stat} {c.Packets}");
+        return (verdict, output, string.Join(", ", counted));
     });
 
     /// <summary>A __sk_buff saying the frame came in on a forwarding device, as bpf_fib_lookup needs.</summary>

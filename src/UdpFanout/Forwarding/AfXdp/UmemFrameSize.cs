@@ -1,0 +1,31 @@
+namespace UdpFanout.Forwarding.AfXdp;
+
+/// <summary>
+/// The UMEM frame (chunk) size an interface's MTU needs. The kernel writes a received frame
+/// <c>XDP_PACKET_HEADROOM</c> bytes into its chunk and drops one that does not fit in the rest (counted only in
+/// XDP_STATISTICS' rx_dropped), so a 2,048-byte chunk holds frames of an MTU up to 1,774 and a page-sized
+/// 4,096-byte chunk, the largest the kernel takes for an aligned UMEM, up to 3,822.
+/// </summary>
+internal static class UmemFrameSize
+{
+    /// <summary>The kernel's smallest chunk (XDP_UMEM_MIN_CHUNK_SIZE); half the memory of a page per frame.</summary>
+    public const int Small = 2048;
+
+    /// <summary>One page: the largest chunk of an aligned UMEM.</summary>
+    public const int Large = 4096;
+
+    /// <summary>XDP_PACKET_HEADROOM: where the kernel places a frame in its chunk.</summary>
+    private const int KernelHeadroom = 256;
+
+    /// <summary>What a frame carries beyond its MTU: Ethernet and the one VLAN tag the frame parser accepts.</summary>
+    private const int LinkHeaders = 14 + 4;
+
+    /// <summary>The largest MTU whose frames fit in a UMEM frame.</summary>
+    public const int MaxMtu = Large - KernelHeadroom - LinkHeaders;
+
+    /// <summary>The smallest frame size that holds a whole frame of <paramref name="mtu"/>; null above <see cref="MaxMtu"/>.</summary>
+    public static int? For(int mtu) =>
+        mtu <= Small - KernelHeadroom - LinkHeaders ? Small
+        : mtu <= MaxMtu ? Large
+        : null;
+}

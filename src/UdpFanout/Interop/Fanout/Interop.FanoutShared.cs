@@ -1,0 +1,94 @@
+using System.Runtime.CompilerServices;
+
+internal static partial class Interop
+{
+    /// <summary>
+    /// The C# copy of bpf/include/fanout_shared.h, in C's names, and the names the daemon looks up in the built BPF
+    /// objects. Everything shared with the BPF programs lives here and only here: the contract tests
+    /// (tests/UdpFanout.Tests/Interop/) compile the header and open the objects and prove every constant, enum
+    /// member, struct layout and name on both sides, so a new one is a line here and a line there.
+    /// </summary>
+    internal static partial class Fanout
+    {
+        public const int FANOUT_MAX_DOWNSTREAMS = 256;
+        public const int FANOUT_MAX_SLOTS = 2 * FANOUT_MAX_DOWNSTREAMS;
+        public const int FANOUT_MAX_QUEUES = 64;
+        public const uint FANOUT_SET_ALL_UNHEALTHY = 1;
+
+        /// <summary>tc_fanout.bpf.o: its file, program and maps (every map it has, so none is added unseen).</summary>
+        public const string TC_OBJECT = "tc_fanout.bpf.o";
+        public const string TC_PROGRAM = "tc_fanout";
+        public const string TC_MAP_DOWNSTREAM_SETS = "downstream_sets";
+        public const string TC_MAP_RR_POSITION = "rr_position";
+        public const string TC_MAP_STATS = "stats";
+        public const string TC_MAP_SLOT_STATS = "slot_stats";
+
+        /// <summary>xdp_fanout.bpf.o: its file, program and maps.</summary>
+        public const string XDP_OBJECT = "xdp_fanout.bpf.o";
+        public const string XDP_PROGRAM = "xdp_fanout";
+        public const string XDP_MAP_XSKS = "xsks";
+        public const string XDP_MAP_STATS = "xdp_stats";
+
+        /// <summary><c>struct fanout_listener</c>: what the program matches; network byte order.</summary>
+        internal struct fanout_listener
+        {
+            public uint addr;
+            public ushort port;
+            public ushort pad;
+        }
+
+        /// <summary><c>struct fanout_downstream</c>: address and port in network byte order, and its counter slot.</summary>
+        internal struct fanout_downstream
+        {
+            public uint addr;
+            public ushort port;
+            public ushort slot;
+        }
+
+        /// <summary><c>struct fanout_downstream_set</c>: the value of the inner map swapped on every change.</summary>
+        internal struct fanout_downstream_set
+        {
+            public uint count;
+            public uint flags;
+            public Downstreams downstreams;
+
+            [InlineArray(FANOUT_MAX_DOWNSTREAMS)]
+            internal struct Downstreams
+            {
+                private fanout_downstream _element;
+            }
+        }
+
+        /// <summary><c>struct fanout_counter</c>: one per CPU in the per-CPU stats maps.</summary>
+        internal struct fanout_counter
+        {
+            public ulong packets;
+            public ulong bytes;
+        }
+
+        /// <summary><c>enum fanout_tc_stat</c>: the tc program's per-verdict counters (the header says what each counts).</summary>
+        internal enum fanout_tc_stat : uint
+        {
+            FANOUT_TC_FORWARDED = 0,
+            FANOUT_TC_NO_DOWNSTREAM = 1,
+            FANOUT_TC_NO_ROUTE = 2,
+            FANOUT_TC_REDIRECT_FAILED = 3,
+            FANOUT_TC_PASS_FRAGMENT = 4,
+            FANOUT_TC_TTL_EXPIRED = 5,
+            FANOUT_TC_PASS_FRAG_NEEDED = 6,
+            FANOUT_TC_PASS_FORWARDING_DISABLED = 7,
+            FANOUT_TC_NO_HEALTHY_DOWNSTREAM = 8,
+            FANOUT_TC_PASS_BAD_HEADER = 9,
+            FANOUT_TC_STAT_COUNT = 10,
+        }
+
+        /// <summary><c>enum fanout_xdp_stat</c>: the XDP program's per-verdict counters.</summary>
+        internal enum fanout_xdp_stat : uint
+        {
+            FANOUT_XDP_REDIRECTED = 0,
+            FANOUT_XDP_NO_SOCKET = 1,
+            FANOUT_XDP_PASS_FRAGMENT = 2,
+            FANOUT_XDP_STAT_COUNT = 3,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Hosting;
+using UdpFanout.Metrics;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Metrics;
+
+/// <summary>
+/// The collector over real userspace listeners on loopback, reloaded through the real supervisor, scraped
+/// through the registry's own export, with a clock the test moves.
+/// </summary>
+public sealed class FanoutMetricsTests : IAsyncLifetime
+{
+    private const string DownstreamPackets = "udp_fanout_downstream_packets_forwarded_total";
+
+    private readonly ManualClock _clock = new();
+    private readonly ListenerSupervisor _supervisor;
+    private readonly FanoutMetrics _metrics;
+    private readonly CountingReceiver _receiver = new();
+    private readonly Socket _client = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private readonly Dictionary<string, IPEndPoint> _binds = [];
+    private long _sent;
+
+    public FanoutMetricsTests()
+    {
+        var retired = new RetiredStats();
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
+        _supervisor = new ListenerSupervisor(registry, new ListenerSelection(null), retired, _clock, NullLogger<ListenerSupervisor>.Instance);
+        _metrics = new FanoutMetrics(_supervisor, retired, _clock);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await _supervisor.DisposeAsync();
+        _client.Dispose();
+        _receiver.Dispose();
+    }
+
+    [Fact]
+    public async Task Scrape_DownstreamRemoved_FinalCountsShowForTheGracePeriodThenTheSeriesAndCountersGo()
+    {
+        await ApplyAsync(("syslog", ["a", "b"]));
+        await SendAsync("syslog", 10);
+        Assert.Equal(5, (await ScrapeAsync())[Series("syslog", "b")]);
+
+        await ApplyAsync(("syslog", ["a"]));
+        Assert.Equal(5, (await ScrapeAsync())[Series("syslog", "b")]);
+        _clock.Advance(FanoutMetrics.RetirementGrace - TimeSpan.FromSeconds(1));
+        Assert.Equal(5, (await ScrapeAsync())[Series("syslog", "b")]);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var scrape = await ScrapeAsync();
+
+        Assert.Empty(scrape.Series(DownstreamPackets, "downstream=\"b\""));
+        Assert.Empty(scrape.Series("udp_fanout_downstream_bytes_forwarded_total", "downstream=\"b\""));
+        Assert.Equal(5, scrape[Series("syslog", "a")]);
+        Assert.Equal(["a"], _supervisor.Running.Single().ReadStats().Downstreams.Select(d => d.Downstream.Name));
+    }
+
+    [Fact]
+    public async Task Scrape_60ReloadsRenamingOneDownstreamAMinuteApart_OnlyTheGracePeriodsWorthOfSeriesRemain()
+    {
+        for (var i = 0; i < 60; i++)
+        {
+            await ApplyAsync(("syslog", [$"d{i}"]));
+            await SendAsync("syslog", 1);
+            await ScrapeAsync();
+            _clock.Advance(TimeSpan.FromMinutes(1));
+        }
+        var scrape = await ScrapeAsync();
+
+        // This scrape is a minute after the last reload. d55..d58 were first found gone one to four minutes ago
+        // and still show their final count; d54 was found gone five minutes ago and went; d59 is configured.
+        string[] expected = [.. Enumerable.Range(55, 5).Select(i => $"d{i}")];
+        Assert.Equal(expected.Select(d => Series("syslog", d)).Order(), scrape.Series(DownstreamPackets).Order());
+        Assert.All(expected, d => Assert.Equal(1, scrape[Series("syslog", d)]));
+        Assert.Equal(expected, _supervisor.Running.Single().ReadStats().Downstreams.Select(d => d.Downstream.Name).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Scrape_ListenerRemoved_ItsFinalCountsShowForTheGracePeriodThenEverySeriesOfItGoes()
+    {
+        await ApplyAsync(("keep", ["a"]), ("gone", ["b"]));
+        await SendAsync("gone", 4);
+        await SendAsync("keep", 3);
+        await ScrapeAsync();
+
+        await ApplyAsync(("keep", ["a"]));
+        var final = await ScrapeAsync();
+        _clock.Advance(FanoutMetrics.RetirementGrace);
+        var after = await ScrapeAsync();
+
+        Assert.Equal(4, final["udp_fanout_packets_received_total{listener=\"gone\",mode=\"userspace\"}"]);
+        Assert.Equal(4, final[Series("gone", "b")]);
+        Assert.Empty(after.SeriesWith("listener=\"gone\""));
+        Assert.Equal(3, after["udp_fanout_packets_received_total{listener=\"keep\",mode=\"userspace\"}"]);
+        Assert.Equal(3, after[Series("keep", "a")]);
+    }
+
+    [Fact]
+    public async Task Scrape_SixParallelScrapers_EveryScrapeHasEveryDownstreamUpSeries()
+    {
+        var names = Enumerable.Range(0, 20).Select(i => $"d{i}").ToArray();
+        await ApplyAsync(("syslog", names));
+        var expected = names.Select(n => $"udp_fanout_downstream_up{{listener=\"syslog\",mode=\"userspace\",downstream=\"{n}\"").ToArray();
+
+        var incomplete = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+        {
+            var missing = 0;
+            for (var scrape = 0; scrape < 1500; scrape++)
+            {
+                var text = await ExportAsync();
+                if (!expected.All(text.Contains))
+                {
+                    missing++;
+                }
+            }
+            return missing;
+        })));
+
+        Assert.True(incomplete.Sum() == 0, $"{incomplete.Sum()} of 9000 scrapes lacked a udp_fanout_downstream_up series");
+    }
+
+    /// <summary>Applies a config of userspace listeners, each forwarding to its named downstreams, all at the one receiver.</summary>
+    private Task ApplyAsync(params (string Name, string[] Downstreams)[] listeners)
+    {
+        var configs = listeners.Select(l => new ListenerConfig
+        {
+            Name = l.Name,
+            Bind = Bind(l.Name),
+            Downstreams = new ValueList<DownstreamConfig>(l.Downstreams.Select(d => new DownstreamConfig(d, _receiver.Endpoint))),
+        });
+        return _supervisor.ApplyAsync(new FanoutConfig { Listeners = new ValueList<ListenerConfig>(configs) }, CancellationToken.None);
+    }
+
+    private IPEndPoint Bind(string listener)
+    {
+        if (!_binds.TryGetValue(listener, out var bind))
+        {
+            bind = LoopbackPorts.FreeUdp();
+            _binds[listener] = bind;
+        }
+        return bind;
+    }
+
+    /// <summary>Sends numbered datagrams to a listener and waits until the receiver has them all.</summary>
+    private async Task SendAsync(string listener, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _client.SendTo(NumberedPayload.Create(_sent++, 64), _binds[listener]);
+        }
+        await Eventually.TrueAsync(() => _receiver.Count == _sent, $"{_sent} datagrams at the receiver");
+    }
+
+    private string Series(string listener, string downstream) =>
+        $"{DownstreamPackets}{{listener=\"{listener}\",mode=\"userspace\",downstream=\"{downstream}\",address=\"{_receiver.Endpoint}\"}}";
+
+    private async Task<MetricsScrape> ScrapeAsync() => MetricsScrape.Parse(await ExportAsync());
+
+    private async Task<string> ExportAsync()
+    {
+        using var text = new MemoryStream();
+        await _metrics.Registry.CollectAndExportAsTextAsync(text);
+        return System.Text.Encoding.UTF8.GetString(text.ToArray());
+    }
+}
