@@ -59,6 +59,16 @@ public sealed partial class ManPageTests(PackagesFixture packages) : IDisposable
         Assert.All(keys, key => Assert.Matches($@"(?m)^\s+{key}:", text));
     }
 
+    [Fact]
+    public void ManPage_GivesTheMetricsDefaultThatConfigExampleGives()
+    {
+        var example = File.ReadAllText(Path.Combine(packages.Root, "config.example.yaml"));
+        var bind = MetricsBind().Match(example);
+
+        Assert.True(bind.Success, "config.example.yaml has a metrics: section with a bind:");
+        Assert.Contains($"(default {bind.Groups[1].Value})", Render());
+    }
+
     private string FromDeb()
     {
         var path = Path.Combine(_work.FullName, "deb.8.gz");
@@ -86,4 +96,7 @@ public sealed partial class ManPageTests(PackagesFixture packages) : IDisposable
 
     [GeneratedRegex(@"(?m)^(?:# )?([a-z_]+):")]
     private static partial Regex TopLevelKey();
+
+    [GeneratedRegex(@"(?m)^metrics:\n(?:  .*\n)*?  bind: ""([^""]+)""")]
+    private static partial Regex MetricsBind();
 }

@@ -123,6 +123,20 @@ public sealed class PackageContentsTests(PackagesFixture packages)
         }
     }
 
+    /// <summary>
+    /// The image k8s/daemonset.yaml runs installs the .deb itself, so it holds whatever the package holds (every
+    /// BPF object included) instead of a second list of files that could miss one.
+    /// </summary>
+    [Fact]
+    public void Image_InstallsTheDebAndCopiesNothingElseFromTheBuild()
+    {
+        var containerfile = File.ReadAllText(Path.Combine(packages.Root, "k8s/Containerfile"));
+        var copies = containerfile.Split('\n').Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)).ToArray();
+
+        Assert.Equal(["COPY artifacts/packages/udp-fanout_*_amd64.deb /tmp/"], copies);
+        Assert.Contains("apt-get install -y --no-install-recommends /tmp/udp-fanout_*_amd64.deb", containerfile);
+    }
+
     /// <summary>`dpkg-deb -c`: path ("/" for the archive root), symbolic mode and owner of every entry.</summary>
     private (string Path, string Mode, string Owner)[] DebEntries() =>
         Shell.Run($"dpkg-deb -c {packages.Deb}").Split('\n', StringSplitOptions.RemoveEmptyEntries)
