@@ -119,7 +119,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         var attached = mode switch
         {
             "tc_ebpf" => () => bed.Proxy.Exec($"tc filter show dev {bed.ProxyIngress} ingress").Contains("tc_fanout"),
-            "af_xdp" => () => bed.Proxy.Exec($"ip link show dev {bed.ProxyIngress}").Contains("xdp"),
+            "af_xdp" => () => bed.Proxy.Exec($"ip link show dev {bed.ProxyIngress}").Contains("prog/xdp"),
             _ => (Func<bool>?)null,
         };
         Assert.True(attached?.Invoke() ?? true, $"{mode} attaches its program to {bed.ProxyIngress}");
