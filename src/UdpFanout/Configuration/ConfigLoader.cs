@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -8,8 +7,11 @@ namespace UdpFanout.Configuration;
 /// <summary>Reads and validates a config file.</summary>
 internal static class ConfigLoader
 {
-    /// <summary>Throws <see cref="ConfigException"/> listing every error in the file.</summary>
-    public static FanoutConfig Load(string path)
+    /// <summary>
+    /// Throws <see cref="ConfigException"/> listing every error in the file. <paramref name="host"/> holds the
+    /// addresses a downstream is compared with (see <see cref="HostAddresses"/>); without it only loopback is local.
+    /// </summary>
+    public static FanoutConfig Load(string path, HostAddresses? host = null)
     {
         string text;
         try
@@ -20,10 +22,10 @@ internal static class ConfigLoader
         {
             throw new ConfigException([new ConfigError(path, 1, 1, "(file)", $"cannot read the config file: {e.Message}")]);
         }
-        return Parse(text, path);
+        return Parse(text, path, host);
     }
 
-    public static FanoutConfig Parse(string text, string file)
+    public static FanoutConfig Parse(string text, string file, HostAddresses? host = null)
     {
         var errors = new ConfigErrors(file);
         var stream = new YamlStream();
@@ -42,7 +44,7 @@ internal static class ConfigLoader
             errors.Add(at, "(root)", "expected a mapping with a listeners: list");
             throw new ConfigException(errors.All);
         }
-        var config = Parse(new YamlSection(root, "", errors)) with { SourcePath = file };
+        var config = Parse(new YamlSection(root, "", errors), host ?? HostAddresses.LoopbackOnly) with { SourcePath = file };
         if (errors.All.Count > 0)
         {
             throw new ConfigException(errors.All.OrderBy(e => e.Line).ThenBy(e => e.Column).ToArray());
@@ -50,27 +52,27 @@ internal static class ConfigLoader
         return config;
     }
 
-    private static FanoutConfig Parse(YamlSection root)
+    private static FanoutConfig Parse(YamlSection root, HostAddresses host)
     {
         var listeners = Listeners(root);
         var health = root.Section("health") is { } h ? HealthParser.Parse(h) : new HealthConfig();
+        new ListenersValidator(host).Validate(listeners, health, root);
         var metrics = root.Section("metrics") is { } m ? Metrics(m) : new MetricsConfig();
         var tuning = Tuning(root);
         var memlock = Memlock(root);
         root.ReportUnknownKeys();
-        return new FanoutConfig { Listeners = new(listeners), Health = health, Metrics = metrics, Tuning = new(tuning), MemlockBytes = memlock };
+        return new FanoutConfig { Listeners = new(listeners.Select(l => l.Config)), Health = health, Metrics = metrics, Tuning = new(tuning), MemlockBytes = memlock };
     }
 
-    private static List<ListenerConfig> Listeners(YamlSection root)
+    private static List<(ListenerConfig Config, YamlSection At)> Listeners(YamlSection root)
     {
-        var listeners = new List<ListenerConfig>();
+        var listeners = new List<(ListenerConfig, YamlSection)>();
         var sections = root.Sections("listeners", required: true).ToArray();
         if (sections.Length == 0 && root.List("listeners") is { } empty)
         {
             root.Errors.Add(empty, "listeners", "the list is empty: configure at least one listener");
         }
         var byName = new Dictionary<string, YamlSection>(StringComparer.Ordinal);
-        var byBind = new Dictionary<(ForwardingMode, int), List<(IPAddress Address, YamlSection At)>>();
         foreach (var section in sections)
         {
             var listener = ListenerParser.Parse(section);
@@ -84,26 +86,13 @@ internal static class ConfigLoader
                 }
                 byName[name] = section;
             }
-            if (listener is null)
+            if (listener is not null)
             {
-                continue;
+                listeners.Add((listener, section));
             }
-            var port = (listener.Mode, listener.Bind.Port);
-            var taken = byBind.TryGetValue(port, out var list) ? list : byBind[port] = [];
-            var clash = taken.FirstOrDefault(t => Overlaps(t.Address, listener.Bind.Address));
-            if (clash.At is not null)
-            {
-                root.Errors.Add(section.Get("bind")!, section.PathOf("bind"), $"{listener.Bind} overlaps the bind of the listener at line {clash.At.Node.Start.Line}");
-                continue;
-            }
-            taken.Add((listener.Bind.Address, section));
-            listeners.Add(listener);
         }
         return listeners;
     }
-
-    private static bool Overlaps(IPAddress a, IPAddress b) =>
-        a.Equals(b) || a.Equals(IPAddress.Any) || b.Equals(IPAddress.Any);
 
     private static MetricsConfig Metrics(YamlSection s)
     {

@@ -129,6 +129,11 @@ internal sealed class YamlSection(YamlMappingNode node, string path, ConfigError
             Errors.Add(node, PathOf(key), $"'{text}' is not IPv4 (IPv6 is not supported yet)");
             return null;
         }
+        if (!DottedQuad.IsDottedQuad(text.AsSpan(0, colon)))
+        {
+            Errors.Add(node, PathOf(key), DottedQuad.Refusal(text, endpoint));
+            return null;
+        }
         if (endpoint.Port == 0)
         {
             Errors.Add(node, PathOf(key), $"'{text}' has port 0; give a port between 1 and 65535");

@@ -1,3 +1,4 @@
+using System.Net;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
@@ -20,6 +21,9 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly EndpointSliceWatch _watch;
+    private readonly DestinationRules _rules;
+    // Endpoints already warned about: a refused endpoint stays in its slice, and every later event would repeat it.
+    private readonly HashSet<IPEndPoint> _refused = [];
     private Task _watching = Task.CompletedTask;
     // Null until the first list: that one is always published, even empty, as it replaces what a reload's previous
     // discovery had found.
@@ -30,10 +34,11 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private long _failures;
 
     private KubernetesDiscovery(
-        string listener, KubernetesDiscoveryConfig config, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger)
+        string listener, KubernetesDiscoveryConfig config, DestinationRules rules, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger)
     {
         _listener = listener;
         Config = config;
+        _rules = rules;
         _publish = publish;
         _logger = logger;
         _client = KubernetesConnection.Create(config);
@@ -55,18 +60,19 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
 
     /// <summary>
     /// Makes the API client without watching yet; throws <see cref="DiscoveryException"/> when there is no way to
-    /// reach the API, so a reload can refuse before it stops the discovery in force.
+    /// reach the API, so a reload can refuse before it stops the discovery in force. Endpoints that
+    /// <paramref name="rules"/> refuse are left out, with one warning each.
     /// </summary>
     public static KubernetesDiscovery Create(
-        string listener, KubernetesDiscoveryConfig config, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger) =>
-        new(listener, config, publish, timing, time, logger);
+        string listener, KubernetesDiscoveryConfig config, DestinationRules rules, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger) =>
+        new(listener, config, rules, publish, timing, time, logger);
 
     /// <summary>Starts listing and watching; downstreams are published from the watch task from now on.</summary>
     public void Start() => _watching = Task.Run(() => _watch.RunAsync(_stop.Token));
 
     public void SlicesChanged(IReadOnlyCollection<V1EndpointSlice> slices)
     {
-        var next = EndpointSliceDownstreams.From(slices, Config);
+        IReadOnlyList<Downstream> next = EndpointSliceDownstreams.From(slices, Config).Where(Allowed).ToArray();
         if (_last is null || !next.SequenceEqual(_last))
         {
             // Published first, so that when Endpoints shows the new count the data path already has it.
@@ -111,8 +117,24 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
         _client.Dispose();
     }
 
+    private bool Allowed(Downstream endpoint)
+    {
+        if (_rules.Refusal(endpoint.Endpoint) is not { } reason)
+        {
+            return true;
+        }
+        if (_refused.Add(endpoint.Endpoint))
+        {
+            LogEndpointRefused(_logger, _listener, Config.Namespace, Config.Service, endpoint.Name, reason);
+        }
+        return false;
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: service {Namespace}/{Service} has {Endpoints} ready endpoints in {Slices} EndpointSlices")]
     private static partial void LogEndpoints(ILogger logger, string listener, string @namespace, string service, int endpoints, int slices);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: endpoint {Pod} of service {Namespace}/{Service} is left out: {Reason}")]
+    private static partial void LogEndpointRefused(ILogger logger, string listener, string @namespace, string service, string pod, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: the Kubernetes API is unreachable for {Namespace}/{Service} ({Error}); the last known {Endpoints} downstreams keep serving; retrying in {RetrySeconds} s")]
     private static partial void LogUnreachable(ILogger logger, string listener, string @namespace, string service, string error, int endpoints, double retrySeconds);

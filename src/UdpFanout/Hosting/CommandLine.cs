@@ -66,7 +66,8 @@ internal static class CommandLine
     {
         try
         {
-            var config = ConfigLoader.Load(path);
+            // The host's addresses too: check is what a reload runs first (ExecReload), on the host that runs the daemon.
+            var config = ConfigLoader.Load(path, HostAddresses.Read());
             foreach (var listener in config.Listeners)
             {
                 Console.WriteLine(ListenerSummary.Describe(listener));
@@ -124,7 +125,7 @@ internal static class CommandLine
         FanoutConfig config;
         try
         {
-            config = ConfigLoader.Load(path);
+            config = ConfigLoader.Load(path, HostAddresses.Read());
             new ListenerSelection(listener).Select(config);
             MemlockLimit.Apply(config.MemlockBytes);
         }

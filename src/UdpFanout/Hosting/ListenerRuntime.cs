@@ -40,6 +40,8 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     public static async Task<ListenerRuntime> StartAsync(
         ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
+        // Before anything binds or attaches: in every mode the listener's sockets would share the port silently.
+        ForeignPortHolders.ThrowIfHeld(config);
         var forwarder = registry.Create(config);
         var runtime = new ListenerRuntime(config, forwarder, time, logger);
         try
@@ -54,6 +56,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             }
             var initial = runtime.Rotation.Current;
             await forwarder.StartAsync(initial, cancellationToken);
+            // Once more now that this listener's sockets are bound: two daemons that started at the same moment
+            // both passed the first check, and each now sees the other, so neither keeps half of the traffic.
+            ForeignPortHolders.ThrowIfHeld(config);
             lock (runtime._publishing)
             {
                 runtime._started = true;
@@ -149,7 +154,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     }
 
     private KubernetesDiscovery CreateDiscovery(KubernetesDiscoveryConfig kubernetes) =>
-        KubernetesDiscovery.Create(Config.Name, kubernetes, OnDiscovered, WatchTiming.Default, _time, _logger);
+        KubernetesDiscovery.Create(Config.Name, kubernetes, new DestinationRules(Config, HostAddresses.Read()), OnDiscovered, WatchTiming.Default, _time, _logger);
 
     private void OnDiscovered(IReadOnlyList<Downstream> downstreams)
     {

@@ -53,7 +53,7 @@ internal sealed partial class ReloadService(
             FanoutConfig next;
             try
             {
-                next = ConfigLoader.Load(current.Path);
+                next = ConfigLoader.Load(current.Path, HostAddresses.Read());
             }
             catch (ConfigException e)
             {

@@ -187,7 +187,7 @@ public sealed class ConfigLoaderTests
                 downstream: [{ name: a, address: "10.0.0.1:6000" }]
             """);
 
-        Assert.Equal((6, "listeners[1].bind", "10.0.0.5:5514 overlaps the bind of the listener at line 2"), (error.Line, error.Path, error.Message));
+        Assert.Equal((6, "listeners[1].bind", "10.0.0.5:5514 overlaps the bind 0.0.0.0:5514 of listener 'a' (mode userspace, line 2): both would receive on that port and split its datagrams; give one of them another port"), (error.Line, error.Path, error.Message));
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
@@ -193,7 +195,33 @@ public sealed class KubernetesDiscoveryTests : IDisposable
         Assert.Contains(_api.Requests, r => r.Contains("watch=true") && r.Contains($"resourceVersion={latest}"));
     }
 
-    private KubernetesDiscovery Start(WatchTiming? timing = null, string? token = null, bool bookmarks = true)
+    [Fact]
+    public async Task Watch_EndpointsThatWouldLoopOrReachEveryone_AreLeftOutWithOneWarningEach()
+    {
+        // The listener receives on 0.0.0.0:5514, the service's port: a pod on the host network at 127.0.0.1 is
+        // the listener itself.
+        _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("host-net", "127.0.0.1"), new Pod("odd", "0.0.0.0")]));
+        var log = new RecordingLogger();
+        await using var discovery = Start(logger: log);
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["vector-0 10.244.0.10:5514"], Published());
+
+        for (var i = 1; i <= 3; i++)
+        {
+            _api.Apply(EndpointSliceJson.Slice("vector-a", "vector", [
+                new Pod("vector-0", "10.244.0.10"), new Pod("host-net", "127.0.0.1"), new Pod("odd", "0.0.0.0"), .. Enumerable.Range(1, i).Select(n => new Pod($"vector-{n}", $"10.244.0.{10 + n}"))]));
+            await Within1s(["vector-0 10.244.0.10:5514", .. Enumerable.Range(1, i).Select(n => $"vector-{n} 10.244.0.{10 + n}:5514")], $"event {i}");
+        }
+
+        Assert.Equal(
+            [
+                "listener syslog: endpoint host-net of service logging/vector is left out: 127.0.0.1:5514 is an address of this host, and the listener receives on port 5514 of every local address (bind 0.0.0.0:5514): every datagram would come back into it (a forwarding loop)",
+                "listener syslog: endpoint odd of service logging/vector is left out: 0.0.0.0:5514 is the unspecified address: a datagram sent to 0.0.0.0 is delivered to this host itself, so it comes back into the listeners (a forwarding loop); give the receiver's own address",
+            ],
+            log.Messages.Where(m => m.Contains("left out")).Order());
+    }
+
+    private KubernetesDiscovery Start(WatchTiming? timing = null, string? token = null, bool bookmarks = true, ILogger? logger = null)
     {
         if (!bookmarks)
         {
@@ -206,7 +234,9 @@ public sealed class KubernetesDiscoveryTests : IDisposable
             PortName = "syslog",
             Kubeconfig = _api.WriteKubeconfig(_directory, token),
         };
-        var discovery = KubernetesDiscovery.Create("syslog", config, Publish, timing ?? Fast, TimeProvider.System, NullLogger.Instance);
+        var listener = new ListenerConfig { Name = "syslog", Bind = new IPEndPoint(IPAddress.Any, 5514) };
+        var discovery = KubernetesDiscovery.Create(
+            "syslog", config, new DestinationRules(listener, HostAddresses.LoopbackOnly), Publish, timing ?? Fast, TimeProvider.System, logger ?? NullLogger.Instance);
         discovery.Start();
         return discovery;
     }

@@ -285,7 +285,7 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     /// A config for the daemon run in the proxy namespace: one listener of this mode on the testbed, with
     /// <paramref name="downstreams"/> (its downstream or kubernetes lines) and <paramref name="global"/> sections.
     /// </summary>
-    private string DaemonConfig(string downstreams, string global = "") => $$"""
+    private protected string DaemonConfig(string downstreams, string global = "") => $$"""
         listeners:
           - name: kernel
             bind: "{{Bed.ProxyAddress}}:{{ListenPort}}"

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using UdpFanout.Tests.Configuration;
+using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Hosting;
 
@@ -49,6 +50,47 @@ public sealed class CommandLineTests
                 $"{file}: 2 error(s)",
             ],
             errors.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void Check_DownstreamsThatReachThisHost_AreRefusedWithTheHostsOwnAddresses()
+    {
+        // A namespace whose only address besides loopback is 10.237.0.1/24, so the host is known exactly.
+        using var ns = new NetworkNamespace($"ufchk{Environment.ProcessId % 10000:x}");
+        ns.Exec("ip addr add 10.237.0.1/24 dev lo");
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, """
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream:
+                  - { name: self, address: "10.237.0.1:5514" }
+                  - { name: subnet, address: "10.237.0.255:5514" }
+                  - { name: other-port, address: "10.237.0.1:6000" }
+              - name: flows
+                bind: "10.237.0.1:2055"
+                mode: tc_ebpf
+                interface: lo
+                downstream: [{ name: local, address: "10.237.0.1:6000" }]
+            """);
+        try
+        {
+            var (code, output) = ns.TryExec($"{Path.Combine(AppContext.BaseDirectory, "udp-fanout")} check --config {file}");
+
+            Assert.Equal(1, code);
+            Assert.Equal(
+                [
+                    $"{file}:5:32: listeners[0].downstream[0].address: 10.237.0.1:5514 is an address of this host, and the listener receives on port 5514 of every local address (bind 0.0.0.0:5514): every datagram would come back into it (a forwarding loop)",
+                    $"{file}:6:34: listeners[0].downstream[1].address: 10.237.0.255:5514 is the broadcast address of 10.237.0.0/24 on lo: every host of that subnet gets each datagram, this one included, instead of exactly one receiver",
+                    $"{file}:12:42: listeners[1].downstream[0].address: 10.237.0.1:6000 is an address of this host: mode tc_ebpf routes each datagram with bpf_fib_lookup, which answers \"local\" for it, so every datagram would be dropped as no_route; use mode userspace or af_xdp to forward to a receiver on this host",
+                    $"{file}: 3 error(s)",
+                ],
+                output.Trim().Split('\n'));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]

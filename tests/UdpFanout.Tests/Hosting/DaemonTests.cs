@@ -112,6 +112,69 @@ public sealed class DaemonTests : IDisposable
         Assert.Contains("listeners[0].bind", daemon.Output);
     }
 
+    [Fact]
+    public async Task Run_ASecondDaemonOnTheSamePort_RefusesNamingThePortAndTheFirst()
+    {
+        WriteConfig(0);
+        using var first = new DaemonProcess(_config);
+        first.WaitReady();
+        var second = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(second, $$"""
+            listeners:
+              - { name: test, bind: "0.0.0.0:{{_bind.Port}}", downstream: [{ name: r1, address: "{{_receivers[1].Endpoint}}" }] }
+            metrics: { enabled: false }
+            """);
+        try
+        {
+            using var daemon = new DaemonProcess(second);
+
+            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)), daemon.Output);
+            Assert.Equal(1, daemon.ExitCode);
+            Assert.Contains($"udp-fanout: listener 'test': UDP port {_bind.Port} is already in use by process {first.Id} (udp-fanout) (bound to {_bind}): two programs on one port would split its datagrams between them; stop the other program or give this listener another port in bind",
+                daemon.Output);
+            using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
+            await client.SendAsync(100, _ => 64, burst: 100);
+            await Eventually.TrueAsync(() => _receivers[0].Count == 100, "the first daemon to keep all the traffic");
+            Assert.Equal(0, _receivers[1].Count);
+        }
+        finally
+        {
+            File.Delete(second);
+        }
+    }
+
+    [Fact]
+    public async Task Reload_ADownstreamThatLoopsBack_IsRefusedAndTheRunningConfigStays()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+
+        File.WriteAllText(_config, $"""
+            listeners:
+              - name: test
+                bind: "{_bind}"
+                downstream:
+                  - name: r0
+                    address: "{_receivers[0].Endpoint}"
+                  - name: self
+                    address: "{_bind}"
+            metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
+            """);
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
+        await client.SendAsync(100, _ => 64, burst: 100);
+
+        await Eventually.TrueAsync(() => _receivers[0].Count == 100, "the old config's downstream to get the traffic");
+        Assert.Contains($"{_config}:8:18: listeners[0].downstream[1].address: {_bind} is this listener's own bind: every datagram would come back into the listener (a forwarding loop)", daemon.Output);
+        var metrics = await Scrape();
+        Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+        Assert.Equal(100, metrics.Sum("udp_fanout_packets_received_total"));
+        Assert.False(daemon.HasExited);
+    }
+
     private Task<MetricsScrape> Scrape() => MetricsScrape.FromAsync(_metricsPort);
 
     private void WriteConfig(params int[] downstreams)

@@ -52,6 +52,8 @@ internal sealed partial class DaemonProcess : IDisposable
         }
     }
 
+    public int Id => _process.Id;
+
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
@@ -73,7 +75,19 @@ internal sealed partial class DaemonProcess : IDisposable
 
     public void Signal(int signal) => Assert.Equal(0, kill(_process.Id, signal));
 
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    /// <summary>
+    /// True when it exited in time; then <see cref="Output"/> is complete too (the timed wait alone returns
+    /// before the last lines of redirected output have been read, the untimed one waits for them).
+    /// </summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return false;
+        }
+        _process.WaitForExit();
+        return true;
+    }
 
     public void Dispose()
     {

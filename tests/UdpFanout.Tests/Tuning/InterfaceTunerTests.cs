@@ -53,16 +53,4 @@ public sealed class InterfaceTunerTests : IDisposable
 
         Assert.Equal("interface nosuch0 does not exist (`ip link` lists the interfaces)", error.InnerException!.Message);
     }
-
-    private sealed class RecordingLogger : ILogger
-    {
-        public List<string> Messages { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Messages.Add(formatter(state, exception));
-    }
 }

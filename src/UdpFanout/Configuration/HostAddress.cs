@@ -1,0 +1,25 @@
+using System.Buffers.Binary;
+using System.Net;
+
+namespace UdpFanout.Configuration;
+
+/// <summary>One IPv4 address of this host, with the subnet it was configured with.</summary>
+internal sealed record HostAddress(string Interface, IPAddress Address, int PrefixLength)
+{
+    /// <summary>The subnet's directed broadcast; null for /31 and /32, which have none (RFC 3021).</summary>
+    public IPAddress? Broadcast => PrefixLength <= 30 ? FromHostOrder(HostOrder | HostBits) : null;
+
+    public string Subnet => $"{FromHostOrder(HostOrder & ~HostBits)}/{PrefixLength}";
+
+    // A 64-bit shift, as a 32-bit one by 32 would shift by nothing.
+    private uint HostBits => (uint)(0xFFFF_FFFFUL >> PrefixLength);
+
+    private uint HostOrder => BinaryPrimitives.ReadUInt32BigEndian(Address.GetAddressBytes());
+
+    private static IPAddress FromHostOrder(uint value)
+    {
+        var bytes = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(bytes, value);
+        return new IPAddress(bytes);
+    }
+}

@@ -1,0 +1,17 @@
+using System.Net;
+using UdpFanout.Configuration;
+
+namespace UdpFanout.Tests.Configuration;
+
+public sealed class BindsTests
+{
+    [Theory]
+    [InlineData("10.0.0.1:5514", "10.0.0.1:5514", true)]
+    [InlineData("0.0.0.0:5514", "10.0.0.1:5514", true)]
+    [InlineData("10.0.0.1:5514", "0.0.0.0:5514", true)]
+    [InlineData("0.0.0.0:5514", "0.0.0.0:5514", true)]
+    [InlineData("10.0.0.1:5514", "10.0.0.2:5514", false)]
+    [InlineData("0.0.0.0:5514", "0.0.0.0:5515", false)]
+    public void Overlap_SamePortAndTheSameOrAnyAddress(string a, string b, bool overlap) =>
+        Assert.Equal(overlap, Binds.Overlap(IPEndPoint.Parse(a), IPEndPoint.Parse(b)));
+}
