@@ -5,7 +5,7 @@ packages=(
   clang llvm libbpf-dev libbpf1 bpftool libxdp-dev libxdp1 xdp-tools linux-libc-dev               # BPF programs and loaders
   iproute2 iputils-ping ethtool nftables netsniff-ng                                                          # network-namespace testbeds
   nginx libnginx-mod-stream                                                                        # the peer proxy in benchmarks
-  debootstrap systemd-container rpm dpkg-dev                                                       # packaging and the systemd test
+  debootstrap systemd-container rpm cpio dpkg-dev scdoc lintian rpmlint man-db                     # packaging, its linters and the systemd test
   zlib1g-dev python3 python3-matplotlib python3-yaml                                                        # Native AOT link, benchmark plots
 )
 missing=()

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test of udp-fanout, the root-only kernel ones included (network namespaces, BPF, AF_XDP, systemd
-# in a container), after installing what a fresh Debian 12 machine with the .NET SDK lacks. Run as root.
-# Ends with the line "N passed, N failed[, N skipped]".
+# in a container), after installing what a fresh Debian 12 machine with the .NET SDK lacks. Runs as root: started
+# by a user, it runs itself again through sudo, so `bash tools/test.sh` works on a root shell without sudo and on
+# a user's shell alike. Ends with the line "N passed, N failed[, N skipped]".
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then
-  echo "tools/test.sh: run as root (the data-path tests create network namespaces and load BPF programs)" >&2
+  if command -v sudo >/dev/null 2>&1; then
+    # PATH goes along: sudo's secure_path would lose a dotnet installed outside the system directories.
+    exec sudo env "PATH=$PATH" bash "$(readlink -f "$0")" "$@"
+  fi
+  echo "tools/test.sh: run as root, or as a user with sudo (the data-path tests create network namespaces and load BPF programs)" >&2
   exit 2
 fi
+cd "$(dirname "$0")/.."
 
 bash tools/install-deps.sh
 

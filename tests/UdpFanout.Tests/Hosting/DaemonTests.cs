@@ -120,8 +120,8 @@ public sealed class DaemonTests : IDisposable
         await client.SendAsync(200, _ => 64, burst: 10);
 
         var series = $"udp_fanout_downstream_icmp_errors_total{{listener=\"test\",mode=\"userspace\",downstream=\"closed\",address=\"127.0.0.1:{_bind.Port + 1}\",type=\"port_unreachable\"}}";
-        await Eventually.TrueAsync(() => MetricsScrape.From(ns, _metricsPort)[series] == 100, "100 port unreachable errors in the metrics");
-        var metrics = MetricsScrape.From(ns, _metricsPort);
+        await Eventually.TrueAsync(() => MetricsScrape.FromAsync(ns, _metricsPort).GetAwaiter().GetResult()[series] == 100, "100 port unreachable errors in the metrics");
+        var metrics = await MetricsScrape.FromAsync(ns, _metricsPort);
         Assert.Equal(200, metrics.Sum("udp_fanout_packets_forwarded_total"));
         Assert.Equal(100, metrics.Sum("udp_fanout_downstream_packets_forwarded_total", "downstream=\"closed\""));
         Assert.Equal(0, metrics.Sum("udp_fanout_downstream_icmp_errors_total", "downstream=\"alive\""));

@@ -5,15 +5,16 @@ namespace UdpFanout.Tests.Packaging;
 
 /// <summary>
 /// A minimal Debian 12 root (debootstrap, cached under .cache/ in the repository) booted with systemd-nspawn,
-/// since PID 1 on these machines is not systemd. It shares the host's network namespace, so the test's sockets
-/// on 127.0.0.1 and the host's interfaces are the container's too. Commands run inside through nsenter.
+/// since PID 1 on these machines is not systemd. It runs in a given network namespace (the proxy of a
+/// <see cref="NetnsTestbed"/>), so its units see that namespace's interfaces and loopback, and the test reaches them
+/// with sockets made in the same namespace. Commands run inside through nsenter.
 /// </summary>
 internal sealed class BootedContainer : IDisposable
 {
     private static readonly string[] Capabilities = ["CAP_NET_ADMIN", "CAP_BPF", "CAP_PERFMON", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_SYS_RESOURCE"];
     private readonly Process _nspawn;
 
-    public BootedContainer(string repositoryRoot, string deb)
+    public BootedContainer(string repositoryRoot, string deb, NetworkNamespace network)
     {
         var cache = Path.Combine(repositoryRoot, ".cache", "bookworm-systemd-v2");
         if (!Directory.Exists(cache))
@@ -26,7 +27,8 @@ internal sealed class BootedContainer : IDisposable
         var start = new ProcessStartInfo("systemd-nspawn",
             // nspawn's own seccomp filter refuses bpf(2) to a container without CAP_SYS_ADMIN; allowing the call alone
             // keeps the container otherwise as strict, so the unit's capabilities and sandboxing are what is tested.
-            ["-D", Root, "-b", "--register=no", "--keep-unit", "--console=passive", "-q", "--system-call-filter=bpf", $"--capability={string.Join(',', Capabilities)}"])
+            ["-D", Root, "-b", "--register=no", "--keep-unit", "--console=passive", "-q", "--system-call-filter=bpf", $"--capability={string.Join(',', Capabilities)}",
+             $"--network-namespace-path=/run/netns/{network.Name}"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -24,21 +24,45 @@ public sealed class PackagesFixture
 
     public string Rpm { get; }
 
+    /// <summary>The binary the packages were built from (tools/package.sh publishes it there).</summary>
+    public string PublishedBinary => Path.Combine(Root, "artifacts/publish/udp-fanout");
+
     public YamlMappingNode Manifest { get; }
 
-    /// <summary>nfpm.yaml's contents: destination, mode and type ("", "config|noreplace" or "doc").</summary>
-    public IReadOnlyList<(string Path, int Mode, string Type)> Contents =>
+    /// <summary>
+    /// nfpm.yaml's files for one format ("deb" or "rpm"; nfpm's <c>packager:</c> limits an entry to one): destination,
+    /// mode and type ("", "config|noreplace" or "doc"). Directories are in <see cref="Directories"/>.
+    /// </summary>
+    public IReadOnlyList<(string Path, int Mode, string Type)> Contents(string format) =>
+        Entries(format).Where(e => e.Type != "dir").ToArray();
+
+    /// <summary>The directories nfpm.yaml lists (type: dir), which the packages own.</summary>
+    public IReadOnlyList<(string Path, int Mode, string Type)> Directories(string format) =>
+        Entries(format).Where(e => e.Type == "dir").ToArray();
+
+    /// <summary>
+    /// Files nfpm writes into a .deb without a contents entry: the changelog it renders from nfpm.yaml's
+    /// <c>changelog:</c> file. The .rpm carries the changelog in its header instead.
+    /// </summary>
+    public IReadOnlyList<(string Path, int Mode, string Type)> GeneratedDebFiles =>
+        Manifest.Children.ContainsKey("changelog") ? [($"/usr/share/doc/{Manifest["name"]}/changelog.Debian.gz", Convert.ToInt32("644", 8), "")] : [];
+
+    public IReadOnlyList<string> Depends(string format) =>
+        ((YamlSequenceNode)Override(format)["depends"]).Select(d => d.ToString()).ToArray();
+
+    /// <summary>One maintainer script of one format, by nfpm's name for it (postinstall, preremove, postremove).</summary>
+    public string Script(string format, string name) =>
+        File.ReadAllText(Path.Combine(Root, ((YamlMappingNode)Override(format)["scripts"])[name].ToString()));
+
+    private YamlMappingNode Override(string format) => (YamlMappingNode)((YamlMappingNode)Manifest["overrides"])[format];
+
+    private IEnumerable<(string Path, int Mode, string Type)> Entries(string format) =>
         ((YamlSequenceNode)Manifest["contents"]).Cast<YamlMappingNode>()
+            .Where(item => !item.Children.ContainsKey("packager") || item["packager"].ToString() == format)
             .Select(item => (
                 item["dst"].ToString(),
                 Convert.ToInt32(((YamlMappingNode)item["file_info"])["mode"].ToString(), 8),
-                item.Children.ContainsKey("type") ? item["type"].ToString() : ""))
-            .ToArray();
-
-    public IReadOnlyList<string> Depends(string format) =>
-        ((YamlSequenceNode)((YamlMappingNode)((YamlMappingNode)Manifest["overrides"])[format])["depends"]).Select(d => d.ToString()).ToArray();
-
-    public string Script(string name) => File.ReadAllText(Path.Combine(Root, ((YamlMappingNode)Manifest["scripts"])[name].ToString()));
+                item.Children.ContainsKey("type") ? item["type"].ToString() : ""));
 }
 
 [CollectionDefinition(Name, DisableParallelization = true)]

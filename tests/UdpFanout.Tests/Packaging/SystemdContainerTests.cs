@@ -1,114 +1,267 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using UdpFanout.Tests.Testing;
 using Xunit.Abstractions;
 
 namespace UdpFanout.Tests.Packaging;
 
 /// <summary>
-/// The package as a user meets it: installed with apt into a booted Debian 12 systemd, then start, reload,
-/// a broken reload, an eBPF listener under the unit's capabilities and sandboxing, stop, purge.
+/// The package as a user meets it: installed with apt into a booted Debian 12 systemd that runs in the proxy
+/// namespace of a testbed (client, proxy, three downstream namespaces on veth pairs). One listener per mode starts
+/// from the installed package as its own udp-fanout@ unit, forwards numbered datagrams from the client namespace to
+/// real receivers in the downstream namespaces and stops cleanly; then reload, a broken reload, discovery and purge.
 /// </summary>
 [Collection(PackagesCollection.Name)]
-public sealed class SystemdContainerTests(PackagesFixture packages, ITestOutputHelper output) : IDisposable
+public sealed partial class SystemdContainerTests(PackagesFixture packages, ITestOutputHelper output)
 {
-    private readonly List<CountingReceiver> _receivers = [.. Enumerable.Range(0, 3).Select(_ => new CountingReceiver())];
-    private readonly IPEndPoint _listener = LoopbackPorts.FreeUdp();
-    private readonly IPEndPoint _podsListener = LoopbackPorts.FreeUdp();
-    private readonly CountingReceiver _pod = new();
-    private readonly FakeKubernetesApi _api = new();
+    private const int Datagrams = 300;
 
-    public void Dispose()
-    {
-        _receivers.ForEach(r => r.Dispose());
-        _pod.Dispose();
-        _api.Dispose();
-        Shell.TryRun("ip link del uftsysa");
-    }
+    /// <summary>
+    /// The listeners of the test's config: each has its own listening port, its own receiver port in every downstream
+    /// namespace (6000 + index) and its own metrics port (9100 + index), since each runs as a separate instance.
+    /// </summary>
+    private static readonly (string Name, string Mode)[] Listeners =
+        [("plain", "userspace"), ("kernel", "tc_ebpf"), ("xdp", "af_xdp"), ("demo", "userspace"), ("pods", "userspace")];
 
     [Fact]
-    public async Task InstalledPackage_StartReloadBrokenReloadEbpfStopPurge_BehaveAsDocumented()
+    public async Task InstalledPackage_EachModeForwardsAndStopsCleanly_ReloadBrokenReloadDiscoveryPurge_BehaveAsDocumented()
     {
-        Shell.TryRun("ip link del uftsysa");
-        Shell.Run("ip link add uftsysa type veth peer name uftsysb && ip addr add 10.201.241.1/24 dev uftsysa && ip link set uftsysa up && ip link set uftsysb up");
-        using var container = new BootedContainer(packages.Root, packages.Deb);
-        var config = Path.Combine(container.Root, "etc/udp-fanout/config.yaml");
-        Assert.True(File.Exists(config), "the package installs /etc/udp-fanout/config.yaml");
-        // The API server on the host's loopback, which the container shares.
-        File.Move(_api.WriteKubeconfig(Path.GetTempPath()), Path.Combine(container.Root, "etc/udp-fanout/kubeconfig"));
-        _api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [new EndpointSliceJson.Pod("vector-0", "127.0.0.1")]));
+        using var bed = NetnsTestbed.Create("ufs", "10.231", downstreams: 3);
+        var receivers = new Dictionary<(string Listener, int Downstream), CountingReceiver>();
+        using var client = bed.Client.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        // The API server on the proxy namespace's loopback, which the container shares.
+        using var api = bed.Proxy.Invoke(() => new FakeKubernetesApi());
+        try
+        {
+            foreach (var (name, _) in Listeners.Where(l => l.Name != "pods"))
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    var (address, port) = (bed.DownstreamAddress(i), ReceiverPort(name));
+                    receivers[(name, i)] = bed.Downstreams[i].Invoke(() => new CountingReceiver(address, port));
+                }
+            }
+            var podAddress = bed.DownstreamAddress(0);
+            receivers[("pods", 0)] = bed.Downstreams[0].Invoke(() => new CountingReceiver(podAddress, ReceiverPort("pods")));
+            // Resolve the neighbours first: a datagram sent before ARP has answered waits in a short queue that the
+            // first burst could overflow, and that loss would be the test's, not the proxy's.
+            bed.Client.Exec($"ping -c 1 -W 2 {bed.ProxyAddress}");
+            for (var i = 0; i < 3; i++)
+            {
+                bed.Proxy.Exec($"ping -c 1 -W 2 {bed.DownstreamAddress(i)}");
+            }
 
-        File.WriteAllText(config, Config(0, 1));
+            using var container = new BootedContainer(packages.Root, packages.Deb, bed.Proxy);
+            var config = Path.Combine(container.Root, "etc/udp-fanout/config.yaml");
+            Assert.True(File.Exists(config), "the package installs /etc/udp-fanout/config.yaml");
+            Assert.Equal("enabled", container.Exec("systemctl is-enabled udp-fanout.target").Trim());
+            File.Move(api.WriteKubeconfig(Path.GetTempPath()), Path.Combine(container.Root, "etc/udp-fanout/kubeconfig"));
+            api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [new EndpointSliceJson.Pod("vector-0", podAddress.ToString())]));
+            File.WriteAllText(config, Config(bed, demoDownstreams: [0, 1]));
+
+            // Every step is tried, so one report shows each mode's outcome and the rest of the package's behaviour.
+            var failures = new List<string>();
+            async Task Step(string what, Func<Task> step)
+            {
+                try
+                {
+                    await step();
+                }
+                catch (Exception e)
+                {
+                    failures.Add($"{what}: {e.Message}");
+                }
+            }
+            foreach (var (name, mode) in Listeners.Take(3))
+            {
+                await Step($"{mode} (udp-fanout@{name})", () => ForwardsAndStopsCleanlyAsync(container, bed, client, receivers, name, mode));
+            }
+            await Step("reload", () => ReloadAndBrokenReloadAsync(container, bed, client, receivers, config));
+            await Step("discovery", async () =>
+            {
+                // From the packaged Native AOT binary, under the unit's sandbox.
+                container.Exec("systemctl start udp-fanout@pods");
+                await SendAsync(client, bed, "pods", 100, 0);
+                await Eventually.TrueAsync(() => receivers[("pods", 0)].Count == 100, "the discovered pod to get the pods listener's datagrams");
+            });
+            await Step("purge", () =>
+            {
+                container.Exec("systemctl stop udp-fanout@demo udp-fanout@pods");
+                container.Exec("apt-get purge -y -q udp-fanout");
+                Assert.NotEqual(0, container.TryExec("getent passwd udp-fanout").Code);
+                Assert.False(Directory.Exists(Path.Combine(container.Root, "etc/udp-fanout")), "purge removes /etc/udp-fanout");
+                Assert.False(File.Exists(Path.Combine(container.Root, "etc/systemd/system/multi-user.target.wants/udp-fanout.target")), "purge disables udp-fanout.target");
+                return Task.CompletedTask;
+            });
+            Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+        }
+        finally
+        {
+            foreach (var receiver in receivers.Values)
+            {
+                receiver.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// One mode from the installed package: the unit starts, forwards every datagram exactly once to the real
+    /// receivers and counts each, and `systemctl stop` leaves it inactive (not failed), with nothing at priority err
+    /// in its journal and nothing attached to the interface.
+    /// </summary>
+    private async Task ForwardsAndStopsCleanlyAsync(
+        BootedContainer container, NetnsTestbed bed, Socket client, Dictionary<(string, int), CountingReceiver> receivers, string name, string mode)
+    {
+        var unit = $"udp-fanout@{name}";
+        container.Exec($"systemctl start {unit}");
+        var openFiles = OpenFileLimit(container, unit);
+        var attached = mode switch
+        {
+            "tc_ebpf" => () => bed.Proxy.Exec($"tc filter show dev {bed.ProxyIngress} ingress").Contains("tc_fanout"),
+            "af_xdp" => () => bed.Proxy.Exec($"ip link show dev {bed.ProxyIngress}").Contains("prog/xdp"),
+            _ => (Func<bool>?)null,
+        };
+        Assert.True(attached?.Invoke() ?? true, $"{mode} attaches its program to {bed.ProxyIngress}");
+
+        await SendAsync(client, bed, name, Datagrams, 0);
+        var mine = Enumerable.Range(0, 3).Select(i => receivers[(name, i)]).ToArray();
+        await Eventually.TrueAsync(() => mine.Sum(r => r.Count) >= Datagrams, $"{Datagrams} datagrams at the receivers");
+        // Exactly once: every number arrived, none twice, none corrupt, and round robin used every downstream.
+        Assert.Equal(Enumerable.Range(0, Datagrams).Select(i => (long)i), mine.SelectMany(r => r.Sequences).Order());
+        Assert.All(mine, r => Assert.True(r.Count > 0 && r.Corrupt == 0, $"a receiver got {r.Count} datagrams, {r.Corrupt} corrupt"));
+        // Counted: the daemon's own counters say the same.
+        var labels = $"listener=\"{name}\"";
+        MetricsScrape scrape = null!;
+        await Eventually.TrueAsync(() =>
+        {
+            scrape = MetricsScrape.FromAsync(bed.Proxy, MetricsPort(name)).GetAwaiter().GetResult();
+            return scrape.Sum("udp_fanout_packets_forwarded_total", labels) >= Datagrams;
+        }, "the forwarded counter to reach the datagrams sent");
+        Assert.Equal(
+            (Datagrams, Datagrams, 0),
+            (scrape.Sum("udp_fanout_packets_received_total", labels), scrape.Sum("udp_fanout_packets_forwarded_total", labels), scrape.Sum("udp_fanout_packets_dropped_total", labels)));
+
+        var (stopCode, stopOutput) = container.TryExec($"systemctl stop {unit}");
+        var state = container.Exec($"systemctl show -p ActiveState -p Result {unit}", allowFailure: true).Trim();
+        var errors = container.Exec($"journalctl -q -u {unit} -p err --no-pager", allowFailure: true).Trim();
+        output.WriteLine($"{unit} after stop: {state.ReplaceLineEndings(" ")}");
+        if (!(stopCode == 0 && state.Contains("ActiveState=inactive") && state.Contains("Result=success") && errors.Length == 0))
+        {
+            // The journal's end without the stack frames, so the exception's own message shows.
+            var journal = container.Exec($"journalctl -q -u {unit} --no-pager | grep -v -e \"   at \" -e \"End of stack trace\" | tail -n 12", allowFailure: true);
+            Assert.Fail($"`systemctl stop {unit}` exited {stopCode} {stopOutput}; afterwards {state.ReplaceLineEndings(" ")}; "
+                + $"journal at priority err:\n{errors}\nthe journal's end:\n{journal}");
+        }
+        Assert.False(attached?.Invoke() ?? false, $"{mode} leaves its program attached to {bed.ProxyIngress} after stop");
+        // With systemd's default soft limit of 1,024, idle connections to the metrics port once used up every
+        // descriptor and the health probes could no longer open sockets: the unit's LimitNOFILE= must reach the process.
+        var expected = ExpectedOpenFileLimit(container);
+        Assert.True(openFiles == expected, $"{unit} ran with a soft limit of {openFiles} open files, not the unit's LimitNOFILE= ({expected})");
+    }
+
+    /// <summary>
+    /// The installed unit's LimitNOFILE=, as far as the container's systemd may grant it: these machines withhold
+    /// CAP_SYS_RESOURCE, so no process here can raise its hard limit above the test runner's (20,000 on them).
+    /// </summary>
+    private static long ExpectedOpenFileLimit(BootedContainer container)
+    {
+        var unit = File.ReadAllText(Path.Combine(container.Root, "usr/lib/systemd/system/udp-fanout@.service"));
+        var configured = UnitOpenFiles().Match(unit);
+        Assert.True(configured.Success, "udp-fanout@.service sets LimitNOFILE=");
+        var hard = long.Parse(OpenFilesHardLimit().Match(container.Exec("cat /proc/1/limits")).Groups[1].Value);
+        var expected = Math.Min(long.Parse(configured.Groups[1].Value), hard);
+        Assert.True(expected > 1024, $"the container's systemd may grant no more than {hard} open files: the test cannot tell LimitNOFILE= from the default");
+        return expected;
+    }
+
+    /// <summary>
+    /// Reload swaps the downstreams in place; a broken file is refused by the unit's ExecReload= check, logged at
+    /// priority err, and the running config keeps forwarding.
+    /// </summary>
+    private static async Task ReloadAndBrokenReloadAsync(
+        BootedContainer container, NetnsTestbed bed, Socket client, Dictionary<(string, int), CountingReceiver> receivers, string config)
+    {
+        var r = Enumerable.Range(0, 3).Select(i => receivers[("demo", i)]).ToArray();
         container.Exec("systemctl start udp-fanout@demo");
-        await SendAsync(300);
-        await Eventually.TrueAsync(() => _receivers[0].Count == 150 && _receivers[1].Count == 150, "the started unit to forward to r0 and r1");
+        await SendAsync(client, bed, "demo", 300, 0);
+        await Eventually.TrueAsync(() => r[0].Count == 150 && r[1].Count == 150, "the started unit to forward to r0 and r1");
 
-        File.WriteAllText(config, Config(1, 2));
+        File.WriteAllText(config, Config(bed, demoDownstreams: [1, 2]));
         container.Exec("systemctl reload udp-fanout@demo");
         // systemd 252 ends the reload job when ExecReload= returns; the daemon applies the file right after.
         await Eventually.TrueAsync(() => container.Exec("journalctl -u udp-fanout@demo --no-pager").Contains("reload applied"), "the daemon to apply the reload");
-        await SendAsync(300);
-        await Eventually.TrueAsync(() => _receivers[1].Count == 300 && _receivers[2].Count == 150, "the reloaded unit to forward to r1 and r2");
-        Assert.Equal(150, _receivers[0].Count);
+        await SendAsync(client, bed, "demo", 300, 300);
+        await Eventually.TrueAsync(() => r[1].Count == 300 && r[2].Count == 150, "the reloaded unit to forward to r1 and r2");
+        Assert.Equal(150, r[0].Count);
 
-        File.WriteAllText(config, Config(1, 2).Replace("workers: 1", "workers: 0"));
+        File.WriteAllText(config, Config(bed, demoDownstreams: [1, 2]).Replace("workers: 1", "workers: 0"));
         var broken = container.TryExec("systemctl reload udp-fanout@demo");
         Assert.NotEqual(0, broken.Code);
         Assert.Equal("active", container.Exec("systemctl is-active udp-fanout@demo").Trim());
-        Assert.Contains("listeners[0].workers: 0 is out of range (1..256)", container.Exec("journalctl -u udp-fanout@demo -p err --no-pager"));
-        await SendAsync(300);
-        await Eventually.TrueAsync(() => _receivers[1].Count == 450 && _receivers[2].Count == 300, "the old config to keep forwarding");
+        Assert.Contains("workers: 0 is out of range (1..256)", container.Exec("journalctl -u udp-fanout@demo -p err --no-pager"));
+        await SendAsync(client, bed, "demo", 300, 600);
+        await Eventually.TrueAsync(() => r[1].Count == 450 && r[2].Count == 300, "the old config to keep forwarding");
+        File.WriteAllText(config, Config(bed, demoDownstreams: [1, 2]));
 
-        File.WriteAllText(config, Config(1, 2));
-        container.Exec("systemctl start udp-fanout@kernel");
-        Assert.Contains("tc_fanout", Shell.Run("tc filter show dev uftsysa ingress"));
         var exposure = container.Exec("systemd-analyze security udp-fanout@demo.service --no-pager", allowFailure: true).Split('\n').Last(l => l.Contains("Overall exposure"));
-        output.WriteLine(exposure);
         Assert.Matches(@"level for udp-fanout@demo.service: [0-2]\.\d|level for udp-fanout@demo.service: 3\.0", exposure);
-
-        // Discovery from the packaged Native AOT binary, under the unit's sandbox.
-        container.Exec("systemctl start udp-fanout@pods");
-        await SendAsync(100, _podsListener);
-        await Eventually.TrueAsync(() => _pod.Count == 100, "the discovered pod to get the pods listener's datagrams");
-
-        container.Exec("systemctl stop udp-fanout@kernel udp-fanout@demo udp-fanout@pods");
-        Assert.DoesNotContain("tc_fanout", Shell.Run("tc filter show dev uftsysa ingress"));
-        Assert.DoesNotContain("clsact", Shell.Run("tc qdisc show dev uftsysa"));
-
-        container.Exec("apt-get purge -y -q udp-fanout");
-        Assert.NotEqual(0, container.TryExec("getent passwd udp-fanout").Code);
-        Assert.False(Directory.Exists(Path.Combine(container.Root, "etc/udp-fanout")), "purge removes /etc/udp-fanout");
     }
 
-    private string Config(params int[] downstreams) => $"""
-        listeners:
-          - name: demo
-            bind: "{_listener}"
-            workers: 1
-            downstream:
-        {string.Concat(downstreams.Select(i => $"      - {{ name: r{i}, address: \"{_receivers[i].Endpoint}\" }}\n"))}
-          - name: kernel
-            bind: "10.201.241.1:5515"
-            mode: tc_ebpf
-            interface: uftsysa
-            downstream:
-              - {"{"} name: r0, address: "10.201.241.2:6000" {"}"}
-          - name: pods
-            bind: "{_podsListener}"
-            kubernetes: {"{"} namespace: logging, service: vector, port: {_pod.Endpoint.Port}, kubeconfig: /etc/udp-fanout/kubeconfig {"}"}
-        metrics: {"{"} enabled: false {"}"}
-        """;
-
-    private async Task SendAsync(int count, IPEndPoint? target = null)
+    /// <summary>The soft limit on open files of the unit's running process.</summary>
+    private static long OpenFileLimit(BootedContainer container, string unit)
     {
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var pid = container.Exec($"systemctl show -p MainPID --value {unit}").Trim();
+        return long.Parse(OpenFilesLimit().Match(container.Exec($"cat /proc/{pid}/limits")).Groups[1].Value);
+    }
+
+    private static int ReceiverPort(string listener) => 6000 + Array.FindIndex(Listeners, l => l.Name == listener);
+
+    private static int MetricsPort(string listener) => 9100 + Array.FindIndex(Listeners, l => l.Name == listener);
+
+    private static int ListenPort(string listener) => 5514 + Array.FindIndex(Listeners, l => l.Name == listener);
+
+    private static string Config(NetnsTestbed bed, int[] demoDownstreams)
+    {
+        string Listener(string name, string mode, IEnumerable<int> downstreams) =>
+            $"  - name: {name}\n"
+            + $"    bind: \"{bed.ProxyAddress}:{ListenPort(name)}\"\n"
+            + $"    mode: {mode}\n"
+            + (mode == "userspace" ? "" : $"    interface: {bed.ProxyIngress}\n")
+            + "    workers: 1\n"
+            + $"    metrics_bind: \"127.0.0.1:{MetricsPort(name)}\"\n"
+            + "    downstream:\n"
+            + string.Concat(downstreams.Select(i => $"      - {{ name: r{i}, address: \"{bed.DownstreamAddress(i)}:{ReceiverPort(name)}\" }}\n"));
+        return "listeners:\n"
+            + string.Concat(Listeners.Take(3).Select(l => Listener(l.Name, l.Mode, [0, 1, 2])))
+            + Listener("demo", "userspace", demoDownstreams)
+            + "  - name: pods\n"
+            + $"    bind: \"{bed.ProxyAddress}:{ListenPort("pods")}\"\n"
+            + $"    metrics_bind: \"127.0.0.1:{MetricsPort("pods")}\"\n"
+            + $"    kubernetes: {{ namespace: logging, service: vector, port: {ReceiverPort("pods")}, kubeconfig: /etc/udp-fanout/kubeconfig }}\n"
+            + "metrics: { enabled: true, bind: \"127.0.0.1:9099\" }\n";
+    }
+
+    /// <summary>Numbered datagrams <paramref name="first"/>.. from the client namespace to one listener, paced in bursts of 50.</summary>
+    private static async Task SendAsync(Socket client, NetnsTestbed bed, string listener, int count, int first)
+    {
+        var target = new IPEndPoint(bed.ProxyAddress, ListenPort(listener));
         for (var i = 0; i < count; i++)
         {
-            client.SendTo(NumberedPayload.Create(i, 64), target ?? _listener);
+            client.SendTo(NumberedPayload.Create(first + i, 64), target);
             if (i % 50 == 49)
             {
                 await Task.Delay(5);
             }
         }
     }
+
+    [GeneratedRegex(@"Max open files\s+(\d+)")]
+    private static partial Regex OpenFilesLimit();
+
+    [GeneratedRegex(@"Max open files\s+\d+\s+(\d+)")]
+    private static partial Regex OpenFilesHardLimit();
+
+    [GeneratedRegex(@"(?m)^LimitNOFILE=(\d+)$")]
+    private static partial Regex UnitOpenFiles();
 }

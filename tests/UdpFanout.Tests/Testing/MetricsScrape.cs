@@ -1,7 +1,5 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
-using System.Text;
 
 namespace UdpFanout.Tests.Testing;
 
@@ -15,18 +13,28 @@ internal sealed class MetricsScrape
 
     public static async Task<MetricsScrape> FromAsync(int port) => Parse(await Http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
 
-    /// <summary>A scrape of a daemon on the loopback of <paramref name="ns"/>, over a connection made inside it.</summary>
-    public static MetricsScrape From(NetworkNamespace ns, int port) => Parse(ns.Invoke(() =>
+    /// <summary>A scrape of 127.0.0.1:<paramref name="port"/> inside a network namespace, over a socket made there.</summary>
+    public static async Task<MetricsScrape> FromAsync(NetworkNamespace network, int port)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
-        socket.Send(Encoding.ASCII.GetBytes($"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"));
-        using var stream = new NetworkStream(socket);
-        var response = new StreamReader(stream).ReadToEnd();
-        var body = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-        Assert.True(response.StartsWith("HTTP/1.1 200", StringComparison.Ordinal) && body > 0, response);
-        return response[(body + 4)..];
-    }));
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellation) =>
+            {
+                var socket = network.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellation);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        }) { Timeout = TimeSpan.FromSeconds(5) };
+        return Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/metrics"));
+    }
 
     /// <summary>Reads Prometheus text, such as a registry's own export.</summary>
     public static MetricsScrape Parse(string text)
