@@ -4,6 +4,7 @@ using UdpFanout.Configuration;
 using UdpFanout.Discovery;
 using UdpFanout.Forwarding;
 using UdpFanout.Health;
+using UdpFanout.Model;
 
 namespace UdpFanout.Hosting;
 
@@ -130,19 +131,21 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         }
     }
 
+    /// <summary>The data path's counters; after <see cref="DisposeAsync"/>, its final ones.</summary>
     public ListenerStats ReadStats() => _forwarder.ReadStats();
 
+    /// <summary>Stops discovery, health checks and the data path; logs what fails instead of throwing.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Discovery is not null)
         {
-            await Discovery.DisposeAsync();
+            await StopPath.StepAsync(_logger, Config.Name, "stopping discovery", Discovery.DisposeAsync);
         }
         if (_checker is not null)
         {
-            await _checker.DisposeAsync();
+            await StopPath.StepAsync(_logger, Config.Name, "stopping health checks", _checker.DisposeAsync);
         }
-        await _forwarder.DisposeAsync();
+        await StopPath.StepAsync(_logger, Config.Name, "stopping the data path", _forwarder.DisposeAsync);
     }
 
     private KubernetesDiscovery CreateDiscovery(KubernetesDiscoveryConfig kubernetes) =>

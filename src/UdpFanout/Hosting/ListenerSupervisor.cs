@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Metrics;
+using UdpFanout.Model;
 
 namespace UdpFanout.Hosting;
 
@@ -75,12 +76,18 @@ internal sealed partial class ListenerSupervisor(
         }
     }
 
+    /// <summary>
+    /// Stops one listener and keeps its final counts for the metrics. Never throws: the data path reads its final
+    /// counts before it closes its maps, and every step logs its own failure.
+    /// </summary>
     private async Task StopAsync(string name)
     {
         var runtime = _running[name];
         _running.Remove(name);
+        // Scrapes stop reading it before it closes; its final counts move to the retired stats below.
+        Running = _running.Values.ToArray();
         await runtime.DisposeAsync();
-        retired.Add(runtime.Config, runtime.ReadStats());
+        StopPath.Step(logger, name, "keeping the final counters", () => retired.Add(runtime.Config, runtime.ReadStats()));
         LogStopped(logger, name);
     }
 

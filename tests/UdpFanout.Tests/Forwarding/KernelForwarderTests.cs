@@ -265,6 +265,34 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Daemon_Sigterm_ReadsItsFinalCountsBeforeClosingTheMapsAndExitsZero()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
+        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+            daemon.WaitReady();
+            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+            await client.SendAsync(300, _ => 64, burst: 300);
+
+            daemon.Signal(DaemonProcess.SIGTERM);
+
+            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(5)), $"still running 5 s after SIGTERM:\n{daemon.Output}");
+            Assert.True(daemon.ExitCode == 0, $"exit code {daemon.ExitCode}:\n{daemon.Output}");
+            Assert.Contains("listener kernel stopped", daemon.Output);
+            Assert.DoesNotContain("fail:", daemon.Output);
+            Assert.DoesNotContain("crit:", daemon.Output);
+            Assert.DoesNotContain("Exception", daemon.Output);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     /// <summary>
     /// A config for the daemon run in the proxy namespace: one listener of this mode on the testbed, with
     /// <paramref name="downstreams"/> (its downstream or kubernetes lines) and <paramref name="global"/> sections.
