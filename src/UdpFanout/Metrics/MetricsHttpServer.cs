@@ -54,8 +54,9 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
         var listener = new Socket(bind.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // A restart must not wait for the previous process's connections in TIME_WAIT.
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // A restart must not wait for the previous process's connections in TIME_WAIT. SO_REUSEADDR alone:
+            // .NET's ReuseAddress option sets SO_REUSEPORT too, which would let a second daemon share the port.
+            listener.SetRawSocketOption(Interop.Libc.SOL_SOCKET, Interop.Libc.SO_REUSEADDR, BitConverter.GetBytes(1));
             listener.Bind(bind);
             listener.Listen(64);
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Hosting;
@@ -12,6 +13,10 @@ public sealed class DaemonTests : IDisposable
     private readonly List<CountingReceiver> _receivers = [.. Enumerable.Range(0, 3).Select(_ => new CountingReceiver())];
     private readonly IPEndPoint _bind = LoopbackPorts.FreeUdp();
     private readonly int _metricsPort = LoopbackPorts.FreeTcp();
+    // The port WriteConfig puts in metrics.bind; tests that move the endpoint change it.
+    private int _configuredMetricsPort;
+
+    public DaemonTests() => _configuredMetricsPort = _metricsPort;
 
     public void Dispose()
     {
@@ -112,6 +117,95 @@ public sealed class DaemonTests : IDisposable
         Assert.Contains("listeners[0].bind", daemon.Output);
     }
 
+    [Fact]
+    public async Task Metrics_AskedForByHostName_Answers()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+
+        var text = await http.GetStringAsync($"http://localhost:{_metricsPort}/metrics");
+
+        Assert.Contains("udp_fanout_build_info", text);
+    }
+
+    [Fact]
+    public async Task Metrics_PortInUseAtStart_ForwardingRunsAndMetricsComeOnceThePortIsFree()
+    {
+        WriteConfig(0);
+        var holder = new TcpListener(IPAddress.Loopback, _metricsPort);
+        holder.Start();
+        try
+        {
+            using var daemon = new DaemonProcess(_config);
+            daemon.WaitReady();
+            using var client = new PacedSender(_bind, () => _receivers[0].Count);
+
+            await client.SendAsync(100, _ => 64, burst: 100);
+
+            Assert.Equal(100, _receivers[0].Count);
+            Assert.Contains($"fail: UdpFanout.Metrics.MetricsService", daemon.Output);
+            Assert.Contains($"metrics: cannot listen on 127.0.0.1:{_metricsPort}", daemon.Output);
+            holder.Stop();
+            await Eventually.TrueAsync(() => daemon.Output.Contains($"metrics on http://127.0.0.1:{_metricsPort}/metrics"), "the metrics endpoint to bind once the port is free", 15);
+            Assert.Equal(100, (await Scrape()).Sum("udp_fanout_packets_forwarded_total"));
+            Assert.False(daemon.HasExited);
+        }
+        finally
+        {
+            holder.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task Reload_MetricsBindMoved_TheNewPortServesAndTheOldOneIsClosed()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        var moved = LoopbackPorts.FreeTcp();
+
+        _configuredMetricsPort = moved;
+        WriteConfig(0);
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+
+        var metrics = await MetricsScrape.FromAsync(moved);
+        Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"success\"}"]);
+        await Assert.ThrowsAsync<HttpRequestException>(Scrape);
+    }
+
+    [Fact]
+    public async Task Reload_MetricsBindToABusyPort_IsRefusedAndCountedAndTheOldPortKeepsServing()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        var busy = new TcpListener(IPAddress.Loopback, 0);
+        busy.Start();
+        try
+        {
+            _configuredMetricsPort = ((IPEndPoint)busy.LocalEndpoint).Port;
+            WriteConfig(0);
+            daemon.Signal(DaemonProcess.SIGHUP);
+            daemon.WaitForState("RELOADING=1");
+            daemon.WaitForState("READY=1");
+
+            var metrics = await Scrape();
+            Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+            Assert.Equal(0, metrics["udp_fanout_config_reloads_total{result=\"success\"}"]);
+            Assert.Contains($"metrics: cannot listen on 127.0.0.1:{_configuredMetricsPort}", daemon.Output);
+            Assert.Contains($"the metrics endpoint stays on 127.0.0.1:{_metricsPort}", daemon.Output);
+            Assert.DoesNotContain("reload applied", daemon.Output);
+        }
+        finally
+        {
+            busy.Stop();
+        }
+    }
+
     private Task<MetricsScrape> Scrape() => MetricsScrape.FromAsync(_metricsPort);
 
     private void WriteConfig(params int[] downstreams)
@@ -130,7 +224,7 @@ public sealed class DaemonTests : IDisposable
                 downstream:{entries}
             metrics:
               enabled: true
-              bind: "127.0.0.1:{_metricsPort}"
+              bind: "127.0.0.1:{_configuredMetricsPort}"
             """;
         // Written whole and renamed, as an editor or config manager would, so a reload never reads half a file.
         File.WriteAllText(_config + ".tmp", text);
