@@ -100,6 +100,30 @@ public sealed class DaemonTests : IDisposable
         Assert.False(daemon.HasExited);
     }
 
+    [Theory]
+    [InlineData("health: { interval_secs: NaN }", "health.interval_secs: 'NaN' is not a number of seconds")]
+    [InlineData("nested", "(yaml): nested deeper than")]
+    public async Task Reload_ConfigThatCrashedTheLoader_IsLoggedCountedAndTheOldConfigKeepsForwarding(string tail, string message)
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+
+        // "nested" stands for 100,000 nested lists, which overflowed the stack and killed the daemon.
+        File.AppendAllText(_config, tail == "nested" ? "\ntuning: " + new string('[', 100_000) + "\n" : "\n" + tail + "\n");
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var client = new PacedSender(_bind, () => _receivers[0].Count);
+        await client.SendAsync(100, _ => 64, burst: 100);
+
+        Assert.Equal(100, _receivers[0].Count);
+        Assert.Contains($"fail: UdpFanout.Hosting.ReloadService", daemon.Output);
+        Assert.Contains(message, daemon.Output);
+        Assert.Equal(1, (await Scrape())["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+        Assert.False(daemon.HasExited);
+    }
+
     [Fact]
     public void Run_BrokenConfig_RefusesToStartNamingFileLineAndField()
     {
