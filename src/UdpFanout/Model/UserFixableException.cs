@@ -10,6 +10,10 @@ internal abstract class UserFixableException(string message, Exception? inner = 
     /// <summary>What to tell the user, one line each (a config error lists every problem of the file).</summary>
     public virtual IReadOnlyList<string> Lines => [Message];
 
-    /// <summary>One line for a log: the message of a user-fixable error, and for a bug, its type too.</summary>
-    public static string Describe(Exception e) => e is UserFixableException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+    /// <summary>
+    /// One line for a log: the message of a user-fixable error or of an error the system reported (its strerror
+    /// text says it all), and for anything else, which is a bug, its type too.
+    /// </summary>
+    public static string Describe(Exception e) =>
+        e is UserFixableException or System.Net.Sockets.SocketException or IOException ? e.Message : $"{e.GetType().Name}: {e.Message}";
 }
