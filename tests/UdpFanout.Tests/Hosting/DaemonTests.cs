@@ -125,6 +125,41 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
+    public async Task Health_OutOfFileDescriptors_ProbesCountAsFailedTheDownstreamLeavesAndReturnsOnceTheyCanRun()
+    {
+        using var echo = new EchoingReceiver();
+        var text = $"""
+            listeners:
+              - name: test
+                bind: "{_bind}"
+                downstream: [{"{"} name: r0, address: "{echo.Endpoint}" {"}"}]
+            health: {"{"} enabled: true, protocol: udp_echo, interval_secs: 0.2, timeout_secs: 0.1, unhealthy_threshold: 3, healthy_threshold: 2 {"}"}
+            metrics: {"{"} enabled: false {"}"}
+            """;
+        File.WriteAllText(_config, text);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        using var client = new PacedSender(_bind, () => echo.Sequences.Count);
+        await client.SendAsync(50, _ => 64, burst: 50);
+
+        // No descriptor left for a probe's socket: the soft limit set to what the daemon holds now.
+        var soft = Shell.Run($"prlimit --pid {daemon.Pid} --nofile --noheadings --output SOFT").Trim();
+        var open = Directory.GetFiles($"/proc/{daemon.Pid}/fd").Length;
+        Shell.Run($"prlimit --pid {daemon.Pid} --nofile={open}:");
+        await Eventually.TrueAsync(() => daemon.Output.Contains("downstream r0 (" + echo.Endpoint + ") is down after 3 failed probes"), "r0 to leave the rotation", 10);
+        Shell.Run($"prlimit --pid {daemon.Pid} --nofile={soft}:");
+        await Eventually.TrueAsync(() => daemon.Output.Contains("is up again after 2 good probes"), "r0 to return", 10);
+        await client.SendAsync(50, _ => 64, burst: 50);
+
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (long)i), echo.Sequences);
+        var cannotProbe = daemon.Output.Split('\n').Where(l => l.Contains("cannot probe downstream r0")).ToArray();
+        Assert.Single(cannotProbe);
+        Assert.Contains("fail: UdpFanout.Hosting.ListenerSupervisor", cannotProbe[0]);
+        Assert.Contains("Too many open files", cannotProbe[0]);
+        Assert.Contains("probes of downstream r0 (" + echo.Endpoint + ") run again", daemon.Output);
+    }
+
+    [Fact]
     public void Run_BrokenConfig_RefusesToStartNamingFileLineAndField()
     {
         File.WriteAllText(_config, """

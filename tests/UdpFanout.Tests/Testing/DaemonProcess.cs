@@ -54,6 +54,9 @@ internal sealed partial class DaemonProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The daemon's process id (that of `ip netns exec` when run in a namespace, which execs the daemon).</summary>
+    public int Pid => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Waits for READY=1 (every listener bound); fails with the daemon's output if it never comes.</summary>
