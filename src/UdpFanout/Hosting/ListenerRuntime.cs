@@ -33,6 +33,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
 
     public ListenerConfig Config { get; private set; }
 
+    /// <summary>The health settings in force, which a restart that fails starts again with.</summary>
+    public HealthConfig Health => _health;
+
     public DownstreamRotation Rotation { get; }
 
     /// <summary>The listener's Kubernetes discovery, when it has a <c>kubernetes:</c> section.</summary>

@@ -13,10 +13,11 @@ public sealed class DaemonTests : IDisposable
     private readonly List<CountingReceiver> _receivers = [.. Enumerable.Range(0, 3).Select(_ => new CountingReceiver())];
     private readonly IPEndPoint _bind = LoopbackPorts.FreeUdp();
     private readonly int _metricsPort = LoopbackPorts.FreeTcp();
-    // The port WriteConfig puts in metrics.bind; tests that move the endpoint change it.
+    // What WriteConfig puts in bind and metrics.bind; tests that move them change these.
     private int _configuredMetricsPort;
+    private IPEndPoint _configuredBind;
 
-    public DaemonTests() => _configuredMetricsPort = _metricsPort;
+    public DaemonTests() => (_configuredMetricsPort, _configuredBind) = (_metricsPort, _bind);
 
     public void Dispose()
     {
@@ -142,10 +143,9 @@ public sealed class DaemonTests : IDisposable
         using var client = new PacedSender(_bind, () => echo.Sequences.Count);
         await client.SendAsync(50, _ => 64, burst: 50);
 
-        // No descriptor left for a probe's socket: the soft limit set to what the daemon holds now.
+        // No descriptor left for a probe's socket: a soft limit below what the daemon holds, whose open sockets stay.
         var soft = Shell.Run($"prlimit --pid {daemon.Pid} --nofile --noheadings --output SOFT").Trim();
-        var open = Directory.GetFiles($"/proc/{daemon.Pid}/fd").Length;
-        Shell.Run($"prlimit --pid {daemon.Pid} --nofile={open}:");
+        Shell.Run($"prlimit --pid {daemon.Pid} --nofile=8:");
         await Eventually.TrueAsync(() => daemon.Output.Contains("downstream r0 (" + echo.Endpoint + ") is down after 3 failed probes"), "r0 to leave the rotation", 10);
         Shell.Run($"prlimit --pid {daemon.Pid} --nofile={soft}:");
         await Eventually.TrueAsync(() => daemon.Output.Contains("is up again after 2 good probes"), "r0 to return", 10);
@@ -157,6 +157,43 @@ public sealed class DaemonTests : IDisposable
         Assert.Contains("fail: UdpFanout.Hosting.ListenerSupervisor", cannotProbe[0]);
         Assert.Contains("Too many open files", cannotProbe[0]);
         Assert.Contains("probes of downstream r0 (" + echo.Endpoint + ") run again", daemon.Output);
+    }
+
+    [Fact]
+    public async Task Reload_BindMovedToABusyPort_TheListenerKeepsForwardingOnItsOldBindAndTheFailureIsCounted()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        // Held without SO_REUSEPORT, as another program would: the daemon cannot bind it.
+        using var busy = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        busy.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        _configuredBind = (IPEndPoint)busy.LocalEndPoint!;
+        WriteConfig(0);
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var client = new PacedSender(_bind, () => _receivers[0].Count);
+        await client.SendAsync(10, _ => 64, burst: 10);
+
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), _receivers[0].Sequences);
+        var metrics = await Scrape();
+        Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+        Assert.Equal(10, metrics.Sum("udp_fanout_packets_forwarded_total"));
+        Assert.Contains($"fail: UdpFanout.Hosting.ListenerSupervisor", daemon.Output);
+        Assert.Contains($"listener test: cannot restart with its new settings (listener 'test': cannot bind {_configuredBind}: Address already in use", daemon.Output);
+        Assert.Contains($"it runs again with its previous ones: mode userspace, bind {_bind}", daemon.Output);
+        Assert.DoesNotContain("reload applied", daemon.Output);
+
+        // The next reload that can bind moves it.
+        busy.Dispose();
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var moved = new PacedSender(_configuredBind, () => _receivers[0].Count - 10);
+        await moved.SendAsync(10, _ => 64, burst: 10);
+        Assert.Equal(20, _receivers[0].Count);
     }
 
     [Fact]
@@ -277,7 +314,7 @@ public sealed class DaemonTests : IDisposable
         var text = $"""
             listeners:
               - name: test
-                bind: "{_bind}"
+                bind: "{_configuredBind}"
                 mode: userspace
                 workers: 2
                 downstream:{entries}
