@@ -119,8 +119,8 @@ public sealed class DaemonTests : IDisposable
         await client.SendAsync(100, _ => 64, burst: 100);
 
         Assert.Equal(100, _receivers[0].Count);
-        Assert.Contains($"fail: UdpFanout.Hosting.ReloadService", daemon.Output);
-        Assert.Contains(message, daemon.Output);
+        await daemon.WaitForOutputAsync($"fail: UdpFanout.Hosting.ReloadService");
+        await daemon.WaitForOutputAsync(message);
         Assert.Equal(1, (await Scrape())["udp_fanout_config_reloads_total{result=\"failure\"}"]);
         Assert.False(daemon.HasExited);
     }
@@ -156,7 +156,7 @@ public sealed class DaemonTests : IDisposable
         Assert.Single(cannotProbe);
         Assert.Contains("fail: UdpFanout.Hosting.ListenerSupervisor", cannotProbe[0]);
         Assert.Contains("Too many open files", cannotProbe[0]);
-        Assert.Contains("probes of downstream r0 (" + echo.Endpoint + ") run again", daemon.Output);
+        await daemon.WaitForOutputAsync("probes of downstream r0 (" + echo.Endpoint + ") run again");
     }
 
     [Fact]
@@ -181,9 +181,9 @@ public sealed class DaemonTests : IDisposable
         var metrics = await Scrape();
         Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
         Assert.Equal(10, metrics.Sum("udp_fanout_packets_forwarded_total"));
-        Assert.Contains($"fail: UdpFanout.Hosting.ListenerSupervisor", daemon.Output);
-        Assert.Contains($"listener test: cannot restart with its new settings (listener 'test': cannot bind {_configuredBind}: Address already in use", daemon.Output);
-        Assert.Contains($"it runs again with its previous ones: mode userspace, bind {_bind}", daemon.Output);
+        await daemon.WaitForOutputAsync($"fail: UdpFanout.Hosting.ListenerSupervisor");
+        await daemon.WaitForOutputAsync($"listener test: cannot restart with its new settings (listener 'test': cannot bind {_configuredBind}: Address already in use");
+        await daemon.WaitForOutputAsync($"it runs again with its previous ones: mode userspace, bind {_bind}");
         Assert.DoesNotContain("reload applied", daemon.Output);
 
         // The next reload that can bind moves it.
@@ -241,8 +241,8 @@ public sealed class DaemonTests : IDisposable
             await client.SendAsync(100, _ => 64, burst: 100);
 
             Assert.Equal(100, _receivers[0].Count);
-            Assert.Contains($"fail: UdpFanout.Metrics.MetricsService", daemon.Output);
-            Assert.Contains($"metrics: cannot listen on 127.0.0.1:{_metricsPort}", daemon.Output);
+            await daemon.WaitForOutputAsync($"fail: UdpFanout.Metrics.MetricsService");
+            await daemon.WaitForOutputAsync($"metrics: cannot listen on 127.0.0.1:{_metricsPort}");
             holder.Stop();
             await Eventually.TrueAsync(() => daemon.Output.Contains($"metrics on http://127.0.0.1:{_metricsPort}/metrics"), "the metrics endpoint to bind once the port is free", 15);
             Assert.Equal(100, (await Scrape()).Sum("udp_fanout_packets_forwarded_total"));
@@ -292,8 +292,8 @@ public sealed class DaemonTests : IDisposable
             var metrics = await Scrape();
             Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
             Assert.Equal(0, metrics["udp_fanout_config_reloads_total{result=\"success\"}"]);
-            Assert.Contains($"metrics: cannot listen on 127.0.0.1:{_configuredMetricsPort}", daemon.Output);
-            Assert.Contains($"the metrics endpoint stays on 127.0.0.1:{_metricsPort}", daemon.Output);
+            await daemon.WaitForOutputAsync($"metrics: cannot listen on 127.0.0.1:{_configuredMetricsPort}");
+            await daemon.WaitForOutputAsync($"the metrics endpoint stays on 127.0.0.1:{_metricsPort}");
             Assert.DoesNotContain("reload applied", daemon.Output);
         }
         finally

@@ -74,9 +74,26 @@ internal sealed partial class DaemonProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits for <paramref name="text"/> in the output: the console logger writes from a queue of its own, so a line
+    /// logged before a notify state can show up after it.
+    /// </summary>
+    public Task WaitForOutputAsync(string text, double timeoutSeconds = 10) =>
+        Eventually.TrueAsync(() => Output.Contains(text), $"'{text}' in the daemon's output:\n{Output}", timeoutSeconds);
+
     public void Signal(int signal) => Assert.Equal(0, kill(_process.Id, signal));
 
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    /// <summary>True when the daemon exited within <paramref name="timeout"/>; its output is then complete.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return false;
+        }
+        // Only the overload without a timeout waits for the redirected output to be read to its end.
+        _process.WaitForExit();
+        return true;
+    }
 
     public void Dispose()
     {
