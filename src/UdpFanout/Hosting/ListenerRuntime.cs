@@ -21,6 +21,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     private HealthConfig _health = new();
     private volatile HealthChecker? _checker;
     private bool _started;
+    private long _replacedDiscoveryApplyFailures;
 
     private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, TimeProvider time, ILogger logger)
     {
@@ -40,6 +41,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
 
     /// <summary>The listener's Kubernetes discovery, when it has a <c>kubernetes:</c> section.</summary>
     public KubernetesDiscovery? Discovery { get; private set; }
+
+    /// <summary>Discovered changes the data path refused, over every discovery this listener has had.</summary>
+    public long DiscoveryApplyFailures => _replacedDiscoveryApplyFailures + (Discovery?.ApplyFailures ?? 0);
 
     public static async Task<ListenerRuntime> StartAsync(
         ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
@@ -98,6 +102,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             if (Discovery is not null)
             {
                 await Discovery.DisposeAsync();
+                _replacedDiscoveryApplyFailures += Discovery.ApplyFailures;
             }
             Discovery = nextDiscovery;
             if (nextDiscovery is null)

@@ -55,7 +55,7 @@ internal sealed partial class ReloadService(
         catch (Exception e)
         {
             // A bug, not the user's doing; the reload runs on its own task, where an exception would vanish unseen.
-            LogReloadCrashed(logger, UserFixableException.Describe(e), e);
+            LogReloadCrashed(logger, e);
             metrics.ReloadFailed();
             return false;
         }
@@ -128,8 +128,9 @@ internal sealed partial class ReloadService(
     [LoggerMessage(Level = LogLevel.Error, Message = "reload failed while applying, some listeners may run the old config: {Reason}")]
     private static partial void LogApplyFailed(ILogger logger, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "reload failed unexpectedly; the running config stays where it was not yet replaced: {Error}")]
-    private static partial void LogReloadCrashed(ILogger logger, string error, Exception exception);
+    // The exception goes with it (its stack trace to the journal's EXCEPTION field): this is a bug to report.
+    [LoggerMessage(Level = LogLevel.Error, Message = "reload failed unexpectedly; the running config stays where it was not yet replaced")]
+    private static partial void LogReloadCrashed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "reload applied")]
     private static partial void LogReloaded(ILogger logger);
