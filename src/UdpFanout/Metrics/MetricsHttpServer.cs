@@ -72,15 +72,20 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
         await _stop.CancelAsync();
         _listener.Dispose();
         await _accepting;
-        // Connections in flight end at their deadline or at the stop token, whichever comes first.
-        for (var i = 0; i < MaxConnections; i++)
+        // Connections in flight end at the stop token; a second at most for all of them, as the daemon has two to stop.
+        var until = Environment.TickCount64 + 1000;
+        var ended = 0;
+        while (ended < MaxConnections && await _slots.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(0, until - Environment.TickCount64))))
         {
-            await _slots.WaitAsync(_deadline + TimeSpan.FromSeconds(1));
+            ended++;
         }
-        _stop.Dispose();
     }
 
     private async Task AcceptLoopAsync()

@@ -96,6 +96,34 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", await ExchangeAsync("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
     }
 
+    [Fact]
+    public async Task Dispose_WithIdleConnectionsOpen_ClosesThemAndReturnsWithinASecond()
+    {
+        var idle = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(_server.Bind);
+                await socket.SendAsync("G"u8.ToArray());
+                idle.Add(socket);
+            }
+            await Task.Delay(100);
+            var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+
+            await _server.DisposeAsync();
+
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"took {stopwatch.Elapsed}");
+            var closed = await Task.WhenAll(idle.Select(s => ClosedWithinAsync(s, TimeSpan.FromMilliseconds(500))));
+            Assert.All(closed, Assert.True);
+        }
+        finally
+        {
+            idle.ForEach(s => s.Dispose());
+        }
+    }
+
     private async Task<string> ExchangeAsync(string request)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
