@@ -324,16 +324,46 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Daemon_ReloadToAnInterfaceThatCannotTakeTheProgram_RollsBackAndKeepsForwarding()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
+        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+            daemon.WaitReady();
+            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+            await client.SendAsync(300, _ => 64, burst: 300);
+
+            File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}", iface: "nosuch0"));
+            daemon.Signal(DaemonProcess.SIGHUP);
+            daemon.WaitForState("RELOADING=1");
+            daemon.WaitForState("READY=1");
+            await client.SendAsync(300, _ => 64, burst: 300);
+
+            Assert.Equal(Enumerable.Range(0, 600).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+            await daemon.WaitForOutputAsync($"it runs again with its previous ones: mode {Mode.YamlName()}, bind {Bed.ProxyAddress}:{ListenPort}");
+            await daemon.WaitForOutputAsync("interface nosuch0 does not exist");
+            Assert.False(daemon.HasExited);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     /// <summary>
     /// A config for the daemon run in the proxy namespace: one listener of this mode on the testbed, with
     /// <paramref name="downstreams"/> (its downstream or kubernetes lines) and <paramref name="global"/> sections.
     /// </summary>
-    private string DaemonConfig(string downstreams, string global = "", int port = ListenPort) => $$"""
+    private string DaemonConfig(string downstreams, string global = "", int port = ListenPort, string? iface = null) => $$"""
         listeners:
           - name: kernel
             bind: "{{Bed.ProxyAddress}}:{{port}}"
             mode: {{Mode.YamlName()}}
-            interface: {{Bed.ProxyIngress}}
+            interface: {{iface ?? Bed.ProxyIngress}}
         {{downstreams}}
         {{global}}
         metrics: { enabled: false }
