@@ -20,6 +20,7 @@ internal sealed partial class HealthChecker : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<Downstream, (DownstreamHealth Health, Task Loop)> _probing = [];
     private readonly Lock _gate = new();
+    private long _probeErrors;
 
     public HealthChecker(string listener, HealthConfig config, IHealthProbe probe, DownstreamRotation rotation, TimeProvider time, ILogger logger)
     {
@@ -30,6 +31,9 @@ internal sealed partial class HealthChecker : IAsyncDisposable
         _time = time;
         _logger = logger;
     }
+
+    /// <summary>Probes that could not run at all (no socket, say), each counted as a failed probe too.</summary>
+    public long ProbeErrors => Interlocked.Read(ref _probeErrors);
 
     public static IHealthProbe ProbeFor(HealthConfig config) =>
         config.Protocol == HealthProtocol.Icmp ? new IcmpEchoProbe() : new UdpEchoProbe(config.ProbePort);
@@ -101,6 +105,7 @@ internal sealed partial class HealthChecker : IAsyncDisposable
                 catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
                 {
                     ok = false;
+                    Interlocked.Increment(ref _probeErrors);
                     if (!probeFailing)
                     {
                         probeFailing = true;

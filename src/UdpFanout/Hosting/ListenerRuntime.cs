@@ -22,6 +22,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     private volatile HealthChecker? _checker;
     private bool _started;
     private long _replacedDiscoveryApplyFailures;
+    private long _replacedProbeErrors;
 
     private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, TimeProvider time, ILogger logger)
     {
@@ -33,6 +34,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     }
 
     public ListenerConfig Config { get; private set; }
+
+    /// <summary>Health probes that could not run, over every health checker this listener has had.</summary>
+    public long HealthProbeErrors => _replacedProbeErrors + (_checker?.ProbeErrors ?? 0);
 
     /// <summary>The health settings in force, which a restart that fails starts again with.</summary>
     public HealthConfig Health => _health;
@@ -128,6 +132,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         if (_checker is not null)
         {
             await _checker.DisposeAsync();
+            _replacedProbeErrors += _checker.ProbeErrors;
             _checker = null;
         }
         Rotation.FailOpen = health.FailOpen;

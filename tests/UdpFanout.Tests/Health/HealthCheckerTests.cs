@@ -116,6 +116,7 @@ public sealed class HealthCheckerTests : IAsyncLifetime
         var error = Assert.Single(logger.At(LogLevel.Error));
         Assert.Equal($"listener health: cannot probe downstream r0 ({_receivers[0].Endpoint}): Too many open files in system; each probe that cannot run counts as failed", error.Message);
         Assert.Equal(("health", "r0"), (error.Values["Listener"], error.Values["Downstream"]));
+        Assert.True(checker.ProbeErrors >= 3, $"{checker.ProbeErrors} probe errors counted");
 
         probe.Broken = false;
         await Eventually.TrueAsync(() => rotation.Health.Single().Up, "r0 to return once probes run and succeed");

@@ -135,7 +135,7 @@ public sealed class DaemonTests : IDisposable
                 bind: "{_bind}"
                 downstream: [{"{"} name: r0, address: "{echo.Endpoint}" {"}"}]
             health: {"{"} enabled: true, protocol: udp_echo, interval_secs: 0.2, timeout_secs: 0.1, unhealthy_threshold: 3, healthy_threshold: 2 {"}"}
-            metrics: {"{"} enabled: false {"}"}
+            metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
             """;
         File.WriteAllText(_config, text);
         using var daemon = new DaemonProcess(_config);
@@ -157,6 +157,7 @@ public sealed class DaemonTests : IDisposable
         Assert.Contains("fail: UdpFanout.Hosting.ListenerSupervisor", cannotProbe[0]);
         Assert.Contains("Too many open files", cannotProbe[0]);
         await daemon.WaitForOutputAsync("probes of downstream r0 (" + echo.Endpoint + ") run again");
+        Assert.InRange((await Scrape())["udp_fanout_health_probe_errors_total{listener=\"test\",mode=\"userspace\"}"], 3, 100);
     }
 
     [Fact]
