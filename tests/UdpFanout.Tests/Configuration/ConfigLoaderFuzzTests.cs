@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using UdpFanout.Configuration;
+using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Configuration;
 
@@ -9,6 +10,8 @@ namespace UdpFanout.Tests.Configuration;
 /// or config errors with positions, and nothing else (no other exception, no crash, no stall). The seed is fixed,
 /// so a failure reproduces; the failing document is written to a file named in the message.
 /// </summary>
+// Half a minute of both cores: run apart from the tests that measure time (health intervals, traffic).
+[Collection(KernelCollection.Name)]
 public sealed class ConfigLoaderFuzzTests
 {
     private const int Documents = 100_000;
