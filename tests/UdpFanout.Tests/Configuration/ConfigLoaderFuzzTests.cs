@@ -10,7 +10,7 @@ namespace UdpFanout.Tests.Configuration;
 /// or config errors with positions, and nothing else (no other exception, no crash, no stall). The seed is fixed,
 /// so a failure reproduces; the failing document is written to a file named in the message.
 /// </summary>
-// Half a minute of both cores: run apart from the tests that measure time (health intervals, traffic).
+// Up to half a minute of a busy core: run apart from the tests that measure time (health intervals, traffic).
 [Collection(KernelCollection.Name)]
 public sealed class ConfigLoaderFuzzTests
 {
