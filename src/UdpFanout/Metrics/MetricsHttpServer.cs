@@ -101,14 +101,14 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
             {
                 return;
             }
-            catch (SocketException e)
+            catch (Exception e)
             {
                 // EMFILE, ECONNABORTED and the like: this connection is lost, the server goes on. Said once until an
                 // accept works again; a short pause keeps a descriptor shortage from turning into a busy loop.
                 if (!_acceptFailing)
                 {
                     _acceptFailing = true;
-                    LogAcceptFailed(_logger, e.Message);
+                    LogAcceptFailed(_logger, Model.UserFixableException.Describe(e));
                 }
                 await Task.Delay(100).ConfigureAwait(false);
                 continue;

@@ -126,7 +126,7 @@ public sealed class DaemonTests : IDisposable
     }
 
     [Fact]
-    public async Task Health_OutOfFileDescriptors_ProbesCountAsFailedTheDownstreamLeavesAndReturnsOnceTheyCanRun()
+    public async Task OutOfFileDescriptors_ProbesCountAsFailedTheMetricsServerWaitsAndBothRecoverOnceDescriptorsAreFree()
     {
         using var echo = new EchoingReceiver();
         var text = $"""
@@ -147,7 +147,11 @@ public sealed class DaemonTests : IDisposable
         var soft = Shell.Run($"prlimit --pid {daemon.Pid} --nofile --noheadings --output SOFT").Trim();
         Shell.Run($"prlimit --pid {daemon.Pid} --nofile=8:");
         await Eventually.TrueAsync(() => daemon.Output.Contains("downstream r0 (" + echo.Endpoint + ") is down after 3 failed probes"), "r0 to leave the rotation", 10);
+        // The kernel queues a scrape's connection, which the metrics server cannot accept yet.
+        var scrape = Scrape();
+        await daemon.WaitForOutputAsync("metrics: accepting connections fails: Too many open files");
         Shell.Run($"prlimit --pid {daemon.Pid} --nofile={soft}:");
+        Assert.Equal(1, (await scrape).Sum("udp_fanout_build_info"));
         await Eventually.TrueAsync(() => daemon.Output.Contains("is up again after 2 good probes"), "r0 to return", 10);
         await client.SendAsync(50, _ => 64, burst: 50);
 
