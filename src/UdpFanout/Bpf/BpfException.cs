@@ -1,7 +1,9 @@
+using UdpFanout.Model;
+
 namespace UdpFanout.Bpf;
 
 /// <summary>A libbpf or bpf(2) call failed; the message says what failed, the errno, and what to do.</summary>
-internal sealed class BpfException(string message, int errno) : Exception(message)
+internal sealed class BpfException(string message, int errno) : UserFixableException(message)
 {
     public int Errno { get; } = errno;
 

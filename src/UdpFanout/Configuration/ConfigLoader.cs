@@ -28,10 +28,10 @@ internal static class ConfigLoader
     public static FanoutConfig Parse(string text, string file, HostAddresses? host = null)
     {
         var errors = new ConfigErrors(file);
-        var stream = new YamlStream();
+        YamlStream stream;
         try
         {
-            stream.Load(new StringReader(text));
+            stream = YamlLimits.Load(text, errors) ?? throw new ConfigException(errors.All);
         }
         catch (YamlException e)
         {

@@ -65,7 +65,9 @@ internal sealed class YamlSection(YamlMappingNode node, string path, ConfigError
         {
             return null;
         }
-        if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value))
+        // Digits and a point only: double.TryParse also takes "NaN", "Infinity" and "-Infinity" whatever the styles,
+        // and NaN passes every range check.
+        if (text.Any(c => !char.IsAsciiDigit(c) && c != '.') || !double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value))
         {
             Errors.Add(node, PathOf(key), $"'{text}' is not a number of seconds");
             return null;

@@ -4,6 +4,7 @@ using k8s.Models;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
+using UdpFanout.Model;
 
 namespace UdpFanout.Discovery;
 
@@ -32,6 +33,8 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private volatile bool _reachable;
     private long _relists;
     private long _failures;
+    private long _applyFailures;
+    private bool _applyFailing;
 
     private KubernetesDiscovery(
         string listener, KubernetesDiscoveryConfig config, DestinationRules rules, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger)
@@ -55,6 +58,9 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
 
     public int Endpoints => Volatile.Read(ref _last)?.Count ?? 0;
 
+    /// <summary>How often a list or watch event could not be applied to the data path.</summary>
+    public long ApplyFailures => Interlocked.Read(ref _applyFailures);
+
     /// <summary>How often the watch had to list again because its resume point was gone.</summary>
     public long Relists => Interlocked.Read(ref _relists);
 
@@ -72,13 +78,32 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
 
     public void SlicesChanged(IReadOnlyCollection<V1EndpointSlice> slices)
     {
-        IReadOnlyList<Downstream> next = EndpointSliceDownstreams.From(slices, Config).Where(Allowed).ToArray();
-        if (_last is null || !next.SequenceEqual(_last))
+        try
         {
-            // Published first, so that when Endpoints shows the new count the data path already has it.
-            _publish(next);
-            Volatile.Write(ref _last, next);
-            LogEndpoints(_logger, _listener, Config.Namespace, Config.Service, next.Count, slices.Count);
+            IReadOnlyList<Downstream> next = EndpointSliceDownstreams.From(slices, Config).Where(Allowed).ToArray();
+            if (_last is null || !next.SequenceEqual(_last))
+            {
+                // Published first, so that when Endpoints shows the new count the data path already has it.
+                _publish(next);
+                Volatile.Write(ref _last, next);
+                LogEndpoints(_logger, _listener, Config.Namespace, Config.Service, next.Count, slices.Count);
+            }
+            if (_applyFailing)
+            {
+                _applyFailing = false;
+                LogAppliedAgain(_logger, _listener, Config.Namespace, Config.Service);
+            }
+        }
+        catch (Exception e)
+        {
+            // The API answered; the data path refused the change (a BPF map update that failed, say). Not an API
+            // failure: the watch goes on, and since the last published list is unchanged, the next event tries again.
+            Interlocked.Increment(ref _applyFailures);
+            if (!_applyFailing)
+            {
+                _applyFailing = true;
+                LogApplyFailed(_logger, _listener, Config.Namespace, Config.Service, UserFixableException.Describe(e));
+            }
         }
         _firstSync.TrySetResult();
     }
@@ -141,6 +166,12 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the Kubernetes API answers again for {Namespace}/{Service}")]
     private static partial void LogReachableAgain(ILogger logger, string listener, string @namespace, string service);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: the endpoints of {Namespace}/{Service} changed but applying them to the data path failed: {Error}; the previous downstreams keep serving and the next change tries again")]
+    private static partial void LogApplyFailed(ILogger logger, string listener, string @namespace, string service, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the endpoints of {Namespace}/{Service} apply to the data path again")]
+    private static partial void LogAppliedAgain(ILogger logger, string listener, string @namespace, string service);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the watch of {Namespace}/{Service} cannot resume ({Reason}); listing again")]
     private static partial void LogRelisting(ILogger logger, string listener, string @namespace, string service, string reason);

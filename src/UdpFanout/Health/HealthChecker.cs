@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
+using UdpFanout.Model;
 
 namespace UdpFanout.Health;
 
@@ -19,6 +20,7 @@ internal sealed partial class HealthChecker : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<Downstream, (DownstreamHealth Health, Task Loop)> _probing = [];
     private readonly Lock _gate = new();
+    private long _probeErrors;
 
     public HealthChecker(string listener, HealthConfig config, IHealthProbe probe, DownstreamRotation rotation, TimeProvider time, ILogger logger)
     {
@@ -29,6 +31,9 @@ internal sealed partial class HealthChecker : IAsyncDisposable
         _time = time;
         _logger = logger;
     }
+
+    /// <summary>Probes that could not run at all (no socket, say), each counted as a failed probe too.</summary>
+    public long ProbeErrors => Interlocked.Read(ref _probeErrors);
 
     public static IHealthProbe ProbeFor(HealthConfig config) =>
         config.Protocol == HealthProtocol.Icmp ? new IcmpEchoProbe() : new UdpEchoProbe(config.ProbePort);
@@ -68,9 +73,15 @@ internal sealed partial class HealthChecker : IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>
+    /// Probes one downstream until it leaves the tracked set or the checker stops. Survives everything: a probe that
+    /// cannot even run (no socket: the process is out of file descriptors) counts as a failed probe, so a downstream
+    /// the checker cannot see leaves the rotation instead of staying up for good; each kind of trouble is logged once.
+    /// </summary>
     private async Task ProbeLoopAsync(Downstream downstream, DownstreamHealth health, TimeSpan offset)
     {
         var token = _stop.Token;
+        var probeFailing = false;
         try
         {
             await Task.Delay(offset, _time, token);
@@ -81,7 +92,26 @@ internal sealed partial class HealthChecker : IAsyncDisposable
                 {
                     return;
                 }
-                var ok = await _probe.ProbeAsync(downstream.Endpoint, _config.Timeout, token);
+                bool ok;
+                try
+                {
+                    ok = await _probe.ProbeAsync(downstream.Endpoint, _config.Timeout, token);
+                    if (probeFailing)
+                    {
+                        probeFailing = false;
+                        LogProbeRunsAgain(_logger, _listener, downstream.Name, downstream.Endpoint.ToString());
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                {
+                    ok = false;
+                    Interlocked.Increment(ref _probeErrors);
+                    if (!probeFailing)
+                    {
+                        probeFailing = true;
+                        LogProbeCannotRun(_logger, _listener, downstream.Name, downstream.Endpoint.ToString(), UserFixableException.Describe(e));
+                    }
+                }
                 if (health.Record(ok) && IsTracked(downstream, health))
                 {
                     if (health.Up)
@@ -92,14 +122,30 @@ internal sealed partial class HealthChecker : IAsyncDisposable
                     {
                         LogDown(_logger, _listener, downstream.Name, downstream.Endpoint.ToString(), _config.UnhealthyThreshold);
                     }
-                    _rotation.SetHealth(downstream, health.Up);
+                    SetHealth(downstream, health.Up);
                 }
             }
             while (await timer.WaitForNextTickAsync(token));
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             // Stopped with the listener.
+        }
+    }
+
+    /// <summary>
+    /// Tells the rotation; the data path may refuse the new set (a BPF map update that fails), which is logged
+    /// and leaves the loop running: the rotation holds the verdict, and its next change carries it.
+    /// </summary>
+    private void SetHealth(Downstream downstream, bool up)
+    {
+        try
+        {
+            _rotation.SetHealth(downstream, up);
+        }
+        catch (Exception e)
+        {
+            LogApplyFailed(_logger, _listener, downstream.Name, downstream.Endpoint.ToString(), up ? "up" : "down", UserFixableException.Describe(e));
         }
     }
 
@@ -113,6 +159,15 @@ internal sealed partial class HealthChecker : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: downstream {Downstream} ({Address}) is down after {Failures} failed probes; out of the rotation")]
     private static partial void LogDown(ILogger logger, string listener, string downstream, string address, int failures);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: cannot probe downstream {Downstream} ({Address}): {Error}; each probe that cannot run counts as failed")]
+    private static partial void LogProbeCannotRun(ILogger logger, string listener, string downstream, string address, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: probes of downstream {Downstream} ({Address}) run again")]
+    private static partial void LogProbeRunsAgain(ILogger logger, string listener, string downstream, string address);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: downstream {Downstream} ({Address}) is {State}, but applying that to the data path failed: {Error}")]
+    private static partial void LogApplyFailed(ILogger logger, string listener, string downstream, string address, string state, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: downstream {Downstream} ({Address}) is up again after {Successes} good probes; back in the rotation")]
     private static partial void LogUp(ILogger logger, string listener, string downstream, string address, int successes);

@@ -2,7 +2,7 @@ using System.Reflection;
 using Microsoft.Extensions.Hosting;
 using UdpFanout.Configuration;
 using Microsoft.Extensions.Logging;
-using UdpFanout.Forwarding;
+using UdpFanout.Model;
 using UdpFanout.Logging;
 using UdpFanout.Tuning;
 
@@ -76,10 +76,7 @@ internal static class CommandLine
         }
         catch (ConfigException e)
         {
-            foreach (var error in e.Errors)
-            {
-                Console.Error.WriteLine($"{ErrorPrefix}{error}");
-            }
+            Report(e);
             Console.Error.WriteLine($"{ErrorPrefix}{path}: {e.Errors.Count} error(s)");
             return 1;
         }
@@ -105,18 +102,9 @@ internal static class CommandLine
             new InterfaceTuner(loggers.CreateLogger("UdpFanout.Tuning")).Apply(tuning);
             return 0;
         }
-        catch (ConfigException e)
+        catch (UserFixableException e)
         {
-            foreach (var error in e.Errors)
-            {
-                Console.Error.WriteLine($"{ErrorPrefix}{error}");
-            }
-            return 1;
-        }
-        catch (TuningException e)
-        {
-            Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {e.Message}");
-            return 1;
+            return Report(e);
         }
     }
 
@@ -129,18 +117,9 @@ internal static class CommandLine
             new ListenerSelection(listener).Select(config);
             MemlockLimit.Apply(config.MemlockBytes);
         }
-        catch (ForwarderException e)
+        catch (UserFixableException e)
         {
-            Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {e.Message}");
-            return 1;
-        }
-        catch (ConfigException e)
-        {
-            foreach (var error in e.Errors)
-            {
-                Console.Error.WriteLine($"{ErrorPrefix}{error}");
-            }
-            return 1;
+            return Report(e);
         }
         using var host = DaemonHost.Build(path, config, listener);
         try
@@ -148,11 +127,24 @@ internal static class CommandLine
             await host.RunAsync();
             return 0;
         }
-        catch (Exception e) when (e is ForwarderException or ConfigException or Discovery.DiscoveryException)
+        catch (UserFixableException e)
         {
-            // Start-up failures the user can fix: one clear line each, no stack trace.
-            Console.Error.WriteLine($"{ErrorPrefix}udp-fanout: {e.Message}");
-            return 1;
+            return Report(e);
         }
+    }
+
+    /// <summary>
+    /// The one place the command line reports an error the user can fix: its lines on stderr, no stack trace
+    /// (a config error already starts with file:line:column; anything else is prefixed with the program's name),
+    /// and exit code 1.
+    /// </summary>
+    private static int Report(UserFixableException e)
+    {
+        var prefix = e is ConfigException ? "" : "udp-fanout: ";
+        foreach (var line in e.Lines)
+        {
+            Console.Error.WriteLine($"{ErrorPrefix}{prefix}{line}");
+        }
+        return 1;
     }
 }

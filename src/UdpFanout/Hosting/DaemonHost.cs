@@ -40,9 +40,10 @@ internal static class DaemonHost
         builder.Services.AddSingleton<ListenerSupervisor>();
         builder.Services.AddSingleton<FanoutMetrics>();
         builder.Services.AddSingleton<ReloadService>();
+        builder.Services.AddSingleton<MetricsService>();
 
         // Order matters: listeners are bound before the host reports started (READY=1).
-        builder.Services.AddHostedService<MetricsService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MetricsService>());
         builder.Services.AddHostedService<FanoutService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ReloadService>());
         builder.Services.AddHostedService<SystemdNotifications>();

@@ -4,6 +4,7 @@ using UdpFanout.Configuration;
 using UdpFanout.Discovery;
 using UdpFanout.Forwarding;
 using UdpFanout.Health;
+using UdpFanout.Model;
 
 namespace UdpFanout.Hosting;
 
@@ -20,6 +21,8 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     private HealthConfig _health = new();
     private volatile HealthChecker? _checker;
     private bool _started;
+    private long _replacedDiscoveryApplyFailures;
+    private long _replacedProbeErrors;
 
     private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, TimeProvider time, ILogger logger)
     {
@@ -32,10 +35,19 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
 
     public ListenerConfig Config { get; private set; }
 
+    /// <summary>Health probes that could not run, over every health checker this listener has had.</summary>
+    public long HealthProbeErrors => _replacedProbeErrors + (_checker?.ProbeErrors ?? 0);
+
+    /// <summary>The health settings in force, which a restart that fails starts again with.</summary>
+    public HealthConfig Health => _health;
+
     public DownstreamRotation Rotation { get; }
 
     /// <summary>The listener's Kubernetes discovery, when it has a <c>kubernetes:</c> section.</summary>
     public KubernetesDiscovery? Discovery { get; private set; }
+
+    /// <summary>Discovered changes the data path refused, over every discovery this listener has had.</summary>
+    public long DiscoveryApplyFailures => _replacedDiscoveryApplyFailures + (Discovery?.ApplyFailures ?? 0);
 
     public static async Task<ListenerRuntime> StartAsync(
         ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
@@ -99,6 +111,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             if (Discovery is not null)
             {
                 await Discovery.DisposeAsync();
+                _replacedDiscoveryApplyFailures += Discovery.ApplyFailures;
             }
             Discovery = nextDiscovery;
             if (nextDiscovery is null)
@@ -124,6 +137,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         if (_checker is not null)
         {
             await _checker.DisposeAsync();
+            _replacedProbeErrors += _checker.ProbeErrors;
             _checker = null;
         }
         Rotation.FailOpen = health.FailOpen;
@@ -135,22 +149,24 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         }
     }
 
+    /// <summary>The data path's counters; after <see cref="DisposeAsync"/>, its final ones.</summary>
     public ListenerStats ReadStats() => _forwarder.ReadStats();
 
     /// <summary>Drops the counters of downstreams that left the config and whose series the metrics retired.</summary>
     public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => _forwarder.ForgetDownstreams(gone);
 
+    /// <summary>Stops discovery, health checks and the data path; logs what fails instead of throwing.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Discovery is not null)
         {
-            await Discovery.DisposeAsync();
+            await StopPath.StepAsync(_logger, Config.Name, "stopping discovery", Discovery.DisposeAsync);
         }
         if (_checker is not null)
         {
-            await _checker.DisposeAsync();
+            await StopPath.StepAsync(_logger, Config.Name, "stopping health checks", _checker.DisposeAsync);
         }
-        await _forwarder.DisposeAsync();
+        await StopPath.StepAsync(_logger, Config.Name, "stopping the data path", _forwarder.DisposeAsync);
     }
 
     private KubernetesDiscovery CreateDiscovery(KubernetesDiscoveryConfig kubernetes) =>

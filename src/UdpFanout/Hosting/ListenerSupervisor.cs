@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Metrics;
+using UdpFanout.Model;
 
 namespace UdpFanout.Hosting;
 
@@ -19,10 +20,16 @@ internal sealed partial class ListenerSupervisor(
     /// <summary>The running listeners; a fresh array each time, safe to read from the metrics thread.</summary>
     public IReadOnlyList<ListenerRuntime> Running { get; private set; } = [];
 
+    /// <summary>
+    /// Moves every listener to <paramref name="config"/>. A listener that cannot take its part keeps running as it
+    /// was (a restart that fails rolls back to the previous settings), the others go on, and at the end an
+    /// <see cref="ApplyFailedException"/> names every listener that failed.
+    /// </summary>
     public async Task ApplyAsync(FanoutConfig config, CancellationToken cancellationToken)
     {
         var wanted = selection.Select(config);
         await _applying.WaitAsync(cancellationToken);
+        var failures = new List<UserFixableException>();
         try
         {
             foreach (var name in _running.Keys.Where(n => !wanted.Any(l => l.Name == n)).ToArray())
@@ -31,23 +38,13 @@ internal sealed partial class ListenerSupervisor(
             }
             foreach (var listener in wanted)
             {
-                if (!_running.TryGetValue(listener.Name, out var runtime))
+                try
                 {
-                    _running[listener.Name] = await ListenerRuntime.StartAsync(listener, config.Health, registry, time, logger, cancellationToken);
+                    await ApplyAsync(listener, config.Health, cancellationToken);
                 }
-                else if (runtime.Config.NeedsRestartFor(listener))
+                catch (UserFixableException e)
                 {
-                    LogRestarting(logger, listener.Name);
-                    await StopAsync(listener.Name);
-                    _running[listener.Name] = await ListenerRuntime.StartAsync(listener, config.Health, registry, time, logger, cancellationToken);
-                }
-                else
-                {
-                    if (runtime.Config != listener)
-                    {
-                        await runtime.ApplyInPlaceAsync(listener);
-                    }
-                    await runtime.ApplyHealthAsync(config.Health);
+                    failures.Add(e);
                 }
             }
         }
@@ -55,6 +52,59 @@ internal sealed partial class ListenerSupervisor(
         {
             Running = _running.Values.ToArray();
             _applying.Release();
+        }
+        if (failures.Count > 0)
+        {
+            throw new ApplyFailedException(failures);
+        }
+    }
+
+    private async Task ApplyAsync(ListenerConfig listener, HealthConfig health, CancellationToken cancellationToken)
+    {
+        if (!_running.TryGetValue(listener.Name, out var runtime))
+        {
+            _running[listener.Name] = await ListenerRuntime.StartAsync(listener, health, registry, time, logger, cancellationToken);
+        }
+        else if (runtime.Config.NeedsRestartFor(listener))
+        {
+            await RestartAsync(runtime, listener, health, cancellationToken);
+        }
+        else
+        {
+            if (runtime.Config != listener)
+            {
+                await runtime.ApplyInPlaceAsync(listener);
+            }
+            await runtime.ApplyHealthAsync(health);
+        }
+    }
+
+    /// <summary>
+    /// Stops the listener and starts it with its new bind, mode or data path settings. Stopped first, since the new
+    /// one may need what the old one holds (the same port, without SO_REUSEPORT sharing between the two; the same
+    /// interface's tc filter or XDP program). When the new one cannot start (its port is taken, say), the old
+    /// settings start again, so a reload never leaves a listener stopped that was running; the failure is thrown.
+    /// </summary>
+    private async Task RestartAsync(ListenerRuntime runtime, ListenerConfig next, HealthConfig health, CancellationToken cancellationToken)
+    {
+        LogRestarting(logger, next.Name);
+        await StopAsync(next.Name);
+        try
+        {
+            _running[next.Name] = await ListenerRuntime.StartAsync(next, health, registry, time, logger, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            try
+            {
+                _running[next.Name] = await ListenerRuntime.StartAsync(runtime.Config, runtime.Health, registry, time, logger, CancellationToken.None);
+                LogRolledBack(logger, next.Name, runtime.Config.Mode.YamlName(), runtime.Config.Bind.ToString(), UserFixableException.Describe(e));
+            }
+            catch (Exception again)
+            {
+                LogRollbackFailed(logger, next.Name, UserFixableException.Describe(e), UserFixableException.Describe(again));
+            }
+            throw;
         }
     }
 
@@ -75,17 +125,29 @@ internal sealed partial class ListenerSupervisor(
         }
     }
 
+    /// <summary>
+    /// Stops one listener and keeps its final counts for the metrics. Never throws: the data path reads its final
+    /// counts before it closes its maps, and every step logs its own failure.
+    /// </summary>
     private async Task StopAsync(string name)
     {
         var runtime = _running[name];
         _running.Remove(name);
+        // Scrapes stop reading it before it closes; its final counts move to the retired stats below.
+        Running = _running.Values.ToArray();
         await runtime.DisposeAsync();
-        retired.Add(runtime.Config, runtime.ReadStats());
+        StopPath.Step(logger, name, "keeping the final counters", () => retired.Add(runtime.Config, runtime.ReadStats()));
         LogStopped(logger, name);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} changed bind, mode or data path settings: restarting it")]
     private static partial void LogRestarting(ILogger logger, string listener);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: cannot restart with its new settings ({Error}); it runs again with its previous ones: mode {Mode}, bind {Bind}")]
+    private static partial void LogRolledBack(ILogger logger, string listener, string mode, string bind, string error);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "listener {Listener}: cannot restart with its new settings ({Error}), nor with its previous ones ({RollbackError}); it is stopped until a reload or restart starts it")]
+    private static partial void LogRollbackFailed(ILogger logger, string listener, string error, string rollbackError);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} stopped")]
     private static partial void LogStopped(ILogger logger, string listener);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
 using UdpFanout.Metrics;
+using UdpFanout.Model;
 
 namespace UdpFanout.Hosting;
 
@@ -16,6 +17,7 @@ internal sealed partial class ReloadService(
     CurrentConfig current,
     ListenerSupervisor supervisor,
     FanoutMetrics metrics,
+    MetricsService metricsServer,
     ISystemdNotifier notifier,
     TimeProvider time,
     ILogger<ReloadService> logger) : IHostedService, IDisposable
@@ -48,43 +50,59 @@ internal sealed partial class ReloadService(
         await _oneAtATime.WaitAsync();
         try
         {
-            Notify($"RELOADING=1\nMONOTONIC_USEC={MonotonicMicroseconds()}");
-            LogReloading(logger, current.Path);
-            FanoutConfig next;
-            try
-            {
-                next = ConfigLoader.Load(current.Path, HostAddresses.Read());
-            }
-            catch (ConfigException e)
-            {
-                foreach (var error in e.Errors)
-                {
-                    LogConfigError(logger, error.ToString());
-                }
-                LogReloadRefused(logger, e.Errors.Count);
-                metrics.ReloadFailed();
-                return false;
-            }
-            try
-            {
-                await supervisor.ApplyAsync(next, CancellationToken.None);
-            }
-            catch (Exception e) when (e is ConfigException or Forwarding.ForwarderException or Bpf.BpfException or Discovery.DiscoveryException)
-            {
-                LogApplyFailed(logger, e.Message);
-                metrics.ReloadFailed();
-                return false;
-            }
-            current.Value = next;
-            metrics.ReloadSucceeded(time.GetUtcNow());
-            LogReloaded(logger);
-            return true;
+            return await ReloadOnceAsync();
+        }
+        catch (Exception e)
+        {
+            // A bug, not the user's doing; the reload runs on its own task, where an exception would vanish unseen.
+            LogReloadCrashed(logger, e);
+            metrics.ReloadFailed();
+            return false;
         }
         finally
         {
             Notify("READY=1");
             _oneAtATime.Release();
         }
+    }
+
+    private async Task<bool> ReloadOnceAsync()
+    {
+        Notify($"RELOADING=1\nMONOTONIC_USEC={MonotonicMicroseconds()}");
+        LogReloading(logger, current.Path);
+        FanoutConfig next;
+        try
+        {
+            next = ConfigLoader.Load(current.Path, HostAddresses.Read());
+        }
+        catch (ConfigException e)
+        {
+            foreach (var line in e.Lines)
+            {
+                LogConfigError(logger, line);
+            }
+            LogReloadRefused(logger, e.Errors.Count);
+            metrics.ReloadFailed();
+            return false;
+        }
+        try
+        {
+            await supervisor.ApplyAsync(next, CancellationToken.None);
+            await metricsServer.ApplyAsync(next);
+        }
+        catch (UserFixableException e)
+        {
+            foreach (var line in e.Lines)
+            {
+                LogApplyFailed(logger, line);
+            }
+            metrics.ReloadFailed();
+            return false;
+        }
+        current.Value = next;
+        metrics.ReloadSucceeded(time.GetUtcNow());
+        LogReloaded(logger);
+        return true;
     }
 
     private void Notify(string state)
@@ -109,6 +127,10 @@ internal sealed partial class ReloadService(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "reload failed while applying, some listeners may run the old config: {Reason}")]
     private static partial void LogApplyFailed(ILogger logger, string reason);
+
+    // The exception goes with it (its stack trace to the journal's EXCEPTION field): this is a bug to report.
+    [LoggerMessage(Level = LogLevel.Error, Message = "reload failed unexpectedly; the running config stays where it was not yet replaced")]
+    private static partial void LogReloadCrashed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "reload applied")]
     private static partial void LogReloaded(ILogger logger);

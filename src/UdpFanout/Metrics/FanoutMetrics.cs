@@ -37,6 +37,8 @@ internal sealed class FanoutMetrics
     private readonly Dictionary<string, Counter> _modeCounters = new();
     private readonly GaugeSeries _downstreamUp;
     private readonly GaugeSeries _discovery;
+    private readonly Counter _discoveryApplyFailures;
+    private readonly Counter _probeErrors;
     private readonly Counter _reloads;
     private readonly Gauge _lastReload;
 
@@ -59,6 +61,10 @@ internal sealed class FanoutMetrics
         _discovery = new(
             factory.CreateGauge("udp_fanout_kubernetes_api_up", "1 while the last request to the Kubernetes API for a listener's discovery succeeded; 0 while the last known endpoints serve without it.", ListenerLabels),
             factory.CreateGauge("udp_fanout_kubernetes_endpoints", "Ready endpoints the listener's Kubernetes discovery found.", ListenerLabels));
+        _discoveryApplyFailures = factory.CreateCounter(
+            "udp_fanout_kubernetes_apply_failures_total", "Discovered endpoint changes the data path refused; the previous downstreams kept serving.", ListenerLabels);
+        _probeErrors = factory.CreateCounter(
+            "udp_fanout_health_probe_errors_total", "Health probes that could not run at all (no socket: out of file descriptors, say); each also counts as a failed probe.", ListenerLabels);
         _reloads = factory.CreateCounter("udp_fanout_config_reloads_total", "Config reloads by result.", ["result"]);
         _lastReload = factory.CreateGauge("udp_fanout_config_last_successful_reload_timestamp_seconds", "When the config was last loaded successfully (Unix time).");
         var version = typeof(FanoutMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
@@ -129,6 +135,7 @@ internal sealed class FanoutMetrics
             if (runtime.Discovery is { } discovery)
             {
                 _discovery.Set([runtime.Config.Name, runtime.Config.Mode.YamlName()], discovery.ApiReachable ? 1 : 0, discovery.Endpoints);
+                _discoveryApplyFailures.WithLabels(runtime.Config.Name, runtime.Config.Mode.YamlName()).IncTo(runtime.DiscoveryApplyFailures);
             }
         }
         _discovery.RemoveUnset();
@@ -138,6 +145,7 @@ internal sealed class FanoutMetrics
     {
         foreach (var runtime in running)
         {
+            _probeErrors.WithLabels(runtime.Config.Name, runtime.Config.Mode.YamlName()).IncTo(runtime.HealthProbeErrors);
             foreach (var (downstream, up) in runtime.Rotation.Health)
             {
                 _downstreamUp.Set([runtime.Config.Name, runtime.Config.Mode.YamlName(), downstream.Name, downstream.Endpoint.ToString()], up ? 1 : 0);

@@ -27,6 +27,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(65507, listener.MaxPacketSize);
         Assert.False(config.Health.Enabled);
         Assert.True(config.Metrics.Enabled);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 9718), config.Metrics.Bind);
         Assert.Equal(File, config.SourcePath);
     }
 

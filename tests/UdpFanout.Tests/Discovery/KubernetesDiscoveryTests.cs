@@ -221,7 +221,39 @@ public sealed class KubernetesDiscoveryTests : IDisposable
             log.Messages.Where(m => m.Contains("left out")).Order());
     }
 
-    private KubernetesDiscovery Start(WatchTiming? timing = null, string? token = null, bool bookmarks = true, ILogger? logger = null)
+    [Fact]
+    public async Task Watch_TheDataPathRefusesAnEvent_LoggedOnceAsAnApplyFailureNotAsTheApiAndALaterEventApplies()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10")]));
+        var logger = new RecordingLogger();
+        var refuse = false;
+        await using var discovery = Start(logger: logger, publish: downstreams =>
+        {
+            if (Volatile.Read(ref refuse))
+            {
+                throw new UdpFanout.Bpf.BpfException("cannot update map downstream_sets[0]: No space left on device (errno 28)", 28);
+            }
+            Publish(downstreams);
+        });
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Volatile.Write(ref refuse, true);
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11")]));
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-2", "10.244.0.12")]));
+        await Eventually.TrueAsync(() => discovery.ApplyFailures == 2, "both events refused by the data path");
+        Volatile.Write(ref refuse, false);
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-3", "10.244.0.13")]));
+
+        await Within1s(["vector-0 10.244.0.10:5514", "vector-3 10.244.0.13:5514"], "the event after the data path accepts again");
+        var error = Assert.Single(logger.At(Microsoft.Extensions.Logging.LogLevel.Error));
+        Assert.Equal("listener syslog: the endpoints of logging/vector changed but applying them to the data path failed: cannot update map downstream_sets[0]: No space left on device (errno 28); the previous downstreams keep serving and the next change tries again", error.Message);
+        Assert.Equal("syslog", error.Values["Listener"]);
+        Assert.DoesNotContain(logger.Entries, e => e.Message.Contains("unreachable"));
+        Assert.True(discovery.ApiReachable);
+    }
+
+    private KubernetesDiscovery Start(
+        WatchTiming? timing = null, string? token = null, bool bookmarks = true, Action<IReadOnlyList<Downstream>>? publish = null, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         if (!bookmarks)
         {
@@ -236,7 +268,7 @@ public sealed class KubernetesDiscoveryTests : IDisposable
         };
         var listener = new ListenerConfig { Name = "syslog", Bind = new IPEndPoint(IPAddress.Any, 5514) };
         var discovery = KubernetesDiscovery.Create(
-            "syslog", config, new DestinationRules(listener, HostAddresses.LoopbackOnly), Publish, timing ?? Fast, TimeProvider.System, logger ?? NullLogger.Instance);
+            "syslog", config, new DestinationRules(listener, HostAddresses.LoopbackOnly), publish ?? Publish, timing ?? Fast, TimeProvider.System, logger ?? NullLogger.Instance);
         discovery.Start();
         return discovery;
     }

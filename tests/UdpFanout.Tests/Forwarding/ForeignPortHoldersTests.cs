@@ -31,7 +31,7 @@ public sealed class ForeignPortHoldersTests : IDisposable
 
         var error = Assert.Throws<ForwarderException>(() => ForeignPortHolders.ThrowIfHeld(listener));
 
-        Assert.Equal($"listener 'syslog': UDP port {_held.Port} is already in use by process {other.Id} (udp-fanout) (bound to {_held}): two programs on one port would split its datagrams between them; stop the other program or give this listener another port in bind",
+        Assert.Equal($"listener 'syslog': UDP port {_held.Port} is already in use by process {other.Pid} (udp-fanout) (bound to {_held}): two programs on one port would split its datagrams between them; stop the other program or give this listener another port in bind",
             error.Message);
     }
 

@@ -365,6 +365,95 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Daemon_Sigterm_ReadsItsFinalCountsBeforeClosingTheMapsAndExitsZero()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
+        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+            daemon.WaitReady();
+            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+            await client.SendAsync(300, _ => 64, burst: 300);
+
+            daemon.Signal(DaemonProcess.SIGTERM);
+
+            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(5)), $"still running 5 s after SIGTERM:\n{daemon.Output}");
+            Assert.True(daemon.ExitCode == 0, $"exit code {daemon.ExitCode}:\n{daemon.Output}");
+            Assert.True(daemon.Output.Contains("listener kernel stopped"), daemon.Output);
+            Assert.DoesNotContain("fail:", daemon.Output);
+            Assert.DoesNotContain("crit:", daemon.Output);
+            Assert.DoesNotContain("Exception", daemon.Output);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task Daemon_ReloadMovesTheBind_TheListenerRestartsAndForwardsOnTheNewPort()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
+        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+            daemon.WaitReady();
+            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+            await client.SendAsync(300, _ => 64, burst: 300);
+
+            File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}", port: ListenPort + 1));
+            daemon.Signal(DaemonProcess.SIGHUP);
+            daemon.WaitForState("RELOADING=1");
+            daemon.WaitForState("READY=1");
+            using var moved = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort + 1), () => Receivers.Sum(r => r.Count) - 300);
+            await moved.SendAsync(300, _ => 64, burst: 300);
+
+            Assert.Equal(600, Receivers.Sum(r => r.Count));
+            await daemon.WaitForOutputAsync("reload applied");
+            Assert.DoesNotContain("fail:", daemon.Output);
+            Assert.False(daemon.HasExited);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task Daemon_ReloadToAnInterfaceThatCannotTakeTheProgram_RollsBackAndKeepsForwarding()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
+        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
+        try
+        {
+            using var daemon = new DaemonProcess(config, Bed.Proxy);
+            daemon.WaitReady();
+            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+            await client.SendAsync(300, _ => 64, burst: 300);
+
+            File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}", iface: "nosuch0"));
+            daemon.Signal(DaemonProcess.SIGHUP);
+            daemon.WaitForState("RELOADING=1");
+            daemon.WaitForState("READY=1");
+            await client.SendAsync(300, _ => 64, burst: 300);
+
+            Assert.Equal(Enumerable.Range(0, 600).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+            await daemon.WaitForOutputAsync($"it runs again with its previous ones: mode {Mode.YamlName()}, bind {Bed.ProxyAddress}:{ListenPort}");
+            await daemon.WaitForOutputAsync("interface nosuch0 does not exist");
+            Assert.False(daemon.HasExited);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     /// <summary>
     /// Downstream 2's address on a port nothing listens on; its namespace answers every datagram with an ICMP port
     /// unreachable (the kernel's ICMP rate limit lifted there).
@@ -382,12 +471,12 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     /// A config for the daemon run in the proxy namespace: one listener of this mode on the testbed, with
     /// <paramref name="downstreams"/> (its downstream or kubernetes lines) and <paramref name="global"/> sections.
     /// </summary>
-    private protected string DaemonConfig(string downstreams, string global = "") => $$"""
+    private protected string DaemonConfig(string downstreams, string global = "", int port = ListenPort, string? iface = null) => $$"""
         listeners:
           - name: kernel
-            bind: "{{Bed.ProxyAddress}}:{{ListenPort}}"
+            bind: "{{Bed.ProxyAddress}}:{{port}}"
             mode: {{Mode.YamlName()}}
-            interface: {{Bed.ProxyIngress}}
+            interface: {{iface ?? Bed.ProxyIngress}}
         {{downstreams}}
         {{global}}
         metrics: { enabled: false }

@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Health;
 using UdpFanout.Hosting;
 using UdpFanout.Tests.Testing;
 
@@ -94,6 +97,46 @@ public sealed class HealthCheckerTests : IAsyncLifetime
         await SendAsync(10);
 
         await Eventually.TrueAsync(() => _runtime!.ReadStats().Dropped[(int)DropReason.NoHealthyDownstream] == 10, "drops counted as no_healthy_downstream");
+    }
+
+    [Fact]
+    public async Task Probe_CannotEvenRun_CountsAsFailedIsLoggedOnceAndTheLoopGoesOn()
+    {
+        var probe = new ProbeWithoutSockets();
+        var rotation = new DownstreamRotation(_ => { });
+        rotation.SetConfigured([new DownstreamConfig("r0", _receivers[0].Endpoint)]);
+        var logger = new RecordingLogger();
+        await using var checker = new HealthChecker("health", Health, probe, rotation, TimeProvider.System, logger);
+
+        checker.Track(rotation.Configured);
+
+        await Eventually.TrueAsync(() => !rotation.Health.Single().Up, "r0 to leave the rotation while no probe can run");
+        var calls = probe.Calls;
+        await Eventually.TrueAsync(() => probe.Calls >= calls + 3, "the probe loop to go on");
+        var error = Assert.Single(logger.At(LogLevel.Error));
+        Assert.Equal($"listener health: cannot probe downstream r0 ({_receivers[0].Endpoint}): Too many open files in system; each probe that cannot run counts as failed", error.Message);
+        Assert.Equal(("health", "r0"), (error.Values["Listener"], error.Values["Downstream"]));
+        Assert.True(checker.ProbeErrors >= 3, $"{checker.ProbeErrors} probe errors counted");
+
+        probe.Broken = false;
+        await Eventually.TrueAsync(() => rotation.Health.Single().Up, "r0 to return once probes run and succeed");
+        Assert.Single(logger.At(LogLevel.Error));
+    }
+
+    /// <summary>A probe in a process that has run out of file descriptors, until it is mended.</summary>
+    private sealed class ProbeWithoutSockets : IHealthProbe
+    {
+        private int _calls;
+
+        public volatile bool Broken = true;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public Task<bool> ProbeAsync(IPEndPoint target, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            return Broken ? throw new SocketException((int)SocketError.TooManyOpenSockets) : Task.FromResult(true);
+        }
     }
 
     private bool IsUp(string name) => _runtime!.Rotation.Health.Single(h => h.Downstream.Name == name).Up;

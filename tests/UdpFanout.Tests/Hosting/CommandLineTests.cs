@@ -121,6 +121,32 @@ public sealed class CommandLineTests
         Assert.Contains("no listener named 'netflow' (the file has: syslog)", errors);
     }
 
+    [Theory]
+    [InlineData("NaN", 5, 26, "health.interval_secs: 'NaN' is not a number of seconds")]
+    [InlineData("[[[[[[[[", 1, 0, "(yaml): nested deeper than")]
+    public void Check_InputThatCrashedTheLoader_ExitsOneWithAPositionAndNoStackTrace(string value, int line, int column, string message)
+    {
+        // The second case repeats its brackets 100,000 times, which overflowed the stack (SIGSEGV).
+        var text = value.StartsWith('[')
+            ? "listeners: " + new string('[', 100_000)
+            : $"""
+                listeners:
+                  - name: syslog
+                    bind: "0.0.0.0:5514"
+                    downstream: [{"{"} name: a, address: "10.0.0.1:6000" {"}"}]
+                health: {"{"} interval_secs: {value} {"}"}
+                """;
+
+        var (code, output, errors, file) = Check(text);
+
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        var first = errors.Split('\n')[0];
+        Assert.StartsWith(column > 0 ? $"{file}:{line}:{column}: " : $"{file}:{line}:", first);
+        Assert.Contains(message, first);
+        Assert.DoesNotContain("   at ", errors);
+    }
+
     /// <summary>Runs <c>check</c> on <paramref name="yaml"/> written to a temporary file, which it names in the result.</summary>
     private static (int Code, string Output, string Errors, string File) Check(string yaml)
     {

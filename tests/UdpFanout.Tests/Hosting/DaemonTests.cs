@@ -13,6 +13,11 @@ public sealed class DaemonTests : IDisposable
     private readonly List<CountingReceiver> _receivers = [.. Enumerable.Range(0, 3).Select(_ => new CountingReceiver())];
     private readonly IPEndPoint _bind = LoopbackPorts.FreeUdp();
     private readonly int _metricsPort = LoopbackPorts.FreeTcp();
+    // What WriteConfig puts in bind and metrics.bind; tests that move them change these.
+    private int _configuredMetricsPort;
+    private IPEndPoint _configuredBind;
+
+    public DaemonTests() => (_configuredMetricsPort, _configuredBind) = (_metricsPort, _bind);
 
     public void Dispose()
     {
@@ -96,6 +101,106 @@ public sealed class DaemonTests : IDisposable
         Assert.False(daemon.HasExited);
     }
 
+    [Theory]
+    [InlineData("health: { interval_secs: NaN }", "health.interval_secs: 'NaN' is not a number of seconds")]
+    [InlineData("nested", "(yaml): nested deeper than")]
+    public async Task Reload_ConfigThatCrashedTheLoader_IsLoggedCountedAndTheOldConfigKeepsForwarding(string tail, string message)
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+
+        // "nested" stands for 100,000 nested lists, which overflowed the stack and killed the daemon.
+        File.AppendAllText(_config, tail == "nested" ? "\ntuning: " + new string('[', 100_000) + "\n" : "\n" + tail + "\n");
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var client = new PacedSender(_bind, () => _receivers[0].Count);
+        await client.SendAsync(100, _ => 64, burst: 100);
+
+        Assert.Equal(100, _receivers[0].Count);
+        await daemon.WaitForOutputAsync($"fail: UdpFanout.Hosting.ReloadService");
+        await daemon.WaitForOutputAsync(message);
+        Assert.Equal(1, (await Scrape())["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+        Assert.False(daemon.HasExited);
+    }
+
+    [Fact]
+    public async Task OutOfFileDescriptors_ProbesCountAsFailedTheMetricsServerWaitsAndBothRecoverOnceDescriptorsAreFree()
+    {
+        using var echo = new EchoingReceiver();
+        var text = $"""
+            listeners:
+              - name: test
+                bind: "{_bind}"
+                downstream: [{"{"} name: r0, address: "{echo.Endpoint}" {"}"}]
+            health: {"{"} enabled: true, protocol: udp_echo, interval_secs: 0.2, timeout_secs: 0.1, unhealthy_threshold: 3, healthy_threshold: 2 {"}"}
+            metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
+            """;
+        File.WriteAllText(_config, text);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        using var client = new PacedSender(_bind, () => echo.Sequences.Count);
+        await client.SendAsync(50, _ => 64, burst: 50);
+
+        // No descriptor left for a probe's socket: a soft limit below what the daemon holds, whose open sockets stay.
+        var soft = Shell.Run($"prlimit --pid {daemon.Pid} --nofile --noheadings --output SOFT").Trim();
+        Shell.Run($"prlimit --pid {daemon.Pid} --nofile=8:");
+        await Eventually.TrueAsync(() => daemon.Output.Contains("downstream r0 (" + echo.Endpoint + ") is down after 3 failed probes"), "r0 to leave the rotation", 10);
+        // The kernel queues a scrape's connection, which the metrics server cannot accept yet.
+        var scrape = Scrape();
+        await daemon.WaitForOutputAsync("metrics: accepting connections fails: Too many open files");
+        Shell.Run($"prlimit --pid {daemon.Pid} --nofile={soft}:");
+        Assert.Equal(1, (await scrape).Sum("udp_fanout_build_info"));
+        await Eventually.TrueAsync(() => daemon.Output.Contains("is up again after 2 good probes"), "r0 to return", 10);
+        await client.SendAsync(50, _ => 64, burst: 50);
+
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (long)i), echo.Sequences);
+        var cannotProbe = daemon.Output.Split('\n').Where(l => l.Contains("cannot probe downstream r0")).ToArray();
+        Assert.Single(cannotProbe);
+        Assert.Contains("fail: UdpFanout.Hosting.ListenerSupervisor", cannotProbe[0]);
+        Assert.Contains("Too many open files", cannotProbe[0]);
+        await daemon.WaitForOutputAsync("probes of downstream r0 (" + echo.Endpoint + ") run again");
+        Assert.InRange((await Scrape())["udp_fanout_health_probe_errors_total{listener=\"test\",mode=\"userspace\"}"], 3, 100);
+    }
+
+    [Fact]
+    public async Task Reload_BindMovedToABusyPort_TheListenerKeepsForwardingOnItsOldBindAndTheFailureIsCounted()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        // Held without SO_REUSEPORT, as another program would: the daemon cannot bind it.
+        using var busy = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        busy.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        _configuredBind = (IPEndPoint)busy.LocalEndPoint!;
+        WriteConfig(0);
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var client = new PacedSender(_bind, () => _receivers[0].Count);
+        await client.SendAsync(10, _ => 64, burst: 10);
+
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), _receivers[0].Sequences);
+        var metrics = await Scrape();
+        Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+        Assert.Equal(10, metrics.Sum("udp_fanout_packets_forwarded_total"));
+        await daemon.WaitForOutputAsync($"fail: UdpFanout.Hosting.ListenerSupervisor");
+        await daemon.WaitForOutputAsync($"listener test: cannot restart with its new settings (listener 'test': cannot bind {_configuredBind}: Address already in use");
+        await daemon.WaitForOutputAsync($"it runs again with its previous ones: mode userspace, bind {_bind}");
+        Assert.DoesNotContain("reload applied", daemon.Output);
+
+        // The next reload that can bind moves it.
+        busy.Dispose();
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var moved = new PacedSender(_configuredBind, () => _receivers[0].Count - 10);
+        await moved.SendAsync(10, _ => 64, burst: 10);
+        Assert.Equal(20, _receivers[0].Count);
+    }
+
     [Fact]
     public async Task Run_DownstreamPortClosed_MetricsCountEachIcmpPortUnreachableBesideTheForwarded()
     {
@@ -163,7 +268,7 @@ public sealed class DaemonTests : IDisposable
 
             Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)), daemon.Output);
             Assert.Equal(1, daemon.ExitCode);
-            Assert.Contains($"udp-fanout: listener 'test': UDP port {_bind.Port} is already in use by process {first.Id} (udp-fanout) (bound to {_bind}): two programs on one port would split its datagrams between them; stop the other program or give this listener another port in bind",
+            Assert.Contains($"udp-fanout: listener 'test': UDP port {_bind.Port} is already in use by process {first.Pid} (udp-fanout) (bound to {_bind}): two programs on one port would split its datagrams between them; stop the other program or give this listener another port in bind",
                 daemon.Output);
             using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
             await client.SendAsync(100, _ => 64, burst: 100);
@@ -208,6 +313,95 @@ public sealed class DaemonTests : IDisposable
         Assert.False(daemon.HasExited);
     }
 
+    [Fact]
+    public async Task Metrics_AskedForByHostName_Answers()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+
+        var text = await http.GetStringAsync($"http://localhost:{_metricsPort}/metrics");
+
+        Assert.Contains("udp_fanout_build_info", text);
+    }
+
+    [Fact]
+    public async Task Metrics_PortInUseAtStart_ForwardingRunsAndMetricsComeOnceThePortIsFree()
+    {
+        WriteConfig(0);
+        var holder = new TcpListener(IPAddress.Loopback, _metricsPort);
+        holder.Start();
+        try
+        {
+            using var daemon = new DaemonProcess(_config);
+            daemon.WaitReady();
+            using var client = new PacedSender(_bind, () => _receivers[0].Count);
+
+            await client.SendAsync(100, _ => 64, burst: 100);
+
+            Assert.Equal(100, _receivers[0].Count);
+            await daemon.WaitForOutputAsync($"fail: UdpFanout.Metrics.MetricsService");
+            await daemon.WaitForOutputAsync($"metrics: cannot listen on 127.0.0.1:{_metricsPort}");
+            holder.Stop();
+            await Eventually.TrueAsync(() => daemon.Output.Contains($"metrics on http://127.0.0.1:{_metricsPort}/metrics"), "the metrics endpoint to bind once the port is free", 15);
+            Assert.Equal(100, (await Scrape()).Sum("udp_fanout_packets_forwarded_total"));
+            Assert.False(daemon.HasExited);
+        }
+        finally
+        {
+            holder.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task Reload_MetricsBindMoved_TheNewPortServesAndTheOldOneIsClosed()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        var moved = LoopbackPorts.FreeTcp();
+
+        _configuredMetricsPort = moved;
+        WriteConfig(0);
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+
+        var metrics = await MetricsScrape.FromAsync(moved);
+        Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"success\"}"]);
+        await Assert.ThrowsAsync<HttpRequestException>(Scrape);
+    }
+
+    [Fact]
+    public async Task Reload_MetricsBindToABusyPort_IsRefusedAndCountedAndTheOldPortKeepsServing()
+    {
+        WriteConfig(0);
+        using var daemon = new DaemonProcess(_config);
+        daemon.WaitReady();
+        var busy = new TcpListener(IPAddress.Loopback, 0);
+        busy.Start();
+        try
+        {
+            _configuredMetricsPort = ((IPEndPoint)busy.LocalEndpoint).Port;
+            WriteConfig(0);
+            daemon.Signal(DaemonProcess.SIGHUP);
+            daemon.WaitForState("RELOADING=1");
+            daemon.WaitForState("READY=1");
+
+            var metrics = await Scrape();
+            Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
+            Assert.Equal(0, metrics["udp_fanout_config_reloads_total{result=\"success\"}"]);
+            await daemon.WaitForOutputAsync($"metrics: cannot listen on 127.0.0.1:{_configuredMetricsPort}");
+            await daemon.WaitForOutputAsync($"the metrics endpoint stays on 127.0.0.1:{_metricsPort}");
+            Assert.DoesNotContain("reload applied", daemon.Output);
+        }
+        finally
+        {
+            busy.Stop();
+        }
+    }
+
     private Task<MetricsScrape> Scrape() => MetricsScrape.FromAsync(_metricsPort);
 
     private void WriteConfig(params int[] downstreams)
@@ -220,13 +414,13 @@ public sealed class DaemonTests : IDisposable
         var text = $"""
             listeners:
               - name: test
-                bind: "{_bind}"
+                bind: "{_configuredBind}"
                 mode: userspace
                 workers: 2
                 downstream:{entries}
             metrics:
               enabled: true
-              bind: "127.0.0.1:{_metricsPort}"
+              bind: "127.0.0.1:{_configuredMetricsPort}"
             """;
         // Written whole and renamed, as an editor or config manager would, so a reload never reads half a file.
         File.WriteAllText(_config + ".tmp", text);

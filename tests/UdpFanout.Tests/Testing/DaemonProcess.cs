@@ -52,9 +52,10 @@ internal sealed partial class DaemonProcess : IDisposable
         }
     }
 
-    public int Id => _process.Id;
-
     public bool HasExited => _process.HasExited;
+
+    /// <summary>The daemon's process id (that of `ip netns exec` when run in a namespace, which execs the daemon).</summary>
+    public int Pid => _process.Id;
 
     public int ExitCode => _process.ExitCode;
 
@@ -72,6 +73,13 @@ internal sealed partial class DaemonProcess : IDisposable
             Assert.Fail($"{e.Message}; daemon output:\n{Output}");
         }
     }
+
+    /// <summary>
+    /// Waits for <paramref name="text"/> in the output: the console logger writes from a queue of its own, so a line
+    /// logged before a notify state can show up after it.
+    /// </summary>
+    public Task WaitForOutputAsync(string text, double timeoutSeconds = 10) =>
+        Eventually.TrueAsync(() => Output.Contains(text), $"'{text}' in the daemon's output:\n{Output}", timeoutSeconds);
 
     public void Signal(int signal) => Assert.Equal(0, kill(_process.Id, signal));
 

@@ -2,22 +2,25 @@ using Microsoft.Extensions.Logging;
 
 namespace UdpFanout.Tests.Testing;
 
-/// <summary>A logger that keeps every formatted message, for tests that assert what was logged and how often.</summary>
+/// <summary>Keeps every entry logged through it: its level, message and named values (the journal's fields).</summary>
 internal sealed class RecordingLogger : ILogger
 {
-    private readonly List<string> _messages = [];
+    private readonly List<Entry> _entries = [];
 
-    /// <summary>A copy, safe to read while background tasks (a watch, a probe loop) still log.</summary>
-    public List<string> Messages
+    public IReadOnlyList<Entry> Entries
     {
         get
         {
-            lock (_messages)
+            lock (_entries)
             {
-                return [.. _messages];
+                return _entries.ToArray();
             }
         }
     }
+
+    public IReadOnlyList<string> Messages => Entries.Select(e => e.Message).ToArray();
+
+    public IReadOnlyList<Entry> At(LogLevel level) => Entries.Where(e => e.Level == level).ToArray();
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
@@ -25,9 +28,13 @@ internal sealed class RecordingLogger : ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        lock (_messages)
+        var values = state as IReadOnlyList<KeyValuePair<string, object?>> ?? [];
+        var entry = new Entry(logLevel, formatter(state, exception), values.Where(v => v.Key != "{OriginalFormat}").ToDictionary(v => v.Key, v => v.Value?.ToString()));
+        lock (_entries)
         {
-            _messages.Add(formatter(state, exception));
+            _entries.Add(entry);
         }
     }
+
+    internal sealed record Entry(LogLevel Level, string Message, IReadOnlyDictionary<string, string?> Values);
 }

@@ -4,6 +4,7 @@ using UdpFanout.Balancing;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Model;
 using UdpFanout.Tuning;
 using static Interop.Fanout;
 
@@ -26,6 +27,9 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private ActiveDownstreams _active;
     private BpfObject? _object;
     private XdpAttachment? _attachment;
+    // Taken by ReadStats and by the part of DisposeAsync that closes sockets and maps, so a scrape never reads them closed.
+    private readonly Lock _closing = new();
+    private ListenerStats? _final;
 
     public AfXdpForwarder(ListenerConfig config, ILoggerFactory loggers)
     {
@@ -100,7 +104,16 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         _fallback.UpdateDownstreams(set);
     }
 
+    /// <summary>The counters; after <see cref="DisposeAsync"/>, the last ones read before the sockets and maps closed.</summary>
     public ListenerStats ReadStats()
+    {
+        lock (_closing)
+        {
+            return _final ?? ReadLiveStats();
+        }
+    }
+
+    private ListenerStats ReadLiveStats()
     {
         var fallback = _fallback.ReadStats();
         var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
@@ -155,14 +168,27 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     public async ValueTask DisposeAsync()
     {
         // Detach first, so the interface's traffic returns to the kernel before the sockets go.
-        _attachment?.Dispose();
-        foreach (var (socket, worker) in _queues)
+        if (_attachment is not null)
         {
-            worker.Dispose();
-            socket.Dispose();
+            StopPath.Step(_logger, _config.Name, "detaching the XDP program", _attachment.Dispose);
         }
-        await _fallback.DisposeAsync();
-        _object?.Dispose();
+        foreach (var (_, worker) in _queues)
+        {
+            StopPath.Step(_logger, _config.Name, $"stopping the forwarder of queue {worker.Queue}", worker.Dispose);
+        }
+        await StopPath.StepAsync(_logger, _config.Name, "stopping the fallback socket", _fallback.DisposeAsync);
+        lock (_closing)
+        {
+            // Nothing is forwarded any more: these are the final counts, read while sockets and maps are still open.
+            StopPath.Step(_logger, _config.Name, "reading the final counters", () => _final = ReadLiveStats());
+            _final ??= _fallback.ReadStats();
+            foreach (var (socket, worker) in _queues)
+            {
+                StopPath.Step(_logger, _config.Name, $"closing the AF_XDP socket of queue {worker.Queue}", socket.Dispose);
+            }
+            StopPath.Step(_logger, _config.Name, "closing the XDP program", () => _object?.Dispose());
+            _object = null;
+        }
         if (_attachment is not null)
         {
             LogDetached(_logger, _config.Name, _config.Interface ?? "");

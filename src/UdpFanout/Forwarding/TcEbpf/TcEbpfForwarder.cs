@@ -3,6 +3,7 @@ using UdpFanout.Balancing;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Model;
 using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;
@@ -46,6 +47,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private TcProgram? _program;
     private TcIngressAttachment? _attachment;
     private bool _overLimit;
+    // Taken by ReadStats and by the part of DisposeAsync that closes the maps, so a scrape never reads a closed map.
+    private readonly Lock _maps = new();
+    private ListenerStats? _final;
 
     public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers)
     {
@@ -112,7 +116,16 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         return over ? new DownstreamSet(set.Members.Take(FANOUT_MAX_DOWNSTREAMS), set.ReasonWhenEmpty) : set;
     }
 
+    /// <summary>The counters; after <see cref="DisposeAsync"/>, the last ones read before the maps closed.</summary>
     public ListenerStats ReadStats()
+    {
+        lock (_maps)
+        {
+            return _final ?? ReadLiveStats();
+        }
+    }
+
+    private ListenerStats ReadLiveStats()
     {
         var fallback = _fallback.ReadStats();
         var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
@@ -151,11 +164,19 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     {
         if (_attachment is not null)
         {
-            _attachment.Dispose();
+            StopPath.Step(_logger, _config.Name, "detaching the tc program", _attachment.Dispose);
             LogDetached(_logger, _config.Name, _config.Interface ?? "");
         }
-        await _fallback.DisposeAsync();
-        _program?.Dispose();
+        await StopPath.StepAsync(_logger, _config.Name, "stopping the fallback socket", _fallback.DisposeAsync);
+        lock (_maps)
+        {
+            // Nothing reaches the program or the fallback any more: these are the final counts, read while the
+            // maps are still open.
+            StopPath.Step(_logger, _config.Name, "reading the final counters", () => _final = ReadLiveStats());
+            _final ??= _fallback.ReadStats();
+            StopPath.Step(_logger, _config.Name, "closing the tc program", () => _program?.Dispose());
+            _program = null;
+        }
     }
 
     private static ModeCounter PassedToStack(string reason, long value) =>

@@ -8,6 +8,7 @@ internal static partial class Interop
         public const int IP_RECVERR = 11;
 
         public const int SOL_SOCKET = 1;
+        public const int SO_REUSEADDR = 2;
         public const int SO_SNDBUF = 7;
         public const int SO_RCVBUF = 8;
         public const int SO_REUSEPORT = 15;

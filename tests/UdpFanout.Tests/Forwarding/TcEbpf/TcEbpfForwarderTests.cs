@@ -203,7 +203,7 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
 
             Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)), $"the daemon started:\n{daemon.Output}");
             Assert.Equal(1, daemon.ExitCode);
-            Assert.Contains($"udp-fanout: listener 'kernel': UDP port {ListenPort} is already in use by process {holder.Id} (udp-fanout) (bound to 0.0.0.0:{ListenPort}): two programs on one port would split its datagrams between them; stop the other program or give this listener another port in bind",
+            Assert.Contains($"udp-fanout: listener 'kernel': UDP port {ListenPort} is already in use by process {holder.Pid} (udp-fanout) (bound to 0.0.0.0:{ListenPort}): two programs on one port would split its datagrams between them; stop the other program or give this listener another port in bind",
                 daemon.Output);
             Assert.DoesNotContain("tc_fanout", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
         }

@@ -1,0 +1,233 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace UdpFanout.Metrics;
+
+/// <summary>
+/// A deliberately small HTTP/1.x server for <c>GET /metrics</c>: one request per connection, any Host header,
+/// at most <see cref="MaxConnections"/> connections at a time, and a deadline for each. A connection that sends one
+/// byte and nothing else holds a file descriptor only until the deadline, and a flood of them cannot use up the
+/// descriptors the data path and the health probes need.
+/// </summary>
+/// <remarks>
+/// prometheus-net's MetricServer sits on HttpListener, which matches the Host header against the bind address
+/// (so <c>curl localhost:PORT/metrics</c> got 404) and neither caps nor times out connections.
+/// </remarks>
+internal sealed partial class MetricsHttpServer : IAsyncDisposable
+{
+    public const int MaxConnections = 16;
+    private const int MaxRequestBytes = 8192;
+
+    private static readonly byte[] EndOfHeaders = "\r\n\r\n"u8.ToArray();
+
+    private readonly Socket _listener;
+    private readonly CollectorRegistry _registry;
+    private readonly TimeSpan _deadline;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _slots = new(MaxConnections, MaxConnections);
+    // One scrape renders at a time, so every scrape sees the series of one complete collection.
+    private readonly SemaphoreSlim _rendering = new(1, 1);
+    private Task _accepting = Task.CompletedTask;
+    private bool _collectFailing;
+    private bool _acceptFailing;
+
+    private MetricsHttpServer(Socket listener, CollectorRegistry registry, TimeSpan deadline, ILogger logger)
+    {
+        _listener = listener;
+        _registry = registry;
+        _deadline = deadline;
+        _logger = logger;
+    }
+
+    public IPEndPoint Bind => (IPEndPoint)_listener.LocalEndPoint!;
+
+    /// <summary>
+    /// Binds and starts serving; throws <see cref="SocketException"/> when the address cannot be bound.
+    /// <paramref name="deadline"/> is how long one connection may take from accept to the end of its response.
+    /// </summary>
+    public static MetricsHttpServer Start(IPEndPoint bind, CollectorRegistry registry, TimeSpan deadline, ILogger logger)
+    {
+        var listener = new Socket(bind.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            // A restart must not wait for the previous process's connections in TIME_WAIT. SO_REUSEADDR alone:
+            // .NET's ReuseAddress option sets SO_REUSEPORT too, which would let a second daemon share the port.
+            listener.SetRawSocketOption(Interop.Libc.SOL_SOCKET, Interop.Libc.SO_REUSEADDR, BitConverter.GetBytes(1));
+            listener.Bind(bind);
+            listener.Listen(64);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+        var server = new MetricsHttpServer(listener, registry, deadline, logger);
+        server._accepting = Task.Run(server.AcceptLoopAsync);
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+        await _stop.CancelAsync();
+        _listener.Dispose();
+        await _accepting;
+        // Connections in flight end at the stop token; a second at most for all of them, as the daemon has two to stop.
+        var until = Environment.TickCount64 + 1000;
+        var ended = 0;
+        while (ended < MaxConnections && await _slots.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(0, until - Environment.TickCount64))))
+        {
+            ended++;
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = await _listener.AcceptAsync(_stop.Token);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // EMFILE, ECONNABORTED and the like: this connection is lost, the server goes on. Said once until an
+                // accept works again; a short pause keeps a descriptor shortage from turning into a busy loop.
+                if (!_acceptFailing)
+                {
+                    _acceptFailing = true;
+                    LogAcceptFailed(_logger, Model.UserFixableException.Describe(e));
+                }
+                await Task.Delay(100).ConfigureAwait(false);
+                continue;
+            }
+            _acceptFailing = false;
+            if (!_slots.Wait(0))
+            {
+                // Over the cap: closed at once rather than left queued, so it holds no descriptor.
+                connection.Dispose();
+                continue;
+            }
+            _ = Task.Run(() => ServeAsync(connection));
+        }
+    }
+
+    private async Task ServeAsync(Socket connection)
+    {
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            deadline.CancelAfter(_deadline);
+            var request = await ReadRequestLineAsync(connection, deadline.Token);
+            var response = request is null ? Response(400, "Bad Request", "bad request\n") : await RespondAsync(request, deadline.Token);
+            await connection.SendAsync(response, SocketFlags.None, deadline.Token);
+            connection.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException)
+        {
+            // Too slow, gone, or the daemon is stopping: the connection just closes.
+        }
+        finally
+        {
+            connection.Dispose();
+            _slots.Release();
+        }
+    }
+
+    /// <summary>The request line, once the whole header has arrived; null when it is not HTTP.</summary>
+    private static async Task<string?> ReadRequestLineAsync(Socket connection, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[MaxRequestBytes];
+        var length = 0;
+        while (buffer.AsSpan(0, length).IndexOf(EndOfHeaders) < 0)
+        {
+            if (length == buffer.Length)
+            {
+                return null;
+            }
+            var read = await connection.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, cancellationToken);
+            if (read == 0)
+            {
+                throw new IOException("the client closed the connection before the end of its request");
+            }
+            length += read;
+        }
+        var lineEnd = buffer.AsSpan(0, length).IndexOf("\r\n"u8);
+        return Encoding.ASCII.GetString(buffer, 0, lineEnd);
+    }
+
+    private async Task<byte[]> RespondAsync(string requestLine, CancellationToken cancellationToken)
+    {
+        var parts = requestLine.Split(' ');
+        if (parts.Length != 3 || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal))
+        {
+            return Response(400, "Bad Request", "bad request\n");
+        }
+        if (parts[0] != "GET")
+        {
+            return Response(405, "Method Not Allowed", "only GET\n");
+        }
+        var path = parts[1].Split('?')[0];
+        if (path is not ("/metrics" or "/metrics/"))
+        {
+            return Response(404, "Not Found", "the metrics are at /metrics\n");
+        }
+        await _rendering.WaitAsync(cancellationToken);
+        try
+        {
+            using var body = new MemoryStream();
+            await _registry.CollectAndExportAsTextAsync(body, cancellationToken);
+            if (_collectFailing)
+            {
+                _collectFailing = false;
+                LogCollectRecovered(_logger);
+            }
+            return Response(200, "OK", body.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Once until a scrape works again: Prometheus scrapes every few seconds.
+            if (!_collectFailing)
+            {
+                _collectFailing = true;
+                LogCollectFailed(_logger, Model.UserFixableException.Describe(e));
+            }
+            return Response(500, "Internal Server Error", "collecting the metrics failed; the daemon's log says why\n");
+        }
+        finally
+        {
+            _rendering.Release();
+        }
+    }
+
+    private static byte[] Response(int status, string reason, string body) =>
+        Response(status, reason, Encoding.UTF8.GetBytes(body), "text/plain; charset=utf-8");
+
+    private static byte[] Response(int status, string reason, byte[] body, string contentType)
+    {
+        var head = Encoding.ASCII.GetBytes(
+            $"HTTP/1.1 {status} {reason}\r\nContent-Type: {contentType}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+        return [.. head, .. body];
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "metrics: accepting connections fails: {Error}; retrying")]
+    private static partial void LogAcceptFailed(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "metrics: collecting the metrics failed, scrapes get 500 until it works again: {Error}")]
+    private static partial void LogCollectFailed(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "metrics: collecting works again")]
+    private static partial void LogCollectRecovered(ILogger logger);
+}
