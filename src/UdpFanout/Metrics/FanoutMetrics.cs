@@ -119,7 +119,7 @@ internal sealed class FanoutMetrics
     {
         var name = listener.Name;
         var mode = listener.Mode.YamlName();
-        foreach (var counter in (Counter[])[_received, _receivedBytes, _forwarded, _forwardedBytes, _dropped, _downstreamForwarded, _downstreamBytes, _downstreamIcmpErrors, .. _modeCounters.Values])
+        foreach (var counter in (Counter[])[_received, _receivedBytes, _forwarded, _forwardedBytes, _dropped, _downstreamForwarded, _downstreamBytes, _downstreamIcmpErrors, _probeErrors, _discoveryApplyFailures, .. _modeCounters.Values])
         {
             foreach (var labels in counter.GetAllLabelValues().Where(l => l[0] == name && l[1] == mode).ToArray())
             {

@@ -368,91 +368,77 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     [Fact]
     public async Task Daemon_Sigterm_ReadsItsFinalCountsBeforeClosingTheMapsAndExitsZero()
     {
-        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
-        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
-        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
-        try
-        {
-            using var daemon = new DaemonProcess(config, Bed.Proxy);
-            daemon.WaitReady();
-            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
-            await client.SendAsync(300, _ => 64, burst: 300);
+        using var config = new TempConfig(DaemonConfig(ThreeDownstreams()));
+        using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+        using var daemon = await StartDaemonForwarding300(config, client);
 
-            daemon.Signal(DaemonProcess.SIGTERM);
+        daemon.Signal(DaemonProcess.SIGTERM);
 
-            Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(5)), $"still running 5 s after SIGTERM:\n{daemon.Output}");
-            Assert.True(daemon.ExitCode == 0, $"exit code {daemon.ExitCode}:\n{daemon.Output}");
-            Assert.True(daemon.Output.Contains("listener kernel stopped"), daemon.Output);
-            Assert.DoesNotContain("fail:", daemon.Output);
-            Assert.DoesNotContain("crit:", daemon.Output);
-            Assert.DoesNotContain("Exception", daemon.Output);
-        }
-        finally
-        {
-            File.Delete(config);
-        }
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(5)), $"still running 5 s after SIGTERM:\n{daemon.Output}");
+        Assert.True(daemon.ExitCode == 0, $"exit code {daemon.ExitCode}:\n{daemon.Output}");
+        Assert.True(daemon.Output.Contains("listener kernel stopped"), daemon.Output);
+        Assert.DoesNotContain("fail:", daemon.Output);
+        Assert.DoesNotContain("crit:", daemon.Output);
+        Assert.DoesNotContain("Exception", daemon.Output);
     }
 
     [Fact]
     public async Task Daemon_ReloadMovesTheBind_TheListenerRestartsAndForwardsOnTheNewPort()
     {
-        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
-        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
-        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
-        try
-        {
-            using var daemon = new DaemonProcess(config, Bed.Proxy);
-            daemon.WaitReady();
-            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
-            await client.SendAsync(300, _ => 64, burst: 300);
+        using var config = new TempConfig(DaemonConfig(ThreeDownstreams()));
+        using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+        using var daemon = await StartDaemonForwarding300(config, client);
 
-            File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}", port: ListenPort + 1));
-            daemon.Signal(DaemonProcess.SIGHUP);
-            daemon.WaitForState("RELOADING=1");
-            daemon.WaitForState("READY=1");
-            using var moved = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort + 1), () => Receivers.Sum(r => r.Count) - 300);
-            await moved.SendAsync(300, _ => 64, burst: 300);
+        config.Write(DaemonConfig(ThreeDownstreams(), port: ListenPort + 1));
+        Reload(daemon);
+        using var moved = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort + 1), () => Receivers.Sum(r => r.Count) - 300);
+        await moved.SendAsync(300, _ => 64, burst: 300);
 
-            Assert.Equal(600, Receivers.Sum(r => r.Count));
-            await daemon.WaitForOutputAsync("reload applied");
-            Assert.DoesNotContain("fail:", daemon.Output);
-            Assert.False(daemon.HasExited);
-        }
-        finally
-        {
-            File.Delete(config);
-        }
+        Assert.Equal(600, Receivers.Sum(r => r.Count));
+        await daemon.WaitForOutputAsync("reload applied");
+        Assert.DoesNotContain("fail:", daemon.Output);
+        Assert.False(daemon.HasExited);
     }
 
     [Fact]
     public async Task Daemon_ReloadToAnInterfaceThatCannotTakeTheProgram_RollsBackAndKeepsForwarding()
     {
-        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-{Guid.NewGuid():N}.yaml");
-        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
-        File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}"));
-        try
-        {
-            using var daemon = new DaemonProcess(config, Bed.Proxy);
-            daemon.WaitReady();
-            using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
-            await client.SendAsync(300, _ => 64, burst: 300);
+        using var config = new TempConfig(DaemonConfig(ThreeDownstreams()));
+        using var client = DaemonClient(() => Receivers.Sum(r => r.Count));
+        using var daemon = await StartDaemonForwarding300(config, client);
 
-            File.WriteAllText(config, DaemonConfig($"    downstream:{downstreams}", iface: "nosuch0"));
-            daemon.Signal(DaemonProcess.SIGHUP);
-            daemon.WaitForState("RELOADING=1");
-            daemon.WaitForState("READY=1");
-            await client.SendAsync(300, _ => 64, burst: 300);
+        config.Write(DaemonConfig(ThreeDownstreams(), iface: "nosuch0"));
+        Reload(daemon);
+        await client.SendAsync(300, _ => 64, burst: 300);
 
-            Assert.Equal(Enumerable.Range(0, 600).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
-            await daemon.WaitForOutputAsync($"it runs again with its previous ones: mode {Mode.YamlName()}, bind {Bed.ProxyAddress}:{ListenPort}");
-            await daemon.WaitForOutputAsync("interface nosuch0 does not exist");
-            Assert.False(daemon.HasExited);
-        }
-        finally
-        {
-            File.Delete(config);
-        }
+        Assert.Equal(Enumerable.Range(0, 600).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        await daemon.WaitForOutputAsync($"it runs again with its previous ones: mode {Mode.YamlName()}, bind {Bed.ProxyAddress}:{ListenPort}");
+        await daemon.WaitForOutputAsync("interface nosuch0 does not exist");
+        Assert.False(daemon.HasExited);
     }
+
+    /// <summary>
+    /// The daemon in the proxy namespace on <paramref name="config"/>, once <paramref name="client"/>'s first 300
+    /// numbered datagrams went through it.
+    /// </summary>
+    private async Task<DaemonProcess> StartDaemonForwarding300(TempConfig config, PacedSender client)
+    {
+        var daemon = new DaemonProcess(config.Path, Bed.Proxy);
+        daemon.WaitReady();
+        await client.SendAsync(300, _ => 64, burst: 300);
+        return daemon;
+    }
+
+    private static void Reload(DaemonProcess daemon)
+    {
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+    }
+
+    /// <summary>The downstream lines of a config for the three receivers of the testbed.</summary>
+    private string ThreeDownstreams() =>
+        "    downstream:" + string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{Bed.DownstreamAddress(i)}:{6000 + i}\" }}"));
 
     /// <summary>
     /// Downstream 2's address on a port nothing listens on; its namespace answers every datagram with an ICMP port

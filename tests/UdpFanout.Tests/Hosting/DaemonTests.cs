@@ -187,7 +187,7 @@ public sealed class DaemonTests : IDisposable
         Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
         Assert.Equal(10, metrics.Sum("udp_fanout_packets_forwarded_total"));
         await daemon.WaitForOutputAsync($"fail: UdpFanout.Hosting.ListenerSupervisor");
-        await daemon.WaitForOutputAsync($"listener test: cannot restart with its new settings (listener 'test': cannot bind {_configuredBind}: Address already in use");
+        await daemon.WaitForOutputAsync($"listener test: cannot restart with its new settings (listener 'test': UDP port {_configuredBind.Port} is already in use by process {Environment.ProcessId}");
         await daemon.WaitForOutputAsync($"it runs again with its previous ones: mode userspace, bind {_bind}");
         Assert.DoesNotContain("reload applied", daemon.Output);
 
