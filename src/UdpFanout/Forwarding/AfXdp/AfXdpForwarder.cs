@@ -209,8 +209,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
         }
         return UmemFrameSize.For(mtu) ?? throw new ForwarderException(
-            $"listener '{_config.Name}': {iface} has MTU {mtu}, but af_xdp receives frames of an MTU up to {UmemFrameSize.MaxMtu} "
-            + $"(a frame must fit in one {UmemFrameSize.Large}-byte UMEM frame after the kernel's 256 bytes of headroom): "
+            $"listener '{_config.Name}': {iface} has MTU {mtu}, but {UmemFrameSize.MaxMtuReason}: "
             + $"lower the MTU to {UmemFrameSize.MaxMtu} or less (tuning: mtu), or use mode tc_ebpf or userspace");
     }
 
