@@ -20,7 +20,9 @@ internal sealed partial class WorkerLoop(string listener, string worker, ILogger
     /// <summary>A failure this long after the previous one is a new fault: the pauses start over.</summary>
     private static readonly TimeSpan Calm = TimeSpan.FromMinutes(1);
 
-    private readonly ManualResetEventSlim _stopped = new();
+    /// <summary>How often a pause looks whether the loop was stopped meanwhile.</summary>
+    private static readonly TimeSpan StopCheck = TimeSpan.FromMilliseconds(10);
+
     private volatile bool _stopping;
     private long _restarts;
 
@@ -30,12 +32,8 @@ internal sealed partial class WorkerLoop(string listener, string worker, ILogger
     /// <summary>How often the loop failed and started again.</summary>
     public long Restarts => Interlocked.Read(ref _restarts);
 
-    /// <summary>Ends the loop at its next check, and a pause after a failure at once.</summary>
-    public void Stop()
-    {
-        _stopping = true;
-        _stopped.Set();
-    }
+    /// <summary>Ends the loop at its next check, and a pause after a failure within <see cref="StopCheck"/>.</summary>
+    public void Stop() => _stopping = true;
 
     /// <summary>
     /// Runs <paramref name="loop"/> until <see cref="Stop"/>; when it throws, <paramref name="dropUnfinishedBatch"/>
@@ -58,8 +56,17 @@ internal sealed partial class WorkerLoop(string listener, string worker, ILogger
                 lastFailure = now;
                 Interlocked.Increment(ref _restarts);
                 LogFailed(logger, e, listener, worker, Settle(dropUnfinishedBatch), (long)pause.TotalMilliseconds);
-                _stopped.Wait(pause);
+                Pause(pause);
             }
+        }
+    }
+
+    private void Pause(TimeSpan pause)
+    {
+        var end = Stopwatch.GetTimestamp() + (long)(pause.TotalSeconds * Stopwatch.Frequency);
+        while (!_stopping && Stopwatch.GetTimestamp() < end)
+        {
+            Thread.Sleep(StopCheck);
         }
     }
 

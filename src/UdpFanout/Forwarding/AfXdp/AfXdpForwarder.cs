@@ -43,6 +43,9 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
 
     public RoundRobin RoundRobin { get; } = new();
 
+    /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault FallbackFault => _fallback.Fault;
+
     /// <summary>The test seam that makes one queue forwarder's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault Fault { get; } = new();
 

@@ -21,6 +21,8 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     private protected override IListenerForwarder Create(ListenerConfig listener) =>
         new AfXdpForwarder(listener, new LoggerFactory([new RecordingLoggerProvider(_log)]));
 
+    private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((AfXdpForwarder)forwarder).FallbackFault;
+
     private protected override long FragmentsPassed(ListenerStats stats) =>
         stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total").Value;
 
