@@ -175,6 +175,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     {
         var descriptors = (xdp_desc*)_socket.Rx.Descriptors;
         var counters = Counters;
+        // Counted first, so that a failure anywhere in the batch finds it received and counts it dropped.
+        counters.Received += count;
         var forwardable = 0;
         long bytes = 0;
         for (var i = 0; i < count; i++)
@@ -192,7 +194,6 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             }
         }
         var malformed = count - forwardable;
-        counters.Received += count;
         counters.ReceivedBytes += bytes;
         counters.Dropped[(int)DropReason.Malformed] += malformed;
         if (malformed > 0)
