@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using static Interop.Libc;
 using static Interop.Xdp;
@@ -7,7 +8,8 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// <summary>
 /// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, round-robins each UDP
 /// payload to a downstream and sends the batch with sendmmsg straight out of UMEM through its own sending socket,
-/// then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
+/// then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram. The loop survives
+/// its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
 {
@@ -26,15 +28,19 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly int* _payloadOffset;
     private readonly int* _payloadLength;
     private readonly Lock _statisticsGate = new();
-    private volatile bool _stopping;
+    private readonly WorkerLoop _loop;
     private volatile bool _paused;
+    // The RX descriptors of the batch under way that are not yet on their way back to the fill ring: after a
+    // failure they go back, or the RX ring would hand them out again and the fill ring would lose their frames.
+    private uint _unrecycledFirst;
+    private int _unrecycledCount;
     private xdp_statistics? _finalStatistics;
     private long _rxRingEmpty;
     private long _fillRingFull;
     private long _parseErrors;
 
     /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, SendSocket sendSocket, int batch)
+    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, SendSocket sendSocket, int batch, ILogger logger)
     {
         _socket = socket;
         _owner = owner;
@@ -44,7 +50,9 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         _send = new SendBatch(batch);
         _payloadOffset = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
-        _thread = new Thread(Run) { IsBackground = true, Name = $"{owner.Name}/q{queue}" };
+        var name = $"{owner.Name}/q{queue}";
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _loop = new WorkerLoop(owner.Name, name, logger);
     }
 
     public int Queue { get; }
@@ -56,6 +64,9 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     public long FillRingFull => Volatile.Read(ref _fillRingFull);
 
     public long ParseErrors => Volatile.Read(ref _parseErrors);
+
+    /// <summary>How often this forwarder's loop failed and started again.</summary>
+    public long Restarts => _loop.Restarts;
 
     /// <summary>The socket's XDP_STATISTICS; after <see cref="Dispose"/>, the last reading before the socket closed.</summary>
     public xdp_statistics Statistics
@@ -85,7 +96,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     public void Dispose()
     {
-        _stopping = true;
+        _loop.Stop();
         if (_thread.IsAlive)
         {
             _thread.Join();
@@ -101,11 +112,13 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
     }
 
-    private void Run()
+    private void Run() => _loop.Run(ForwardUntilStopped, DropUnfinishedBatch);
+
+    private void ForwardUntilStopped()
     {
         var rx = _socket.Rx;
         var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
-        while (!_stopping)
+        while (!_loop.Stopping)
         {
             if (_paused)
             {
@@ -131,17 +144,39 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 continue;
             }
             var count = (int)Math.Min(available, (uint)_batch);
+            _unrecycledFirst = first;
+            _unrecycledCount = count;
             _gate.Enter();
             Forward(first, count, _owner.Active);
             _gate.Exit();
+            _unrecycledCount = 0;
             Recycle(first, count);
         }
+    }
+
+    /// <summary>
+    /// After a failure: the batch under way ends, its frames go back to the fill ring, and what it did not forward
+    /// counts as dropped.
+    /// </summary>
+    private long DropUnfinishedBatch()
+    {
+        _send.Abandon();
+        _gate.Exit();
+        if (_unrecycledCount > 0)
+        {
+            var count = _unrecycledCount;
+            _unrecycledCount = 0;
+            Recycle(_unrecycledFirst, count);
+        }
+        return Counters.DropUnfinished();
     }
 
     private void Forward(uint first, int count, ActiveDownstreams downstreams)
     {
         var descriptors = (xdp_desc*)_socket.Rx.Descriptors;
         var counters = Counters;
+        // Counted first, so that a failure anywhere in the batch finds it received and counts it dropped.
+        counters.Received += count;
         var forwardable = 0;
         long bytes = 0;
         for (var i = 0; i < count; i++)
@@ -159,7 +194,6 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             }
         }
         var malformed = count - forwardable;
-        counters.Received += count;
         counters.ReceivedBytes += bytes;
         counters.Dropped[(int)DropReason.Malformed] += malformed;
         if (malformed > 0)
@@ -180,6 +214,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], RoundRobin.IndexOf(position++, downstreams.Count), downstreams);
             }
         }
+        _owner.Fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
 

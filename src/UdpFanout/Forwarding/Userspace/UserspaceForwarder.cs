@@ -37,6 +37,9 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 
     public RoundRobin RoundRobin { get; } = new();
 
+    /// <summary>The test seam that makes one worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault Fault { get; } = new();
+
     /// <summary>The set workers forward to; read once per batch.</summary>
     public ActiveDownstreams Active => Volatile.Read(ref _active);
 
@@ -86,6 +89,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             var lost = worker.ReceiveDrops.Read();
             stats.Add(worker.Counters).AddReceived(lost, 0).AddDropped(DropReason.ReceiveBufferFull, lost);
         }
+        stats.Add(ModeCounter.WorkerRestarts(_workers.Sum(w => w.Worker.Restarts)));
         _downstreamCounters.AddTo(stats);
         return stats.Build();
     }

@@ -9,7 +9,8 @@ namespace UdpFanout.Forwarding.Userspace;
 /// <summary>
 /// One worker thread: recvmmsg a batch on its own SO_REUSEPORT socket, pick a downstream for each datagram from
 /// the listener-wide round robin, sendmmsg the batch from the same buffers through its own sending socket. Nothing
-/// here allocates, locks or logs per datagram; a send that would block drops the datagram instead of waiting.
+/// here allocates, locks or logs per datagram; a send that would block drops the datagram instead of waiting. The
+/// loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe partial class UserspaceWorker : IDisposable
 {
@@ -29,8 +30,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private readonly mmsghdr* _recvHdr;
     private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
-
-    private volatile bool _stopping;
+    private readonly WorkerLoop _loop;
 
     /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
     public UserspaceWorker(Socket socket, SendSocket sendSocket, UserspaceForwarder owner, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
@@ -52,13 +52,18 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             _recvIov[i] = new iovec { iov_base = _buffers + (long)i * _bufferSize, iov_len = (nuint)_bufferSize };
         }
         Counters = new WorkerCounters();
-        _thread = new Thread(Run) { IsBackground = true, Name = $"{owner.Name}/w{index}" };
+        var name = $"{owner.Name}/w{index}";
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _loop = new WorkerLoop(owner.Name, name, logger);
     }
 
     public WorkerCounters Counters { get; }
 
     /// <summary>What the kernel dropped at this worker's socket; each is a received datagram, dropped.</summary>
     public ReceiveDrops ReceiveDrops { get; }
+
+    /// <summary>How often this worker's loop failed and started again.</summary>
+    public long Restarts => _loop.Restarts;
 
     public void Start() => _thread.Start();
 
@@ -70,7 +75,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
 
     public void Stop()
     {
-        _stopping = true;
+        _loop.Stop();
         if (_thread.IsAlive)
         {
             _thread.Join();
@@ -93,8 +98,13 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private void Run()
     {
         PinToCpu();
+        _loop.Run(ForwardUntilStopped, DropUnfinishedBatch);
+    }
+
+    private void ForwardUntilStopped()
+    {
         var fd = (int)_socket.Handle;
-        while (!_stopping)
+        while (!_loop.Stopping)
         {
             ResetReceiveHeaders();
             // MSG_TRUNC makes msg_len the datagram's real length even when it did not fit the buffer.
@@ -112,6 +122,14 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         }
     }
 
+    /// <summary>After a failure: the batch under way ends, and what it did not forward counts as dropped.</summary>
+    private long DropUnfinishedBatch()
+    {
+        _send.Abandon();
+        _gate.Exit();
+        return Counters.DropUnfinished();
+    }
+
     private void ResetReceiveHeaders()
     {
         for (var i = 0; i < _batch; i++)
@@ -126,6 +144,8 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private void Forward(int received, ActiveDownstreams downstreams)
     {
         var counters = Counters;
+        // Counted first, so that a failure anywhere in the batch finds it received and counts it dropped.
+        counters.Received += received;
         var count = downstreams.Count;
         long receivedBytes = 0;
         var forwardable = 0;
@@ -137,7 +157,6 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
                 forwardable++;
             }
         }
-        counters.Received += received;
         counters.ReceivedBytes += receivedBytes;
         counters.Dropped[(int)DropReason.Truncated] += received - forwardable;
         if (count == 0)
@@ -153,6 +172,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
                 _send.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, RoundRobin.IndexOf(position++, count), downstreams);
             }
         }
+        _owner.Fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
 
