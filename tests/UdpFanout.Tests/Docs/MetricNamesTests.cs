@@ -1,0 +1,115 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using UdpFanout.Tests.Testing;
+using Pod = UdpFanout.Tests.Testing.EndpointSliceJson.Pod;
+
+namespace UdpFanout.Tests.Docs;
+
+/// <summary>
+/// Every metric name the README and docs/ mention is one the daemon exports: found in a scrape of a running
+/// daemon (a userspace listener with static downstreams, one with Kubernetes discovery, health checks on), or,
+/// for the counters only the eBPF modes have, registered by their forwarders in the source.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public sealed partial class MetricNamesTests : IDisposable
+{
+    private readonly FakeKubernetesApi _api = new();
+    private readonly string _directory = Directory.CreateTempSubdirectory("udp-fanout-docs-").FullName;
+    private readonly CountingReceiver _receiver = new(IPAddress.Loopback);
+    private readonly CountingReceiver _pod;
+    private readonly int _metricsPort = LoopbackPorts.FreeTcp();
+
+    public MetricNamesTests()
+    {
+        _pod = new CountingReceiver(IPAddress.Parse("127.0.0.11"));
+    }
+
+    public void Dispose()
+    {
+        _api.Dispose();
+        _receiver.Dispose();
+        _pod.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task Docs_MentionOnlyMetricsTheDaemonExports()
+    {
+        var mentioned = OperatorDocs.Files.SelectMany(f => MetricName().Matches(OperatorDocs.Read(f)).Select(m => m.Value)).ToHashSet();
+        var exported = await ScrapeRunningDaemonAsync();
+        var eBpfOnly = EbpfModeCounters();
+
+        Assert.Contains("udp_fanout_fallback_received_total", eBpfOnly);
+        Assert.Contains("udp_fanout_packets_dropped_total", exported);
+        Assert.Empty(mentioned.Where(name => !exported.Contains(name) && !eBpfOnly.Contains(name)).Order());
+    }
+
+    [Fact]
+    public void Docs_QuoteOnlyDropReasonsTheDaemonCounts()
+    {
+        var reasons = Enum.GetValues<UdpFanout.Forwarding.DropReason>().Select(r => UdpFanout.Forwarding.DropReasonLabels.MetricLabel(r)).ToHashSet();
+        var tcPassed = TcPassedReason().Matches(File.ReadAllText(Path.Combine(OperatorDocs.Root, "src/UdpFanout/Forwarding/TcEbpf/TcEbpfForwarder.cs")))
+            .Select(m => m.Groups[1].Value).ToHashSet();
+        var quoted = OperatorDocs.Files.SelectMany(f => ReasonLabel().Matches(OperatorDocs.Read(f)).Select(m => m.Groups[1].Value)).ToHashSet();
+
+        Assert.NotEmpty(quoted);
+        Assert.Empty(quoted.Where(r => !reasons.Contains(r) && !tcPassed.Contains(r)).Order());
+    }
+
+    /// <summary>Metric families in the scrape: those with samples and those announced by a # TYPE line.</summary>
+    private async Task<HashSet<string>> ScrapeRunningDaemonAsync()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-abcde", "vector", [new Pod("vector-0", "127.0.0.11")], portName: "syslog", port: _pod.Endpoint.Port));
+        var config = Path.Combine(_directory, "config.yaml");
+        File.WriteAllText(config, $"""
+            listeners:
+              - name: static
+                bind: "{LoopbackPorts.FreeUdp()}"
+                downstream:
+                  - {"{"} name: sink, address: "{_receiver.Endpoint}" {"}"}
+              - name: discovered
+                bind: "{LoopbackPorts.FreeUdp()}"
+                kubernetes:
+                  namespace: logging
+                  service: vector
+                  port_name: syslog
+                  kubeconfig: {_api.WriteKubeconfig(_directory)}
+            health: {"{"} enabled: true, interval_secs: 0.5, timeout_secs: 0.2, protocol: icmp {"}"}
+            metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
+            """);
+        using var daemon = new DaemonProcess(config);
+        daemon.WaitReady();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        string text = "";
+        await Eventually.TrueAsync(() =>
+        {
+            text = http.GetStringAsync($"http://127.0.0.1:{_metricsPort}/metrics").Result;
+            return text.Contains("udp_fanout_kubernetes_endpoints{") && text.Contains("udp_fanout_downstream_up{");
+        }, "discovery and health in the scrape");
+        return text.Split('\n')
+            .Select(line => line.StartsWith("# TYPE ", StringComparison.Ordinal) ? line.Split(' ')[2] : line.StartsWith('#') ? "" : line.Split('{', ' ')[0])
+            .Where(name => name.Length > 0)
+            .ToHashSet();
+    }
+
+    /// <summary>
+    /// The counters the tc_ebpf and af_xdp forwarders add (<c>ModeCounter</c>: a snake_case name and a help text),
+    /// exported as <c>udp_fanout_&lt;name&gt;</c>.
+    /// </summary>
+    private static HashSet<string> EbpfModeCounters() =>
+        Directory.GetFiles(Path.Combine(OperatorDocs.Root, "src/UdpFanout/Forwarding"), "*.cs", SearchOption.AllDirectories)
+            .SelectMany(f => ModeCounterName().Matches(File.ReadAllText(f)).Select(m => "udp_fanout_" + m.Groups[1].Value))
+            .ToHashSet();
+
+    [GeneratedRegex(@"udp_fanout_[a-z0-9_]*[a-z0-9]")]
+    private static partial Regex MetricName();
+
+    [GeneratedRegex(@"\(\s*""([a-z][a-z0-9_]*_total)"",\s*""")]
+    private static partial Regex ModeCounterName();
+
+    [GeneratedRegex(@"reason=""([a-z_]+)""")]
+    private static partial Regex ReasonLabel();
+
+    [GeneratedRegex(@"PASS_[A-Z_]+, ""([a-z_]+)""")]
+    private static partial Regex TcPassedReason();
+}
