@@ -1,5 +1,5 @@
 using UdpFanout.Configuration;
-using UdpFanout.Forwarding;
+using UdpFanout.Model;
 
 namespace UdpFanout.Balancing;
 

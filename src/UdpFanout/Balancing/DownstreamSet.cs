@@ -1,4 +1,4 @@
-using UdpFanout.Forwarding;
+using UdpFanout.Model;
 
 namespace UdpFanout.Balancing;
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using UdpFanout.Model;
 using YamlDotNet.RepresentationModel;
 
 namespace UdpFanout.Configuration;

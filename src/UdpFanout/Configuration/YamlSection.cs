@@ -1,6 +1,7 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
+using UdpFanout.Model;
 using YamlDotNet.RepresentationModel;
 
 namespace UdpFanout.Configuration;

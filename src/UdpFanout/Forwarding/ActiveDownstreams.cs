@@ -1,4 +1,5 @@
 using UdpFanout.Balancing;
+using UdpFanout.Model;
 using static Interop.Libc;
 
 namespace UdpFanout.Forwarding;

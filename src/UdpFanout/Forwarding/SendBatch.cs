@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using UdpFanout.Model;
 using static Interop.Libc;
 
 namespace UdpFanout.Forwarding;

@@ -1,4 +1,5 @@
 using UdpFanout.Balancing;
+using UdpFanout.Model;
 
 namespace UdpFanout.Forwarding;
 

@@ -1,3 +1,4 @@
+using UdpFanout.Model;
 namespace UdpFanout.Forwarding;
 
 /// <summary>

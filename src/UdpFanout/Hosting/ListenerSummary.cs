@@ -1,4 +1,5 @@
 using UdpFanout.Configuration;
+using UdpFanout.Model;
 
 namespace UdpFanout.Hosting;
 

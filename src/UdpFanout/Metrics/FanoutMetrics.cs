@@ -4,6 +4,7 @@ using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Hosting;
+using UdpFanout.Model;
 
 namespace UdpFanout.Metrics;
 

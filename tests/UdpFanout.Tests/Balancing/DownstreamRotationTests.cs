@@ -2,6 +2,7 @@ using System.Net;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
+using UdpFanout.Model;
 
 namespace UdpFanout.Tests.Balancing;
 

@@ -1,7 +1,8 @@
 using System.Net;
 using System.Text.RegularExpressions;
-using UdpFanout.Tests.Testing;
 using Pod = UdpFanout.Tests.Testing.EndpointSliceJson.Pod;
+using UdpFanout.Model;
+using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Docs;
 
@@ -48,7 +49,7 @@ public sealed partial class MetricNamesTests : IDisposable
     [Fact]
     public void Docs_QuoteOnlyDropReasonsTheDaemonCounts()
     {
-        var reasons = Enum.GetValues<UdpFanout.Forwarding.DropReason>().Select(r => UdpFanout.Forwarding.DropReasonLabels.MetricLabel(r)).ToHashSet();
+        var reasons = Enum.GetValues<UdpFanout.Model.DropReason>().Select(r => UdpFanout.Model.DropReasonLabels.MetricLabel(r)).ToHashSet();
         var tcPassed = TcPassedReason().Matches(File.ReadAllText(Path.Combine(OperatorDocs.Root, "src/UdpFanout/Forwarding/TcEbpf/TcEbpfForwarder.cs")))
             .Select(m => m.Groups[1].Value).ToHashSet();
         var quoted = OperatorDocs.Files.SelectMany(f => ReasonLabel().Matches(OperatorDocs.Read(f)).Select(m => m.Groups[1].Value)).ToHashSet();

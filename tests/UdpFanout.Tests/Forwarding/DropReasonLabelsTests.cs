@@ -1,4 +1,5 @@
 using UdpFanout.Forwarding;
+using UdpFanout.Model;
 
 namespace UdpFanout.Tests.Forwarding;
 

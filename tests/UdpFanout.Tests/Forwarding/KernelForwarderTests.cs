@@ -1,8 +1,9 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
+using UdpFanout.Model;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding;

@@ -1,13 +1,14 @@
-using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
+using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
-using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Forwarding;
 using UdpFanout.Health;
 using UdpFanout.Hosting;
+using UdpFanout.Model;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Health;

@@ -3,6 +3,7 @@ using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Metrics;
+using UdpFanout.Model;
 
 namespace UdpFanout.Tests.Metrics;
 

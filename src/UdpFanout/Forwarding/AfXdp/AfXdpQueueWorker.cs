@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
+using UdpFanout.Model;
 using static Interop.Libc;
 using static Interop.Xdp;
 

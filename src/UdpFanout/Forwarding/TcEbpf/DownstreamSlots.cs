@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using UdpFanout.Balancing;
+using UdpFanout.Model;
 using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;

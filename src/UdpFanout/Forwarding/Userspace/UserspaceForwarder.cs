@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
+using UdpFanout.Model;
 
 namespace UdpFanout.Forwarding.Userspace;
 

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
+using UdpFanout.Model;
 using static Interop.Libc;
 
 namespace UdpFanout.Forwarding.Userspace;

@@ -1,9 +1,10 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
-using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Forwarding;
+using UdpFanout.Model;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.AfXdp;

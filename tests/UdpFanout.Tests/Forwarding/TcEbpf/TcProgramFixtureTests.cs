@@ -1,8 +1,9 @@
 using System.Buffers.Binary;
 using System.Net;
 using UdpFanout.Balancing;
-using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.TcEbpf;
+using UdpFanout.Forwarding;
+using UdpFanout.Model;
 using UdpFanout.Tests.Interop;
 using UdpFanout.Tests.Testing;
 using static Interop.Fanout;

@@ -1,10 +1,11 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
-using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Forwarding;
+using UdpFanout.Model;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.Userspace;

@@ -1,6 +1,4 @@
-using UdpFanout.Configuration;
-
-namespace UdpFanout.Forwarding;
+namespace UdpFanout.Model;
 
 internal static class DropReasonLabels
 {

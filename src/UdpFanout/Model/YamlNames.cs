@@ -1,4 +1,4 @@
-namespace UdpFanout.Configuration;
+namespace UdpFanout.Model;
 
 /// <summary>The snake_case spellings that enums have in the YAML file and in metric labels.</summary>
 internal static class YamlNames

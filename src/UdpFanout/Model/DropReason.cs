@@ -1,4 +1,4 @@
-namespace UdpFanout.Forwarding;
+namespace UdpFanout.Model;
 
 /// <summary>
 /// Why a received datagram was not forwarded. Every mode counts its drops with these reasons, so
