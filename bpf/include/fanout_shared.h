@@ -13,6 +13,9 @@
  * downstreams that leave are still in use by programs running on the old set until the swap returns. */
 #define FANOUT_MAX_SLOTS (2 * FANOUT_MAX_DOWNSTREAMS)
 
+/* Slots of the Maglev table of balance: source_hash; a prime, so every downstream's walk reaches every slot. */
+#define FANOUT_MAGLEV_TABLE_SIZE 65537
+
 /* The XSKMAP's size as compiled. The daemon resizes the map to the interface's RX queue count before load
  * (bpf_map__set_max_entries), so this does not bound how many queues the af_xdp mode serves. */
 #define FANOUT_MAX_QUEUES 64

@@ -25,7 +25,7 @@ internal static partial class ListenerParser
         {
             s.Errors.Add(s.Node, s.PathOf("interface"), $"mode {mode.YamlName()} needs the interface to attach to (e.g. interface: eth0)");
         }
-        var downstreams = Downstreams(s);
+        var downstreams = Downstreams(s, mode);
         if (mode == ForwardingMode.TcEbpf && downstreams.Count > Interop.Fanout.FANOUT_MAX_DOWNSTREAMS)
         {
             s.Errors.Add(s.Get("downstream")!, s.PathOf("downstream"), $"mode tc_ebpf forwards to at most {Interop.Fanout.FANOUT_MAX_DOWNSTREAMS} downstreams; {downstreams.Count} are listed");
@@ -35,6 +35,16 @@ internal static partial class ListenerParser
         if (s.Get("kubernetes") is null && s.Get("downstream") is null or YamlSequenceNode { Children.Count: 0 })
         {
             s.Errors.Add(s.Node, s.PathOf("downstream"), "no downstream and no kubernetes discovery: give a downstream list or a kubernetes section");
+        }
+        var balance = s.Enum<BalancePolicy>("balance");
+        var hashKey = s.Enum<HashKey>("hash_key");
+        if (mode == ForwardingMode.TcEbpf && balance == BalancePolicy.SourceHash)
+        {
+            s.Errors.Add(s.Get("balance")!, s.PathOf("balance"), "mode tc_ebpf supports balance: round_robin only (use mode userspace or af_xdp for source_hash)");
+        }
+        if (hashKey is not null && balance != BalancePolicy.SourceHash)
+        {
+            s.Errors.Add(s.Get("hash_key")!, s.PathOf("hash_key"), "only applies to balance: source_hash");
         }
         var workers = s.Int("workers", 1, 256);
         var cpus = Cpus(s);
@@ -64,6 +74,8 @@ internal static partial class ListenerParser
             Interface = iface,
             Downstreams = new(downstreams),
             Kubernetes = kubernetes,
+            Balance = balance ?? defaults.Balance,
+            HashKey = hashKey ?? defaults.HashKey,
             Workers = workers ?? defaults.Workers,
             Cpus = cpus,
             BatchSize = batch ?? defaults.BatchSize,
@@ -76,7 +88,7 @@ internal static partial class ListenerParser
         };
     }
 
-    private static List<DownstreamConfig> Downstreams(YamlSection listener)
+    private static List<DownstreamConfig> Downstreams(YamlSection listener, ForwardingMode mode)
     {
         var result = new List<DownstreamConfig>();
         var firstByName = new Dictionary<string, YamlSection>(StringComparer.Ordinal);
@@ -84,6 +96,12 @@ internal static partial class ListenerParser
         {
             var name = d.String("name", required: true);
             var address = d.Endpoint("address", required: true);
+            var weight = d.Int("weight", 0, DownstreamConfig.MaxWeight) ?? DownstreamConfig.DefaultWeight;
+            if (mode == ForwardingMode.TcEbpf && weight > 1)
+            {
+                // The tc program spreads over its set evenly; a drain (0) works there, as it only leaves the set.
+                d.Errors.Add(d.Get("weight")!, d.PathOf("weight"), $"mode tc_ebpf supports weights 0 and 1 only, not {weight} (use mode userspace or af_xdp for other weights)");
+            }
             d.ReportUnknownKeys();
             if (name is not null && firstByName.TryGetValue(name, out var first))
             {
@@ -96,7 +114,7 @@ internal static partial class ListenerParser
             }
             if (name is not null && address is not null)
             {
-                result.Add(new DownstreamConfig(name, address));
+                result.Add(new DownstreamConfig(name, address, weight));
             }
         }
         return result;

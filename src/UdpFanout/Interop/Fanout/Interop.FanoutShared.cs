@@ -12,6 +12,7 @@ internal static partial class Interop
     {
         public const int FANOUT_MAX_DOWNSTREAMS = 256;
         public const int FANOUT_MAX_SLOTS = 2 * FANOUT_MAX_DOWNSTREAMS;
+        public const uint FANOUT_MAGLEV_TABLE_SIZE = 65537;
         public const int FANOUT_MAX_QUEUES = 64;
         public const uint FANOUT_SET_ALL_UNHEALTHY = 1;
 
