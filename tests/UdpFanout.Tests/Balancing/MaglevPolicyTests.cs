@@ -41,4 +41,19 @@ public sealed class MaglevPolicyTests
         Assert.Equal(targets[0], targets[1]);
         Assert.True(policy.UsesSource);
     }
+
+    [Fact]
+    public void Pick_100000SourcesOverTenEqualDownstreams_BusiestAtMost110PercentOfTheLeast()
+    {
+        var policy = new MaglevPolicy(MaglevTableTests.Set(10), HashKey.SourceIpPort);
+        // 50 addresses with consecutive ports, as a fleet of exporters behind a few NAT addresses would look.
+        var sources = Enumerable.Range(0, 100_000).Select(i => SourceHash.Key(0x0AFA0164u + (uint)(i % 50), (ushort)(20000 + i / 50))).ToArray();
+        var targets = new int[sources.Length];
+
+        policy.Pick(sources, targets);
+
+        var counts = targets.CountBy(t => t).Select(p => p.Value).ToArray();
+        Assert.Equal(10, counts.Length);
+        Assert.True(counts.Max() <= 1.10 * counts.Min(), string.Join(", ", counts));
+    }
 }
