@@ -25,7 +25,8 @@ internal static partial class ListenerParser
         {
             s.Errors.Add(s.Node, s.PathOf("interface"), $"mode {mode.YamlName()} needs the interface to attach to (e.g. interface: eth0)");
         }
-        var downstreams = Downstreams(s, mode);
+        var balance = s.Enum<BalancePolicy>("balance");
+        var downstreams = Downstreams(s, mode, balance ?? BalancePolicy.RoundRobin);
         if (mode == ForwardingMode.TcEbpf && downstreams.Count > Interop.Fanout.FANOUT_MAX_DOWNSTREAMS)
         {
             s.Errors.Add(s.Get("downstream")!, s.PathOf("downstream"), $"mode tc_ebpf forwards to at most {Interop.Fanout.FANOUT_MAX_DOWNSTREAMS} downstreams; {downstreams.Count} are listed");
@@ -36,12 +37,7 @@ internal static partial class ListenerParser
         {
             s.Errors.Add(s.Node, s.PathOf("downstream"), "no downstream and no kubernetes discovery: give a downstream list or a kubernetes section");
         }
-        var balance = s.Enum<BalancePolicy>("balance");
         var hashKey = s.Enum<HashKey>("hash_key");
-        if (mode == ForwardingMode.TcEbpf && balance == BalancePolicy.SourceHash)
-        {
-            s.Errors.Add(s.Get("balance")!, s.PathOf("balance"), "mode tc_ebpf supports balance: round_robin only (use mode userspace or af_xdp for source_hash)");
-        }
         if (hashKey is not null && balance != BalancePolicy.SourceHash)
         {
             s.Errors.Add(s.Get("hash_key")!, s.PathOf("hash_key"), "only applies to balance: source_hash");
@@ -88,7 +84,7 @@ internal static partial class ListenerParser
         };
     }
 
-    private static List<DownstreamConfig> Downstreams(YamlSection listener, ForwardingMode mode)
+    private static List<DownstreamConfig> Downstreams(YamlSection listener, ForwardingMode mode, BalancePolicy balance)
     {
         var result = new List<DownstreamConfig>();
         var firstByName = new Dictionary<string, YamlSection>(StringComparer.Ordinal);
@@ -97,10 +93,11 @@ internal static partial class ListenerParser
             var name = d.String("name", required: true);
             var address = d.Endpoint("address", required: true);
             var weight = d.Int("weight", 0, DownstreamConfig.MaxWeight) ?? DownstreamConfig.DefaultWeight;
-            if (mode == ForwardingMode.TcEbpf && weight > 1)
+            if (mode == ForwardingMode.TcEbpf && balance == BalancePolicy.RoundRobin && weight > 1)
             {
-                // The tc program spreads over its set evenly; a drain (0) works there, as it only leaves the set.
-                d.Errors.Add(d.Get("weight")!, d.PathOf("weight"), $"mode tc_ebpf supports weights 0 and 1 only, not {weight} (use mode userspace or af_xdp for other weights)");
+                // The tc program's round robin spreads over its set evenly (its Maglev table carries weights); a
+                // drain (0) works in both, as it only leaves the set.
+                d.Errors.Add(d.Get("weight")!, d.PathOf("weight"), $"mode tc_ebpf round-robins with weights 0 and 1 only, not {weight} (use balance: source_hash, or mode userspace or af_xdp)");
             }
             d.ReportUnknownKeys();
             if (name is not null && firstByName.TryGetValue(name, out var first))
