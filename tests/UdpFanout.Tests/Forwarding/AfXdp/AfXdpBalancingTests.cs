@@ -11,4 +11,7 @@ public sealed class AfXdpBalancingTests() : BalancingForwarderTests("ubx", "10.2
     private protected override ForwardingMode Mode => ForwardingMode.AfXdp;
 
     private protected override IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, NullLoggerFactory.Instance);
+
+    [Fact]
+    public Task RoundRobin_Weights123_6000DatagramsSplit1000_2000_3000() => WeightedRoundRobinSplitsExactly();
 }

@@ -12,4 +12,7 @@ public sealed class UserspaceBalancingTests() : BalancingForwarderTests("ubu", "
 
     private protected override IListenerForwarder Create(ListenerConfig listener) =>
         new UserspaceForwarder(listener with { Workers = 2 }, NullLogger.Instance);
+
+    [Fact]
+    public Task RoundRobin_Weights123_6000DatagramsSplit1000_2000_3000() => WeightedRoundRobinSplitsExactly();
 }
