@@ -22,6 +22,11 @@ internal static class MaglevTable
     /// <param name="members">At least one, each with a weight of at least 1.</param>
     public static int[] Build(IReadOnlyList<Downstream> members, uint size = DefaultSize)
     {
+        // The fill below ends only once someone takes a turn; the rotation never publishes drained members alone.
+        if (!members.Any(d => d.Weight > 0))
+        {
+            throw new ArgumentException("a Maglev table needs a downstream with a weight above 0", nameof(members));
+        }
         // Turns in a fixed order of the downstreams themselves, so listing order never matters.
         var order = Enumerable.Range(0, members.Count)
             .OrderBy(i => members[i].Name, StringComparer.Ordinal)

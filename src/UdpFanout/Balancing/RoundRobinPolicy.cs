@@ -18,6 +18,11 @@ internal sealed class RoundRobinPolicy : IBalancingPolicy
         _sequence = sequence;
         _count = weights.Count;
         var divisor = weights.Aggregate(0, Gcd);
+        if (divisor == 0)
+        {
+            // Workers drop before they ask the policy of an empty set, so an empty one needs no order.
+            return;
+        }
         if (weights.Any(w => w != divisor))
         {
             _order = SmoothOrder(weights.Select(w => w / divisor).ToArray());
