@@ -105,6 +105,16 @@ public sealed class DownstreamRotationTests
     }
 
     [Fact]
+    public void SetDiscovered_Endpoints_GetWeightOne()
+    {
+        var rotation = Rotation();
+
+        rotation.SetDiscovered([new Downstream("pod-a", A.Address)]);
+
+        Assert.Equal(1, _published[^1].Members.Single().Weight);
+    }
+
+    [Fact]
     public void SetConfigured_AllDrained_DropsWithNoDownstream()
     {
         Rotation(A with { Weight = 0 });
