@@ -56,12 +56,12 @@ internal static class ConfigLoader
     {
         var listeners = Listeners(root);
         var health = root.Section("health") is { } h ? HealthParser.Parse(h) : new HealthConfig();
-        new ListenersValidator(host).Validate(listeners, health, root);
-        var metrics = root.Section("metrics") is { } m ? Metrics(m) : new MetricsConfig();
         var tuning = Tuning(root);
+        new ListenersValidator(host).Validate(listeners, health, tuning, root);
+        var metrics = root.Section("metrics") is { } m ? Metrics(m) : new MetricsConfig();
         var memlock = Memlock(root);
         root.ReportUnknownKeys();
-        return new FanoutConfig { Listeners = new(listeners.Select(l => l.Config)), Health = health, Metrics = metrics, Tuning = new(tuning), MemlockBytes = memlock };
+        return new FanoutConfig { Listeners = new(listeners.Select(l => l.Config)), Health = health, Metrics = metrics, Tuning = new(tuning.Select(t => t.Config)), MemlockBytes = memlock };
     }
 
     private static List<(ListenerConfig Config, YamlSection At)> Listeners(YamlSection root)
@@ -102,21 +102,21 @@ internal static class ConfigLoader
         return config;
     }
 
-    private static List<InterfaceTuningConfig> Tuning(YamlSection root)
+    private static List<(InterfaceTuningConfig Config, YamlSection At)> Tuning(YamlSection root)
     {
-        var result = new List<InterfaceTuningConfig>();
+        var result = new List<(InterfaceTuningConfig Config, YamlSection At)>();
         foreach (var section in root.Sections("tuning"))
         {
             if (TuningParser.Parse(section) is not { } tuning)
             {
                 continue;
             }
-            if (result.Any(t => t.Interface == tuning.Interface))
+            if (result.Any(t => t.Config.Interface == tuning.Interface))
             {
                 root.Errors.Add(section.Get("interface")!, section.PathOf("interface"), $"interface '{tuning.Interface}' is tuned twice");
                 continue;
             }
-            result.Add(tuning);
+            result.Add((tuning, section));
         }
         return result;
     }

@@ -1,17 +1,22 @@
 using System.Net;
+using UdpFanout.Model;
 using YamlDotNet.RepresentationModel;
 
 namespace UdpFanout.Configuration;
 
 /// <summary>
-/// The checks that look at the listeners together, after each one parsed: binds that overlap, and datagrams that
-/// would come back into a listener (its own downstream, a ring of listeners, a health probe).
+/// The checks that look at the listeners together, after each one parsed: binds that overlap, tc_ebpf filters that
+/// would replace each other, an af_xdp interface tuned to an MTU its UMEM cannot hold, and datagrams that would come
+/// back into a listener (its own downstream, a ring of listeners, a health probe).
 /// </summary>
 internal sealed class ListenersValidator(HostAddresses host)
 {
-    public void Validate(IReadOnlyList<(ListenerConfig Config, YamlSection At)> listeners, HealthConfig health, YamlSection root)
+    public void Validate(
+        IReadOnlyList<(ListenerConfig Config, YamlSection At)> listeners, HealthConfig health, IReadOnlyList<(InterfaceTuningConfig Config, YamlSection At)> tuning, YamlSection root)
     {
         Overlaps(listeners);
+        TcFilterHandles(listeners);
+        AfXdpMtu(listeners, tuning);
         foreach (var (listener, at) in listeners)
         {
             var rules = new DestinationRules(listener, host);
@@ -44,6 +49,52 @@ internal sealed class ListenersValidator(HostAddresses host)
                     $"{listener.Bind} overlaps the bind {first.Bind} of listener '{first.Name}' (mode {first.Mode.YamlName()}, line {earlier.At.Node.Start.Line}): "
                     + "both would receive on that port and split its datagrams; give one of them another port");
             }
+        }
+    }
+
+    /// <summary>
+    /// Each tc_ebpf listener has a filter on its interface whose handle follows from its bind; a second listener
+    /// with the same handle would replace the first one's filter, so the start refuses it (<see cref="TcFilterHandle"/>),
+    /// and so does <c>check</c>, by the same rule. Binds that overlap are reported as such, not twice.
+    /// </summary>
+    private static void TcFilterHandles(IReadOnlyList<(ListenerConfig Config, YamlSection At)> listeners)
+    {
+        for (var i = 0; i < listeners.Count; i++)
+        {
+            var (listener, at) = listeners[i];
+            if (listener.Mode != ForwardingMode.TcEbpf || listener.Interface is not { } iface)
+            {
+                continue;
+            }
+            foreach (var (earlier, earlierAt) in listeners.Take(i))
+            {
+                if (earlier.Mode == ForwardingMode.TcEbpf && earlier.Interface == iface && !Binds.Overlap(earlier.Bind, listener.Bind)
+                    && TcFilterHandle.Collision(listener.Bind, earlier.Bind) is { } collision)
+                {
+                    at.Errors.Add(at.Node.Children[new YamlScalarNode("bind")], at.PathOf("bind"),
+                        $"the tc filter of this listener on {iface} would replace the one of listener '{earlier.Name}' (line {earlierAt.Node.Start.Line}): {collision}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// An af_xdp listener cannot start on an interface whose MTU its UMEM frames cannot hold; when the same file's
+    /// <c>tuning:</c> sets that MTU, <c>check</c> says so before the boot that applies it.
+    /// </summary>
+    private static void AfXdpMtu(IReadOnlyList<(ListenerConfig Config, YamlSection At)> listeners, IReadOnlyList<(InterfaceTuningConfig Config, YamlSection At)> tuning)
+    {
+        foreach (var (listener, at) in listeners)
+        {
+            if (listener.Mode != ForwardingMode.AfXdp || listener.Interface is not { } iface
+                || tuning.FirstOrDefault(t => t.Config.Interface == iface && t.Config.Mtu > UmemFrameSize.MaxMtu) is not ({ Mtu: { } mtu }, { } tuned))
+            {
+                continue;
+            }
+            at.Errors.Add(at.Node.Children[new YamlScalarNode("interface")], at.PathOf("interface"),
+                $"tuning: sets MTU {mtu} on {iface} (line {tuned.Get("mtu")!.Start.Line}), but {UmemFrameSize.MaxMtuReason}: "
+                + $"lower the MTU to {UmemFrameSize.MaxMtu} or less, or use mode tc_ebpf or userspace");
         }
     }
 

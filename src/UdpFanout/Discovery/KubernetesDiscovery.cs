@@ -11,7 +11,8 @@ namespace UdpFanout.Discovery;
 /// <summary>
 /// One listener's Kubernetes discovery: watches the service's EndpointSlices and publishes the downstreams they
 /// name whenever that list changes. Says once when the API becomes unreachable and once when it is back; in
-/// between, the last published downstreams stay in force.
+/// between, the last published downstreams stay in force. A change the data path refuses is tried again every
+/// <see cref="WatchTiming.ApplyRetry"/> until it applies or a newer one replaces it.
 /// </summary>
 internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsyncDisposable
 {
@@ -23,6 +24,10 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly EndpointSliceWatch _watch;
     private readonly DestinationRules _rules;
+    private readonly WatchTiming _timing;
+    private readonly TimeProvider _time;
+    // Applying is serialized between the watch task and the retry timer.
+    private readonly Lock _applying = new();
     // Endpoints already warned about: a refused endpoint stays in its slice, and every later event would repeat it.
     private readonly HashSet<IPEndPoint> _refused = [];
     private Task _watching = Task.CompletedTask;
@@ -35,6 +40,10 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     private long _failures;
     private long _applyFailures;
     private bool _applyFailing;
+    // While the data path refuses: the newest slices, which the timer tries again.
+    private IReadOnlyCollection<V1EndpointSlice>? _refusedSlices;
+    private ITimer? _retry;
+    private bool _disposed;
 
     private KubernetesDiscovery(
         string listener, KubernetesDiscoveryConfig config, DestinationRules rules, Action<IReadOnlyList<Downstream>> publish, WatchTiming timing, TimeProvider time, ILogger logger)
@@ -44,6 +53,8 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
         _rules = rules;
         _publish = publish;
         _logger = logger;
+        _timing = timing;
+        _time = time;
         _client = KubernetesConnection.Create(config);
         _watch = new EndpointSliceWatch(_client, config.Namespace, config.Service, timing, time, this);
     }
@@ -58,7 +69,7 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
 
     public int Endpoints => Volatile.Read(ref _last)?.Count ?? 0;
 
-    /// <summary>How often a list or watch event could not be applied to the data path.</summary>
+    /// <summary>How often a list, watch event or retry could not be applied to the data path.</summary>
     public long ApplyFailures => Interlocked.Read(ref _applyFailures);
 
     /// <summary>How often the watch had to list again because its resume point was gone.</summary>
@@ -78,34 +89,65 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
 
     public void SlicesChanged(IReadOnlyCollection<V1EndpointSlice> slices)
     {
-        try
-        {
-            IReadOnlyList<Downstream> next = EndpointSliceDownstreams.From(slices, Config).Where(Allowed).ToArray();
-            if (_last is null || !next.SequenceEqual(_last))
-            {
-                // Published first, so that when Endpoints shows the new count the data path already has it.
-                _publish(next);
-                Volatile.Write(ref _last, next);
-                LogEndpoints(_logger, _listener, Config.Namespace, Config.Service, next.Count, slices.Count);
-            }
-            if (_applyFailing)
-            {
-                _applyFailing = false;
-                LogAppliedAgain(_logger, _listener, Config.Namespace, Config.Service);
-            }
-        }
-        catch (Exception e)
-        {
-            // The API answered; the data path refused the change (a BPF map update that failed, say). Not an API
-            // failure: the watch goes on, and since the last published list is unchanged, the next event tries again.
-            Interlocked.Increment(ref _applyFailures);
-            if (!_applyFailing)
-            {
-                _applyFailing = true;
-                LogApplyFailed(_logger, _listener, Config.Namespace, Config.Service, UserFixableException.Describe(e));
-            }
-        }
+        Apply(slices);
         _firstSync.TrySetResult();
+    }
+
+    private void Apply(IReadOnlyCollection<V1EndpointSlice> slices)
+    {
+        lock (_applying)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            try
+            {
+                IReadOnlyList<Downstream> next = EndpointSliceDownstreams.From(slices, Config).Where(Allowed).ToArray();
+                if (_last is null || !next.SequenceEqual(_last))
+                {
+                    // Published first, so that when Endpoints shows the new count the data path already has it.
+                    _publish(next);
+                    Volatile.Write(ref _last, next);
+                    LogEndpoints(_logger, _listener, Config.Namespace, Config.Service, next.Count, slices.Count);
+                }
+                if (_applyFailing)
+                {
+                    _applyFailing = false;
+                    _refusedSlices = null;
+                    _retry?.Dispose();
+                    _retry = null;
+                    LogAppliedAgain(_logger, _listener, Config.Namespace, Config.Service);
+                }
+            }
+            catch (Exception e)
+            {
+                // The API answered; the data path refused the change (a BPF map update that failed, say). Not an API
+                // failure: the watch goes on, and since the last published list is unchanged, the timer and the next
+                // event try again, each with the newest slices.
+                Interlocked.Increment(ref _applyFailures);
+                _refusedSlices = slices;
+                _retry ??= _time.CreateTimer(_ => RetryRefused(), null, _timing.ApplyRetry, _timing.ApplyRetry);
+                if (!_applyFailing)
+                {
+                    _applyFailing = true;
+                    LogApplyFailed(_logger, _listener, Config.Namespace, Config.Service, UserFixableException.Describe(e), _timing.ApplyRetry.TotalSeconds);
+                }
+            }
+        }
+    }
+
+    private void RetryRefused()
+    {
+        IReadOnlyCollection<V1EndpointSlice>? refused;
+        lock (_applying)
+        {
+            refused = _refusedSlices;
+        }
+        if (refused is not null)
+        {
+            Apply(refused);
+        }
     }
 
     public void Reachable()
@@ -138,6 +180,12 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     {
         await _stop.CancelAsync();
         await _watching;
+        lock (_applying)
+        {
+            // A retry that fires now finds this and leaves the data path of a stopped listener alone.
+            _disposed = true;
+            _retry?.Dispose();
+        }
         _stop.Dispose();
         _client.Dispose();
     }
@@ -167,8 +215,8 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the Kubernetes API answers again for {Namespace}/{Service}")]
     private static partial void LogReachableAgain(ILogger logger, string listener, string @namespace, string service);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: the endpoints of {Namespace}/{Service} changed but applying them to the data path failed: {Error}; the previous downstreams keep serving and the next change tries again")]
-    private static partial void LogApplyFailed(ILogger logger, string listener, string @namespace, string service, string error);
+    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: the endpoints of {Namespace}/{Service} changed but applying them to the data path failed: {Error}; the previous downstreams keep serving, and the change is tried again every {RetrySeconds} s and at the next event")]
+    private static partial void LogApplyFailed(ILogger logger, string listener, string @namespace, string service, string error, double retrySeconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the endpoints of {Namespace}/{Service} apply to the data path again")]
     private static partial void LogAppliedAgain(ILogger logger, string listener, string @namespace, string service);

@@ -21,6 +21,12 @@ internal sealed record WatchTiming
     /// <summary>How long a starting listener waits for the first list before it starts with what it has.</summary>
     public TimeSpan FirstSyncWait { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How often a discovered change that the data path refused (a BPF map update that failed, say) is tried again
+    /// while no newer event comes: a quiet service may send none for hours, and its pods would wait that long.
+    /// </summary>
+    public TimeSpan ApplyRetry { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>EndpointSlices per list page.</summary>
     public int PageSize { get; init; } = 500;
 }

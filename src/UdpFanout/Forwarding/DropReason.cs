@@ -36,4 +36,9 @@ internal enum DropReason
     /// frame larger than a UMEM chunk, an invalid descriptor (XDP_STATISTICS rx_dropped and rx_invalid_descs; af_xdp).
     /// </summary>
     XskRxDropped,
+    /// <summary>
+    /// In the batch a forwarding thread was working on when it failed (a bug; logged at err and counted in
+    /// worker_restarts_total): the thread drops the batch and starts again.
+    /// </summary>
+    WorkerFailed,
 }

@@ -12,4 +12,8 @@ internal sealed record ModeCounter(string Name, string Help, long Value, IReadOn
     /// </summary>
     public static ModeCounter FallbackReceived(ListenerStats fallback) =>
         new("fallback_received_total", "Datagrams the userspace fallback socket of an eBPF mode received and handled.", fallback.Received);
+
+    /// <summary>How often a forwarding thread of the listener failed (a bug, logged at err) and started again.</summary>
+    public static ModeCounter WorkerRestarts(long restarts) =>
+        new("worker_restarts_total", "Times a forwarding thread failed, dropped its unfinished batch (reason worker_failed) and started again; each is a bug, logged at err.", restarts);
 }

@@ -19,6 +19,8 @@ internal sealed unsafe class SendBatch : IDisposable
     private readonly int* _target;
     private long[] _tallyPackets = new long[16];
     private long[] _tallyBytes = new long[16];
+    // The set of the send under way, whose tallies Abandon hands to its counters.
+    private ActiveDownstreams? _sending;
 
     public SendBatch(int capacity)
     {
@@ -53,6 +55,7 @@ internal sealed unsafe class SendBatch : IDisposable
             _tallyPackets = new long[downstreams.Count];
             _tallyBytes = new long[downstreams.Count];
         }
+        _sending = downstreams;
         var queued = Count;
         var offset = 0;
         var failedAt = -1;
@@ -108,6 +111,27 @@ internal sealed unsafe class SendBatch : IDisposable
             counters.Dropped[(int)DropReason.SendError]++;
             offset++;
         }
+        Tally(downstreams);
+        _sending = null;
+        Count = 0;
+    }
+
+    /// <summary>
+    /// Empties the batch of a worker that failed before or while sending it: what was sent stays counted, also per
+    /// downstream; the rest is the caller's to count as dropped.
+    /// </summary>
+    public void Abandon()
+    {
+        if (_sending is { } downstreams)
+        {
+            Tally(downstreams);
+            _sending = null;
+        }
+        Count = 0;
+    }
+
+    private void Tally(ActiveDownstreams downstreams)
+    {
         for (var t = 0; t < downstreams.Count; t++)
         {
             if (_tallyPackets[t] != 0)
@@ -117,7 +141,6 @@ internal sealed unsafe class SendBatch : IDisposable
                 _tallyBytes[t] = 0;
             }
         }
-        Count = 0;
     }
 
     public void Dispose()

@@ -11,4 +11,16 @@ internal sealed class WorkerCounters
     public long Forwarded;
     public long ForwardedBytes;
     public readonly long[] Dropped = new long[DropReasonLabels.Count];
+
+    /// <summary>
+    /// After a failure in the middle of a batch (on the worker's own thread): counts what the batch received and
+    /// neither forwarded nor dropped as dropped (<see cref="DropReason.WorkerFailed"/>), so received = forwarded +
+    /// dropped holds again, and returns how many that was.
+    /// </summary>
+    public long DropUnfinished()
+    {
+        var unfinished = Received - Forwarded - Dropped.Sum();
+        Dropped[(int)DropReason.WorkerFailed] += unfinished;
+        return unfinished;
+    }
 }

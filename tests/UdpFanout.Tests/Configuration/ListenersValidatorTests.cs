@@ -39,6 +39,78 @@ public sealed class ListenersValidatorTests
     }
 
     [Fact]
+    public void Validate_TwoTcEbpfListenersOnOneInterfaceWhoseFilterHandlesCollide_AreRefusedAsTheStartWouldRefuseThem()
+    {
+        // Port 5514 and the last two bytes 2.7 in both: one tc filter handle.
+        var error = Single("""
+            listeners:
+              - { name: a, bind: "10.1.2.7:5514", mode: tc_ebpf, interface: eth0, downstream: [{ name: d, address: "10.9.0.1:6000" }] }
+              - name: b
+                bind: "10.3.2.7:5514"
+                mode: tc_ebpf
+                interface: eth0
+                downstream: [{ name: d, address: "10.9.0.1:6000" }]
+            """);
+
+        Assert.Equal($"{File}:4:11: listeners[1].bind: the tc filter of this listener on eth0 would replace the one of listener 'a' (line 2): "
+            + "10.3.2.7:5514 and 10.1.2.7:5514 have the same port and the same last two address bytes (give one of them another port)",
+            error.ToString());
+    }
+
+    [Theory]
+    [InlineData("tc_ebpf", "eth1", "tc_ebpf", "10.3.2.7:5514")] // another interface: another set of filters
+    [InlineData("userspace", "eth0", "tc_ebpf", "10.3.2.7:5514")] // no filter for userspace
+    [InlineData("tc_ebpf", "eth0", "af_xdp", "10.3.2.7:5514")] // af_xdp attaches XDP, not a tc filter
+    [InlineData("tc_ebpf", "eth0", "tc_ebpf", "10.3.2.8:5514")] // another last byte
+    [InlineData("tc_ebpf", "eth0", "tc_ebpf", "10.3.2.7:5515")] // another port
+    public void Validate_TcFilterHandlesThatCannotCollide_AreAccepted(string firstMode, string secondInterface, string secondMode, string secondBind)
+    {
+        var config = ConfigLoader.Parse($$"""
+            listeners:
+              - { name: a, bind: "10.1.2.7:5514", mode: {{firstMode}}, interface: eth0, downstream: [{ name: d, address: "10.9.0.1:6000" }] }
+              - { name: b, bind: "{{secondBind}}", mode: {{secondMode}}, interface: {{secondInterface}}, downstream: [{ name: d, address: "10.9.0.1:6000" }] }
+            """, File);
+
+        Assert.Equal(2, config.Listeners.Count);
+    }
+
+    [Fact]
+    public void Validate_AnAfXdpListenerOnAnInterfaceTunedAboveTheUmemLimit_IsRefusedWithTheLimit()
+    {
+        var error = Single("""
+            listeners:
+              - name: fast
+                bind: "10.0.0.5:5514"
+                mode: af_xdp
+                interface: eth0
+                downstream: [{ name: d, address: "10.9.0.1:6000" }]
+            tuning:
+              - interface: eth0
+                mtu: 3823
+            """);
+
+        Assert.Equal($"{File}:5:16: listeners[0].interface: tuning: sets MTU 3823 on eth0 (line 9), but af_xdp receives frames of an MTU up to 3822 "
+            + "(a frame must fit in one 4096-byte UMEM frame after the kernel's 256 bytes of headroom): lower the MTU to 3822 or less, or use mode tc_ebpf or userspace",
+            error.ToString());
+    }
+
+    [Theory]
+    [InlineData("af_xdp", "eth0", 3822)] // the largest that fits
+    [InlineData("af_xdp", "eth1", 9000)] // another interface's MTU
+    [InlineData("tc_ebpf", "eth0", 9000)] // no UMEM in this mode
+    public void Validate_TunedMtusTheListenersCanTake_AreAccepted(string mode, string tunedInterface, int mtu)
+    {
+        var config = ConfigLoader.Parse($$"""
+            listeners:
+              - { name: a, bind: "10.0.0.5:5514", mode: {{mode}}, interface: eth0, downstream: [{ name: d, address: "10.9.0.1:6000" }] }
+            tuning:
+              - { interface: {{tunedInterface}}, mtu: {{mtu}} }
+            """, File);
+
+        Assert.Equal(mtu, config.Tuning.Single().Mtu);
+    }
+
+    [Fact]
     public void Validate_ADownstreamThatIsTheListenersOwnBind_IsRefusedAtItsAddress()
     {
         var error = Single("""

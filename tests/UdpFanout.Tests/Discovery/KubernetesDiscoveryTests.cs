@@ -246,10 +246,45 @@ public sealed class KubernetesDiscoveryTests : IDisposable
 
         await Within1s(["vector-0 10.244.0.10:5514", "vector-3 10.244.0.13:5514"], "the event after the data path accepts again");
         var error = Assert.Single(logger.At(Microsoft.Extensions.Logging.LogLevel.Error));
-        Assert.Equal("listener syslog: the endpoints of logging/vector changed but applying them to the data path failed: cannot update map downstream_sets[0]: No space left on device (errno 28); the previous downstreams keep serving and the next change tries again", error.Message);
+        Assert.Equal("listener syslog: the endpoints of logging/vector changed but applying them to the data path failed: cannot update map downstream_sets[0]: No space left on device (errno 28); the previous downstreams keep serving, and the change is tried again every 5 s and at the next event", error.Message);
         Assert.Equal("syslog", error.Values["Listener"]);
         Assert.DoesNotContain(logger.Entries, e => e.Message.Contains("unreachable"));
         Assert.True(discovery.ApiReachable);
+    }
+
+    [Fact]
+    public async Task Watch_TheDataPathRefusesAnEventAndThenAccepts_TheChangeAppliesOnTheRetryTimerWithoutAnotherEvent()
+    {
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10")]));
+        var logger = new RecordingLogger();
+        var refusals = 0;
+        var refuse = false;
+        await using var discovery = Start(timing: Fast with { ApplyRetry = TimeSpan.FromMilliseconds(200) }, logger: logger, publish: downstreams =>
+        {
+            if (Volatile.Read(ref refuse))
+            {
+                Interlocked.Increment(ref refusals);
+                throw new UdpFanout.Bpf.BpfException("cannot update map downstream_sets[0]: No space left on device (errno 28)", 28);
+            }
+            Publish(downstreams);
+        });
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Volatile.Write(ref refuse, true);
+        _api.Apply(EndpointSliceJson.Slice("vector-x1", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11")]));
+        // The event and at least two retries refused; the published set stays the old one meanwhile.
+        await Eventually.TrueAsync(() => Volatile.Read(ref refusals) >= 3, "the event and two retries refused");
+        Assert.Equal(["vector-0 10.244.0.10:5514"], Published());
+        Volatile.Write(ref refuse, false);
+
+        // No further event: only the retry can bring the refused change in.
+        await Eventually5s(["vector-0 10.244.0.10:5514", "vector-1 10.244.0.11:5514"], "the refused change, applied by a retry");
+        Assert.True(discovery.ApplyFailures >= 3, $"{discovery.ApplyFailures} apply failures counted");
+        Assert.Equal(discovery.ApplyFailures, Volatile.Read(ref refusals));
+        Assert.Single(logger.At(Microsoft.Extensions.Logging.LogLevel.Error));
+        // Logged just after the set is published, so it may come a moment after the set shows.
+        await Eventually.TrueAsync(
+            () => logger.Messages.Count(m => m == "listener syslog: the endpoints of logging/vector apply to the data path again") == 1, "one 'apply again' line");
     }
 
     private KubernetesDiscovery Start(

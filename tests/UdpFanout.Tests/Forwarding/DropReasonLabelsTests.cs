@@ -13,6 +13,7 @@ public sealed class DropReasonLabelsTests
         Assert.Equal("receive_buffer_full", DropReason.ReceiveBufferFull.MetricLabel());
         Assert.Equal("xsk_rx_ring_full", DropReason.XskRxRingFull.MetricLabel());
         Assert.Equal("xsk_rx_dropped", DropReason.XskRxDropped.MetricLabel());
+        Assert.Equal("worker_failed", DropReason.WorkerFailed.MetricLabel());
         Assert.Equal(Enum.GetValues<DropReason>().Length, DropReasonLabels.Count);
     }
 }

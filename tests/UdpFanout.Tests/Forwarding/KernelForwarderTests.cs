@@ -29,6 +29,9 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     /// <summary>Datagrams the mode's program passed to the kernel as fragments, from its mode counters.</summary>
     private protected abstract long FragmentsPassed(ListenerStats stats);
 
+    /// <summary>The test seam of the forwarder's userspace fallback (see <see cref="InjectedFault"/>).</summary>
+    private protected abstract InjectedFault FallbackFault(IListenerForwarder forwarder);
+
     /// <summary>The source address downstream <paramref name="index"/> sees: the client's when the mode keeps it, else the proxy's.</summary>
     protected abstract IPAddress ExpectedSource(int index);
 
@@ -125,6 +128,27 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         Assert.Equal(30, stats.Forwarded);
         // Only first fragments carry the UDP header the program matches; the rest pass without a look.
         Assert.Equal(30, FragmentsPassed(stats));
+    }
+
+    [Fact]
+    public async Task Forward_TheFallbackWorkerThrowsMidBatch_CountedAsARestartOfTheListenerAndTheFallbackGoesOn()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+        await client.SendAsync(5, _ => 8000, burst: 1);
+
+        // Fragmented on the wire, so each datagram takes the fallback, whose next batch throws as a bug would.
+        FallbackFault(forwarder).Arm(new InvalidOperationException("a bug in the loop"));
+        await client.SendAsync(25, _ => 8000, burst: 1);
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats() is var s && s.Forwarded + s.DroppedTotal == 30 && Receivers.Sum(r => r.Count) == s.Forwarded,
+            "every datagram forwarded or dropped, and the forwarded ones at the receivers");
+        var stats = forwarder.ReadStats();
+        Assert.Equal((30L, 29L, 1L), (stats.Received, stats.Forwarded, stats.Dropped[(int)DropReason.WorkerFailed]));
+        Assert.Equal(1, stats.ModeCounters.Single(c => c.Name == "worker_restarts_total").Value);
+        var arrived = Receivers.SelectMany(r => r.Sequences).ToHashSet();
+        Assert.Equal(29, arrived.Count);
+        Assert.Contains(29L, arrived);
     }
 
     [Fact]

@@ -42,6 +42,12 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     /// <summary>The set, policy and counters the queue workers share (the fallback has its own, of the same set).</summary>
     public ListenerDataPlane DataPlane { get; }
 
+    /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault FallbackFault => _fallback.Fault;
+
+    /// <summary>The test seam that makes one queue forwarder's next batch fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault Fault { get; } = new();
+
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
         var (iface, ifindex) = ListenerInterface.Resolve(_config);
@@ -73,7 +79,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
                     socket.Dispose();
                     throw;
                 }
-                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, _config.Name, sendSocket, _config.BatchSize)));
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, Fault, _config.Name, sendSocket, _config.BatchSize, _logger)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
@@ -109,13 +115,14 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     {
         var fallback = _fallback.ReadStats();
         var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
-        long rxEmpty = 0, fillFull = 0, parseErrors = 0;
+        long rxEmpty = 0, fillFull = 0, parseErrors = 0, restarts = 0;
         foreach (var (_, worker) in _queues)
         {
             stats.Add(worker.Counters);
             rxEmpty += worker.RxRingEmpty;
             fillFull += worker.FillRingFull;
             parseErrors += worker.ParseErrors;
+            restarts += worker.Restarts;
             var xdp = worker.Statistics;
             // Frames the kernel dropped for the socket were the listener's datagrams, received and not forwarded.
             var ringFull = (long)xdp.rx_ring_full;
@@ -132,7 +139,9 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         }
         stats.Add(new ModeCounter("afxdp_rx_ring_empty_total", "Times a queue forwarder found its RX ring empty and waited.", rxEmpty))
             .Add(new ModeCounter("afxdp_fill_ring_full_total", "Times a queue forwarder found no room to return frames to the fill ring.", fillFull))
-            .Add(new ModeCounter("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors));
+            .Add(new ModeCounter("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors))
+            // Adds to the fallback's, which came with its stats.
+            .Add(ModeCounter.WorkerRestarts(restarts));
         if (_object is not null)
         {
             var fragments = _object.Map(XDP_MAP_STATS).LookupPerCpu<fanout_counter>((uint)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT).Aggregate(0UL, (a, c) => a + c.packets);
@@ -201,8 +210,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
         }
         return UmemFrameSize.For(mtu) ?? throw new ForwarderException(
-            $"listener '{_config.Name}': {iface} has MTU {mtu}, but af_xdp receives frames of an MTU up to {UmemFrameSize.MaxMtu} "
-            + $"(a frame must fit in one {UmemFrameSize.Large}-byte UMEM frame after the kernel's 256 bytes of headroom): "
+            $"listener '{_config.Name}': {iface} has MTU {mtu}, but {UmemFrameSize.MaxMtuReason}: "
             + $"lower the MTU to {UmemFrameSize.MaxMtu} or less (tuning: mtu), or use mode tc_ebpf or userspace");
     }
 

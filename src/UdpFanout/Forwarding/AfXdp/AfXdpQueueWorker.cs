@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using static Interop.Libc;
 using static Interop.Xdp;
@@ -6,8 +7,9 @@ namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
 /// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, picks each UDP payload's
-/// downstream with the listener's policy and sends the batch with sendmmsg straight out of UMEM through its own sending socket,
-/// then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
+/// downstream with the listener's policy and sends the batch with sendmmsg straight out of UMEM through its own
+/// sending socket, then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
+/// The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
 {
@@ -18,6 +20,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     private readonly XskSocket _socket;
     private readonly ListenerDataPlane _dataPlane;
+    private readonly InjectedFault _fault;
     private readonly SendSocket _sendSocket;
     private readonly int _batch;
     private readonly SendBatch _send;
@@ -28,18 +31,23 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly ulong* _sources;
     private readonly int* _targets;
     private readonly Lock _statisticsGate = new();
-    private volatile bool _stopping;
+    private readonly WorkerLoop _loop;
     private volatile bool _paused;
+    // The RX descriptors of the batch under way that are not yet on their way back to the fill ring: after a
+    // failure they go back, or the RX ring would hand them out again and the fill ring would lose their frames.
+    private uint _unrecycledFirst;
+    private int _unrecycledCount;
     private xdp_statistics? _finalStatistics;
     private long _rxRingEmpty;
     private long _fillRingFull;
     private long _parseErrors;
 
     /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, string listener, SendSocket sendSocket, int batch)
+    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, InjectedFault fault, string listener, SendSocket sendSocket, int batch, ILogger logger)
     {
         _socket = socket;
         _dataPlane = dataPlane;
+        _fault = fault;
         _sendSocket = sendSocket;
         _batch = batch;
         Queue = queue;
@@ -48,7 +56,9 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _sources = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(ulong));
         _targets = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
-        _thread = new Thread(Run) { IsBackground = true, Name = $"{listener}/q{queue}" };
+        var name = $"{listener}/q{queue}";
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _loop = new WorkerLoop(listener, name, logger);
         dataPlane.Join(_gate, _thread);
     }
 
@@ -61,6 +71,9 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     public long FillRingFull => Volatile.Read(ref _fillRingFull);
 
     public long ParseErrors => Volatile.Read(ref _parseErrors);
+
+    /// <summary>How often this forwarder's loop failed and started again.</summary>
+    public long Restarts => _loop.Restarts;
 
     /// <summary>The socket's XDP_STATISTICS; after <see cref="Dispose"/>, the last reading before the socket closed.</summary>
     public xdp_statistics Statistics
@@ -88,7 +101,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     public void Dispose()
     {
-        _stopping = true;
+        _loop.Stop();
         if (_thread.IsAlive)
         {
             _thread.Join();
@@ -106,11 +119,13 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         System.Runtime.InteropServices.NativeMemory.Free(_targets);
     }
 
-    private void Run()
+    private void Run() => _loop.Run(ForwardUntilStopped, DropUnfinishedBatch);
+
+    private void ForwardUntilStopped()
     {
         var rx = _socket.Rx;
         var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
-        while (!_stopping)
+        while (!_loop.Stopping)
         {
             if (_paused)
             {
@@ -136,17 +151,39 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 continue;
             }
             var count = (int)Math.Min(available, (uint)_batch);
+            _unrecycledFirst = first;
+            _unrecycledCount = count;
             _gate.Enter();
             Forward(first, count, _dataPlane.Active);
             _gate.Exit();
+            _unrecycledCount = 0;
             Recycle(first, count);
         }
+    }
+
+    /// <summary>
+    /// After a failure: the batch under way ends, its frames go back to the fill ring, and what it did not forward
+    /// counts as dropped.
+    /// </summary>
+    private long DropUnfinishedBatch()
+    {
+        _send.Abandon();
+        _gate.Exit();
+        if (_unrecycledCount > 0)
+        {
+            var count = _unrecycledCount;
+            _unrecycledCount = 0;
+            Recycle(_unrecycledFirst, count);
+        }
+        return Counters.DropUnfinished();
     }
 
     private void Forward(uint first, int count, ActiveDownstreams downstreams)
     {
         var descriptors = (xdp_desc*)_socket.Rx.Descriptors;
         var counters = Counters;
+        // Counted first, so that a failure anywhere in the batch finds it received and counts it dropped.
+        counters.Received += count;
         var forwardable = 0;
         long bytes = 0;
         for (var i = 0; i < count; i++)
@@ -164,7 +201,6 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             }
         }
         var malformed = count - forwardable;
-        counters.Received += count;
         counters.ReceivedBytes += bytes;
         counters.Dropped[(int)DropReason.Malformed] += malformed;
         if (malformed > 0)
@@ -185,6 +221,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], _targets[n++], downstreams);
             }
         }
+        _fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
 

@@ -48,7 +48,7 @@ internal sealed unsafe class XskSocket : IDisposable
 
     /// <summary>
     /// Opens a socket on <paramref name="queue"/> with UMEM frames of <paramref name="frameSize"/> bytes (see
-    /// <see cref="UmemFrameSize"/>); zero-copy when the driver can, else copy mode.
+    /// <see cref="UdpFanout.Model.UmemFrameSize"/>); zero-copy when the driver can, else copy mode.
     /// </summary>
     public static XskSocket Open(int ifindex, int queue, int frameSize)
     {

@@ -58,6 +58,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         _fallback = UserspaceForwarder.FragmentFallback(config, loggers);
     }
 
+    /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault FallbackFault => _fallback.Fault;
+
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
         var (iface, ifindex) = ListenerInterface.Resolve(_config);

@@ -46,28 +46,20 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
         _programId = programId;
     }
 
-    /// <summary>
-    /// The filter handle of the listener bound to <paramref name="bind"/>: the port and the address's last two bytes,
-    /// so listeners on one interface differ unless they share the port and addresses alike in their last 16 bits.
-    /// Never 0 (the kernel would pick one), since a listener's port is not.
-    /// </summary>
-    public static uint FilterHandle(IPEndPoint bind)
-    {
-        var address = bind.Address.GetAddressBytes();
-        return (uint)bind.Port << 16 | (uint)address[2] << 8 | address[3];
-    }
-
     /// <summary>Attaches the program of <paramref name="listener"/>, bound to <paramref name="bind"/>, replacing its own stale filter if a crash left one.</summary>
     public static TcIngressAttachment Attach(int ifindex, string ifname, int programFd, IPEndPoint bind, string listener)
     {
-        var handle = FilterHandle(bind);
+        var handle = Model.TcFilterHandle.For(bind);
         lock (Gate)
         {
             // The same bind may take over (a listener restarted on reload starts before the old one stops).
             var namespaceName = CurrentNamespace();
-            if (Live.Find(a => a._namespace == namespaceName && a._ifindex == ifindex && a._handle == handle && !a._bind.Equals(bind)) is { } other)
+            foreach (var other in Live.Where(a => a._namespace == namespaceName && a._ifindex == ifindex))
             {
-                throw new ForwarderException($"listener '{listener}': its tc filter on {ifname} would replace listener '{other._listener}''s: {bind} and {other._bind} have the same port and the same last two address bytes (give one of them another port)");
+                if (Model.TcFilterHandle.Collision(bind, other._bind) is { } collision)
+                {
+                    throw new ForwarderException($"listener '{listener}': its tc filter on {ifname} would replace listener '{other._listener}''s: {collision}");
+                }
             }
             var hook = Hook(ifindex, BPF_TC_INGRESS);
             var created = bpf_tc_hook_create(&hook);

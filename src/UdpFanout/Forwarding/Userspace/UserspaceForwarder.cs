@@ -36,6 +36,9 @@ internal sealed class UserspaceForwarder : IListenerForwarder
     /// <summary>The set, policy and counters this forwarder's workers share.</summary>
     public ListenerDataPlane DataPlane { get; }
 
+    /// <summary>The test seam that makes one worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault Fault { get; } = new();
+
     public Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
         DataPlane.Update(initial);
@@ -54,7 +57,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
                 throw;
             }
             var cpu = _config.Cpus.Count > 0 ? _config.Cpus[i % _config.Cpus.Count] : -1;
-            _workers.Add((socket, new UserspaceWorker(socket, sendSocket, DataPlane, _config.Name, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
+            _workers.Add((socket, new UserspaceWorker(socket, sendSocket, DataPlane, Fault, _config.Name, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
         }
         // Every socket is bound before any worker runs, so the reuseport group is complete when READY=1 is sent.
         foreach (var (_, worker) in _workers)
@@ -75,6 +78,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             var lost = worker.ReceiveDrops.Read();
             stats.Add(worker.Counters).AddReceived(lost, 0).AddDropped(DropReason.ReceiveBufferFull, lost);
         }
+        stats.Add(ModeCounter.WorkerRestarts(_workers.Sum(w => w.Worker.Restarts)));
         DataPlane.AddTo(stats);
         return stats.Build();
     }

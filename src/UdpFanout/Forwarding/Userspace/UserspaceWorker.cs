@@ -9,14 +9,16 @@ namespace UdpFanout.Forwarding.Userspace;
 
 /// <summary>
 /// One worker thread: recvmmsg a batch on its own SO_REUSEPORT socket, pick a downstream for each datagram with
-/// the listener's policy (from its source address where the policy asks), sendmmsg the batch from the same buffers through its own sending socket. Nothing
-/// here allocates, locks or logs per datagram; a send that would block drops the datagram instead of waiting.
+/// the listener's policy (from its source address where the policy asks), sendmmsg the batch from the same
+/// buffers through its own sending socket. Nothing here allocates, locks or logs per datagram; a send that would
+/// block drops the datagram instead of waiting. The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe partial class UserspaceWorker : IDisposable
 {
     private readonly Socket _socket;
     private readonly SendSocket _sendSocket;
     private readonly ListenerDataPlane _dataPlane;
+    private readonly InjectedFault _fault;
     private readonly int _batch;
     private readonly int _cpu;
     private readonly ILogger _logger;
@@ -33,16 +35,16 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private readonly int* _targets;
     private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
-
-    private volatile bool _stopping;
+    private readonly WorkerLoop _loop;
 
     /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public UserspaceWorker(Socket socket, SendSocket sendSocket, ListenerDataPlane dataPlane, string listener, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
+    public UserspaceWorker(Socket socket, SendSocket sendSocket, ListenerDataPlane dataPlane, InjectedFault fault, string listener, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
     {
         _socket = socket;
         _sendSocket = sendSocket;
         ReceiveDrops = new ReceiveDrops(socket);
         _dataPlane = dataPlane;
+        _fault = fault;
         _batch = batch;
         _cpu = cpu;
         _logger = logger;
@@ -59,7 +61,9 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             _recvIov[i] = new iovec { iov_base = _buffers + (long)i * _bufferSize, iov_len = (nuint)_bufferSize };
         }
         Counters = new WorkerCounters();
-        _thread = new Thread(Run) { IsBackground = true, Name = $"{listener}/w{index}" };
+        var name = $"{listener}/w{index}";
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _loop = new WorkerLoop(listener, name, logger);
         dataPlane.Join(_gate, _thread);
     }
 
@@ -68,11 +72,14 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     /// <summary>What the kernel dropped at this worker's socket; each is a received datagram, dropped.</summary>
     public ReceiveDrops ReceiveDrops { get; }
 
+    /// <summary>How often this worker's loop failed and started again.</summary>
+    public long Restarts => _loop.Restarts;
+
     public void Start() => _thread.Start();
 
     public void Stop()
     {
-        _stopping = true;
+        _loop.Stop();
         if (_thread.IsAlive)
         {
             _thread.Join();
@@ -98,8 +105,13 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private void Run()
     {
         PinToCpu();
+        _loop.Run(ForwardUntilStopped, DropUnfinishedBatch);
+    }
+
+    private void ForwardUntilStopped()
+    {
         var fd = (int)_socket.Handle;
-        while (!_stopping)
+        while (!_loop.Stopping)
         {
             ResetReceiveHeaders();
             // MSG_TRUNC makes msg_len the datagram's real length even when it did not fit the buffer.
@@ -115,6 +127,14 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             Forward(received, _dataPlane.Active);
             _gate.Exit();
         }
+    }
+
+    /// <summary>After a failure: the batch under way ends, and what it did not forward counts as dropped.</summary>
+    private long DropUnfinishedBatch()
+    {
+        _send.Abandon();
+        _gate.Exit();
+        return Counters.DropUnfinished();
     }
 
     private void ResetReceiveHeaders()
@@ -134,6 +154,8 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private void Forward(int received, ActiveDownstreams downstreams)
     {
         var counters = Counters;
+        // Counted first, so that a failure anywhere in the batch finds it received and counts it dropped.
+        counters.Received += received;
         long receivedBytes = 0;
         var forwardable = 0;
         for (var i = 0; i < received; i++)
@@ -144,7 +166,6 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
                 forwardable++;
             }
         }
-        counters.Received += received;
         counters.ReceivedBytes += receivedBytes;
         counters.Dropped[(int)DropReason.Truncated] += received - forwardable;
         if (downstreams.Count == 0)
@@ -171,6 +192,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
                 _send.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, _targets[n++], downstreams);
             }
         }
+        _fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
 

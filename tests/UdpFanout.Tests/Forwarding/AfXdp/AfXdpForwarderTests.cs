@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.AfXdp;
@@ -16,7 +16,12 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     // The payload leaves through a socket of the proxy, from its address on the downstream's network.
     protected override IPAddress ExpectedSource(int index) => IPAddress.Parse($"{Bed.Network}.{11 + index}.1");
 
-    private protected override IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, NullLoggerFactory.Instance);
+    private readonly RecordingLogger _log = new();
+
+    private protected override IListenerForwarder Create(ListenerConfig listener) =>
+        new AfXdpForwarder(listener, new LoggerFactory([new RecordingLoggerProvider(_log)]));
+
+    private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((AfXdpForwarder)forwarder).FallbackFault;
 
     private protected override long FragmentsPassed(ListenerStats stats) =>
         stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total").Value;
@@ -77,6 +82,34 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
         Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
         Assert.Equal(stats.DroppedTotal, stats.Dropped[(int)DropReason.XskRxRingFull]);
         Assert.Equal(stats.Forwarded, Receivers.SelectMany(r => r.Sequences).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Forward_AQueueForwarderThrowsMidBatch_LoggedOnceCountedAsARestartTheBatchDroppedAndForwardingGoesOn()
+    {
+        var forwarder = (AfXdpForwarder)Start(Downstreams(0, 1, 2));
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+        await client.SendAsync(100, _ => 64, burst: 10);
+
+        // The next batch of either queue throws after it is counted as received and before it is sent, as a bug would.
+        forwarder.Fault.Arm(new InvalidOperationException("a bug in the loop"));
+        await client.SendAsync(2000, _ => 64, burst: 10);
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats() is var s && s.Forwarded + s.DroppedTotal == 2100 && Receivers.Sum(r => r.Count) == s.Forwarded,
+            "every datagram forwarded or dropped, and the forwarded ones at the receivers");
+        var stats = forwarder.ReadStats();
+        var dropped = stats.Dropped[(int)DropReason.WorkerFailed];
+        Assert.InRange(dropped, 1, 10);
+        // Received once each: the failed batch's frames left the RX ring and were not read a second time.
+        Assert.Equal((2100L, 2100L - dropped, dropped), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+        Assert.Equal(1, stats.ModeCounters.Single(c => c.Name == "worker_restarts_total").Value);
+        var error = Assert.Single(_log.At(LogLevel.Error));
+        Assert.Matches("^kernel/q[01]$", error.Values["Worker"]);
+        Assert.Equal($"listener kernel: forwarding thread {error.Values["Worker"]} failed and starts again in 100 ms; its unfinished batch of {dropped} datagram(s) counts as dropped (worker_failed)", error.Message);
+        Assert.Equal("kernel", error.Values["Listener"]);
+        var arrived = Receivers.SelectMany(r => r.Sequences).ToHashSet();
+        Assert.Equal(2100 - dropped, arrived.Count);
+        Assert.Contains(2099L, arrived);
     }
 
     [Fact]

@@ -18,6 +18,8 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
 
     private protected override IListenerForwarder Create(ListenerConfig listener) => new TcEbpfForwarder(listener, NullLoggerFactory.Instance);
 
+    private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((TcEbpfForwarder)forwarder).FallbackFault;
+
     private protected override long FragmentsPassed(ListenerStats stats) =>
         stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
 

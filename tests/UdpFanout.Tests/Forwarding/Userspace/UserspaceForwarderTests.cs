@@ -289,6 +289,34 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forward_TheWorkerLoopThrowsMidBatch_LoggedOnceCountedAsARestartTheBatchDroppedAndForwardingGoesOn()
+    {
+        var log = new RecordingLogger();
+        var forwarder = await StartAsync(Listener(), Receivers(2), log);
+        using var client = Client(forwarder);
+        await client.SendAsync(100, _ => 64, burst: 10);
+
+        // The next batch throws after it is counted as received and before it is sent, as a bug in the loop would.
+        forwarder.Fault.Arm(new InvalidOperationException("a bug in the loop"));
+        await client.SendAsync(1000, _ => 64, burst: 10);
+
+        await Eventually.TrueAsync(() => forwarder.ReadStats() is var s && s.Forwarded + s.DroppedTotal == 1100 && _receivers.Sum(r => r.Count) == s.Forwarded,
+            "every datagram forwarded or dropped, and the forwarded ones at the receivers");
+        var stats = forwarder.ReadStats();
+        var dropped = stats.Dropped[(int)DropReason.WorkerFailed];
+        Assert.InRange(dropped, 1, 10);
+        Assert.Equal((1100L, 1100L - dropped, dropped), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+        Assert.Equal(1, stats.ModeCounters.Single(c => c.Name == "worker_restarts_total").Value);
+        var error = Assert.Single(log.At(Microsoft.Extensions.Logging.LogLevel.Error));
+        Assert.Equal($"listener test: forwarding thread test/w0 failed and starts again in 100 ms; its unfinished batch of {dropped} datagram(s) counts as dropped (worker_failed)", error.Message);
+        Assert.Equal(("test", "test/w0"), (error.Values["Listener"], error.Values["Worker"]));
+        // Forwarding went on after the failure: every datagram outside the dropped batch arrived, the last included.
+        var arrived = _receivers.SelectMany(r => r.Sequences).ToHashSet();
+        Assert.Equal(1100 - dropped, arrived.Count);
+        Assert.Contains(1099L, arrived);
+    }
+
+    [Fact]
     public async Task Start_WithCpus_PinsEachWorkerThread()
     {
         await StartAsync(Listener() with { Workers = 2, Cpus = new([1, 0]) }, Receivers(1));
@@ -310,9 +338,9 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
         return null;
     }
 
-    private async Task<UserspaceForwarder> StartAsync(ListenerConfig listener, IEnumerable<Downstream> downstreams)
+    private async Task<UserspaceForwarder> StartAsync(ListenerConfig listener, IEnumerable<Downstream> downstreams, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
-        _forwarder = new UserspaceForwarder(listener, NullLogger.Instance);
+        _forwarder = new UserspaceForwarder(listener, logger ?? NullLogger.Instance);
         await _forwarder.StartAsync(new DownstreamSet(downstreams), CancellationToken.None);
         return _forwarder;
     }

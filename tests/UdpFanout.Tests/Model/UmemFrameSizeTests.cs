@@ -1,6 +1,6 @@
-using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Model;
 
-namespace UdpFanout.Tests.Forwarding.AfXdp;
+namespace UdpFanout.Tests.Model;
 
 public sealed class UmemFrameSizeTests
 {
