@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The tc_ebpf mode's data path, attached at the clsact ingress of the listener's interface.
  *
- * For an IPv4 UDP datagram to the listener's address and port it picks the next downstream (per-CPU round
- * robin), rewrites the destination address and port with checksum updates, decrements the TTL as a router
+ * For an IPv4 UDP datagram to the listener's address and port it picks a downstream (the next of a per-CPU round
+ * robin, or by the source's hash in the set's Maglev table), rewrites the destination address and port with checksum updates, decrements the TTL as a router
  * would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
  * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The client's source address
  * and port are kept. Everything else goes on untouched, to the next filter on the hook and then the stack: other
@@ -23,6 +23,7 @@
 #include "include/fanout_maps.h"
 #include "include/fanout_parse.h"
 #include "include/fanout_csum.h"
+#include "include/fanout_hash.h"
 
 /* Filled in by the daemon before load. */
 const volatile struct fanout_listener listener = {};
@@ -114,7 +115,22 @@ int tc_fanout(struct __sk_buff *skb)
 	struct fanout_downstream_set *set = current_set();
 	if (!set || set->count == 0 || set->count > FANOUT_MAX_DOWNSTREAMS)
 		return drop(no_downstream_stat(set), payload);
-	__u32 index = next_position() % set->count;
+	__u32 index;
+	if (listener.balance == FANOUT_BALANCE_SOURCE_HASH) {
+		__u32 slot = fanout_source_slot(pkt.ip->saddr, pkt.udp->source, listener.hash_key);
+		/* clang knows a remainder is below its divisor and would drop this check, but the verifier does not
+		 * know it: the empty asm hides the value from clang, so the bound the verifier needs stays. */
+		asm volatile("" : "+r"(slot));
+		if (slot >= FANOUT_MAGLEV_TABLE_SIZE)
+			return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
+		/* A byte, so below FANOUT_MAX_DOWNSTREAMS. The table is built for this very set: an index past the
+		 * set's end would be a daemon bug, never followed. */
+		index = set->table[slot];
+		if (index >= set->count)
+			return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
+	} else {
+		index = next_position() % set->count;
+	}
 	if (index >= FANOUT_MAX_DOWNSTREAMS)
 		return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
 	struct fanout_downstream target = set->downstreams[index];

@@ -13,6 +13,9 @@
  * downstreams that leave are still in use by programs running on the old set until the swap returns. */
 #define FANOUT_MAX_SLOTS (2 * FANOUT_MAX_DOWNSTREAMS)
 
+/* Slots of the Maglev table of balance: source_hash; a prime, so every downstream's walk reaches every slot. */
+#define FANOUT_MAGLEV_TABLE_SIZE 65537
+
 /* The XSKMAP's size as compiled. The daemon resizes the map to the interface's RX queue count before load
  * (bpf_map__set_max_entries), so this does not bound how many queues the af_xdp mode serves. */
 #define FANOUT_MAX_QUEUES 64
@@ -21,11 +24,19 @@
  * none is configured; the program then drops with FANOUT_TC_NO_HEALTHY_DOWNSTREAM. */
 #define FANOUT_SET_ALL_UNHEALTHY 1
 
-/* What the listener matches; set before load as a const volatile global (.rodata). */
+/* fanout_listener.balance: round robin (per-CPU position), or the Maglev table of the set by source hash. */
+#define FANOUT_BALANCE_ROUND_ROBIN 0
+#define FANOUT_BALANCE_SOURCE_HASH 1
+/* fanout_listener.hash_key: what FANOUT_BALANCE_SOURCE_HASH hashes. */
+#define FANOUT_HASH_SOURCE_IP 0
+#define FANOUT_HASH_SOURCE_IP_PORT 1
+
+/* What the listener matches and how it balances; set before load as a const volatile global (.rodata). */
 struct fanout_listener {
 	__be32 addr; /* 0 = any destination address */
 	__be16 port;
-	__u16 pad;
+	__u8 balance;  /* FANOUT_BALANCE_* */
+	__u8 hash_key; /* FANOUT_HASH_* */
 };
 
 struct fanout_downstream {
@@ -39,6 +50,9 @@ struct fanout_downstream_set {
 	__u32 count;
 	__u32 flags; /* FANOUT_SET_* */
 	struct fanout_downstream downstreams[FANOUT_MAX_DOWNSTREAMS];
+	/* FANOUT_BALANCE_SOURCE_HASH: the Maglev table, slot to index in downstreams (256 fit a byte). The daemon
+	 * builds it (Balancing/MaglevTable.cs); it travels in the set so table and set are swapped together. */
+	__u8 table[FANOUT_MAGLEV_TABLE_SIZE];
 };
 
 struct fanout_counter {

@@ -9,6 +9,7 @@ import json
 import datetime
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,8 @@ def parse_args():
     p.add_argument("--seconds", type=float, default=2.0, help="length of one run")
     p.add_argument("--sizes", default="64,512,1400", help="UDP payload sizes")
     p.add_argument("--rates", default="50000,100000,200000,400000", help="fixed offered rates (datagrams/s) for 64-byte payloads")
+    p.add_argument("--only", default=None,
+                   help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'")
     p.add_argument("--out", default=None, help="markdown report (default docs/benchmarks.md, or artifacts/bench/smoke.md with --smoke)")
     return p.parse_args()
 
@@ -44,6 +47,9 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 4),
         lambda: UdpFanout(bed, binary, "tc_ebpf"),
         lambda: UdpFanout(bed, binary, "af_xdp"),
+        lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
+        lambda: UdpFanout(bed, binary, "tc_ebpf", balance="source_hash"),
+        lambda: UdpFanout(bed, binary, "af_xdp", balance="source_hash"),
     ]
 
 
@@ -63,8 +69,14 @@ def main():
     points = []  # (system, size, many_ports, rate or None, summary)
     idle_rss = {}
     with Testbed() as bed:
+        wanted = args.only.split(",") if args.only else None
         for make in systems(bed, args.binary, args.smoke):
-            with make() as system:
+            system = make()
+            if wanted and system.name != report.BASELINE and not any(w in system.name for w in wanted):
+                # Never started: only the config directory its constructor wrote goes.
+                shutil.rmtree(getattr(system, "dir", ""), ignore_errors=True)
+                continue
+            with system:
                 idle_rss[system.name] = measure.rss_kib(system.pid)
                 print(f"== {system.name}", flush=True)
                 plan = [(size, many, None) for size in sizes for many in ([True] if args.smoke else [True, False])]

@@ -63,7 +63,7 @@ internal sealed class DownstreamRotation
     {
         lock (_gate)
         {
-            _static = downstreams.Select(d => new Downstream(d.Name, d.Address)).ToArray();
+            _static = downstreams.Select(d => new Downstream(d.Name, d.Address) { Weight = d.Weight }).ToArray();
             Combine();
         }
     }
@@ -117,10 +117,12 @@ internal sealed class DownstreamRotation
 
     private void Recompute()
     {
-        var healthy = _configured.Where(d => !_down.Contains(d)).ToArray();
-        var next = healthy.Length > 0 || _configured.Count == 0
+        // A drained downstream (weight 0) leaves the set but stays configured: probed, counted, able to return.
+        var serving = _configured.Where(d => d.Weight > 0).ToArray();
+        var healthy = serving.Where(d => !_down.Contains(d)).ToArray();
+        var next = healthy.Length > 0 || serving.Length == 0
             ? new DownstreamSet(healthy)
-            : _failOpen ? new DownstreamSet(_configured) : new DownstreamSet([], DropReason.NoHealthyDownstream);
+            : _failOpen ? new DownstreamSet(serving) : new DownstreamSet([], DropReason.NoHealthyDownstream);
         Current = next;
         _publish(next);
     }

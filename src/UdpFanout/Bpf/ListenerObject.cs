@@ -9,7 +9,8 @@ namespace UdpFanout.Bpf;
 internal static class ListenerObject
 {
     /// <param name="beforeLoad">Settles what else must be fixed before load, such as the size of a map.</param>
-    public static BpfObject Load(string objectFile, IPEndPoint bind, Action<BpfObject>? beforeLoad = null)
+    /// <param name="balance">The listener's <c>FANOUT_BALANCE_*</c> and <c>FANOUT_HASH_*</c>, for a program that balances.</param>
+    public static BpfObject Load(string objectFile, IPEndPoint bind, Action<BpfObject>? beforeLoad = null, (byte Policy, byte HashKey) balance = default)
     {
         var obj = BpfObject.Open(BpfObjectLocator.Find(objectFile));
         try
@@ -18,6 +19,8 @@ internal static class ListenerObject
             {
                 addr = BitConverter.ToUInt32(bind.Address.GetAddressBytes()),
                 port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
+                balance = balance.Policy,
+                hash_key = balance.HashKey,
             });
             beforeLoad?.Invoke(obj);
             obj.Load();

@@ -12,6 +12,9 @@ internal sealed record ListenerConfig
     public string? Interface { get; init; }
     public ValueList<DownstreamConfig> Downstreams { get; init; } = ValueList<DownstreamConfig>.Empty;
     public KubernetesDiscoveryConfig? Kubernetes { get; init; }
+    public BalancePolicy Balance { get; init; } = BalancePolicy.RoundRobin;
+    /// <summary>What <see cref="BalancePolicy.SourceHash"/> hashes; ignored by round robin.</summary>
+    public HashKey HashKey { get; init; } = HashKey.SourceIp;
     public int Workers { get; init; } = 1;
     public ValueList<int> Cpus { get; init; } = ValueList<int>.Empty;
     public int BatchSize { get; init; } = 64;

@@ -26,7 +26,8 @@ internal static partial class ListenerParser
         {
             s.Errors.Add(s.Node, s.PathOf("interface"), $"mode {mode.YamlName()} needs the interface to attach to (e.g. interface: eth0)");
         }
-        var downstreams = Downstreams(s);
+        var balance = s.Enum<BalancePolicy>("balance");
+        var downstreams = Downstreams(s, mode, balance ?? BalancePolicy.RoundRobin);
         if (mode == ForwardingMode.TcEbpf && downstreams.Count > Interop.Fanout.FANOUT_MAX_DOWNSTREAMS)
         {
             s.Errors.Add(s.Get("downstream")!, s.PathOf("downstream"), $"mode tc_ebpf forwards to at most {Interop.Fanout.FANOUT_MAX_DOWNSTREAMS} downstreams; {downstreams.Count} are listed");
@@ -36,6 +37,11 @@ internal static partial class ListenerParser
         if (s.Get("kubernetes") is null && s.Get("downstream") is null or YamlSequenceNode { Children.Count: 0 })
         {
             s.Errors.Add(s.Node, s.PathOf("downstream"), "no downstream and no kubernetes discovery: give a downstream list or a kubernetes section");
+        }
+        var hashKey = s.Enum<HashKey>("hash_key");
+        if (hashKey is not null && balance != BalancePolicy.SourceHash)
+        {
+            s.Errors.Add(s.Get("hash_key")!, s.PathOf("hash_key"), "only applies to balance: source_hash");
         }
         var workers = s.Int("workers", 1, 256);
         var cpus = Cpus(s);
@@ -65,6 +71,8 @@ internal static partial class ListenerParser
             Interface = iface,
             Downstreams = new(downstreams),
             Kubernetes = kubernetes,
+            Balance = balance ?? defaults.Balance,
+            HashKey = hashKey ?? defaults.HashKey,
             Workers = workers ?? defaults.Workers,
             Cpus = cpus,
             BatchSize = batch ?? defaults.BatchSize,
@@ -77,7 +85,7 @@ internal static partial class ListenerParser
         };
     }
 
-    private static List<DownstreamConfig> Downstreams(YamlSection listener)
+    private static List<DownstreamConfig> Downstreams(YamlSection listener, ForwardingMode mode, BalancePolicy balance)
     {
         var result = new List<DownstreamConfig>();
         var firstByName = new Dictionary<string, YamlSection>(StringComparer.Ordinal);
@@ -85,6 +93,13 @@ internal static partial class ListenerParser
         {
             var name = d.String("name", required: true);
             var address = d.Endpoint("address", required: true);
+            var weight = d.Int("weight", 0, DownstreamConfig.MaxWeight) ?? DownstreamConfig.DefaultWeight;
+            if (mode == ForwardingMode.TcEbpf && balance == BalancePolicy.RoundRobin && weight > 1)
+            {
+                // The tc program's round robin spreads over its set evenly (its Maglev table carries weights); a
+                // drain (0) works in both, as it only leaves the set.
+                d.Errors.Add(d.Get("weight")!, d.PathOf("weight"), $"mode tc_ebpf round-robins with weights 0 and 1 only, not {weight} (use balance: source_hash, or mode userspace or af_xdp)");
+            }
             d.ReportUnknownKeys();
             if (name is not null && firstByName.TryGetValue(name, out var first))
             {
@@ -97,7 +112,7 @@ internal static partial class ListenerParser
             }
             if (name is not null && address is not null)
             {
-                result.Add(new DownstreamConfig(name, address));
+                result.Add(new DownstreamConfig(name, address, weight));
             }
         }
         return result;

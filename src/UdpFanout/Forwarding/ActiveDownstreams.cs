@@ -5,16 +5,17 @@ using static Interop.Libc;
 namespace UdpFanout.Forwarding;
 
 /// <summary>
-/// A <see cref="DownstreamSet"/> in the form the workers use: addresses ready for sendmmsg and the counter of
-/// each downstream at the same index. Immutable; replaced whole.
+/// A <see cref="DownstreamSet"/> in the form the workers use: addresses ready for sendmmsg, the counter of each
+/// downstream at the same index, and the policy that picks among them. Immutable; replaced whole.
 /// </summary>
 internal sealed class ActiveDownstreams
 {
-    public ActiveDownstreams(DownstreamSet set, Func<Downstream, DownstreamCounter> counterOf)
+    public ActiveDownstreams(DownstreamSet set, Func<Downstream, DownstreamCounter> counterOf, Func<IReadOnlyList<Downstream>, IBalancingPolicy> policyFor)
     {
         Addresses = set.Members.Select(d => sockaddr_in.From(d.Endpoint)).ToArray();
         Counters = set.Members.Select(counterOf).ToArray();
         ReasonWhenEmpty = set.ReasonWhenEmpty;
+        Policy = policyFor(set.Members);
     }
 
     public sockaddr_in[] Addresses { get; }
@@ -22,6 +23,8 @@ internal sealed class ActiveDownstreams
     public DownstreamCounter[] Counters { get; }
 
     public DropReason ReasonWhenEmpty { get; }
+
+    public IBalancingPolicy Policy { get; }
 
     public int Count => Addresses.Length;
 }

@@ -14,12 +14,12 @@ internal sealed class DownstreamCounters
     private IReadOnlyList<Downstream> _current = [];
 
     /// <summary>The set in the form workers use, with the counter of each member.</summary>
-    public ActiveDownstreams Activate(DownstreamSet set)
+    public ActiveDownstreams Activate(DownstreamSet set, Func<IReadOnlyList<Downstream>, IBalancingPolicy> policyFor)
     {
         lock (_gate)
         {
             _current = set.Members;
-            return new ActiveDownstreams(set, CounterOf);
+            return new ActiveDownstreams(set, CounterOf, policyFor);
         }
     }
 

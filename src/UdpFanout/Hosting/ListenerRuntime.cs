@@ -91,7 +91,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             throw;
         }
         await runtime.ApplyHealthAsync(health);
-        LogStarted(logger, config.Name, config.Mode.YamlName(), config.Bind.ToString(), runtime.Rotation.Current.ToString());
+        LogStarted(logger, config.Name, config.Mode.YamlName(), config.Bind.ToString(), ListenerSummary.Balance(config), runtime.Rotation.Current.ToString());
         return runtime;
     }
 
@@ -192,8 +192,8 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
         LogDownstreamsChanged(_logger, Config.Name, set.ToString());
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} started: mode {Mode}, bind {Bind}, downstreams {Downstreams}")]
-    private static partial void LogStarted(ILogger logger, string listener, string mode, string bind, string downstreams);
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} started: mode {Mode}, bind {Bind}, balance {Balance}, downstreams {Downstreams}")]
+    private static partial void LogStarted(ILogger logger, string listener, string mode, string bind, string balance, string downstreams);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} downstreams now {Downstreams}")]
     private static partial void LogDownstreamsChanged(ILogger logger, string listener, string downstreams);

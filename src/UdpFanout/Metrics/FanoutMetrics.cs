@@ -37,6 +37,7 @@ internal sealed class FanoutMetrics
     private readonly Counter _downstreamIcmpErrors;
     private readonly Dictionary<string, Counter> _modeCounters = new();
     private readonly GaugeSeries _downstreamUp;
+    private readonly GaugeSeries _downstreamWeight;
     private readonly GaugeSeries _discovery;
     private readonly Counter _discoveryApplyFailures;
     private readonly Counter _probeErrors;
@@ -59,6 +60,7 @@ internal sealed class FanoutMetrics
         _downstreamBytes = factory.CreateCounter("udp_fanout_downstream_bytes_forwarded_total", "UDP payload bytes forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
         _downstreamIcmpErrors = factory.CreateCounter("udp_fanout_downstream_icmp_errors_total", "ICMP errors the network returned for datagrams sent to one downstream (already counted as forwarded: they had left), by ICMP type.", [.. ListenerLabels, "downstream", "address", "type"]);
         _downstreamUp = new(factory.CreateGauge("udp_fanout_downstream_up", "1 while a downstream is in the rotation, 0 while health checks keep it out.", [.. ListenerLabels, "downstream", "address"]));
+        _downstreamWeight = new(factory.CreateGauge("udp_fanout_downstream_weight", "A downstream's configured weight; 0 while it is drained.", [.. ListenerLabels, "downstream", "address"]));
         _discovery = new(
             factory.CreateGauge("udp_fanout_kubernetes_api_up", "1 while the last request to the Kubernetes API for a listener's discovery succeeded; 0 while the last known endpoints serve without it.", ListenerLabels),
             factory.CreateGauge("udp_fanout_kubernetes_endpoints", "Ready endpoints the listener's Kubernetes discovery found.", ListenerLabels));
@@ -149,11 +151,14 @@ internal sealed class FanoutMetrics
             _probeErrors.WithLabels(runtime.Config.Name, runtime.Config.Mode.YamlName()).IncTo(runtime.HealthProbeErrors);
             foreach (var (downstream, up) in runtime.Rotation.Health)
             {
-                _downstreamUp.Set([runtime.Config.Name, runtime.Config.Mode.YamlName(), downstream.Name, downstream.Endpoint.ToString()], up ? 1 : 0);
+                string[] labels = [runtime.Config.Name, runtime.Config.Mode.YamlName(), downstream.Name, downstream.Endpoint.ToString()];
+                _downstreamUp.Set(labels, up ? 1 : 0);
+                _downstreamWeight.Set(labels, downstream.Weight);
             }
         }
         // Downstreams that left the config leave the gauge too.
         _downstreamUp.RemoveUnset();
+        _downstreamWeight.RemoveUnset();
     }
 
     /// <param name="runtime">The running instance, or null for a stopped listener whose final counts still show.</param>

@@ -92,6 +92,49 @@ public sealed class DownstreamRotationTests
         Assert.Equal(["a", "b"], _published[^1].Members.Select(d => d.Name));
     }
 
+    [Fact]
+    public void SetConfigured_WeightZero_LeavesTheSetStaysConfiguredAndReturnsWhenRaised()
+    {
+        var rotation = Rotation(A, B with { Weight = 0 });
+
+        Assert.Equal(["a"], _published[^1].Members.Select(d => d.Name));
+        Assert.Equal([("a", true), ("b", true)], rotation.Health.Select(h => (h.Downstream.Name, h.Up)));
+
+        rotation.SetConfigured([A, B with { Weight = 3 }]);
+
+        Assert.Equal([("a", 1), ("b", 3)], _published[^1].Members.Select(d => (d.Name, d.Weight)));
+    }
+
+    [Fact]
+    public void SetDiscovered_Endpoints_GetWeightOne()
+    {
+        var rotation = Rotation();
+
+        rotation.SetDiscovered([new Downstream("pod-a", A.Address)]);
+
+        Assert.Equal(1, _published[^1].Members.Single().Weight);
+    }
+
+    [Fact]
+    public void SetConfigured_AllDrained_DropsWithNoDownstream()
+    {
+        Rotation(A with { Weight = 0 });
+
+        Assert.Empty(_published[^1].Members);
+        Assert.Equal(DropReason.NoDownstream, _published[^1].ReasonWhenEmpty);
+    }
+
+    [Fact]
+    public void SetHealth_DrainedDownstreamWithFailOpen_StaysOut()
+    {
+        var rotation = Rotation(A, B with { Weight = 0 });
+        rotation.FailOpen = true;
+
+        rotation.SetHealth(Downstream(A), false);
+
+        Assert.Equal(["a"], _published[^1].Members.Select(d => d.Name));
+    }
+
     private DownstreamRotation Rotation(params DownstreamConfig[] configured)
     {
         var rotation = new DownstreamRotation(_published.Add);

@@ -103,7 +103,7 @@ public sealed class ConfigLoaderTests
 
     [Theory]
     [InlineData("worker: 2", "listeners[0].worker", "unknown key 'worker'; did you mean 'workers'?")]
-    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: batch_size, bind, cpus, downstream, interface, kubernetes, max_packet_size, metrics_bind, mode, name, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
+    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: balance, batch_size, bind, cpus, downstream, hash_key, interface, kubernetes, max_packet_size, metrics_bind, mode, name, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
     [InlineData("workers: 0", "listeners[0].workers", "0 is out of range (1..256)")]
     [InlineData("workers: many", "listeners[0].workers", "'many' is not a whole number")]
     [InlineData("workers: [1]", "listeners[0].workers", "expected a number, found a list")]
@@ -113,6 +113,8 @@ public sealed class ConfigLoaderTests
     [InlineData("cpus: [0, 0]", "listeners[0].cpus[1]", "CPU 0 is listed twice")]
     [InlineData("cpus: [-1]", "listeners[0].cpus[0]", "expected a CPU number (0..1023)")]
     [InlineData("xdp_mode: native", "listeners[0].xdp_mode", "only applies to mode af_xdp, not userspace")]
+    [InlineData("balance: least_conn", "listeners[0].balance", "unknown value 'least_conn' (expected round_robin | source_hash)")]
+    [InlineData("hash_key: source_ip_port", "listeners[0].hash_key", "only applies to balance: source_hash")]
     [InlineData("interface: \"eth0/1\"", "listeners[0].interface", "'eth0/1' is not a valid interface name (1-15 characters, no '/', ':' or spaces)")]
     public void Parse_BadListenerField_ReportsFieldAndPosition(string line, string path, string message)
     {
@@ -125,6 +127,87 @@ public sealed class ConfigLoaderTests
             """);
 
         Assert.Equal((5, path, message), (error.Line, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_BalanceAndWeights_AreRead()
+    {
+        var config = ConfigLoader.Parse("""
+            listeners:
+              - name: flows
+                bind: "0.0.0.0:2055"
+                balance: source_hash
+                hash_key: source_ip_port
+                downstream:
+                  - { name: a, address: "10.0.0.1:2055", weight: 3 }
+                  - { name: b, address: "10.0.0.2:2055", weight: 0 }
+                  - { name: c, address: "10.0.0.3:2055" }
+            """, File);
+
+        var l = config.Listeners[0];
+        Assert.Equal((BalancePolicy.SourceHash, HashKey.SourceIpPort), (l.Balance, l.HashKey));
+        Assert.Equal([3, 0, 1], l.Downstreams.Select(d => d.Weight));
+    }
+
+    [Fact]
+    public void Parse_NoBalance_RoundRobinBySourceIp()
+    {
+        var l = ConfigLoader.Parse("""
+            listeners:
+              - { name: l, bind: "0.0.0.0:2055", downstream: [{ name: a, address: "10.0.0.1:2055" }] }
+            """, File).Listeners[0];
+
+        Assert.Equal((BalancePolicy.RoundRobin, HashKey.SourceIp, 1), (l.Balance, l.HashKey, l.Downstreams[0].Weight));
+    }
+
+    [Theory]
+    [InlineData("weight: 101", "listeners[0].downstream[0].weight", "101 is out of range (0..100)")]
+    [InlineData("weight: -1", "listeners[0].downstream[0].weight", "-1 is out of range (0..100)")]
+    public void Parse_BadWeight_ReportsFieldAndPosition(string line, string path, string message)
+    {
+        var error = Single($"""
+            listeners:
+              - name: syslog
+                bind: "0.0.0.0:5514"
+                downstream:
+                  - name: a
+                    address: "10.0.0.1:6000"
+                    {line}
+            """);
+
+        Assert.Equal((7, path, message), (error.Line, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_TcEbpfRoundRobinWithWeightAbove1_IsRefused()
+    {
+        var error = Single("""
+            listeners:
+              - name: syslog
+                bind: "10.0.0.9:5514"
+                mode: tc_ebpf
+                interface: eth0
+                downstream: [{ name: a, address: "10.0.0.1:6000", weight: 2 }]
+            """);
+
+        Assert.Equal((6, "listeners[0].downstream[0].weight", "mode tc_ebpf round-robins with weights 0 and 1 only, not 2 (use balance: source_hash, or mode userspace or af_xdp)"),
+            (error.Line, error.Path, error.Message));
+    }
+
+    [Fact]
+    public void Parse_TcEbpfSourceHashWithWeights_IsAccepted()
+    {
+        var l = ConfigLoader.Parse("""
+            listeners:
+              - name: syslog
+                bind: "10.0.0.9:5514"
+                mode: tc_ebpf
+                interface: eth0
+                balance: source_hash
+                downstream: [{ name: a, address: "10.0.0.1:6000", weight: 2 }, { name: b, address: "10.0.0.2:6000", weight: 0 }]
+            """, File).Listeners[0];
+
+        Assert.Equal((BalancePolicy.SourceHash, 2), (l.Balance, l.Downstreams[0].Weight));
     }
 
     [Theory]

@@ -13,10 +13,10 @@ public sealed class DownstreamCountersTests
     public void Activate_DownstreamOutOfTheSetAndBack_KeepsCountingOnOneCounter()
     {
         var counters = new DownstreamCounters();
-        counters.Activate(new DownstreamSet([A, B])).Counters[1].Add(3, 300);
-        counters.Activate(new DownstreamSet([A]));
+        counters.Activate(new DownstreamSet([A, B]), RoundRobinOver).Counters[1].Add(3, 300);
+        counters.Activate(new DownstreamSet([A]), RoundRobinOver);
 
-        counters.Activate(new DownstreamSet([A, B])).Counters[1].Add(1, 100);
+        counters.Activate(new DownstreamSet([A, B]), RoundRobinOver).Counters[1].Add(1, 100);
 
         Assert.Equal(new DownstreamStats(B, 4, 400), Read(counters).Single(d => d.Downstream == B));
     }
@@ -25,8 +25,8 @@ public sealed class DownstreamCountersTests
     public void Forget_DownstreamThatLeft_StopsReportingIt()
     {
         var counters = new DownstreamCounters();
-        counters.Activate(new DownstreamSet([A, B])).Counters[1].Add(3, 300);
-        counters.Activate(new DownstreamSet([A]));
+        counters.Activate(new DownstreamSet([A, B]), RoundRobinOver).Counters[1].Add(3, 300);
+        counters.Activate(new DownstreamSet([A]), RoundRobinOver);
 
         counters.Forget([B]);
 
@@ -37,13 +37,16 @@ public sealed class DownstreamCountersTests
     public void Forget_DownstreamBackInTheSet_KeepsItsCounter()
     {
         var counters = new DownstreamCounters();
-        var active = counters.Activate(new DownstreamSet([A, B]));
+        var active = counters.Activate(new DownstreamSet([A, B]), RoundRobinOver);
 
         counters.Forget([B]);
         active.Counters[1].Add(2, 200);
 
         Assert.Equal(new DownstreamStats(B, 2, 200), Read(counters).Single(d => d.Downstream == B));
     }
+
+    private static IBalancingPolicy RoundRobinOver(IReadOnlyList<Downstream> members) =>
+        new RoundRobinPolicy(new RoundRobin(), members.Select(d => d.Weight).ToArray());
 
     private static IReadOnlyList<DownstreamStats> Read(DownstreamCounters counters)
     {

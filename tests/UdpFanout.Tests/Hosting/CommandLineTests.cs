@@ -13,7 +13,7 @@ public sealed class CommandLineTests
         var (code, output, _) = Run("check", "--config", Path.Combine(ConfigLoaderTests.RepositoryRoot(), "config.example.yaml"));
 
         Assert.Equal(0, code);
-        Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 2 downstream(s), 2 worker(s), batch 64", output.Trim());
+        Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 2 downstream(s), 2 worker(s), batch 64, balance round_robin", output.Trim());
     }
 
     [Fact]
@@ -28,7 +28,22 @@ public sealed class CommandLineTests
             """);
 
         Assert.Equal(0, code);
-        Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 1 downstream(s) + the endpoints of service logging/vector-receivers (port named syslog), 1 worker(s), batch 64", output.Trim());
+        Assert.Equal("listener syslog: userspace 0.0.0.0:5514, 1 downstream(s) + the endpoints of service logging/vector-receivers (port named syslog), 1 worker(s), batch 64, balance round_robin", output.Trim());
+    }
+
+    [Fact]
+    public void Check_SourceHashListener_NamesThePolicyAndItsKey()
+    {
+        var (code, output, _, _) = Check("""
+            listeners:
+              - name: flows
+                bind: "0.0.0.0:2055"
+                balance: source_hash
+                downstream: [{ name: a, address: "10.9.0.1:2055", weight: 2 }]
+            """);
+
+        Assert.Equal(0, code);
+        Assert.Equal("listener flows: userspace 0.0.0.0:2055, 1 downstream(s), 1 worker(s), batch 64, balance source_hash by source_ip", output.Trim());
     }
 
     [Fact]

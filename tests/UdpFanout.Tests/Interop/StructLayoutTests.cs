@@ -70,6 +70,7 @@ public sealed unsafe class StructLayoutTests
         var set = new fanout_downstream_set();
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.flags"), (byte*)&set.flags - (byte*)&set);
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.downstreams"), (byte*)&set.downstreams - (byte*)&set);
+        Assert.Equal(NativeLayout.Of("fanout_downstream_set.table"), (byte*)&set.table - (byte*)&set);
     }
 
     private static void AssertLayout<T>(string name) where T : unmanaged

@@ -127,14 +127,38 @@ public sealed class FanoutMetricsTests : IAsyncLifetime
         Assert.True(incomplete.Sum() == 0, $"{incomplete.Sum()} of 9000 scrapes lacked a udp_fanout_downstream_up series");
     }
 
+    [Fact]
+    public async Task Scrape_DrainedDownstream_WeightZeroStillUpAndGetsNothingUntilRaised()
+    {
+        await ApplyAsync(("syslog", ["a", "b"]), weightOfB: 0);
+        await SendAsync("syslog", 10);
+        var drained = await ScrapeAsync();
+        await ApplyAsync(("syslog", ["a", "b"]), weightOfB: 2);
+        await SendAsync("syslog", 30);
+        var raised = await ScrapeAsync();
+
+        Assert.Equal((1, 0, 1), (drained[Gauge("weight", "a")], drained[Gauge("weight", "b")], drained[Gauge("up", "b")]));
+        Assert.Equal(10, drained[Series("syslog", "a")]);
+        Assert.Empty(drained.Series(DownstreamPackets, "downstream=\"b\""));
+        Assert.Equal((2, 10 + 10, 20), (raised[Gauge("weight", "b")], raised[Series("syslog", "a")], raised[Series("syslog", "b")]));
+    }
+
+    private string Gauge(string name, string downstream) =>
+        $"udp_fanout_downstream_{name}{{listener=\"syslog\",mode=\"userspace\",downstream=\"{downstream}\",address=\"{_receiver.Endpoint}\"}}";
+
     /// <summary>Applies a config of userspace listeners, each forwarding to its named downstreams, all at the one receiver.</summary>
-    private Task ApplyAsync(params (string Name, string[] Downstreams)[] listeners)
+    private Task ApplyAsync(params (string Name, string[] Downstreams)[] listeners) => ApplyAsync(listeners, weightOfB: 1);
+
+    /// <param name="weightOfB">The weight of every downstream named "b"; the others have 1.</param>
+    private Task ApplyAsync((string Name, string[] Downstreams) listener, int weightOfB) => ApplyAsync([listener], weightOfB);
+
+    private Task ApplyAsync((string Name, string[] Downstreams)[] listeners, int weightOfB)
     {
         var configs = listeners.Select(l => new ListenerConfig
         {
             Name = l.Name,
             Bind = Bind(l.Name),
-            Downstreams = new ValueList<DownstreamConfig>(l.Downstreams.Select(d => new DownstreamConfig(d, _receiver.Endpoint))),
+            Downstreams = new ValueList<DownstreamConfig>(l.Downstreams.Select(d => new DownstreamConfig(d, _receiver.Endpoint, d == "b" ? weightOfB : 1))),
         });
         return _supervisor.ApplyAsync(new FanoutConfig { Listeners = new ValueList<ListenerConfig>(configs) }, CancellationToken.None);
     }

@@ -22,9 +22,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
-    private readonly DownstreamCounters _downstreamCounters = new();
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
-    private ActiveDownstreams _active;
     private BpfObject? _object;
     private XdpAttachment? _attachment;
     // Taken by ReadStats and by the part of DisposeAsync that closes sockets and maps, so a scrape never reads them closed.
@@ -36,21 +34,19 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         _config = config;
         _logger = loggers.CreateLogger<AfXdpForwarder>();
         _fallback = UserspaceForwarder.FragmentFallback(config, loggers);
-        _active = Activate(DownstreamSet.Empty);
+        DataPlane = new ListenerDataPlane(config);
     }
 
     public string Name => _config.Name;
 
-    public RoundRobin RoundRobin { get; } = new();
+    /// <summary>The set, policy and counters the queue workers share (the fallback has its own, of the same set).</summary>
+    public ListenerDataPlane DataPlane { get; }
 
     /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault FallbackFault => _fallback.Fault;
 
     /// <summary>The test seam that makes one queue forwarder's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault Fault { get; } = new();
-
-    /// <summary>The set the queue workers forward to; read once per batch.</summary>
-    public ActiveDownstreams Active => Volatile.Read(ref _active);
 
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
@@ -62,7 +58,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             throw new ForwarderException($"listener '{_config.Name}': queues: {queues}, but {iface} has {available} RX queue(s) (lower queues:, or raise the channel count with tuning:)");
         }
         var frameSize = FrameSizeFor(iface);
-        _active = Activate(initial);
+        DataPlane.Update(initial);
         try
         {
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
@@ -83,7 +79,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
                     socket.Dispose();
                     throw;
                 }
-                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, this, sendSocket, _config.BatchSize, _logger)));
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, Fault, _config.Name, sendSocket, _config.BatchSize, _logger)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
@@ -102,11 +98,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
 
     public void UpdateDownstreams(DownstreamSet set)
     {
-        Interlocked.Exchange(ref _active, Activate(set));
-        foreach (var (_, worker) in _queues)
-        {
-            worker.WaitForBatchBoundary();
-        }
+        DataPlane.Update(set);
         _fallback.UpdateDownstreams(set);
     }
 
@@ -155,13 +147,13 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             var fragments = _object.Map(XDP_MAP_STATS).LookupPerCpu<fanout_counter>((uint)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT).Aggregate(0UL, (a, c) => a + c.packets);
             stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
         }
-        _downstreamCounters.AddTo(stats);
+        DataPlane.AddTo(stats);
         return stats.Build();
     }
 
     public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone)
     {
-        _downstreamCounters.Forget(gone);
+        DataPlane.Forget(gone);
         _fallback.ForgetDownstreams(gone);
     }
 
@@ -242,8 +234,6 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         var queues = $"/sys/class/net/{iface}/queues";
         return Directory.Exists(queues) ? Math.Max(1, Directory.GetDirectories(queues, "rx-*").Length) : 1;
     }
-
-    private ActiveDownstreams Activate(DownstreamSet set) => _downstreamCounters.Activate(set);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: XDP program attached to {Interface} ({XdpMode} mode), {Queues} queue forwarder(s), AF_XDP {BindMode} mode")]
     private static partial void LogAttached(ILogger logger, string listener, string @interface, string xdpMode, int queues, string bindMode);

@@ -7,10 +7,10 @@ using static Interop.Xdp;
 namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
-/// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, round-robins each UDP
-/// payload to a downstream and sends the batch with sendmmsg straight out of UMEM through its own sending socket,
-/// then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram. The loop survives
-/// its own failure (<see cref="WorkerLoop"/>).
+/// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, picks each UDP payload's
+/// downstream with the listener's policy and sends the batch with sendmmsg straight out of UMEM through its own
+/// sending socket, then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
+/// The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
 {
@@ -20,7 +20,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private const int SpinsBeforeSleep = 200;
 
     private readonly XskSocket _socket;
-    private readonly AfXdpForwarder _owner;
+    private readonly ListenerDataPlane _dataPlane;
+    private readonly InjectedFault _fault;
     private readonly SendSocket _sendSocket;
     private readonly int _batch;
     private readonly SendBatch _send;
@@ -28,6 +29,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly Thread _thread;
     private readonly int* _payloadOffset;
     private readonly int* _payloadLength;
+    private readonly ulong* _sources;
+    private readonly int* _targets;
     private readonly Lock _statisticsGate = new();
     private readonly WorkerLoop _loop;
     private volatile bool _paused;
@@ -41,19 +44,23 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private long _parseErrors;
 
     /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public AfXdpQueueWorker(XskSocket socket, int queue, AfXdpForwarder owner, SendSocket sendSocket, int batch, ILogger logger)
+    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, InjectedFault fault, string listener, SendSocket sendSocket, int batch, ILogger logger)
     {
         _socket = socket;
-        _owner = owner;
+        _dataPlane = dataPlane;
+        _fault = fault;
         _sendSocket = sendSocket;
         _batch = batch;
         Queue = queue;
         _send = new SendBatch(batch);
         _payloadOffset = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
-        var name = $"{owner.Name}/q{queue}";
+        _sources = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(ulong));
+        _targets = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
+        var name = $"{listener}/q{queue}";
         _thread = new Thread(Run) { IsBackground = true, Name = name };
-        _loop = new WorkerLoop(owner.Name, name, logger);
+        _loop = new WorkerLoop(listener, name, logger);
+        dataPlane.Join(_gate, _thread);
     }
 
     public int Queue { get; }
@@ -93,8 +100,6 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     public void Start() => _thread.Start();
 
-    public void WaitForBatchBoundary() => _gate.WaitForBoundary(_thread);
-
     public void Dispose()
     {
         _loop.Stop();
@@ -111,6 +116,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         _sendSocket.Dispose();
         System.Runtime.InteropServices.NativeMemory.Free(_payloadOffset);
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
+        System.Runtime.InteropServices.NativeMemory.Free(_sources);
+        System.Runtime.InteropServices.NativeMemory.Free(_targets);
     }
 
     private void Run() => _loop.Run(ForwardUntilStopped, DropUnfinishedBatch);
@@ -138,7 +145,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             {
                 Interlocked.Increment(ref _rxRingEmpty);
                 // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
-                _sendSocket.ReadErrors(_owner.Active);
+                _sendSocket.ReadErrors(_dataPlane.Active);
                 _socket.WakeIfNeeded();
                 poll.revents = 0;
                 Interop.Libc.poll(&poll, 1, PollMilliseconds);
@@ -148,7 +155,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             _unrecycledFirst = first;
             _unrecycledCount = count;
             _gate.Enter();
-            Forward(first, count, _owner.Active);
+            Forward(first, count, _dataPlane.Active);
             _gate.Exit();
             _unrecycledCount = 0;
             Recycle(first, count);
@@ -184,7 +191,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         {
             var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
             var frame = new ReadOnlySpan<byte>(_socket.Frame(desc.addr), (int)desc.len);
-            if (FrameParser.TryParse(frame, out _payloadOffset[i], out _payloadLength[i]) == FrameError.None)
+            if (FrameParser.TryParse(frame, out _payloadOffset[i], out _payloadLength[i], out _sources[forwardable]) == FrameError.None)
             {
                 forwardable++;
                 bytes += _payloadLength[i];
@@ -206,16 +213,16 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             counters.Dropped[(int)downstreams.ReasonWhenEmpty] += forwardable;
             return;
         }
-        var position = _owner.RoundRobin.Reserve(forwardable);
-        for (var i = 0; i < count; i++)
+        downstreams.Policy.Pick(new ReadOnlySpan<ulong>(_sources, forwardable), new Span<int>(_targets, forwardable));
+        for (int i = 0, n = 0; i < count; i++)
         {
             if (_payloadLength[i] >= 0)
             {
                 var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
-                _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], RoundRobin.IndexOf(position++, downstreams.Count), downstreams);
+                _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], _targets[n++], downstreams);
             }
         }
-        _owner.Fault.ThrowIfArmed();
+        _fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
 

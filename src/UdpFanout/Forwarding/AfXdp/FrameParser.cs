@@ -10,8 +10,13 @@ internal static class FrameParser
 {
     private const int EthernetHeader = 14;
 
-    public static FrameError TryParse(ReadOnlySpan<byte> frame, out int payloadOffset, out int payloadLength)
+    public static FrameError TryParse(ReadOnlySpan<byte> frame, out int payloadOffset, out int payloadLength) =>
+        TryParse(frame, out payloadOffset, out payloadLength, out _);
+
+    /// <param name="source">The sender as <see cref="Balancing.SourceHash.Key"/> packs it, for source-hash balancing.</param>
+    public static FrameError TryParse(ReadOnlySpan<byte> frame, out int payloadOffset, out int payloadLength, out ulong source)
     {
+        source = 0;
         payloadOffset = 0;
         payloadLength = 0;
         if (frame.Length < EthernetHeader)
@@ -66,6 +71,7 @@ internal static class FrameParser
         {
             return FrameError.BadUdpLength;
         }
+        source = Balancing.SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(packet[12..]), BinaryPrimitives.ReadUInt16BigEndian(packet[headerLength..]));
         payloadOffset = ip + headerLength + 8;
         payloadLength = udpLength - 8;
         return FrameError.None;

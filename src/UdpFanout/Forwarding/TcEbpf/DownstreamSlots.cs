@@ -22,7 +22,8 @@ internal sealed class DownstreamSlots
     /// Builds the map value for <paramref name="next"/>, giving new downstreams free slots. Returns the slots of
     /// downstreams that left; the caller frees them with <see cref="Release"/> once no program can use them.
     /// </summary>
-    public (fanout_downstream_set Set, List<(Downstream Downstream, ushort Slot)> Removed) Assign(DownstreamSet next)
+    /// <param name="table">The set's Maglev table (slot to member index), for balance: source_hash.</param>
+    public (fanout_downstream_set Set, List<(Downstream Downstream, ushort Slot)> Removed) Assign(DownstreamSet next, int[]? table = null)
     {
         if (next.Members.Count > FANOUT_MAX_DOWNSTREAMS)
         {
@@ -52,6 +53,13 @@ internal sealed class DownstreamSlots
                 port = BinaryPrimitives.ReverseEndianness((ushort)downstream.Endpoint.Port),
                 slot = slot,
             };
+        }
+        if (table is not null)
+        {
+            for (var slot = 0; slot < table.Length; slot++)
+            {
+                set.table[slot] = (byte)table[slot];
+            }
         }
         return (set, removed);
     }

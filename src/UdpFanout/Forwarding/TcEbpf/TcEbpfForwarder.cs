@@ -70,7 +70,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         }
         try
         {
-            _program = TcProgram.Load(_config.Bind);
+            _program = TcProgram.Load(_config.Bind, _config.Balance, _config.HashKey);
             initial = Fit(initial);
             _program.Publish(initial);
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.

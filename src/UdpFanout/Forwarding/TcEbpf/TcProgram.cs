@@ -2,6 +2,7 @@ using System.Net;
 using System.Runtime.InteropServices;
 using UdpFanout.Balancing;
 using UdpFanout.Bpf;
+using UdpFanout.Configuration;
 using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;
@@ -19,10 +20,12 @@ internal sealed class TcProgram : IDisposable
     private readonly DownstreamSlots _slots = new();
     private readonly Dictionary<Downstream, (long Packets, long Bytes)> _retired = [];
     private readonly Lock _gate = new();
+    private readonly BalancePolicy _balance;
 
-    private TcProgram(BpfObject obj)
+    private TcProgram(BpfObject obj, BalancePolicy balance)
     {
         _object = obj;
+        _balance = balance;
         _sets = obj.Map(TC_MAP_DOWNSTREAM_SETS);
         _stats = obj.Map(TC_MAP_STATS);
         _slotStats = obj.Map(TC_MAP_SLOT_STATS);
@@ -32,17 +35,22 @@ internal sealed class TcProgram : IDisposable
     public int ProgramFd { get; }
 
     /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any address).</summary>
-    public static TcProgram Load(IPEndPoint bind) => new(ListenerObject.Load(TC_OBJECT, bind));
+    public static TcProgram Load(IPEndPoint bind, BalancePolicy balance = BalancePolicy.RoundRobin, HashKey hashKey = HashKey.SourceIp) =>
+        new(ListenerObject.Load(TC_OBJECT, bind, balance: (
+            balance == BalancePolicy.SourceHash ? FANOUT_BALANCE_SOURCE_HASH : FANOUT_BALANCE_ROUND_ROBIN,
+            hashKey == HashKey.SourceIpPort ? FANOUT_HASH_SOURCE_IP_PORT : FANOUT_HASH_SOURCE_IP)), balance);
 
     /// <summary>
     /// Swaps the set as a new inner map: the kernel waits for running programs before the outer-map update
-    /// returns, so no datagram goes to a removed downstream afterwards and its counter slot can be reused.
+    /// returns, so no datagram goes to a removed downstream afterwards and its counter slot can be reused. With
+    /// source_hash the set carries its Maglev table, so the two change together.
     /// </summary>
     public unsafe void Publish(DownstreamSet set)
     {
         lock (_gate)
         {
-            var (value, removed) = _slots.Assign(set);
+            var table = _balance == BalancePolicy.SourceHash && set.Members.Count > 0 ? MaglevTable.Build(set.Members) : null;
+            var (value, removed) = _slots.Assign(set, table);
             var inner = Interop.Libbpf.bpf_map_create(Interop.Libbpf.BPF_MAP_TYPE_ARRAY, "fanout_set", sizeof(uint), (uint)sizeof(fanout_downstream_set), 1, 0);
             if (inner < 0)
             {

@@ -14,15 +14,13 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 {
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
-    private readonly DownstreamCounters _downstreamCounters = new();
     private readonly List<(Socket Socket, UserspaceWorker Worker)> _workers = [];
-    private ActiveDownstreams _active;
 
     public UserspaceForwarder(ListenerConfig config, ILogger logger)
     {
         _config = config;
         _logger = logger;
-        _active = Activate(DownstreamSet.Empty);
+        DataPlane = new ListenerDataPlane(config);
     }
 
     /// <summary>
@@ -36,17 +34,15 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 
     public System.Net.IPEndPoint Bind => _config.Bind;
 
-    public RoundRobin RoundRobin { get; } = new();
+    /// <summary>The set, policy and counters this forwarder's workers share.</summary>
+    public ListenerDataPlane DataPlane { get; }
 
     /// <summary>The test seam that makes one worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault Fault { get; } = new();
 
-    /// <summary>The set workers forward to; read once per batch.</summary>
-    public ActiveDownstreams Active => Volatile.Read(ref _active);
-
     public Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
-        _active = Activate(initial);
+        DataPlane.Update(initial);
         for (var i = 0; i < _config.Workers; i++)
         {
             var socket = ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _logger, _config.Name);
@@ -62,7 +58,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
                 throw;
             }
             var cpu = _config.Cpus.Count > 0 ? _config.Cpus[i % _config.Cpus.Count] : -1;
-            _workers.Add((socket, new UserspaceWorker(socket, sendSocket, this, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
+            _workers.Add((socket, new UserspaceWorker(socket, sendSocket, DataPlane, Fault, _config.Name, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
         }
         // Every socket is bound before any worker runs, so the reuseport group is complete when READY=1 is sent.
         foreach (var (_, worker) in _workers)
@@ -72,14 +68,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         return Task.CompletedTask;
     }
 
-    public void UpdateDownstreams(DownstreamSet set)
-    {
-        Interlocked.Exchange(ref _active, Activate(set));
-        foreach (var (_, worker) in _workers)
-        {
-            worker.WaitForBatchBoundary();
-        }
-    }
+    public void UpdateDownstreams(DownstreamSet set) => DataPlane.Update(set);
 
     public ListenerStats ReadStats()
     {
@@ -91,11 +80,11 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             stats.Add(worker.Counters).AddReceived(lost, 0).AddDropped(DropReason.ReceiveBufferFull, lost);
         }
         stats.Add(ModeCounter.WorkerRestarts(_workers.Sum(w => w.Worker.Restarts)));
-        _downstreamCounters.AddTo(stats);
+        DataPlane.AddTo(stats);
         return stats.Build();
     }
 
-    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => _downstreamCounters.Forget(gone);
+    public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => DataPlane.Forget(gone);
 
     public ValueTask DisposeAsync()
     {
@@ -110,6 +99,4 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         }
         return ValueTask.CompletedTask;
     }
-
-    private ActiveDownstreams Activate(DownstreamSet set) => _downstreamCounters.Activate(set);
 }

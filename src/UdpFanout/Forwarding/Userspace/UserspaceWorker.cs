@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
@@ -8,16 +9,17 @@ using static Interop.Libc;
 namespace UdpFanout.Forwarding.Userspace;
 
 /// <summary>
-/// One worker thread: recvmmsg a batch on its own SO_REUSEPORT socket, pick a downstream for each datagram from
-/// the listener-wide round robin, sendmmsg the batch from the same buffers through its own sending socket. Nothing
-/// here allocates, locks or logs per datagram; a send that would block drops the datagram instead of waiting. The
-/// loop survives its own failure (<see cref="WorkerLoop"/>).
+/// One worker thread: recvmmsg a batch on its own SO_REUSEPORT socket, pick a downstream for each datagram with
+/// the listener's policy (from its source address where the policy asks), sendmmsg the batch from the same
+/// buffers through its own sending socket. Nothing here allocates, locks or logs per datagram; a send that would
+/// block drops the datagram instead of waiting. The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe partial class UserspaceWorker : IDisposable
 {
     private readonly Socket _socket;
     private readonly SendSocket _sendSocket;
-    private readonly UserspaceForwarder _owner;
+    private readonly ListenerDataPlane _dataPlane;
+    private readonly InjectedFault _fault;
     private readonly int _batch;
     private readonly int _cpu;
     private readonly ILogger _logger;
@@ -29,17 +31,21 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private readonly int _bufferSize;
     private readonly iovec* _recvIov;
     private readonly mmsghdr* _recvHdr;
+    private readonly sockaddr_in* _recvFrom;
+    private readonly ulong* _sources;
+    private readonly int* _targets;
     private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
     private readonly WorkerLoop _loop;
 
     /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public UserspaceWorker(Socket socket, SendSocket sendSocket, UserspaceForwarder owner, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
+    public UserspaceWorker(Socket socket, SendSocket sendSocket, ListenerDataPlane dataPlane, InjectedFault fault, string listener, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
     {
         _socket = socket;
         _sendSocket = sendSocket;
         ReceiveDrops = new ReceiveDrops(socket);
-        _owner = owner;
+        _dataPlane = dataPlane;
+        _fault = fault;
         _batch = batch;
         _cpu = cpu;
         _logger = logger;
@@ -47,15 +53,19 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         _buffers = (byte*)NativeMemory.AlignedAlloc((nuint)(_bufferSize * batch), 64);
         _recvIov = Alloc<iovec>(batch);
         _recvHdr = Alloc<mmsghdr>(batch);
+        _recvFrom = Alloc<sockaddr_in>(batch);
+        _sources = Alloc<ulong>(batch);
+        _targets = Alloc<int>(batch);
         _send = new SendBatch(batch);
         for (var i = 0; i < batch; i++)
         {
             _recvIov[i] = new iovec { iov_base = _buffers + (long)i * _bufferSize, iov_len = (nuint)_bufferSize };
         }
         Counters = new WorkerCounters();
-        var name = $"{owner.Name}/w{index}";
+        var name = $"{listener}/w{index}";
         _thread = new Thread(Run) { IsBackground = true, Name = name };
-        _loop = new WorkerLoop(owner.Name, name, logger);
+        _loop = new WorkerLoop(listener, name, logger);
+        dataPlane.Join(_gate, _thread);
     }
 
     public WorkerCounters Counters { get; }
@@ -67,12 +77,6 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     public long Restarts => _loop.Restarts;
 
     public void Start() => _thread.Start();
-
-    /// <summary>
-    /// Returns once this worker is not in the middle of a batch that began before the call, so a batch that
-    /// could have read an older downstream set has finished.
-    /// </summary>
-    public void WaitForBatchBoundary() => _gate.WaitForBoundary(_thread);
 
     public void Stop()
     {
@@ -91,6 +95,9 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         NativeMemory.AlignedFree(_buffers);
         NativeMemory.Free(_recvIov);
         NativeMemory.Free(_recvHdr);
+        NativeMemory.Free(_recvFrom);
+        NativeMemory.Free(_sources);
+        NativeMemory.Free(_targets);
         _send.Dispose();
     }
 
@@ -114,11 +121,11 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             {
                 // The receive timeout that lets the loop see _stopping. While traffic flows, a queued ICMP error
                 // fails the next send, which reads it; while none does, this does.
-                _sendSocket.ReadErrors(_owner.Active);
+                _sendSocket.ReadErrors(_dataPlane.Active);
                 continue;
             }
             _gate.Enter();
-            Forward(received, _owner.Active);
+            Forward(received, _dataPlane.Active);
             _gate.Exit();
         }
     }
@@ -138,6 +145,9 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             ref var h = ref _recvHdr[i];
             h.msg_hdr.msg_iov = _recvIov + i;
             h.msg_hdr.msg_iovlen = 1;
+            // The source, for a policy that hashes it; the kernel writes it whether or not one does.
+            h.msg_hdr.msg_name = _recvFrom + i;
+            h.msg_hdr.msg_namelen = (uint)sizeof(sockaddr_in);
             h.msg_len = 0;
         }
     }
@@ -147,7 +157,6 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         var counters = Counters;
         // Counted first, so that a failure anywhere in the batch finds it received and counts it dropped.
         counters.Received += received;
-        var count = downstreams.Count;
         long receivedBytes = 0;
         var forwardable = 0;
         for (var i = 0; i < received; i++)
@@ -160,20 +169,31 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         }
         counters.ReceivedBytes += receivedBytes;
         counters.Dropped[(int)DropReason.Truncated] += received - forwardable;
-        if (count == 0)
+        if (downstreams.Count == 0)
         {
             counters.Dropped[(int)downstreams.ReasonWhenEmpty] += forwardable;
             return;
         }
-        var position = _owner.RoundRobin.Reserve(forwardable);
-        for (var i = 0; i < received; i++)
+        var policy = downstreams.Policy;
+        if (policy.UsesSource)
+        {
+            for (int i = 0, n = 0; i < received; i++)
+            {
+                if (_recvHdr[i].msg_len <= _bufferSize)
+                {
+                    _sources[n++] = SourceHash.Key(BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_addr), BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_port));
+                }
+            }
+        }
+        policy.Pick(new ReadOnlySpan<ulong>(_sources, forwardable), new Span<int>(_targets, forwardable));
+        for (int i = 0, n = 0; i < received; i++)
         {
             if (_recvHdr[i].msg_len <= _bufferSize)
             {
-                _send.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, RoundRobin.IndexOf(position++, count), downstreams);
+                _send.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, _targets[n++], downstreams);
             }
         }
-        _owner.Fault.ThrowIfArmed();
+        _fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
 

@@ -12,6 +12,11 @@ internal static partial class Interop
     {
         public const int FANOUT_MAX_DOWNSTREAMS = 256;
         public const int FANOUT_MAX_SLOTS = 2 * FANOUT_MAX_DOWNSTREAMS;
+        public const uint FANOUT_MAGLEV_TABLE_SIZE = 65537;
+        public const byte FANOUT_BALANCE_ROUND_ROBIN = 0;
+        public const byte FANOUT_BALANCE_SOURCE_HASH = 1;
+        public const byte FANOUT_HASH_SOURCE_IP = 0;
+        public const byte FANOUT_HASH_SOURCE_IP_PORT = 1;
         public const int FANOUT_MAX_QUEUES = 64;
         public const uint FANOUT_SET_ALL_UNHEALTHY = 1;
 
@@ -29,12 +34,13 @@ internal static partial class Interop
         public const string XDP_MAP_XSKS = "xsks";
         public const string XDP_MAP_STATS = "xdp_stats";
 
-        /// <summary><c>struct fanout_listener</c>: what the program matches; network byte order.</summary>
+        /// <summary><c>struct fanout_listener</c>: what the program matches (network byte order) and how it balances.</summary>
         internal struct fanout_listener
         {
             public uint addr;
             public ushort port;
-            public ushort pad;
+            public byte balance;
+            public byte hash_key;
         }
 
         /// <summary><c>struct fanout_downstream</c>: address and port in network byte order, and its counter slot.</summary>
@@ -51,11 +57,18 @@ internal static partial class Interop
             public uint count;
             public uint flags;
             public Downstreams downstreams;
+            public Table table;
 
             [InlineArray(FANOUT_MAX_DOWNSTREAMS)]
             internal struct Downstreams
             {
                 private fanout_downstream _element;
+            }
+
+            [InlineArray((int)FANOUT_MAGLEV_TABLE_SIZE)]
+            internal struct Table
+            {
+                private byte _element;
             }
         }
 

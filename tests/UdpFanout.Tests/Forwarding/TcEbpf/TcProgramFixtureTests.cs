@@ -1,8 +1,9 @@
 using System.Buffers.Binary;
 using System.Net;
 using UdpFanout.Balancing;
-using UdpFanout.Forwarding.TcEbpf;
+using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Model;
 using UdpFanout.Tests.Interop;
 using UdpFanout.Tests.Testing;
@@ -195,6 +196,60 @@ public sealed class TcProgramFixtureTests : IDisposable
 
         Assert.Equal(TcActShot, verdict);
         Assert.Equal(1, stats);
+    }
+
+    /// <summary>
+    /// The C and C# hashes and the table the program reads agree: for 100,000 random sources (address and port)
+    /// the program rewrites each datagram to the downstream the C# policy picks for that source. Both hash keys.
+    /// </summary>
+    [Theory]
+    [InlineData(HashKeyName.SourceIpPort, 100_000)]
+    [InlineData(HashKeyName.SourceIp, 10_000)]
+    public void Run_SourceHashForRandomSources_PicksTheDownstreamTheCSharpPolicyPicks(HashKeyName keyName, int sources)
+    {
+        var hashKey = keyName == HashKeyName.SourceIp ? HashKey.SourceIp : HashKey.SourceIpPort;
+        // Ten routable downstreams (permanent neighbours), weighted unevenly so weights travel in the table too.
+        var set = Enumerable.Range(0, 10).Select(i => new Downstream($"d{i}", IPEndPoint.Parse($"10.201.250.{10 + i}:{6000 + i}")) { Weight = 1 + i % 3 }).ToArray();
+        foreach (var d in set)
+        {
+            _ns.Exec($"ip neigh replace {d.Endpoint.Address} lladdr 02:00:00:00:00:99 dev fxa nud permanent");
+        }
+        var random = new Random(12);
+        var frames = Enumerable.Range(0, sources).Select(_ => new Ipv4UdpFrame
+        {
+            Destination = Listener.Address,
+            DestinationPort = Listener.Port,
+            Source = new IPAddress(random.NextInt64(1, uint.MaxValue)),
+            SourcePort = random.Next(1, 65536),
+        }).ToArray();
+        var keys = frames.Select(f => SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(f.Source.GetAddressBytes()), (ushort)f.SourcePort)).ToArray();
+        var expected = new int[keys.Length];
+        new MaglevPolicy(set, hashKey).Pick(keys, expected);
+
+        var chosen = _ns.Invoke(() =>
+        {
+            using var program = TcProgram.Load(Listener, BalancePolicy.SourceHash, hashKey);
+            program.Publish(new DownstreamSet(set));
+            var context = Context();
+            return frames.Select(f =>
+            {
+                var (verdict, output) = BpfTestRun.Run(program.ProgramFd, f.Build(), context);
+                Assert.Equal(TcActRedirect, verdict);
+                // Destination address and port of the rewritten frame: IPv4 at 14, its destination at 16, UDP's port at 22.
+                return new IPEndPoint(new IPAddress(output.AsSpan(14 + 16, 4)), BinaryPrimitives.ReadUInt16BigEndian(output.AsSpan(14 + 20 + 2)));
+            }).ToArray();
+        });
+
+        var disagreements = Enumerable.Range(0, sources).Where(i => !chosen[i].Equals(set[expected[i]].Endpoint)).ToArray();
+        Assert.True(disagreements.Length == 0, $"{disagreements.Length} of {sources} sources disagree, first {(disagreements.Length > 0 ? frames[disagreements[0]].Source + ":" + frames[disagreements[0]].SourcePort : "")}");
+        Assert.Equal(10, chosen.Distinct().Count());
+    }
+
+    /// <summary>The hash keys, public for the theory's data (the config's enum is internal).</summary>
+    public enum HashKeyName
+    {
+        SourceIp,
+        SourceIpPort,
     }
 
     private (uint Verdict, byte[] Output) RunProgram(DownstreamSet set, byte[] frame) => _ns.Invoke(() =>

@@ -252,10 +252,15 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
         Assert.Contains(_receivers[0].Sequences, seq => seq > sentWhenUpdateReturned);
     }
 
-    [Fact]
-    public async Task Forward_OneMillionDatagrams_AllocatesNothingPerDatagram()
+    [Theory]
+    [InlineData("round_robin", false)]
+    [InlineData("round_robin", true)]
+    [InlineData("source_hash", false)]
+    public async Task Forward_OneMillionDatagrams_AllocatesNothingPerDatagram(string policy, bool weighted)
     {
-        var forwarder = await StartAsync(Listener() with { Workers = 2 }, Receivers(3));
+        Assert.True(YamlNames.TryParse<BalancePolicy>(policy, out var balance));
+        var downstreams = Receivers(3).Select((d, i) => d with { Weight = weighted ? i + 1 : 1 }).ToArray();
+        var forwarder = await StartAsync(Listener() with { Workers = 2, Balance = balance }, downstreams);
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         var target = forwarder.Bind.Serialize();
         var payload = new byte[64];

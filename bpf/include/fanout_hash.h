@@ -1,0 +1,32 @@
+/* This file contains the source hash of balance: source_hash. It must equal src/UdpFanout/Balancing/SourceHash.cs
+ * bit for bit: a test runs the tc program through BPF_PROG_TEST_RUN for 100,000 random sources and compares its
+ * choice with the C# one, so every mode, and every proxy, sends a source to the same downstream. */
+#ifndef UDP_FANOUT_HASH_H
+#define UDP_FANOUT_HASH_H
+
+#include <linux/types.h>
+#include <bpf/bpf_endian.h>
+#include "fanout_shared.h"
+
+/* MurmurHash3's 64-bit finalizer: every input bit moves every output bit, a few instructions in BPF. */
+static __always_inline __u64 fanout_mix(__u64 k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	k ^= k >> 33;
+	return k;
+}
+
+/* The Maglev table slot of a source: its address (host order) above its port, the port left out for
+ * FANOUT_HASH_SOURCE_IP. */
+static __always_inline __u32 fanout_source_slot(__be32 saddr, __be16 sport, __u8 hash_key)
+{
+	__u64 key = (__u64)bpf_ntohl(saddr) << 16;
+	if (hash_key == FANOUT_HASH_SOURCE_IP_PORT)
+		key |= bpf_ntohs(sport);
+	return (__u32)(fanout_mix(key) % FANOUT_MAGLEV_TABLE_SIZE);
+}
+
+#endif

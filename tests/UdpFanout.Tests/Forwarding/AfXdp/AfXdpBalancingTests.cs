@@ -1,0 +1,17 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.AfXdp;
+
+namespace UdpFanout.Tests.Forwarding.AfXdp;
+
+/// <summary>The balancing policies with real packets through the af_xdp mode (sources parsed from the frames).</summary>
+public sealed class AfXdpBalancingTests() : BalancingForwarderTests("ubx", "10.251")
+{
+    private protected override ForwardingMode Mode => ForwardingMode.AfXdp;
+
+    private protected override IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, NullLoggerFactory.Instance);
+
+    [Fact]
+    public Task RoundRobin_Weights123_6000DatagramsSplit1000_2000_3000() => WeightedRoundRobinSplitsExactly();
+}

@@ -1,0 +1,14 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.TcEbpf;
+
+namespace UdpFanout.Tests.Forwarding.TcEbpf;
+
+/// <summary>The balancing policies with real packets through the tc program (the source hashed in BPF, the table in its map).</summary>
+public sealed class TcEbpfBalancingTests() : BalancingForwarderTests("ubt", "10.252")
+{
+    private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
+
+    private protected override IListenerForwarder Create(ListenerConfig listener) => new TcEbpfForwarder(listener, NullLoggerFactory.Instance);
+}
