@@ -16,7 +16,7 @@ namespace UdpFanout.Health;
 internal sealed partial class HealthChecker : IAsyncDisposable
 {
     /// <summary>Rounds run at most this often, so the replies of many downstreams are read in one batch.</summary>
-    private static readonly TimeSpan MinRound = TimeSpan.FromMilliseconds(5);
+    private static readonly TimeSpan MinRound = TimeSpan.FromMilliseconds(20);
     /// <summary>The longest wait, after which the loop looks at its schedule and whether to stop anyway.</summary>
     private static readonly TimeSpan MaxWait = TimeSpan.FromMilliseconds(100);
     /// <summary>

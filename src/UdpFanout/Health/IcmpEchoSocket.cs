@@ -60,7 +60,12 @@ internal sealed unsafe class IcmpEchoSocket : ProbeSocket
                 OnlyEchoReplies(socket);
             }
             SizeReceiveBuffer(socket);
-            return new IcmpEchoSocket(socket, raw);
+            var echo = new IcmpEchoSocket(socket, raw);
+            if (raw)
+            {
+                OnlyIdentifier(socket, echo._identifier);
+            }
+            return echo;
         }
         catch
         {
@@ -134,6 +139,26 @@ internal sealed unsafe class IcmpEchoSocket : ProbeSocket
             sum = (sum & 0xffff) + (sum >> 16);
         }
         return (ushort)~sum;
+    }
+
+    /// <summary>
+    /// A socket filter that keeps only replies with this socket's identifier. Every raw ICMP socket gets a copy of
+    /// every echo reply the host receives: without it, each listener's checker would read every other listener's
+    /// replies too, and ten listeners would read ten times the replies they sent for.
+    /// </summary>
+    private static void OnlyIdentifier(Socket socket, ushort identifier)
+    {
+        // The raw socket's data starts at the IP header; the identifier is 4 bytes into the ICMP header.
+        sock_filter* program = stackalloc sock_filter[]
+        {
+            new() { code = BPF_LDX_B_MSH, k = 0 },
+            new() { code = BPF_LD_H_IND, k = 4 },
+            new() { code = BPF_JEQ_K, jt = 0, jf = 1, k = identifier },
+            new() { code = BPF_RET_K, k = 0xffff },
+            new() { code = BPF_RET_K, k = 0 },
+        };
+        var filter = new sock_fprog { len = 5, filter = program };
+        socket.SetRawSocketOption(SOL_SOCKET, SO_ATTACH_FILTER, new ReadOnlySpan<byte>(&filter, sizeof(sock_fprog)));
     }
 
     /// <summary>
