@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
+import control_plane  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 from systems import Baseline, Nftables, Nginx, UdpFanout  # noqa: E402
@@ -31,6 +32,10 @@ def parse_args():
     p.add_argument("--rates", default="50000,100000,200000,400000", help="fixed offered rates (datagrams/s) for 64-byte payloads")
     p.add_argument("--only", default=None,
                    help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'")
+    p.add_argument("--control-plane-only", action="store_true",
+                   help="only the control-plane section (10 to 10,000 downstreams): docs/control-plane.md and .png")
+    p.add_argument("--counts", default="10,100,1000,10000", help="downstream counts of the control-plane section")
+    p.add_argument("--window", type=float, default=10.0, help="seconds of daemon CPU measured per count and protocol")
     p.add_argument("--out", default=None, help="markdown report (default docs/benchmarks.md, or artifacts/bench/smoke.md with --smoke)")
     return p.parse_args()
 
@@ -62,6 +67,9 @@ def summarize(samples):
 
 def main():
     args = parse_args()
+    if args.control_plane_only:
+        run_control_plane(args)
+        return
     sizes = [64] if args.smoke else [int(s) for s in args.sizes.split(",")]
     rates = [20000] if args.smoke else [int(r) for r in args.rates.split(",")]
     runs, seconds = (1, 1.0) if args.smoke else (args.runs, args.seconds)
@@ -102,6 +110,24 @@ def main():
     print(f"wrote {out}")
     for line in goals:
         print(line)
+    if not args.smoke:
+        run_control_plane(args)
+
+
+def run_control_plane(args):
+    """The control plane at scale, in a namespace of its own; its report and plot go beside the data path's."""
+    print("== control plane", flush=True)
+    counts = [int(c) for c in args.counts.split(",")]
+    results = control_plane.measure(args.binary, counts, args.window)
+    machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
+    command = "sudo tools/bench/bench" + (" --control-plane-only" if args.control_plane_only else "")
+    with open("docs/control-plane.md", "w") as f:
+        f.write(control_plane.markdown(results, command, machine, datetime.datetime.now(datetime.timezone.utc)))
+    control_plane.plot(results, "docs/control-plane.png")
+    os.makedirs("artifacts/bench", exist_ok=True)
+    with open("artifacts/bench/control-plane.json", "w") as f:
+        json.dump(results, f)
+    print("wrote docs/control-plane.md")
 
 
 def cpu_model():

@@ -17,6 +17,7 @@ internal sealed class DownstreamRotation
     private IReadOnlyList<Downstream> _static = [];
     private IReadOnlyList<Downstream> _discovered = [];
     private IReadOnlyList<Downstream> _configured = [];
+    private HashSet<Downstream> _configuredSet = [];
 
     public DownstreamRotation(Action<DownstreamSet> publish) => _publish = publish;
 
@@ -91,11 +92,21 @@ internal sealed class DownstreamRotation
         }
     }
 
-    public void SetHealth(Downstream downstream, bool up)
+    public void SetHealth(Downstream downstream, bool up) => SetHealth([(downstream, up)]);
+
+    /// <summary>
+    /// Applies many verdicts as one change: a thousand downstreams that go down together publish one new set, not a
+    /// thousand sets that each cost the data path a swap.
+    /// </summary>
+    public void SetHealth(IReadOnlyCollection<(Downstream Downstream, bool Up)> verdicts)
     {
         lock (_gate)
         {
-            var changed = up ? _down.Remove(downstream) : _configured.Contains(downstream) && _down.Add(downstream);
+            var changed = false;
+            foreach (var (downstream, up) in verdicts)
+            {
+                changed |= up ? _down.Remove(downstream) : _configuredSet.Contains(downstream) && _down.Add(downstream);
+            }
             if (changed)
             {
                 Recompute();
@@ -111,7 +122,8 @@ internal sealed class DownstreamRotation
     {
         var staticEndpoints = _static.Select(d => d.Endpoint).ToHashSet();
         _configured = [.. _static, .. _discovered.Where(d => !staticEndpoints.Contains(d.Endpoint))];
-        _down.IntersectWith(_configured);
+        _configuredSet = [.. _configured];
+        _down.IntersectWith(_configuredSet);
         Recompute();
     }
 

@@ -21,5 +21,6 @@ internal sealed class DownstreamSet
     /// <summary>Why a datagram is dropped while the set is empty: none configured, or none healthy.</summary>
     public DropReason ReasonWhenEmpty { get; }
 
-    public override string ToString() => Members.Count == 0 ? $"(empty: {ReasonWhenEmpty.MetricLabel()})" : string.Join(", ", Members);
+    /// <summary>The first few members for a log line (never all of 10,000), or why the set is empty.</summary>
+    public override string ToString() => Members.Count == 0 ? $"(empty: {ReasonWhenEmpty.MetricLabel()})" : DownstreamNames.Summary(Members);
 }

@@ -2,59 +2,102 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Model;
+using static Interop.Libc;
 
 namespace UdpFanout.Health;
 
 /// <summary>
-/// Probes one listener's downstreams every interval, each at its own offset so probes spread over the interval
-/// and run concurrently, and tells the rotation when one goes down or comes back. Every change is logged once.
+/// Probes one listener's downstreams every interval, each at its own offset so probes spread over the interval,
+/// and tells the rotation when some go down or come back. One thread does it all for the listener: it takes the
+/// probes that are due from one sorted schedule, sends them in batches from one long-lived socket, reads the
+/// replies in batches, and expires unanswered probes from one deadline queue. So a probe costs a share of a few
+/// system calls, not a socket, a timer and a task of its own. Every change is logged once, many as one summary.
 /// </summary>
 internal sealed partial class HealthChecker : IAsyncDisposable
 {
+    /// <summary>Rounds run at most this often, so the replies of many downstreams are read in one batch.</summary>
+    private static readonly TimeSpan MinRound = TimeSpan.FromMilliseconds(20);
+    /// <summary>The longest wait, after which the loop looks at its schedule and whether to stop anyway.</summary>
+    private static readonly TimeSpan MaxWait = TimeSpan.FromMilliseconds(100);
+    /// <summary>
+    /// Changes are logged at most once per this window, each direction in one line: a thousand downstreams that go
+    /// down over a second of probes make one line, not one per round that saw some of them go.
+    /// </summary>
+    private static readonly TimeSpan LogWindow = TimeSpan.FromSeconds(1);
+
     private readonly string _listener;
     private readonly HealthConfig _config;
-    private readonly IHealthProbe _probe;
+    private readonly Func<ProbeSocket> _openSocket;
     private readonly DownstreamRotation _rotation;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Dictionary<Downstream, (DownstreamHealth Health, Task Loop)> _probing = [];
+    private readonly long _interval;
+    private readonly long _timeout;
     private readonly Lock _gate = new();
+    private readonly Dictionary<Downstream, ProbedDownstream> _probing = [];
+    private readonly ProbeSchedule _schedule;
+    private readonly InFlightProbes _inFlight = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+    private ProbeSocket? _socket;
+    private bool _socketFailing;
+    private bool _loopFailing;
+    private ushort _sequence;
+    private readonly List<Downstream> _loggedDown = [];
+    private readonly List<Downstream> _loggedUp = [];
+    private long _lastLogged = long.MinValue;
     private long _probeErrors;
 
-    public HealthChecker(string listener, HealthConfig config, IHealthProbe probe, DownstreamRotation rotation, TimeProvider time, ILogger logger)
+    public HealthChecker(string listener, HealthConfig config, Func<ProbeSocket> openSocket, DownstreamRotation rotation, TimeProvider time, ILogger logger)
     {
         _listener = listener;
         _config = config;
-        _probe = probe;
+        _openSocket = openSocket;
         _rotation = rotation;
         _time = time;
         _logger = logger;
+        _interval = Math.Max(1, (long)(config.Interval.TotalSeconds * time.TimestampFrequency));
+        _timeout = (long)(config.Timeout.TotalSeconds * time.TimestampFrequency);
+        _schedule = new ProbeSchedule(_interval);
+        // Opened here, on the caller's thread, so the socket lives in the caller's network namespace; when it
+        // cannot open now (out of descriptors), the loop tries again each round.
+        TryOpenSocket();
+        _thread = new Thread(Run) { IsBackground = true, Name = $"{listener}/health" };
+        _thread.Start();
     }
 
     /// <summary>Probes that could not run at all (no socket, say), each counted as a failed probe too.</summary>
     public long ProbeErrors => Interlocked.Read(ref _probeErrors);
 
-    public static IHealthProbe ProbeFor(HealthConfig config) =>
-        config.Protocol == HealthProtocol.Icmp ? new IcmpEchoProbe() : new UdpEchoProbe(config.ProbePort);
+    public static Func<ProbeSocket> ProbeFor(HealthConfig config) =>
+        config.Protocol == HealthProtocol.Icmp ? IcmpEchoSocket.Open : UdpEchoSocket.Open;
 
-    /// <summary>Starts probing downstreams that joined and stops probing those that left.</summary>
+    /// <summary>Starts probing downstreams that joined, spread over the next interval, and stops probing those that left.</summary>
     public void Track(IReadOnlyCollection<Downstream> downstreams)
     {
+        var wanted = downstreams.ToHashSet();
         lock (_gate)
         {
-            foreach (var gone in _probing.Keys.Where(d => !downstreams.Contains(d)).ToArray())
+            foreach (var (downstream, target) in _probing)
             {
-                _probing.Remove(gone);
+                if (!wanted.Contains(downstream))
+                {
+                    target.Tracked = false;
+                    _probing.Remove(downstream);
+                }
             }
+            var now = _time.GetTimestamp();
             var index = 0;
             foreach (var downstream in downstreams)
             {
                 if (!_probing.ContainsKey(downstream))
                 {
-                    var offset = _config.Interval * index / Math.Max(1, downstreams.Count);
-                    var health = new DownstreamHealth(_config.UnhealthyThreshold, _config.HealthyThreshold);
-                    _probing[downstream] = (health, Task.Run(() => ProbeLoopAsync(downstream, health, offset)));
+                    var destination = sockaddr_in.From(new(downstream.Endpoint.Address,
+                        _config.Protocol == HealthProtocol.Icmp ? 0 : _config.ProbePort ?? downstream.Endpoint.Port));
+                    var target = new ProbedDownstream(downstream, destination, new DownstreamHealth(_config.UnhealthyThreshold, _config.HealthyThreshold));
+                    _probing[downstream] = target;
+                    _schedule.Add(target, now + _interval * index / Math.Max(1, downstreams.Count));
                 }
                 index++;
             }
@@ -63,112 +106,267 @@ internal sealed partial class HealthChecker : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        Task[] loops;
-        lock (_gate)
-        {
-            loops = _probing.Values.Select(p => p.Loop).ToArray();
-        }
-        await Task.WhenAll(loops).ContinueWith(_ => { }, TaskScheduler.Default);
-        _stop.Dispose();
+        _stopping = true;
+        await _stopped.Task;
     }
 
-    /// <summary>
-    /// Probes one downstream until it leaves the tracked set or the checker stops. Survives everything: a probe that
-    /// cannot even run (no socket: the process is out of file descriptors) counts as a failed probe, so a downstream
-    /// the checker cannot see leaves the rotation instead of staying up for good; each kind of trouble is logged once.
-    /// </summary>
-    private async Task ProbeLoopAsync(Downstream downstream, DownstreamHealth health, TimeSpan offset)
+    /// <summary>The loop. It survives everything: what fails in a round is logged once and the next round runs.</summary>
+    private void Run()
     {
-        var token = _stop.Token;
-        var probeFailing = false;
+        var round = new HealthRound();
         try
         {
-            await Task.Delay(offset, _time, token);
-            using var timer = new PeriodicTimer(_config.Interval, _time);
-            do
+            while (!_stopping)
             {
-                if (!IsTracked(downstream, health))
-                {
-                    return;
-                }
-                bool ok;
+                var started = _time.GetTimestamp();
                 try
                 {
-                    ok = await _probe.ProbeAsync(downstream.Endpoint, _config.Timeout, token);
-                    if (probeFailing)
+                    if (RunRound(started, round) && _loopFailing)
                     {
-                        probeFailing = false;
-                        LogProbeRunsAgain(_logger, _listener, downstream.Name, downstream.Endpoint.ToString());
+                        _loopFailing = false;
+                        LogLoopRunsAgain(_logger, _listener);
                     }
                 }
-                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                catch (Exception e)
                 {
-                    ok = false;
-                    Interlocked.Increment(ref _probeErrors);
-                    if (!probeFailing)
+                    // A bug, not trouble of the network: the socket stays, the probes of this round expire.
+                    if (!_loopFailing)
                     {
-                        probeFailing = true;
-                        LogProbeCannotRun(_logger, _listener, downstream.Name, downstream.Endpoint.ToString(), UserFixableException.Describe(e));
+                        _loopFailing = true;
+                        LogLoopFailed(_logger, _listener, UserFixableException.Describe(e));
                     }
                 }
-                if (health.Record(ok) && IsTracked(downstream, health))
+                finally
                 {
-                    if (health.Up)
-                    {
-                        LogUp(_logger, _listener, downstream.Name, downstream.Endpoint.ToString(), _config.HealthyThreshold);
-                    }
-                    else
-                    {
-                        LogDown(_logger, _listener, downstream.Name, downstream.Endpoint.ToString(), _config.UnhealthyThreshold);
-                    }
-                    SetHealth(downstream, health.Up);
+                    round.Clear();
+                }
+                Wait(started);
+            }
+        }
+        finally
+        {
+            _socket?.Dispose();
+            _stopped.TrySetResult();
+        }
+    }
+
+    /// <summary>Runs one round; true when it had probes to send, so a round that ran them all says the loop works.</summary>
+    private bool RunRound(long now, HealthRound round)
+    {
+        lock (_gate)
+        {
+            _schedule.TakeDue(now, round.Due);
+        }
+        var probing = round.Due.Count > 0;
+        if (round.Due.Count > 0 && _socket is null && !TryOpenSocket())
+        {
+            // No socket, so these probes cannot run: each counts as failed, so a downstream the checker cannot
+            // see leaves the rotation instead of staying up for good.
+            Interlocked.Add(ref _probeErrors, round.Due.Count);
+            foreach (var target in round.Due)
+            {
+                Record(target, false, round);
+            }
+            round.Due.Clear();
+        }
+        if (_socket is { } socket)
+        {
+            SendDue(socket, now, round);
+            ReceiveReplies(socket, round);
+        }
+        // After the replies that arrived up to now were read: a reply that came in time is never taken for a timeout.
+        _inFlight.Expire(now, round.Expired);
+        foreach (var target in round.Expired)
+        {
+            Record(target, false, round);
+        }
+        Apply(round);
+        LogChanges(now);
+        return probing;
+    }
+
+    private void SendDue(ProbeSocket socket, long now, HealthRound round)
+    {
+        var probes = round.Outgoing;
+        for (var start = 0; start < round.Due.Count; start += probes.Length)
+        {
+            var count = Math.Min(probes.Length, round.Due.Count - start);
+            ProbeTokens.Fill(round.Tokens);
+            for (var i = 0; i < count; i++)
+            {
+                probes[i] = new OutgoingProbe
+                {
+                    Destination = round.Due[start + i].Destination,
+                    Token = System.Runtime.InteropServices.MemoryMarshal.Read<UInt128>(round.Tokens.AsSpan(i * 16)),
+                    Sequence = socket.UsesSequence ? ++_sequence : (ushort)0,
+                };
+            }
+            socket.Send(probes.AsSpan(0, count));
+            for (var i = 0; i < count; i++)
+            {
+                var target = round.Due[start + i];
+                if (probes[i].Sent)
+                {
+                    _inFlight.Add(target, probes[i], now + _timeout);
+                }
+                else
+                {
+                    Record(target, false, round);
                 }
             }
-            while (await timer.WaitForNextTickAsync(token));
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
+    }
+
+    private void ReceiveReplies(ProbeSocket socket, HealthRound round)
+    {
+        bool more;
+        do
         {
-            // Stopped with the listener.
+            var count = socket.Receive(round.Replies, out more);
+            for (var i = 0; i < count; i++)
+            {
+                if (_inFlight.Complete(round.Replies[i], socket) is { } target)
+                {
+                    Record(target, true, round);
+                }
+            }
+        }
+        while (more);
+    }
+
+    private void Record(ProbedDownstream target, bool success, HealthRound round)
+    {
+        if (target.Tracked && target.Health.Record(success))
+        {
+            (target.Health.Up ? round.CameUp : round.WentDown).Add(target.Downstream);
         }
     }
 
     /// <summary>
-    /// Tells the rotation; the data path may refuse the new set (a BPF map update that fails), which is logged
-    /// and leaves the loop running: the rotation holds the verdict, and its next change carries it.
+    /// Hands the round's verdicts to the rotation as one change and logs them. The data path may refuse the new set
+    /// (a BPF map update that fails), which is logged and leaves the loop running: the rotation holds the verdict,
+    /// and its next change carries it.
     /// </summary>
-    private void SetHealth(Downstream downstream, bool up)
+    private void Apply(HealthRound round)
     {
+        if (round.CameUp.Count == 0 && round.WentDown.Count == 0)
+        {
+            return;
+        }
+        _loggedDown.AddRange(round.WentDown);
+        _loggedUp.AddRange(round.CameUp);
         try
         {
-            _rotation.SetHealth(downstream, up);
+            _rotation.SetHealth([.. round.WentDown.Select(d => (d, false)), .. round.CameUp.Select(d => (d, true))]);
         }
         catch (Exception e)
         {
-            LogApplyFailed(_logger, _listener, downstream.Name, downstream.Endpoint.ToString(), up ? "up" : "down", UserFixableException.Describe(e));
+            var changed = round.WentDown.Concat(round.CameUp).ToArray();
+            LogApplyFailed(_logger, _listener, changed.Length, DownstreamNames.Summary(changed), UserFixableException.Describe(e));
         }
     }
 
-    private bool IsTracked(Downstream downstream, DownstreamHealth health)
+    private void LogChanges(long now)
     {
+        if ((_loggedDown.Count == 0 && _loggedUp.Count == 0)
+            || (_lastLogged != long.MinValue && _time.GetElapsedTime(_lastLogged, now) < LogWindow))
+        {
+            return;
+        }
+        _lastLogged = now;
+        LogVerdicts(_loggedDown, up: false);
+        LogVerdicts(_loggedUp, up: true);
+        _loggedDown.Clear();
+        _loggedUp.Clear();
+    }
+
+    private void LogVerdicts(IReadOnlyList<Downstream> changed, bool up)
+    {
+        if (changed.Count == 1)
+        {
+            var d = changed[0];
+            if (up)
+            {
+                LogUp(_logger, _listener, d.Name, d.Endpoint.ToString(), _config.HealthyThreshold);
+            }
+            else
+            {
+                LogDown(_logger, _listener, d.Name, d.Endpoint.ToString(), _config.UnhealthyThreshold);
+            }
+        }
+        else if (changed.Count > 1)
+        {
+            if (up)
+            {
+                LogManyUp(_logger, _listener, changed.Count, _config.HealthyThreshold, DownstreamNames.Summary(changed));
+            }
+            else
+            {
+                LogManyDown(_logger, _listener, changed.Count, _config.UnhealthyThreshold, DownstreamNames.Summary(changed));
+            }
+        }
+    }
+
+    private bool TryOpenSocket()
+    {
+        try
+        {
+            _socket = _openSocket();
+            if (_socketFailing)
+            {
+                _socketFailing = false;
+                LogProbesRunAgain(_logger, _listener);
+            }
+            return true;
+        }
+        catch (Exception e)
+        {
+            if (!_socketFailing)
+            {
+                _socketFailing = true;
+                LogProbesCannotRun(_logger, _listener, UserFixableException.Describe(e));
+            }
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Until the next probe is due or the next deadline passes, waking early for replies, but no sooner than
+    /// <see cref="MinRound"/> after the last round began, so replies are read many at a time.
+    /// </summary>
+    private void Wait(long started)
+    {
+        long next;
         lock (_gate)
         {
-            return _probing.TryGetValue(downstream, out var current) && ReferenceEquals(current.Health, health);
+            next = Math.Min(_schedule.NextDue, _inFlight.NextDeadline == long.MaxValue ? long.MaxValue : _inFlight.NextDeadline + 1);
+        }
+        var minimum = started + (long)(MinRound.TotalSeconds * _time.TimestampFrequency);
+        var now = _time.GetTimestamp();
+        if (now < minimum)
+        {
+            Thread.Sleep(_time.GetElapsedTime(now, minimum));
+            now = _time.GetTimestamp();
+        }
+        var wait = next == long.MaxValue ? MaxWait : _time.GetElapsedTime(now, Math.Max(now, next));
+        var milliseconds = (int)Math.Ceiling(Math.Min(wait.TotalMilliseconds, MaxWait.TotalMilliseconds));
+        if (milliseconds <= 0 || _stopping)
+        {
+            return;
+        }
+        if (_socket is { } socket)
+        {
+            WaitReadable(socket.Fd, milliseconds);
+        }
+        else
+        {
+            Thread.Sleep(milliseconds);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: downstream {Downstream} ({Address}) is down after {Failures} failed probes; out of the rotation")]
-    private static partial void LogDown(ILogger logger, string listener, string downstream, string address, int failures);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: cannot probe downstream {Downstream} ({Address}): {Error}; each probe that cannot run counts as failed")]
-    private static partial void LogProbeCannotRun(ILogger logger, string listener, string downstream, string address, string error);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: probes of downstream {Downstream} ({Address}) run again")]
-    private static partial void LogProbeRunsAgain(ILogger logger, string listener, string downstream, string address);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "listener {Listener}: downstream {Downstream} ({Address}) is {State}, but applying that to the data path failed: {Error}")]
-    private static partial void LogApplyFailed(ILogger logger, string listener, string downstream, string address, string state, string error);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: downstream {Downstream} ({Address}) is up again after {Successes} good probes; back in the rotation")]
-    private static partial void LogUp(ILogger logger, string listener, string downstream, string address, int successes);
+    private static unsafe void WaitReadable(int fd, int milliseconds)
+    {
+        var poll = new pollfd { fd = fd, events = POLLIN };
+        Interop.Libc.poll(&poll, 1, milliseconds);
+    }
 }

@@ -21,6 +21,8 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     private HealthConfig _health = new();
     private volatile HealthChecker? _checker;
     private bool _started;
+    // The set the last log line described, so the next says who joined and who left.
+    private HashSet<Downstream> _logged = [];
     private long _replacedDiscoveryApplyFailures;
     private long _replacedProbeErrors;
 
@@ -74,6 +76,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             lock (runtime._publishing)
             {
                 runtime._started = true;
+                runtime._logged = [.. initial.Members];
                 // Discovery may have moved on while the data path was starting.
                 if (!ReferenceEquals(runtime.Rotation.Current, initial))
                 {
@@ -91,7 +94,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             throw;
         }
         await runtime.ApplyHealthAsync(health);
-        LogStarted(logger, config.Name, config.Mode.YamlName(), config.Bind.ToString(), ListenerSummary.Balance(config), runtime.Rotation.Current.ToString());
+        LogStarted(logger, config.Name, config.Mode.YamlName(), config.Bind.ToString(), ListenerSummary.Balance(config), runtime.Rotation.Current.ToString(), runtime.Rotation.Current.Members.Count);
         return runtime;
     }
 
@@ -188,13 +191,26 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
                 return;
             }
             _forwarder.UpdateDownstreams(set);
+            LogChange(set);
         }
-        LogDownstreamsChanged(_logger, Config.Name, set.ToString());
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} started: mode {Mode}, bind {Bind}, balance {Balance}, downstreams {Downstreams}")]
-    private static partial void LogStarted(ILogger logger, string listener, string mode, string bind, string balance, string downstreams);
+    /// <summary>One line per change, of bounded length: who is in, and how many joined and left with a few names each.</summary>
+    private void LogChange(DownstreamSet set)
+    {
+        var current = set.Members.ToHashSet();
+        Downstream[] joined = [.. set.Members.Where(d => !_logged.Contains(d))];
+        Downstream[] left = [.. _logged.Where(d => !current.Contains(d))];
+        _logged = current;
+        LogDownstreamsChanged(_logger, Config.Name, set.ToString(), set.Members.Count, Counted(joined), Counted(left));
+    }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} downstreams now {Downstreams}")]
-    private static partial void LogDownstreamsChanged(ILogger logger, string listener, string downstreams);
+    private static string Counted(IReadOnlyCollection<Downstream> downstreams) =>
+        downstreams.Count == 0 ? "none" : $"{downstreams.Count}: {DownstreamNames.Summary(downstreams)}";
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} started: mode {Mode}, bind {Bind}, balance {Balance}, downstreams {Downstreams} ({Count} in the rotation)")]
+    private static partial void LogStarted(ILogger logger, string listener, string mode, string bind, string balance, string downstreams, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} downstreams now {Downstreams} ({Count} in the rotation; joined {Joined}; left {Left})")]
+    private static partial void LogDownstreamsChanged(ILogger logger, string listener, string downstreams, int count, string joined, string left);
 }

@@ -110,7 +110,9 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
                     _acceptFailing = true;
                     LogAcceptFailed(_logger, Model.UserFixableException.Describe(e));
                 }
-                await Task.Delay(100).ConfigureAwait(false);
+                // Not Task.Delay: when the process has never used a timer, its first one starts the runtime's
+                // timer thread, which cannot start without descriptors, and the loop would never wake again.
+                Thread.Sleep(100);
                 continue;
             }
             _acceptFailing = false;

@@ -101,31 +101,116 @@ public sealed class HealthCheckerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Probe_CannotEvenRun_CountsAsFailedIsLoggedOnceAndTheLoopGoesOn()
+    public async Task Probe_SocketCannotOpen_ProbesCountAsFailedIsLoggedOnceAndTheLoopGoesOn()
     {
-        var probe = new ProbeWithoutSockets();
+        var opener = new SocketOpener();
         var rotation = new DownstreamRotation(_ => { });
         rotation.SetConfigured([new DownstreamConfig("r0", _receivers[0].Endpoint)]);
         var logger = new RecordingLogger();
-        await using var checker = new HealthChecker("health", Health, probe, rotation, TimeProvider.System, logger);
+        await using var checker = new HealthChecker("health", Health, opener.Open, rotation, TimeProvider.System, logger);
 
         checker.Track(rotation.Configured);
 
         await Eventually.TrueAsync(() => !rotation.Health.Single().Up, "r0 to leave the rotation while no probe can run");
-        var calls = probe.Calls;
-        await Eventually.TrueAsync(() => probe.Calls >= calls + 3, "the probe loop to go on");
+        var calls = opener.Calls;
+        await Eventually.TrueAsync(() => opener.Calls >= calls + 3, "the probe loop to go on trying");
         var error = Assert.Single(logger.At(LogLevel.Error));
-        Assert.Equal($"listener health: cannot probe downstream r0 ({_receivers[0].Endpoint}): Too many open files in system; each probe that cannot run counts as failed", error.Message);
-        Assert.Equal(("health", "r0"), (error.Values["Listener"], error.Values["Downstream"]));
+        Assert.Equal("listener health: cannot probe downstreams: Too many open files in system; each probe that cannot run counts as failed", error.Message);
+        Assert.Equal("health", error.Values["Listener"]);
         Assert.True(checker.ProbeErrors >= 3, $"{checker.ProbeErrors} probe errors counted");
 
-        probe.Broken = false;
+        opener.Broken = false;
         await Eventually.TrueAsync(() => rotation.Health.Single().Up, "r0 to return once probes run and succeed");
         Assert.Single(logger.At(LogLevel.Error));
+        Assert.Contains("listener health: probes of downstreams run again", logger.Messages);
     }
 
-    /// <summary>A probe in a process that has run out of file descriptors, until it is mended.</summary>
-    private sealed class ProbeWithoutSockets : IHealthProbe
+    [Fact]
+    public async Task Probe_TenThousandDownstreamsATenthSilentOrSpoofed_ExactlyThoseGoDownAndComeBack()
+    {
+        using var echo = new ManyAddressEcho();
+        var downstreams = Enumerable.Range(0, 10_000)
+            .Select(i => new DownstreamConfig($"d{i}", new IPEndPoint(new IPAddress([127, 1, (byte)(i / 250), (byte)(i % 250 + 1)]), echo.Port)))
+            .ToArray();
+        var index = downstreams.Select((d, i) => (d.Address.Address, i)).ToDictionary(p => p.Address, p => p.i);
+        var dead = downstreams.Where((_, i) => i % 10 == 0).Select(d => d.Address).ToHashSet();
+        // A tenth never answer for real: silent, or answered by a spoofer that has the token but not the source, or
+        // the source but not the token. None of those replies may count.
+        ManyAddressEcho.Answer[] wrongAnswers =
+        [
+            ManyAddressEcho.Answer.Silent, ManyAddressEcho.Answer.TokenFromOtherAddress,
+            ManyAddressEcho.Answer.TokenFromOtherPort, ManyAddressEcho.Answer.WrongTokenFromRightAddress,
+        ];
+        echo.Behaviour = a => index[a] % 10 == 0 ? wrongAnswers[index[a] / 10 % wrongAnswers.Length] : ManyAddressEcho.Answer.Echo;
+        var fewestLiveInRotation = int.MaxValue;
+        var rotation = new DownstreamRotation(set =>
+        {
+            var live = set.Members.Count(m => !dead.Contains(m.Endpoint));
+            fewestLiveInRotation = Math.Min(fewestLiveInRotation, live);
+        });
+        rotation.SetConfigured(downstreams);
+        var logger = new RecordingLogger();
+        var health = Health with { Interval = TimeSpan.FromSeconds(1), Timeout = TimeSpan.FromMilliseconds(800), UnhealthyThreshold = 2, HealthyThreshold = 2 };
+        await using var checker = new HealthChecker("scale", health, UdpEchoSocket.Open, rotation, TimeProvider.System, logger);
+
+        checker.Track(rotation.Configured);
+
+        await Eventually.TrueAsync(() => Down(rotation).SetEquals(dead), "exactly the tenth to leave the rotation", 30);
+        await Task.Delay(health.Interval * 2);
+        Assert.True(Down(rotation).SetEquals(dead), "a spoofed reply brought one back");
+        echo.Behaviour = _ => ManyAddressEcho.Answer.Echo;
+        await Eventually.TrueAsync(() => Down(rotation).Count == 0, "every one to return", 30);
+
+        Assert.Equal(9_000, fewestLiveInRotation);
+        Assert.Equal(0, checker.ProbeErrors);
+        // Changes are logged as summaries, at most one line per second and direction: never a line per downstream.
+        var downLines = logger.Messages.Where(m => m.Contains("down after 2 failed probes")).ToArray();
+        Assert.InRange(downLines.Length, 1, 10);
+        Assert.Equal(1_000, downLines.Sum(CountIn));
+        await Eventually.TrueAsync(() => logger.Messages.Where(m => m.Contains("up again after 2 good probes")).Sum(CountIn) == 1_000, "every return logged within the log window");
+    }
+
+    [Fact]
+    public async Task Probe_IcmpEchoToAThousandAddressesATenthFiltered_ExactlyThoseGoDownAndComeBack()
+    {
+        using var ns = new NetworkNamespace($"ufa-hicmp-{Environment.ProcessId % 10000:x}");
+        var downstreams = Enumerable.Range(0, 1_000)
+            .Select(i => new DownstreamConfig($"d{i}", new IPEndPoint(new IPAddress([127, 2, (byte)(i / 250), (byte)(i % 250 + 1)]), 9)))
+            .ToArray();
+        var dead = downstreams.Where((_, i) => i % 10 == 0).Select(d => d.Address).ToHashSet();
+        var rules = Path.Combine(Path.GetTempPath(), $"ufa-hicmp-{Guid.NewGuid():N}.nft");
+        File.WriteAllText(rules, $$"""
+            table ip probes {
+              chain input {
+                type filter hook input priority 0;
+                icmp type echo-request ip daddr { {{string.Join(", ", dead.Select(d => d.Address))}} } drop
+              }
+            }
+            """);
+        try
+        {
+            ns.Exec($"nft -f {rules}");
+        }
+        finally
+        {
+            File.Delete(rules);
+        }
+        var rotation = new DownstreamRotation(_ => { });
+        rotation.SetConfigured(downstreams);
+        var health = Health with { Protocol = HealthProtocol.Icmp, Interval = TimeSpan.FromMilliseconds(500), Timeout = TimeSpan.FromMilliseconds(300), UnhealthyThreshold = 2, HealthyThreshold = 2 };
+        // Created inside the namespace, so the checker's socket lives there.
+        await using var checker = ns.Invoke(() => new HealthChecker("icmp", health, IcmpEchoSocket.Open, rotation, TimeProvider.System, NullLogger.Instance));
+
+        checker.Track(rotation.Configured);
+
+        await Eventually.TrueAsync(() => Down(rotation).SetEquals(dead), "exactly the filtered tenth to leave the rotation", 30);
+        ns.Exec("nft flush ruleset");
+        await Eventually.TrueAsync(() => Down(rotation).Count == 0, "every one to return", 30);
+        Assert.Equal(0, checker.ProbeErrors);
+    }
+
+    /// <summary>Opens probe sockets as a process that has run out of file descriptors would, until it is mended.</summary>
+    private sealed class SocketOpener
     {
         private int _calls;
 
@@ -133,11 +218,21 @@ public sealed class HealthCheckerTests : IAsyncLifetime
 
         public int Calls => Volatile.Read(ref _calls);
 
-        public Task<bool> ProbeAsync(IPEndPoint target, TimeSpan timeout, CancellationToken cancellationToken)
+        public ProbeSocket Open()
         {
             Interlocked.Increment(ref _calls);
-            return Broken ? throw new SocketException((int)SocketError.TooManyOpenSockets) : Task.FromResult(true);
+            return Broken ? throw new SocketException((int)SocketError.TooManyOpenSockets) : UdpEchoSocket.Open();
         }
+    }
+
+    private static HashSet<IPEndPoint> Down(DownstreamRotation rotation) =>
+        rotation.Health.Where(h => !h.Up).Select(h => h.Downstream.Endpoint).ToHashSet();
+
+    /// <summary>How many downstreams a verdict line names: "N downstreams are ..." or one.</summary>
+    private static int CountIn(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @": (\d+) downstreams are");
+        return match.Success ? int.Parse(match.Groups[1].Value) : 1;
     }
 
     private bool IsUp(string name) => _runtime!.Rotation.Health.Single(h => h.Downstream.Name == name).Up;

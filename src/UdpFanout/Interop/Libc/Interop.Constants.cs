@@ -7,6 +7,10 @@ internal static partial class Interop
         public const int SOL_IP = 0;
         public const int IP_RECVERR = 11;
 
+        /// <summary>Level of raw-socket options (&lt;linux/socket.h&gt;); ICMP_FILTER from &lt;linux/icmp.h&gt;.</summary>
+        public const int SOL_RAW = 255;
+        public const int ICMP_FILTER = 1;
+
         public const int SOL_SOCKET = 1;
         public const int SO_REUSEADDR = 2;
         public const int SO_SNDBUF = 7;

@@ -1,0 +1,243 @@
+"""The control plane at scale: for 10 to 10,000 downstreams, what health checks, scrapes, memory and reloads cost.
+
+Everything runs in one network namespace of its own (loopback only). Downstreams live at 127.x.y.z on one port;
+one echo responder answers UDP-echo probes for all of them from the address each probe went to (IP_PKTINFO),
+and the kernel answers ICMP echo. Per count it measures: the daemon's CPU (utime + stime from /proc) over a
+window with health checks on at a 1 s interval, for each protocol; the time of a /metrics scrape; the resident
+memory above an idle daemon (one listener, one downstream, no health checks); and the time from SIGHUP to
+"reload applied" for a config whose downstreams changed (half of them replaced).
+"""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+NS = "ufb-cp"
+PORT = 7000
+METRICS_PORT = 9718
+LISTEN_BASE = 5000
+PER_LISTENER = 1000
+
+
+def sh(cmd, check=True):
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True).stdout
+
+
+def address(i):
+    return f"127.{1 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"
+
+
+def config(count, protocol, generation=0):
+    """Listeners of at most 1,000 downstreams each; generation > 0 replaces half of them with new addresses."""
+    listeners = max(1, (count + PER_LISTENER - 1) // PER_LISTENER)
+    lines = ["listeners:"]
+    for n in range(listeners):
+        members = range(n * count // listeners, (n + 1) * count // listeners)
+        lines += [f"  - name: l{n}", f"    bind: \"127.0.0.1:{LISTEN_BASE + n}\"", "    downstream:"]
+        for i in members:
+            j = i + count * generation if i % 2 else i
+            lines.append(f"      - {{ name: d{j}, address: \"{address(j)}:{PORT}\" }}")
+    if protocol:
+        lines.append(f"health: {{ enabled: true, protocol: {protocol}, interval_secs: 1, timeout_secs: 0.5 }}")
+    lines.append(f"metrics: {{ enabled: true, bind: \"127.0.0.1:{METRICS_PORT}\" }}")
+    return "\n".join(lines) + "\n"
+
+
+class Responder:
+    """UDP echo for every 127.x address on PORT, answering from the probed address; runs inside the namespace."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(["ip", "netns", "exec", NS, "/usr/bin/python3", "-c", RESPONDER, str(PORT)])
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+RESPONDER = r"""
+import socket, struct, sys
+IP_PKTINFO = 8
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, anc, _, src = s.recvmsg(64, 64)
+    for level, kind, info in anc:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+            dst = info[8:12]
+            s.sendmsg([data], [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("i4s4s", 0, dst, bytes(4)))], 0, src)
+"""
+
+
+class Daemon:
+    def __init__(self, binary, text):
+        self.binary = binary
+        self.dir = tempfile.mkdtemp(prefix="ufb-cp-")
+        self.path = f"{self.dir}/config.yaml"
+        with open(self.path, "w") as f:
+            f.write(text)
+
+    def __enter__(self):
+        self.log = open(f"{self.dir}/out.log", "w+")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", NS, self.binary, "--config", self.path],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"udp-fanout exited {self.proc.returncode}: {self.output()}")
+            if self.scrape_seconds(check=False) is not None:
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"udp-fanout not ready after 60 s: {self.output()}")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        sh(f"rm -rf {self.dir}", check=False)
+
+    def output(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return None
+
+    def scrape_seconds(self, check=True):
+        """One scrape over a socket made inside the namespace; its wall time, or None when it fails and check is off."""
+        code = (f"import time,urllib.request;t=time.perf_counter();"
+                f"b=urllib.request.urlopen('http://127.0.0.1:{METRICS_PORT}/metrics',timeout=10).read();"
+                f"print(time.perf_counter()-t,len(b))")
+        result = subprocess.run(["ip", "netns", "exec", NS, "/usr/bin/python3", "-c", code], capture_output=True, text=True)
+        if result.returncode != 0:
+            if check:
+                raise RuntimeError(result.stderr)
+            return None
+        seconds, size = result.stdout.split()
+        self.scrape_bytes = int(size)
+        return float(seconds)
+
+    def reload_seconds(self, text):
+        with open(self.path, "w") as f:
+            f.write(text)
+        before = self.output().count("reload applied")
+        start = time.perf_counter()
+        self.proc.send_signal(signal.SIGHUP)
+        while self.output().count("reload applied") == before:
+            if time.perf_counter() - start > 30:
+                raise RuntimeError(f"no 'reload applied' 30 s after SIGHUP: {self.output()[-2000:]}")
+            time.sleep(0.002)
+        return time.perf_counter() - start
+
+
+def measure(binary, counts, window):
+    sh(f"ip netns del {NS}", check=False)
+    sh(f"ip netns add {NS}")
+    sh(f"ip netns exec {NS} ip link set lo up")
+    results = {"counts": counts, "window": window}
+    try:
+        with Responder():
+            with Daemon(binary, config(1, None)) as idle:
+                time.sleep(2)
+                results["idle_rss_kib"] = idle.rss_kib()
+            rows = []
+            for count in counts:
+                row = {"count": count}
+                for protocol in ("udp_echo", "icmp"):
+                    with Daemon(binary, config(count, protocol)) as daemon:
+                        time.sleep(3)  # every downstream probed at least twice, the set settled
+                        cpu0, t0 = daemon.cpu_seconds(), time.perf_counter()
+                        time.sleep(window)
+                        row[f"cpu_{protocol}"] = (daemon.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+                        row[f"down_{protocol}"] = daemon.output().count("is down after") + daemon.output().count("are down after")
+                        if protocol == "udp_echo":
+                            scrapes = sorted(daemon.scrape_seconds() for _ in range(7))
+                            row["scrape_s"] = scrapes[len(scrapes) // 2]
+                            row["scrape_range"] = (scrapes[0], scrapes[-1])
+                            row["scrape_bytes"] = daemon.scrape_bytes
+                            row["rss_kib"] = daemon.rss_kib()
+                            reloads = sorted(daemon.reload_seconds(config(count, protocol, g)) for g in (1, 2, 1))
+                            row["reload_s"] = reloads[1]
+                            row["reload_range"] = (reloads[0], reloads[-1])
+                print(f"   {count:>6} downstreams: CPU udp_echo {row['cpu_udp_echo'] * 100:5.1f} %, icmp {row['cpu_icmp'] * 100:5.1f} % of a core; "
+                      f"scrape {row['scrape_s'] * 1000:6.1f} ms ({row['scrape_bytes'] / 1e6:.2f} MB); "
+                      f"RSS {row['rss_kib'] / 1024:6.1f} MiB; reload {row['reload_s'] * 1000:6.1f} ms", flush=True)
+                rows.append(row)
+            results["rows"] = rows
+    finally:
+        sh(f"ip netns del {NS}", check=False)
+    return results
+
+
+def markdown(results, command, machine, when):
+    idle = results["idle_rss_kib"]
+    lines = [
+        "# Control plane at scale",
+        "",
+        f"Made by `{command}` on {when:%Y-%m-%d %H:%M} UTC, {machine}. Userspace listeners of at most 1,000",
+        "downstreams each on loopback in a namespace of their own; every downstream answers (UDP echo from one",
+        "responder for all addresses, ICMP echo from the kernel). Health checks at a 1 s interval. CPU is the",
+        f"daemon's own (utime + stime) over {results['window']:.0f} s, in % of one core; the scrape and reload are",
+        "medians (range in brackets); memory is resident memory above an idle daemon (one listener, one downstream,",
+        f"no health checks: {idle / 1024:.1f} MiB). The machines are shared and noisy: read the growth, not the digits.",
+        "",
+        "| downstreams | CPU, udp_echo | CPU, icmp | µs per probe (udp_echo, icmp) | scrape | scrape size | RSS above idle | per downstream | reload |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["rows"]:
+        n = r["count"]
+        above = r["rss_kib"] - idle
+        lines.append(
+            f"| {n:,} | {r['cpu_udp_echo'] * 100:.1f} % | {r['cpu_icmp'] * 100:.1f} % | "
+            f"{r['cpu_udp_echo'] * 1e6 / n:.1f}, {r['cpu_icmp'] * 1e6 / n:.1f} | "
+            f"{r['scrape_s'] * 1000:.1f} ms ({r['scrape_range'][0] * 1000:.1f}-{r['scrape_range'][1] * 1000:.1f}) | "
+            f"{r['scrape_bytes'] / 1e6:.2f} MB | {above / 1024:.1f} MiB | {above * 1024 / n:,.0f} B | "
+            f"{r['reload_s'] * 1000:.0f} ms ({r['reload_range'][0] * 1000:.0f}-{r['reload_range'][1] * 1000:.0f}) |")
+    lines += ["", "![control plane cost against the number of downstreams](control-plane.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = results["rows"]
+    counts = [r["count"] for r in rows]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    series = [
+        ("daemon CPU (% of a core)", [("udp_echo", [r["cpu_udp_echo"] * 100 for r in rows]), ("icmp", [r["cpu_icmp"] * 100 for r in rows])], 10),
+        ("scrape (ms)", [("scrape", [r["scrape_s"] * 1000 for r in rows])], 50),
+        ("resident memory above idle (MiB)", [("RSS", [(r["rss_kib"] - results["idle_rss_kib"]) / 1024 for r in rows])], 10_000 * 2 / 1024),
+        ("reload (ms)", [("reload", [r["reload_s"] * 1000 for r in rows])], 1000),
+    ]
+    for ax, (title, lines, goal) in zip(axes, series):
+        for label, values in lines:
+            ax.plot(counts, values, marker="o", label=label)
+        if goal is not None:
+            ax.axhline(goal, color="grey", linestyle="--", linewidth=1, label=f"goal at 10,000")
+        ax.set_xscale("log")
+        ax.set_xlabel("downstreams")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
