@@ -8,6 +8,7 @@ using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Health;
 using UdpFanout.Hosting;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Health;
@@ -40,7 +41,7 @@ public sealed class HealthCheckerTests : IAsyncLifetime
             Bind = _bind,
             Downstreams = new(_receivers.Select((r, i) => new DownstreamConfig($"r{i}", r.Endpoint))),
         };
-        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance, new FileDescriptorStore(null, [], NullLogger.Instance))]);
         _runtime = await ListenerRuntime.StartAsync(listener, Health, registry, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
     }
 

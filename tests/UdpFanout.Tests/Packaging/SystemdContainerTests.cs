@@ -78,6 +78,10 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
                 await Step($"{mode} (udp-fanout@{name})", () => ForwardsAndStopsCleanlyAsync(container, bed, client, receivers, name, mode));
             }
             await Step("reload", () => ReloadAndBrokenReloadAsync(container, bed, client, receivers, config));
+            foreach (var (name, mode) in Listeners.Take(3))
+            {
+                await Step($"{mode} restarts (udp-fanout@{name})", () => RestartsLoseNothingAsync(container, bed, client, receivers, name, mode));
+            }
             await Step("discovery", async () =>
             {
                 // From the packaged Native AOT binary, under the unit's sandbox.
@@ -88,7 +92,14 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             await Step("purge", () =>
             {
                 container.Exec("systemctl stop udp-fanout@demo udp-fanout@pods");
+                // Removal stops running instances: what they attached and stored must go with them.
+                container.Exec("systemctl start udp-fanout@plain udp-fanout@kernel udp-fanout@xdp");
                 container.Exec("apt-get purge -y -q udp-fanout");
+                foreach (var (name, mode) in Listeners.Take(3))
+                {
+                    Assert.False(Attached(bed, mode)?.Invoke() ?? false, $"{mode} leaves its program attached to {bed.ProxyIngress} after purge");
+                    Assert.Equal("", bed.Proxy.Exec($"ss -Huan sport = :{ListenPort(name)}").Trim());
+                }
                 Assert.NotEqual(0, container.TryExec("getent passwd udp-fanout").Code);
                 Assert.False(Directory.Exists(Path.Combine(container.Root, "etc/udp-fanout")), "purge removes /etc/udp-fanout");
                 Assert.False(File.Exists(Path.Combine(container.Root, "etc/systemd/system/multi-user.target.wants/udp-fanout.target")), "purge disables udp-fanout.target");
@@ -116,12 +127,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         var unit = $"udp-fanout@{name}";
         container.Exec($"systemctl start {unit}");
         var openFiles = OpenFileLimit(container, unit);
-        var attached = mode switch
-        {
-            "tc_ebpf" => () => bed.Proxy.Exec($"tc filter show dev {bed.ProxyIngress} ingress").Contains("tc_fanout"),
-            "af_xdp" => () => bed.Proxy.Exec($"ip link show dev {bed.ProxyIngress}").Contains("prog/xdp"),
-            _ => (Func<bool>?)null,
-        };
+        var attached = Attached(bed, mode);
         Assert.True(attached?.Invoke() ?? true, $"{mode} attaches its program to {bed.ProxyIngress}");
 
         await SendAsync(client, bed, name, Datagrams, 0);
@@ -159,6 +165,15 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         var expected = ExpectedOpenFileLimit(container);
         Assert.True(openFiles == expected, $"{unit} ran with a soft limit of {openFiles} open files, not the unit's LimitNOFILE= ({expected})");
     }
+
+    /// <summary>Whether a program of <paramref name="mode"/> is attached to the proxy's ingress (a tcx link, a tc filter, XDP); null for userspace.</summary>
+    private static Func<bool>? Attached(NetnsTestbed bed, string mode) => mode switch
+    {
+        "tc_ebpf" => () => bed.Proxy.Invoke(() => TcxLinks.ProgramIds(bed.ProxyIngress)).Length > 0
+            || bed.Proxy.Exec($"tc filter show dev {bed.ProxyIngress} ingress").Contains("tc_fanout"),
+        "af_xdp" => () => bed.Proxy.Exec($"ip link show dev {bed.ProxyIngress}").Contains("prog/xdp"),
+        _ => null,
+    };
 
     /// <summary>
     /// The installed unit's LimitNOFILE=, as far as the container's systemd may grant it: these machines withhold
@@ -206,6 +221,69 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
 
         var exposure = container.Exec("systemd-analyze security udp-fanout@demo.service --no-pager", allowFailure: true).Split('\n').Last(l => l.Contains("Overall exposure"));
         Assert.Matches(@"level for udp-fanout@demo.service: [0-2]\.\d|level for udp-fanout@demo.service: 3\.0", exposure);
+    }
+
+    /// <summary>
+    /// `systemctl restart` three times while numbered datagrams stream in at <see cref="RestartRate"/> per second,
+    /// and every datagram arrives exactly once: userspace's listening socket waits in systemd's file descriptor
+    /// store while no process reads it; tc_ebpf's tcx link stays there too, and its program forwards on; af_xdp's
+    /// program is away, so the datagrams reach the stored fallback socket and wait. Prints the longest times in
+    /// which nothing arrived (the gap a receive buffer has to cover). Stop flushes the store: then nothing of the
+    /// unit holds the port or stays attached.
+    /// </summary>
+    private async Task RestartsLoseNothingAsync(
+        BootedContainer container, NetnsTestbed bed, Socket client, Dictionary<(string, int), CountingReceiver> receivers, string name, string mode)
+    {
+        const long first = 1_000_000;
+        var unit = $"udp-fanout@{name}";
+        var mine = Enumerable.Range(0, 3).Select(i => receivers[(name, i)]).ToArray();
+        int Arrived() => mine.Sum(r => r.Sequences.Count(s => s >= first));
+        container.Exec($"systemctl start {unit}");
+        using var sending = new CancellationTokenSource();
+        var target = new IPEndPoint(bed.ProxyAddress, ListenPort(name));
+        var sender = Task.Run(() => SendAtRate(client, target, first, sending.Token));
+        var watcher = new ArrivalGaps(() => mine.Sum(r => r.Count));
+        await Task.Delay(500);
+        for (var i = 0; i < 3; i++)
+        {
+            container.Exec($"systemctl restart {unit}");
+            await Task.Delay(1000);
+        }
+        await sending.CancelAsync();
+        var sent = await sender;
+        await Eventually.TrueAsync(() => Arrived() >= sent, $"the {sent} datagrams sent across the restarts");
+        await Task.Delay(300);
+        var gaps = watcher.Stop();
+        output.WriteLine($"{mode}, systemctl restart x3 at {RestartRate}/s: {sent} datagrams, longest gaps {string.Join(", ", gaps.Select(g => $"{g.TotalMilliseconds:F0} ms"))}");
+        var arrived = mine.SelectMany(r => r.Sequences).Where(s => s >= first).Order().ToArray();
+        Assert.True(arrived.SequenceEqual(Enumerable.Range(0, (int)sent).Select(i => first + i)),
+            $"{sent} sent, {arrived.Length} arrived, {arrived.Distinct().Count()} distinct: every datagram must arrive exactly once");
+
+        container.Exec($"systemctl stop {unit}");
+        var held = bed.Proxy.Exec($"ss -Huan sport = :{ListenPort(name)}").Trim();
+        Assert.True(held.Length == 0, $"after stop, the stored socket still holds the port: {held}");
+        Assert.False(Attached(bed, mode)?.Invoke() ?? false, $"{mode} leaves its program attached to {bed.ProxyIngress} after stop");
+    }
+
+    private const int RestartRate = 20_000;
+
+    /// <summary>Numbered datagrams from <paramref name="first"/> at <see cref="RestartRate"/> per second, in 1 ms steps; returns how many were sent.</summary>
+    private static long SendAtRate(Socket client, IPEndPoint target, long first, CancellationToken stop)
+    {
+        var payload = new byte[64];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long sent = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var due = (long)(clock.Elapsed.TotalSeconds * RestartRate);
+            for (; sent < due; sent++)
+            {
+                NumberedPayload.Write(payload, first + sent);
+                client.SendTo(payload, target);
+            }
+            Thread.Sleep(1);
+        }
+        return sent;
     }
 
     /// <summary>The soft limit on open files of the unit's running process.</summary>

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.AfXdp;
@@ -16,7 +17,7 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     // The payload leaves through a socket of the proxy, from its address on the downstream's network.
     protected override IPAddress ExpectedSource(int index) => IPAddress.Parse($"{Bed.Network}.{11 + index}.1");
 
-    private protected override IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, NullLoggerFactory.Instance);
+    private protected override IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, NullLoggerFactory.Instance, new FileDescriptorStore(null, [], NullLogger.Instance));
 
     private protected override long FragmentsPassed(ListenerStats stats) =>
         stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total").Value;

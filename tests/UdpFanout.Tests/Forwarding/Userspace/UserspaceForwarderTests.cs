@@ -307,7 +307,7 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
 
     private async Task<UserspaceForwarder> StartAsync(ListenerConfig listener, IEnumerable<Downstream> downstreams)
     {
-        _forwarder = new UserspaceForwarder(listener, NullLogger.Instance);
+        _forwarder = new UserspaceForwarder(listener, NullLogger.Instance, store: null);
         await _forwarder.StartAsync(new DownstreamSet(downstreams), CancellationToken.None);
         return _forwarder;
     }
