@@ -26,6 +26,9 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly int* _payloadOffset;
     private readonly int* _payloadLength;
     private readonly Lock _statisticsGate = new();
+    /// <summary>How long a stopping worker goes on emptying its RX ring: a full ring takes a few milliseconds.</summary>
+    private const int DrainMilliseconds = 200;
+
     private volatile bool _stopping;
     private volatile bool _paused;
     private xdp_statistics? _finalStatistics;
@@ -105,23 +108,44 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     {
         var rx = _socket.Rx;
         var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
-        while (!_stopping)
+        long drainDeadline = 0;
+        while (true)
         {
+            if (_stopping)
+            {
+                // Frames that keep coming (a program that failed to detach) must not hold the stop up.
+                drainDeadline = drainDeadline == 0 ? Environment.TickCount64 + DrainMilliseconds : drainDeadline;
+                if (Environment.TickCount64 > drainDeadline)
+                {
+                    break;
+                }
+            }
             if (_paused)
             {
+                if (_stopping)
+                {
+                    break;
+                }
                 Thread.Sleep(1);
                 continue;
             }
             var available = rx.Available(out var first);
             // A short spin before sleeping: at steady rates the next frame is usually microseconds away, and a
             // poll() sleep and wake-up per handful of frames costs more than the frames themselves.
-            for (var spin = 0; available == 0 && spin < SpinsBeforeSleep; spin++)
+            for (var spin = 0; available == 0 && !_stopping && spin < SpinsBeforeSleep; spin++)
             {
                 Thread.SpinWait(20);
                 available = rx.Available(out first);
             }
             if (available == 0)
             {
+                // Stops only once the RX ring is empty: the program is detached before the workers stop, so nothing
+                // more arrives, and what it redirected before is forwarded instead of lost with the ring (under
+                // systemd the next process gets everything after that through the kept fallback socket).
+                if (_stopping)
+                {
+                    break;
+                }
                 Interlocked.Increment(ref _rxRingEmpty);
                 // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
                 _sendSocket.ReadErrors(_owner.Active);
