@@ -10,6 +10,7 @@ using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Logging;
 using UdpFanout.Metrics;
+using UdpFanout.Systemd;
 
 namespace UdpFanout.Hosting;
 
@@ -32,6 +33,7 @@ internal static class DaemonHost
         builder.Services.AddSingleton(new CurrentConfig(configPath, config));
         builder.Services.AddSingleton(new ListenerSelection(onlyListener));
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => FileDescriptorStore.FromEnvironment(sp.GetRequiredService<ILogger<FileDescriptorStore>>()));
         builder.Services.AddSingleton<IForwarderFactory, UserspaceForwarderFactory>();
         builder.Services.AddSingleton<IForwarderFactory, TcEbpfForwarderFactory>();
         builder.Services.AddSingleton<IForwarderFactory, AfXdpForwarderFactory>();

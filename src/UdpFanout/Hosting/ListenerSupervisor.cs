@@ -3,6 +3,7 @@ using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Metrics;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 
 namespace UdpFanout.Hosting;
 
@@ -12,7 +13,7 @@ namespace UdpFanout.Hosting;
 /// removed listeners start and stop.
 /// </summary>
 internal sealed partial class ListenerSupervisor(
-    ForwarderRegistry registry, ListenerSelection selection, RetiredStats retired, TimeProvider time, ILogger<ListenerSupervisor> logger) : IAsyncDisposable
+    ForwarderRegistry registry, ListenerSelection selection, RetiredStats retired, FileDescriptorStore sockets, TimeProvider time, ILogger<ListenerSupervisor> logger) : IAsyncDisposable
 {
     private readonly Dictionary<string, ListenerRuntime> _running = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _applying = new(1, 1);
@@ -50,6 +51,8 @@ internal sealed partial class ListenerSupervisor(
         }
         finally
         {
+            // Sockets kept for a listener that is gone, or that restarted with fewer workers or another bind.
+            StopPath.Step(logger, "*", "closing the listening sockets no listener took", sockets.CloseSpare);
             Running = _running.Values.ToArray();
             _applying.Release();
         }

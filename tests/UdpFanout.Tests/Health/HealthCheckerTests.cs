@@ -9,6 +9,7 @@ using UdpFanout.Forwarding;
 using UdpFanout.Health;
 using UdpFanout.Hosting;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Health;
@@ -41,7 +42,7 @@ public sealed class HealthCheckerTests : IAsyncLifetime
             Bind = _bind,
             Downstreams = new(_receivers.Select((r, i) => new DownstreamConfig($"r{i}", r.Endpoint))),
         };
-        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance, FileDescriptorStores.None())]);
         _runtime = await ListenerRuntime.StartAsync(listener, Health, registry, TimeProvider.System, NullLogger.Instance, CancellationToken.None);
     }
 

@@ -23,7 +23,7 @@ public sealed class ListenerRuntimeTests
             HashKey = HashKey.SourceIpPort,
             Downstreams = new([new DownstreamConfig("a", IPEndPoint.Parse("127.0.0.1:7001")), new DownstreamConfig("b", IPEndPoint.Parse("127.0.0.1:7002"), Weight: 0)]),
         };
-        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance, FileDescriptorStores.None())]);
 
         await using var runtime = await ListenerRuntime.StartAsync(listener, new HealthConfig(), registry, TimeProvider.System, logger, CancellationToken.None);
 
@@ -36,7 +36,7 @@ public sealed class ListenerRuntimeTests
     {
         var logger = new RecordingLogger();
         var config = Listener(Enumerable.Range(0, 1_000));
-        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance, FileDescriptorStores.None())]);
         await using var runtime = await ListenerRuntime.StartAsync(config, new HealthConfig(), registry, TimeProvider.System, logger, CancellationToken.None);
 
         // 400 leave, 400 join, 600 stay.
@@ -54,7 +54,7 @@ public sealed class ListenerRuntimeTests
     public async Task Reload_OneDownstreamLeaves_TheLineNamesItAndNothingJoined()
     {
         var logger = new RecordingLogger();
-        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance, FileDescriptorStores.None())]);
         await using var runtime = await ListenerRuntime.StartAsync(Listener(Enumerable.Range(0, 2)), new HealthConfig(), registry, TimeProvider.System, logger, CancellationToken.None);
 
         await runtime.ApplyInPlaceAsync(Listener(Enumerable.Range(1, 1)));

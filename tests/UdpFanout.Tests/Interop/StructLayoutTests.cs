@@ -32,6 +32,17 @@ public sealed unsafe class StructLayoutTests
     }
 
     [Fact]
+    public void Libbpf_LinkInfo_MatchesTheCLayout()
+    {
+        Assert.Equal(NativeLayout.Of("bpf_link_info.type"), Marshal.OffsetOf<bpf_link_info>(nameof(bpf_link_info.type)));
+        Assert.Equal(NativeLayout.Of("bpf_link_info.id"), Marshal.OffsetOf<bpf_link_info>(nameof(bpf_link_info.id)));
+        Assert.Equal(NativeLayout.Of("bpf_link_info.prog_id"), Marshal.OffsetOf<bpf_link_info>(nameof(bpf_link_info.prog_id)));
+        // Debian 12's header predates tcx (Linux 6.6), whose { ifindex, attach_type } opens the union as these do.
+        Assert.Equal(NativeLayout.Of("bpf_link_info.xdp.ifindex"), Marshal.OffsetOf<bpf_link_info>(nameof(bpf_link_info.tcx_ifindex)));
+        Assert.Equal(NativeLayout.Of("bpf_link_info.netns.attach_type"), Marshal.OffsetOf<bpf_link_info>(nameof(bpf_link_info.tcx_attach_type)));
+    }
+
+    [Fact]
     public void AfXdp_UapiStructs_MatchTheCLayout()
     {
         AssertLayout<xdp_umem_reg>("xdp_umem_reg");

@@ -6,6 +6,7 @@ using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Hosting;
 using UdpFanout.Metrics;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Metrics;
@@ -29,8 +30,8 @@ public sealed class FanoutMetricsTests : IAsyncLifetime
     public FanoutMetricsTests()
     {
         var retired = new RetiredStats();
-        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance)]);
-        _supervisor = new ListenerSupervisor(registry, new ListenerSelection(null), retired, _clock, NullLogger<ListenerSupervisor>.Instance);
+        var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance, FileDescriptorStores.None())]);
+        _supervisor = new ListenerSupervisor(registry, new ListenerSelection(null), retired, FileDescriptorStores.None(), _clock, NullLogger<ListenerSupervisor>.Instance);
         _metrics = new FanoutMetrics(_supervisor, retired, _clock);
     }
 

@@ -1,10 +1,13 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
+using static Interop.Libc;
 
 namespace UdpFanout.Tests.Testing;
 
 /// <summary>Plays systemd's side of sd_notify: a datagram socket whose path goes into NOTIFY_SOCKET.</summary>
-internal sealed class NotifySocket : IDisposable
+internal sealed partial class NotifySocket : IDisposable
 {
     private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
 
@@ -40,9 +43,42 @@ internal sealed class NotifySocket : IDisposable
         throw new TimeoutException($"no {state} on the notify socket within {timeoutSeconds} s");
     }
 
+    /// <summary>
+    /// The next message and the descriptor passed with it (FDSTORE=1 sends one as SCM_RIGHTS), or null when none
+    /// came within <paramref name="timeoutSeconds"/>. Until the caller disposes it, the descriptor keeps what it
+    /// names open (a BPF link stays attached), as systemd's store would.
+    /// </summary>
+    public unsafe (string Text, SafeFileHandle? Passed)? Next(double timeoutSeconds = 5)
+    {
+        _socket.ReceiveTimeout = (int)(timeoutSeconds * 1000);
+        var text = new byte[4096];
+        var control = stackalloc byte[64];
+        fixed (byte* data = text)
+        {
+            var iov = new iovec { iov_base = data, iov_len = (nuint)text.Length };
+            var message = new msghdr { msg_iov = &iov, msg_iovlen = 1, msg_control = control, msg_controllen = 64 };
+            var length = recvmsg((int)_socket.Handle, &message, 0);
+            if (length < 0)
+            {
+                return null;
+            }
+            SafeFileHandle? passed = null;
+            if (message.msg_controllen >= (nuint)sizeof(cmsghdr))
+            {
+                var header = (cmsghdr*)control;
+                Assert.Equal((SOL_SOCKET, SCM_RIGHTS), (header->cmsg_level, header->cmsg_type));
+                passed = new SafeFileHandle(*(int*)(control + sizeof(cmsghdr)), ownsHandle: true);
+            }
+            return (Encoding.UTF8.GetString(text, 0, (int)length), passed);
+        }
+    }
+
     public void Dispose()
     {
         _socket.Dispose();
         File.Delete(Path);
     }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint recvmsg(int fd, msghdr* msg, int flags);
 }

@@ -5,6 +5,7 @@ using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 using UdpFanout.Tuning;
 using static Interop.Fanout;
 
@@ -29,11 +30,11 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly Lock _closing = new();
     private ListenerStats? _final;
 
-    public AfXdpForwarder(ListenerConfig config, ILoggerFactory loggers)
+    public AfXdpForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store)
     {
         _config = config;
         _logger = loggers.CreateLogger<AfXdpForwarder>();
-        _fallback = UserspaceForwarder.FragmentFallback(config, loggers);
+        _fallback = UserspaceForwarder.FragmentFallback(config, loggers, store);
         DataPlane = new ListenerDataPlane(config);
     }
 

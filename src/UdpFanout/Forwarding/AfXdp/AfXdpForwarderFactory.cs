@@ -1,11 +1,12 @@
 using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
+using UdpFanout.Systemd;
 
 namespace UdpFanout.Forwarding.AfXdp;
 
-internal sealed class AfXdpForwarderFactory(ILoggerFactory loggers) : IForwarderFactory
+internal sealed class AfXdpForwarderFactory(ILoggerFactory loggers, FileDescriptorStore store) : IForwarderFactory
 {
     public ForwardingMode Mode => ForwardingMode.AfXdp;
 
-    public IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, loggers);
+    public IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, loggers, store);
 }

@@ -18,6 +18,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     // for the RX ring to absorb the gap: 8192 frames outlast 10 ms below 800k frames/s.
     private const int PollMilliseconds = 10;
     private const int SpinsBeforeSleep = 200;
+    /// <summary>How long a stopping worker goes on emptying its RX ring: a full ring takes a few milliseconds.</summary>
+    private const int DrainMilliseconds = 200;
 
     private readonly XskSocket _socket;
     private readonly ListenerDataPlane _dataPlane;
@@ -126,23 +128,44 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     {
         var rx = _socket.Rx;
         var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
-        while (!_loop.Stopping)
+        long drainDeadline = 0;
+        while (true)
         {
+            if (_loop.Stopping)
+            {
+                // Frames that keep coming (a program that failed to detach) must not hold the stop up.
+                drainDeadline = drainDeadline == 0 ? Environment.TickCount64 + DrainMilliseconds : drainDeadline;
+                if (Environment.TickCount64 > drainDeadline)
+                {
+                    break;
+                }
+            }
             if (_paused)
             {
+                if (_loop.Stopping)
+                {
+                    break;
+                }
                 Thread.Sleep(1);
                 continue;
             }
             var available = rx.Available(out var first);
             // A short spin before sleeping: at steady rates the next frame is usually microseconds away, and a
             // poll() sleep and wake-up per handful of frames costs more than the frames themselves.
-            for (var spin = 0; available == 0 && spin < SpinsBeforeSleep; spin++)
+            for (var spin = 0; available == 0 && !_loop.Stopping && spin < SpinsBeforeSleep; spin++)
             {
                 Thread.SpinWait(20);
                 available = rx.Available(out first);
             }
             if (available == 0)
             {
+                // Stops only once the RX ring is empty: the program is detached before the workers stop, so nothing
+                // more arrives, and what it redirected before is forwarded instead of lost with the ring (under
+                // systemd the next process gets everything after that through the kept fallback socket).
+                if (_loop.Stopping)
+                {
+                    break;
+                }
                 Interlocked.Increment(ref _rxRingEmpty);
                 // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
                 _sendSocket.ReadErrors(_dataPlane.Active);

@@ -4,6 +4,7 @@ using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;
@@ -44,18 +45,26 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
+    private readonly FileDescriptorStore _store;
+    private readonly bool _tcxLinks;
     private TcProgram? _program;
-    private TcIngressAttachment? _attachment;
+    private IDisposable? _attachment;
     private bool _overLimit;
     // Taken by ReadStats and by the part of DisposeAsync that closes the maps, so a scrape never reads a closed map.
     private readonly Lock _maps = new();
     private ListenerStats? _final;
 
-    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers)
+    /// <param name="tcxLinks">
+    /// Attach through a tcx link where the kernel has them (6.6); false attaches a classic tc filter, as on older
+    /// kernels, which lets tests cover that path on this one.
+    /// </param>
+    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store, bool tcxLinks = true)
     {
         _config = config;
         _logger = loggers.CreateLogger<TcEbpfForwarder>();
-        _fallback = UserspaceForwarder.FragmentFallback(config, loggers);
+        _store = store;
+        _tcxLinks = tcxLinks;
+        _fallback = UserspaceForwarder.FragmentFallback(config, loggers, store);
     }
 
     /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
@@ -75,17 +84,37 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             _program.Publish(initial);
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
-            _attachment = TcIngressAttachment.Attach(ifindex, iface, _program.ProgramFd, _config.Bind, _config.Name);
+            _attachment = Attach(ifindex, iface);
         }
         catch (BpfException e)
         {
             throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
         }
-        LogAttached(_logger, _config.Name, iface);
+        LogAttached(_logger, _config.Name, iface, _attachment is TcxAttachment { TookOver: true } ? "took over the tcx link kept while it restarted" : _attachment is TcxAttachment ? "tcx link" : "tc filter");
         if (File.Exists(ForwardingSetting(iface)) && File.ReadAllText(ForwardingSetting(iface)).Trim() == "0")
         {
             LogForwardingDisabled(_logger, _config.Name, iface);
         }
+    }
+
+    /// <summary>
+    /// A tcx link, whose lifetime follows its holders (this process, systemd's store), where the kernel has them;
+    /// a classic clsact filter on kernels before 6.6, which refuse the link's attach type with EINVAL.
+    /// </summary>
+    private IDisposable Attach(int ifindex, string iface)
+    {
+        if (_tcxLinks)
+        {
+            try
+            {
+                return TcxAttachment.Attach(ifindex, iface, _program!.ProgramFd, _config.Name, _store);
+            }
+            catch (BpfException e) when (e.Errno == Interop.Libc.EINVAL)
+            {
+                LogNoTcx(_logger, _config.Name);
+            }
+        }
+        return TcIngressAttachment.Attach(ifindex, iface, _program!.ProgramFd, _config.Bind, _config.Name);
     }
 
     private static string ForwardingSetting(string iface) => $"/proc/sys/net/ipv4/conf/{iface}/forwarding";
@@ -167,8 +196,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     {
         if (_attachment is not null)
         {
+            // A tcx link under systemd stays attached in the store, for the next process or listener to take over.
             StopPath.Step(_logger, _config.Name, "detaching the tc program", _attachment.Dispose);
-            LogDetached(_logger, _config.Name, _config.Interface ?? "");
+            LogDetached(_logger, _config.Name, _config.Interface ?? "", _store.KeepsAcrossRestarts && _attachment is TcxAttachment ? "its tcx link stays in systemd's store until the service stops" : "detached");
         }
         await StopPath.StepAsync(_logger, _config.Name, "stopping the fallback socket", _fallback.DisposeAsync);
         lock (_maps)
@@ -185,8 +215,11 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private static ModeCounter PassedToStack(string reason, long value) =>
         new("tc_passed_to_stack_total", "Datagrams the tc program passed to the kernel stack for the fallback socket, by reason.", value, [new("reason", reason)]);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program attached to {Interface} ingress")]
-    private static partial void LogAttached(ILogger logger, string listener, string @interface);
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program attached to {Interface} ingress ({How})")]
+    private static partial void LogAttached(ILogger logger, string listener, string @interface, string how);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: this kernel has no tcx links (Linux 6.6): the program is attached as a tc filter, which does not outlive the process, so datagrams that arrive while the service restarts take the fallback socket")]
+    private static partial void LogNoTcx(ILogger logger, string listener);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: forwarding is disabled on {Interface}, so the kernel cannot route for the tc program and every datagram takes the userspace fallback; set net.ipv4.conf.{Interface}.forwarding=1")]
     private static partial void LogForwardingDisabled(ILogger logger, string listener, string @interface);
@@ -194,6 +227,6 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: {Count} downstreams, but tc_ebpf forwards to at most {Max}: the first {Max} of them get the traffic (use mode af_xdp or userspace for more)")]
     private static partial void LogTooManyDownstreams(ILogger logger, string listener, int count, int max);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program detached from {Interface}")]
-    private static partial void LogDetached(ILogger logger, string listener, string @interface);
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: the tc program on {Interface}: {How}")]
+    private static partial void LogDetached(ILogger logger, string listener, string @interface, string how);
 }

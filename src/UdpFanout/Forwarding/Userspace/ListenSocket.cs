@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using UdpFanout.Systemd;
 using static Interop.Libc;
 
 namespace UdpFanout.Forwarding.Userspace;
@@ -15,15 +16,42 @@ internal static class ListenSocket
     /// <summary>How long a worker blocks in recvmmsg before it looks at the stop flag.</summary>
     public static readonly TimeSpan ReceiveTimeout = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// The socket of worker <paramref name="worker"/>: the one kept in <paramref name="store"/> under its name when
+    /// that is bound to <paramref name="bind"/> (with the datagrams that waited in it), else a new one, kept there.
+    /// </summary>
+    public static Socket Open(IPEndPoint bind, int recvBufferBytes, ILogger logger, string listener, FileDescriptorStore store, int worker)
+    {
+        var name = StoreName(listener, worker);
+        if (store.Take(name, fd => new Socket(new SafeSocketHandle(fd, ownsHandle: true)), s => IsBoundTo(s, bind)) is { } kept)
+        {
+            try
+            {
+                // The buffer size may have changed with the config; the timeout is this process's to set.
+                Configure(kept, recvBufferBytes, logger, listener);
+                return kept;
+            }
+            catch
+            {
+                kept.Dispose();
+                throw;
+            }
+        }
+        var socket = Open(bind, recvBufferBytes, logger, listener);
+        store.Keep(name, (int)socket.Handle);
+        return socket;
+    }
+
+    /// <summary>The name a worker's socket has in systemd's file descriptor store.</summary>
+    public static string StoreName(string listener, int worker) => $"{listener}/{worker}";
+
     public static Socket Open(IPEndPoint bind, int recvBufferBytes, ILogger logger, string listener)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
         {
             socket.SetRawSocketOption(SOL_SOCKET, SO_REUSEPORT, BitConverter.GetBytes(1));
-            SocketBuffer.Set(socket, receive: true, recvBufferBytes, logger, listener);
-            Span<long> timeval = [0, (long)ReceiveTimeout.TotalMicroseconds];
-            socket.SetRawSocketOption(SOL_SOCKET, SO_RCVTIMEO, System.Runtime.InteropServices.MemoryMarshal.AsBytes(timeval));
+            Configure(socket, recvBufferBytes, logger, listener);
             socket.Bind(bind);
             return socket;
         }
@@ -39,5 +67,15 @@ internal static class ListenSocket
             };
             throw new ForwarderException($"listener '{listener}': cannot bind {bind}: {e.Message} ({hint})", e);
         }
+    }
+
+    private static bool IsBoundTo(Socket socket, IPEndPoint bind) =>
+        socket.SocketType == SocketType.Dgram && socket.AddressFamily == AddressFamily.InterNetwork && bind.Equals(socket.LocalEndPoint);
+
+    private static void Configure(Socket socket, int recvBufferBytes, ILogger logger, string listener)
+    {
+        SocketBuffer.Set(socket, receive: true, recvBufferBytes, logger, listener);
+        Span<long> timeval = [0, (long)ReceiveTimeout.TotalMicroseconds];
+        socket.SetRawSocketOption(SOL_SOCKET, SO_RCVTIMEO, System.Runtime.InteropServices.MemoryMarshal.AsBytes(timeval));
     }
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 
 namespace UdpFanout.Forwarding.Userspace;
 
@@ -14,21 +15,26 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 {
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
+    private readonly FileDescriptorStore? _store;
     private readonly List<(Socket Socket, UserspaceWorker Worker)> _workers = [];
 
-    public UserspaceForwarder(ListenerConfig config, ILogger logger)
+    /// <param name="store">Where the listening sockets outlive this forwarder; null for sockets that close with it.</param>
+    public UserspaceForwarder(ListenerConfig config, ILogger logger, FileDescriptorStore? store)
     {
         _config = config;
         _logger = logger;
+        _store = store;
         DataPlane = new ListenerDataPlane(config);
     }
 
     /// <summary>
     /// The eBPF modes' fallback: one worker bound to the listener's address, forwarding what their programs pass
-    /// to the kernel (reassembled fragments and the like) through the same downstream set.
+    /// to the kernel (reassembled fragments and the like) through the same downstream set. Its socket is kept in
+    /// <paramref name="store"/> like a userspace listener's, so what reaches it while the process restarts (every
+    /// datagram of an af_xdp listener while no XDP program is attached) waits there.
     /// </summary>
-    public static UserspaceForwarder FragmentFallback(ListenerConfig listener, ILoggerFactory loggers) =>
-        new(listener with { Workers = 1, Cpus = ValueList<int>.Empty }, loggers.CreateLogger<UserspaceForwarder>());
+    public static UserspaceForwarder FragmentFallback(ListenerConfig listener, ILoggerFactory loggers, FileDescriptorStore store) =>
+        new(listener with { Workers = 1, Cpus = ValueList<int>.Empty }, loggers.CreateLogger<UserspaceForwarder>(), store);
 
     public string Name => _config.Name;
 
@@ -45,7 +51,9 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         DataPlane.Update(initial);
         for (var i = 0; i < _config.Workers; i++)
         {
-            var socket = ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _logger, _config.Name);
+            var socket = _store is null
+                ? ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _logger, _config.Name)
+                : ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _logger, _config.Name, _store, i);
             SendSocket sendSocket;
             try
             {
@@ -54,7 +62,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             }
             catch
             {
-                socket.Dispose();
+                Release(socket, i);
                 throw;
             }
             var cpu = _config.Cpus.Count > 0 ? _config.Cpus[i % _config.Cpus.Count] : -1;
@@ -92,11 +100,25 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         {
             worker.Stop();
         }
-        foreach (var (socket, worker) in _workers)
+        for (var i = 0; i < _workers.Count; i++)
         {
-            worker.Dispose();
-            socket.Dispose();
+            _workers[i].Worker.Dispose();
+            Release(_workers[i].Socket, i);
         }
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>Closes a listening socket, or gives it back to the store, where the datagrams in it wait for the next listener.</summary>
+    private void Release(Socket socket, int worker)
+    {
+        if (_store is null)
+        {
+            socket.Dispose();
+        }
+        else
+        {
+            _store.Return(ListenSocket.StoreName(_config.Name, worker), socket);
+        }
+    }
+
 }

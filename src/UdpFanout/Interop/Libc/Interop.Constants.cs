@@ -22,6 +22,9 @@ internal static partial class Interop
         public const int SO_ATTACH_FILTER = 26;
         public const int SO_MEMINFO = 55;
 
+        /// <summary>The control message type that passes file descriptors over a Unix socket.</summary>
+        public const int SCM_RIGHTS = 1;
+
         /// <summary>Index of sk_drops in the u32 array SO_MEMINFO returns (&lt;linux/sock_diag.h&gt;).</summary>
         public const int SK_MEMINFO_DROPS = 8;
         public const int SK_MEMINFO_VARS = 9;
@@ -30,6 +33,7 @@ internal static partial class Interop
         public const int MSG_DONTWAIT = 0x40;
         public const int MSG_ERRQUEUE = 0x2000;
         public const int MSG_WAITFORONE = 0x10000;
+        public const int MSG_NOSIGNAL = 0x4000;
 
         public const int EINTR = 4;
         public const int EAGAIN = 11;

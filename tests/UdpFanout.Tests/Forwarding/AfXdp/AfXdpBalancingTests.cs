@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.AfXdp;
 
@@ -10,7 +11,7 @@ public sealed class AfXdpBalancingTests() : BalancingForwarderTests("ubx", "10.2
 {
     private protected override ForwardingMode Mode => ForwardingMode.AfXdp;
 
-    private protected override IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, NullLoggerFactory.Instance);
+    private protected override IListenerForwarder Create(ListenerConfig listener) => new AfXdpForwarder(listener, NullLoggerFactory.Instance, FileDescriptorStores.None());
 
     [Fact]
     public Task RoundRobin_Weights123_6000DatagramsSplit1000_2000_3000() => WeightedRoundRobinSplitsExactly();

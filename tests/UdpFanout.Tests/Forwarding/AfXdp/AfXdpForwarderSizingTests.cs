@@ -5,6 +5,7 @@ using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.AfXdp;
@@ -79,7 +80,7 @@ public sealed class AfXdpForwarderSizingTests
     public void Start_MtuTooLargeForAUmemFrame_RefusesAndSaysWhatToChange()
     {
         using var bed = NetnsTestbed.Create("ufr", "10.248", downstreams: 0, mtu: 4000);
-        var forwarder = bed.Proxy.Invoke(() => new AfXdpForwarder(Listener(bed), NullLoggerFactory.Instance));
+        var forwarder = bed.Proxy.Invoke(() => new AfXdpForwarder(Listener(bed), NullLoggerFactory.Instance, FileDescriptorStores.None()));
 
         var error = Assert.Throws<InvalidOperationException>(() => bed.Proxy.Invoke(() =>
             forwarder.StartAsync(DownstreamSet.Empty, CancellationToken.None).GetAwaiter().GetResult()));
@@ -104,7 +105,7 @@ public sealed class AfXdpForwarderSizingTests
     private static StartedForwarder Start(NetnsTestbed bed)
     {
         // Created inside the proxy namespace: its sending socket belongs to the namespace it is created in.
-        var forwarder = bed.Proxy.Invoke(() => new AfXdpForwarder(Listener(bed), NullLoggerFactory.Instance));
+        var forwarder = bed.Proxy.Invoke(() => new AfXdpForwarder(Listener(bed), NullLoggerFactory.Instance, FileDescriptorStores.None()));
         var downstream = new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort));
         var started = new StartedForwarder(bed, forwarder);
         try

@@ -5,6 +5,7 @@ using UdpFanout.Configuration;
 using UdpFanout.Forwarding.AfXdp;
 using UdpFanout.Forwarding;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.AfXdp;
@@ -20,7 +21,7 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     private readonly RecordingLogger _log = new();
 
     private protected override IListenerForwarder Create(ListenerConfig listener) =>
-        new AfXdpForwarder(listener, new LoggerFactory([new RecordingLoggerProvider(_log)]));
+        new AfXdpForwarder(listener, new LoggerFactory([new RecordingLoggerProvider(_log)]), FileDescriptorStores.None());
 
     private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((AfXdpForwarder)forwarder).FallbackFault;
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.TcEbpf;
+using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.TcEbpf;
 
@@ -10,5 +11,5 @@ public sealed class TcEbpfBalancingTests() : BalancingForwarderTests("ubt", "10.
 {
     private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
 
-    private protected override IListenerForwarder Create(ListenerConfig listener) => new TcEbpfForwarder(listener, NullLoggerFactory.Instance);
+    private protected override IListenerForwarder Create(ListenerConfig listener) => new TcEbpfForwarder(listener, NullLoggerFactory.Instance, FileDescriptorStores.None());
 }

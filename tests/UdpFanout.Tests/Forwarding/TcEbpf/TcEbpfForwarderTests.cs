@@ -6,18 +6,23 @@ using UdpFanout.Configuration;
 using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Forwarding;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.TcEbpf;
 
-/// <summary>The tc program attached for real: the shared data-path tests plus the tc attachment's lifecycle.</summary>
+/// <summary>
+/// The tc program attached for real: the shared data-path tests and the classic tc filter's lifecycle (what kernels
+/// before 6.6 get), then the tcx link's: attached, shared, kept across a restart, taken over and detached.
+/// </summary>
 public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201")
 {
     private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
 
     protected override IPAddress ExpectedSource(int index) => Bed.ClientAddress;
 
-    private protected override IListenerForwarder Create(ListenerConfig listener) => new TcEbpfForwarder(listener, NullLoggerFactory.Instance);
+    private protected override IListenerForwarder Create(ListenerConfig listener) =>
+        new TcEbpfForwarder(listener, NullLoggerFactory.Instance, FileDescriptorStores.None(), tcxLinks: false);
 
     private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((TcEbpfForwarder)forwarder).FallbackFault;
 
@@ -339,6 +344,118 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         Assert.Equal(0, stats.Dropped[(int)DropReason.NoDownstream]);
         Assert.All(Receivers, r => Assert.Equal(0, r.Count));
     }
+
+    [Fact]
+    public async Task Tcx_StartAndStopOutsideSystemd_AttachesThroughALinkBesideOtherToolsFiltersAndDetachesWithTheListener()
+    {
+        Bed.Proxy.Exec($"tc qdisc add dev {Bed.ProxyIngress} clsact");
+        Bed.Proxy.Exec($"tc filter add dev {Bed.ProxyIngress} ingress prio 7 protocol ip u32 match ip dst 192.0.2.99/32");
+        var forwarder = StartTcx(Listener(), Downstreams(0), Unstored());
+        try
+        {
+            using var client = ClientSocket();
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+
+            Assert.Equal((100, 0), InKernel(forwarder));
+            Assert.Single(TcxPrograms());
+            Assert.DoesNotContain("tc_fanout", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
+        }
+        finally
+        {
+            Bed.Proxy.Invoke(() => forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+        Assert.Empty(TcxPrograms());
+        Assert.Contains("u32", Bed.Proxy.Exec($"tc filter show dev {Bed.ProxyIngress} ingress"));
+    }
+
+    [Fact]
+    public async Task Tcx_TwoListenersOnOneInterface_EachHasItsOwnLinkAndStoppingOneLeavesTheOtherForwarding()
+    {
+        var first = StartTcx(Listener(), Downstreams(0), Unstored());
+        var second = StartTcx(Listener() with { Name = "second", Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) }, Downstreams(1), Unstored());
+        try
+        {
+            using var client = ClientSocket();
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+            await SendToAsync(client, ListenPort + 1, 100, 100, () => Receivers[1].Count);
+            Assert.Equal(((100L, 0L), (100L, 0L)), (InKernel(first), InKernel(second)));
+            Assert.Equal(2, TcxPrograms().Length);
+
+            Bed.Proxy.Invoke(() => first.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            await SendToAsync(client, ListenPort + 1, 200, 100, () => Receivers[1].Count);
+
+            Assert.Equal((200, 0), InKernel(second));
+            Assert.Single(TcxPrograms());
+        }
+        finally
+        {
+            Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+        Assert.Empty(TcxPrograms());
+    }
+
+    [Fact]
+    public async Task Tcx_UnderSystemd_TheKeptLinkForwardsWhileNoListenerRunsTheNextTakesItOverAndClosingTheStoreDetaches()
+    {
+        using var systemd = new NotifySocket();
+        var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
+        var passed = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>();
+        try
+        {
+            var old = StartTcx(Listener(), Downstreams(0), store);
+            Bed.Proxy.Invoke(() => old.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            using var client = ClientSocket();
+
+            // No listener runs: the program of the kept link forwards on, to the set it had.
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+
+            var next = StartTcx(Listener(), Downstreams(1), store);
+            try
+            {
+                await SendToAsync(client, ListenPort, 100, 100, () => Receivers[1].Count);
+                Assert.Equal((100, 0), InKernel(next));
+                Assert.Single(TcxPrograms());
+            }
+            finally
+            {
+                Bed.Proxy.Invoke(() => next.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            }
+            Assert.Single(TcxPrograms());
+
+            store.CloseSpare();
+            var messages = new List<string>();
+            while (systemd.Next(0.5) is var (text, fd))
+            {
+                messages.Add(text);
+                if (fd is not null)
+                {
+                    passed.Add(fd);
+                }
+            }
+            Assert.Equal(["FDSTORE=1\nFDNAME=kernel/0", "FDSTORE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/0"], messages);
+            // This process let go; systemd's copy (here the test's) still holds the program attached, as the store would.
+            Assert.Single(TcxPrograms());
+        }
+        finally
+        {
+            passed.ForEach(fd => fd.Dispose());
+        }
+        // What systemd does when it flushes the store on stop: its copies close, and the kernel detaches.
+        Assert.Empty(TcxPrograms());
+    }
+
+    /// <summary>A store as outside systemd: descriptors close with their listener.</summary>
+    private static FileDescriptorStore Unstored() => new(null, [], NullLogger.Instance);
+
+    private TcEbpfForwarder StartTcx(ListenerConfig listener, Downstream[] downstreams, FileDescriptorStore store) => Bed.Proxy.Invoke(() =>
+    {
+        var forwarder = new TcEbpfForwarder(listener, NullLoggerFactory.Instance, store);
+        forwarder.StartAsync(new DownstreamSet(downstreams), CancellationToken.None).GetAwaiter().GetResult();
+        return forwarder;
+    });
+
+    /// <summary>The programs on the proxy's tcx ingress; only this test's listeners attach there.</summary>
+    private uint[] TcxPrograms() => Bed.Proxy.Invoke(() => TcxLinks.ProgramIds(Bed.ProxyIngress));
 
     /// <summary>Every downstream of <paramref name="set"/> has been sent something by the program.</summary>
     private static bool Reached(IListenerForwarder forwarder, Downstream[] set)

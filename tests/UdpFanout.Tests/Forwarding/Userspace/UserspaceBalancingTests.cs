@@ -11,7 +11,7 @@ public sealed class UserspaceBalancingTests() : BalancingForwarderTests("ubu", "
     private protected override ForwardingMode Mode => ForwardingMode.Userspace;
 
     private protected override IListenerForwarder Create(ListenerConfig listener) =>
-        new UserspaceForwarder(listener with { Workers = 2 }, NullLogger.Instance);
+        new UserspaceForwarder(listener with { Workers = 2 }, NullLogger.Instance, store: null);
 
     [Fact]
     public Task RoundRobin_Weights123_6000DatagramsSplit1000_2000_3000() => WeightedRoundRobinSplitsExactly();

@@ -341,7 +341,7 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
 
     private async Task<UserspaceForwarder> StartAsync(ListenerConfig listener, IEnumerable<Downstream> downstreams, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
-        _forwarder = new UserspaceForwarder(listener, logger ?? NullLogger.Instance);
+        _forwarder = new UserspaceForwarder(listener, logger ?? NullLogger.Instance, store: null);
         await _forwarder.StartAsync(new DownstreamSet(downstreams), CancellationToken.None);
         return _forwarder;
     }
