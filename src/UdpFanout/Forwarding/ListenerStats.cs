@@ -15,6 +15,8 @@ internal sealed record ListenerStats
     public required long[] Dropped { get; init; }
     public required IReadOnlyList<DownstreamStats> Downstreams { get; init; }
     public IReadOnlyList<ModeCounter> ModeCounters { get; init; } = [];
+    /// <summary>What the running instance's mode reports about itself; empty once it stopped.</summary>
+    public IReadOnlyList<ModeInfo> ModeInfos { get; init; } = [];
     /// <summary>Errors the network reported for datagrams already counted as forwarded; only non-zero ones.</summary>
     public IReadOnlyList<DownstreamIcmpErrors> IcmpErrors { get; init; } = [];
 

@@ -13,6 +13,7 @@ internal sealed class StatsBuilder
     private readonly Dictionary<Downstream, (long Packets, long Bytes)> _downstreams = [];
     private readonly Dictionary<(string Name, string Labels), ModeCounter> _modeCounters = [];
     private readonly Dictionary<(Downstream Downstream, IcmpError Type), long> _icmpErrors = [];
+    private readonly Dictionary<string, ModeInfo> _modeInfos = [];
     private long _received;
     private long _receivedBytes;
     private long _forwarded;
@@ -56,6 +57,10 @@ internal sealed class StatsBuilder
         foreach (var errors in stats.IcmpErrors)
         {
             AddIcmpErrors(errors.Downstream, errors.Type, errors.Count);
+        }
+        foreach (var info in stats.ModeInfos)
+        {
+            Add(info);
         }
         return this;
     }
@@ -114,6 +119,13 @@ internal sealed class StatsBuilder
         return this;
     }
 
+    /// <summary>Infos are facts, not counts: the same one from two parts is one.</summary>
+    public StatsBuilder Add(ModeInfo info)
+    {
+        _modeInfos[info.Key] = info;
+        return this;
+    }
+
     public ListenerStats Build() => new()
     {
         Received = _received,
@@ -123,6 +135,7 @@ internal sealed class StatsBuilder
         Dropped = (long[])_dropped.Clone(),
         Downstreams = _downstreams.Select(d => new DownstreamStats(d.Key, d.Value.Packets, d.Value.Bytes)).ToArray(),
         ModeCounters = _modeCounters.Values.ToArray(),
+        ModeInfos = _modeInfos.Values.ToArray(),
         IcmpErrors = _icmpErrors.Select(e => new DownstreamIcmpErrors(e.Key.Downstream, e.Key.Type, e.Value)).ToArray(),
     };
 }

@@ -36,6 +36,7 @@ internal sealed class FanoutMetrics
     private readonly Counter _downstreamBytes;
     private readonly Counter _downstreamIcmpErrors;
     private readonly Dictionary<string, Counter> _modeCounters = new();
+    private readonly Dictionary<string, GaugeSeries> _modeInfos = new();
     private readonly GaugeSeries _downstreamUp;
     private readonly GaugeSeries _downstreamWeight;
     private readonly GaugeSeries _discovery;
@@ -110,6 +111,11 @@ internal sealed class FanoutMetrics
                     continue;
                 }
                 Export(listener, stats, runtime);
+            }
+            // Only running instances report infos, so a stopped listener's info series goes at this scrape.
+            foreach (var infos in _modeInfos.Values)
+            {
+                infos.RemoveUnset();
             }
             ExportHealth(running);
             ExportDiscovery(running);
@@ -207,6 +213,26 @@ internal sealed class FanoutMetrics
         {
             ModeCounterFor(counter).WithLabels([name, mode, .. counter.Labels?.Select(l => l.Value) ?? []]).IncTo(counter.Value);
         }
+        // Infos describe a running instance; the final counts of a stopped one show, what it was attached as does not.
+        if (runtime is not null)
+        {
+            foreach (var info in stats.ModeInfos)
+            {
+                ModeInfoFor(info).Set([name, mode, .. info.Labels.Select(l => l.Value)], 1);
+            }
+        }
+    }
+
+    /// <summary>The gauge of a mode's info, created at its first report (the labels after listener and mode are the info's).</summary>
+    private GaugeSeries ModeInfoFor(ModeInfo info)
+    {
+        if (!_modeInfos.TryGetValue(info.Name, out var series))
+        {
+            string[] labels = [.. ListenerLabels, .. info.Labels.Select(l => l.Key)];
+            series = new(Prometheus.Metrics.WithCustomRegistry(Registry).CreateGauge("udp_fanout_" + info.Name, info.Help, labels));
+            _modeInfos[info.Name] = series;
+        }
+        return series;
     }
 
     private Counter ModeCounterFor(ModeCounter counter)

@@ -43,6 +43,7 @@ public sealed partial class MetricNamesTests : IDisposable
         Assert.Contains("udp_fanout_packets_dropped_total", userspace);
         Assert.Contains("udp_fanout_fallback_received_total", eBpf);
         Assert.Contains("udp_fanout_afxdp_rx_ring_full_total", eBpf);
+        Assert.Contains("udp_fanout_afxdp_attached", eBpf);
         Assert.Empty(mentioned.Where(name => !userspace.Contains(name) && !eBpf.Contains(name)).Order());
     }
 

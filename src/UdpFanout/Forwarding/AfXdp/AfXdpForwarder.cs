@@ -94,7 +94,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             worker.Start();
         }
-        LogAttached(_logger, _config.Name, iface, _attachment.Native ? "native" : "skb", queues, _queues[0].Socket.ZeroCopy ? "zero-copy" : "copy");
+        LogAttached(_logger, _config.Name, iface, XdpModeLabel, queues, BindModeLabel);
     }
 
     public void UpdateDownstreams(DownstreamSet set)
@@ -111,6 +111,12 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             return _final ?? ReadLiveStats();
         }
     }
+
+    /// <summary>"native" or "skb": how the program attached, as the log line and the attached gauge say it.</summary>
+    private string XdpModeLabel => _attachment!.Native ? "native" : "skb";
+
+    /// <summary>"zero-copy" or "copy": how the AF_XDP sockets bound (all alike: the driver decides, not the queue).</summary>
+    private string BindModeLabel => _queues[0].Socket.ZeroCopy ? "zero-copy" : "copy";
 
     private ListenerStats ReadLiveStats()
     {
@@ -147,6 +153,13 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             var fragments = _object.Map(XDP_MAP_STATS).LookupPerCpu<fanout_counter>((uint)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT).Aggregate(0UL, (a, c) => a + c.packets);
             stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
+        }
+        // Not once detached (the final counts are read after that): the series goes with the program.
+        if (_attachment is { Attached: true })
+        {
+            // Operators tell native from generic XDP by this as well as by the log line and ip link (issue 17).
+            stats.Add(new ModeInfo("afxdp_attached", "1 while the listener's XDP program is attached; xdp_mode native or skb (generic), bind_mode of its AF_XDP sockets zero-copy or copy.",
+                [new("xdp_mode", XdpModeLabel), new("bind_mode", BindModeLabel)]));
         }
         DataPlane.AddTo(stats);
         return stats.Build();

@@ -22,6 +22,9 @@ internal sealed class XdpAttachment : IDisposable
 
     public bool Native { get; }
 
+    /// <summary>False once detached: a stopping listener's stats no longer claim an attached program.</summary>
+    public bool Attached => !Volatile.Read(ref _detached);
+
     /// <summary>Native (driver) mode first when <paramref name="mode"/> allows, else generic (skb) mode.</summary>
     public static XdpAttachment Attach(int ifindex, string ifname, int programFd, XdpAttachMode mode, Action<string> warn)
     {
@@ -50,7 +53,8 @@ internal sealed class XdpAttachment : IDisposable
     {
         if (!_detached)
         {
-            _detached = true;
+            // Read by scrapes on other threads (Attached).
+            Volatile.Write(ref _detached, true);
             bpf_xdp_detach(_ifindex, _flags, 0);
         }
     }

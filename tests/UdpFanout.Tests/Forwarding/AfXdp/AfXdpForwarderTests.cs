@@ -127,6 +127,27 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
         Assert.Equal(0, forwarder.ReadStats().ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
     }
 
+    // veth attaches native XDP when asked, and its AF_XDP sockets bind in copy mode.
+    [Theory]
+    [InlineData("auto", "native")]
+    [InlineData("skb", "skb")]
+    public void ReadStats_Attached_ReportsTheXdpAndBindModeThenNothingOnceStopped(string configured, string attached)
+    {
+        // By name, as the config says it (XdpAttachMode is internal, so not a parameter of a public test).
+        var forwarder = Start(Downstreams(0), Listener() with { XdpMode = Enum.Parse<XdpAttachMode>(configured, ignoreCase: true) });
+
+        var info = Assert.Single(forwarder.ReadStats().ModeInfos);
+        Assert.Equal("afxdp_attached", info.Name);
+        Assert.Equal(new KeyValuePair<string, string>[] { new("xdp_mode", attached), new("bind_mode", "copy") }, info.Labels);
+        // The log line says the same.
+        Assert.Contains(_log.Messages, m => m.Contains($"({attached} mode)") && m.EndsWith("AF_XDP copy mode"));
+
+        Stop();
+
+        // The final counts stay readable; the attachment they would describe is gone.
+        Assert.Empty(forwarder.ReadStats().ModeInfos);
+    }
+
     [Fact]
     public void Dispose_DetachesTheXdpProgram()
     {
