@@ -31,30 +31,33 @@ public sealed class ConfigLoaderTests
         Assert.Equal(File, config.SourcePath);
     }
 
+    /// <summary>A config that sets every option once (the fuzz test mutates it too).</summary>
+    internal const string EveryOption = """
+        listeners:
+          - name: flows
+            bind: "10.0.0.10:2055"
+            mode: af_xdp
+            interface: eth1
+            downstream: [{ name: a, address: "10.0.1.1:2055" }]
+            workers: 3
+            cpus: [2, 3]
+            batch_size: 128
+            recv_buffer_bytes: 65536
+            send_buffer_bytes: 32768
+            max_packet_size: 9000
+            xdp_mode: skb
+            queues: 2
+        health: { enabled: true, interval_secs: 0.5, timeout_secs: 0.2, protocol: udp_echo, probe_port: 7, unhealthy_threshold: 4, healthy_threshold: 1, fail_open: true }
+        metrics: { enabled: false, bind: "0.0.0.0:9100" }
+        tuning:
+          - { interface: eth1, mtu: 3498, combined_channels: 4 }
+        memlock: unlimited
+        """;
+
     [Fact]
     public void Parse_EveryOption_IsRead()
     {
-        var config = ConfigLoader.Parse("""
-            listeners:
-              - name: flows
-                bind: "10.0.0.10:2055"
-                mode: af_xdp
-                interface: eth1
-                downstream: [{ name: a, address: "10.0.1.1:2055" }]
-                workers: 3
-                cpus: [2, 3]
-                batch_size: 128
-                recv_buffer_bytes: 65536
-                send_buffer_bytes: 32768
-                max_packet_size: 9000
-                xdp_mode: skb
-                queues: 2
-            health: { enabled: true, interval_secs: 0.5, timeout_secs: 0.2, protocol: udp_echo, probe_port: 7, unhealthy_threshold: 4, healthy_threshold: 1, fail_open: true }
-            metrics: { enabled: false, bind: "0.0.0.0:9100" }
-            tuning:
-              - { interface: eth1, mtu: 3498, combined_channels: 4 }
-            memlock: unlimited
-            """, File);
+        var config = ConfigLoader.Parse(EveryOption, File);
 
         var l = config.Listeners[0];
         Assert.Equal((ForwardingMode.AfXdp, "eth1", 3, 128, 65536, 32768, 9000, XdpAttachMode.Skb, (int?)2),
