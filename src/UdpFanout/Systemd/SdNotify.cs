@@ -37,7 +37,9 @@ internal static class SdNotify
                 message.msg_control = control;
                 message.msg_controllen = (nuint)controlLength;
             }
-            if (sendmsg((int)socket.Handle, &message, MSG_NOSIGNAL) < 0)
+            // Never blocks: systemd reads its notify socket when it can, and a full queue (net.unix.max_dgram_qlen,
+            // 10 by default) must not stall a reload or a listener's start; the caller logs what did not go.
+            if (sendmsg((int)socket.Handle, &message, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
                 throw new IOException($"cannot send \"{state.ReplaceLineEndings(" ")}\" to systemd's notify socket {notifySocket}: {StrError(errno)}");

@@ -10,6 +10,9 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// </summary>
 internal sealed unsafe class XskSocket : IDisposable
 {
+    /// <summary>How long a queue that a closed socket of ours held may stay busy before the bind gives up.</summary>
+    private const int QueueReleaseMilliseconds = 2000;
+
     // The RX ring is the only buffer between the kernel and the forwarder (no socket buffer in this mode), so it
     // is sized for bursts: 8192 frames are 4 ms at 2 M/s. Every frame fits in the fill ring at once.
     public const uint FrameCount = 16384;
@@ -130,21 +133,31 @@ internal sealed unsafe class XskSocket : IDisposable
 
     private static bool Bind(int fd, int ifindex, int queue)
     {
-        foreach (var (mode, zeroCopy) in new[] { (XDP_ZEROCOPY, true), (XDP_COPY, false) })
+        // A socket of this process that just closed on the same queue (a listener restarted by a reload) holds the
+        // queue until the kernel frees the map that referenced it, which it defers; EBUSY that long is not a conflict.
+        var deadline = Environment.TickCount64 + QueueReleaseMilliseconds;
+        while (true)
         {
-            var address = new sockaddr_xdp
+            foreach (var (mode, zeroCopy) in new[] { (XDP_ZEROCOPY, true), (XDP_COPY, false) })
             {
-                sxdp_family = AF_XDP,
-                sxdp_flags = (ushort)(mode | XDP_USE_NEED_WAKEUP),
-                sxdp_ifindex = (uint)ifindex,
-                sxdp_queue_id = (uint)queue,
-            };
-            if (bind(fd, &address, (uint)sizeof(sockaddr_xdp)) == 0)
-            {
-                return zeroCopy;
+                var address = new sockaddr_xdp
+                {
+                    sxdp_family = AF_XDP,
+                    sxdp_flags = (ushort)(mode | XDP_USE_NEED_WAKEUP),
+                    sxdp_ifindex = (uint)ifindex,
+                    sxdp_queue_id = (uint)queue,
+                };
+                if (bind(fd, &address, (uint)sizeof(sockaddr_xdp)) == 0)
+                {
+                    return zeroCopy;
+                }
             }
+            if (Marshal.GetLastPInvokeError() != EBUSY || Environment.TickCount64 > deadline)
+            {
+                throw Failure($"cannot bind an AF_XDP socket to queue {queue}", "check that the interface has that queue and that no other AF_XDP program uses it");
+            }
+            Thread.Sleep(10);
         }
-        throw Failure($"cannot bind an AF_XDP socket to queue {queue}", "check that the interface has that queue");
     }
 
     private static void SetOption(int fd, int option, void* value, uint length, string what, string hint)

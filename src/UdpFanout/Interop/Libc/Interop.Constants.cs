@@ -39,6 +39,7 @@ internal static partial class Interop
         public const int EAGAIN = 11;
         public const int EPERM = 1;
         public const int ENOENT = 2;
+        public const int EBUSY = 16;
         public const int EEXIST = 17;
         public const int EINVAL = 22;
         public const int ENOBUFS = 105;
