@@ -88,13 +88,8 @@ public sealed class DaemonTests : IDisposable
                     address: "not-an-address"
             metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
             """);
-        daemon.Signal(DaemonProcess.SIGHUP);
-        daemon.WaitForState("RELOADING=1");
-        daemon.WaitForState("READY=1");
-        using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
-        await client.SendAsync(100, _ => 64, burst: 100);
+        await ReloadRefusedThenSend100(daemon);
 
-        await Eventually.TrueAsync(() => _receivers[0].Count == 100, "the old config's downstream to get the traffic");
         Assert.Contains($"{_config}:5:", daemon.Output);
         Assert.Contains($"{_config}:8:", daemon.Output);
         Assert.Equal(1, (await Scrape())["udp_fanout_config_reloads_total{result=\"failure\"}"]);
@@ -298,13 +293,8 @@ public sealed class DaemonTests : IDisposable
                     address: "{_bind}"
             metrics: {"{"} enabled: true, bind: "127.0.0.1:{_metricsPort}" {"}"}
             """);
-        daemon.Signal(DaemonProcess.SIGHUP);
-        daemon.WaitForState("RELOADING=1");
-        daemon.WaitForState("READY=1");
-        using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
-        await client.SendAsync(100, _ => 64, burst: 100);
+        await ReloadRefusedThenSend100(daemon);
 
-        await Eventually.TrueAsync(() => _receivers[0].Count == 100, "the old config's downstream to get the traffic");
         Assert.Contains($"{_config}:8:18: listeners[0].downstream[1].address: {_bind} is this listener's own bind: every datagram would come back into the listener (a forwarding loop)", daemon.Output);
         var metrics = await Scrape();
         Assert.Equal(1, metrics["udp_fanout_config_reloads_total{result=\"failure\"}"]);
@@ -399,6 +389,17 @@ public sealed class DaemonTests : IDisposable
         {
             busy.Stop();
         }
+    }
+
+    /// <summary>SIGHUPs <paramref name="daemon"/> after a config it must refuse, then proves the old config still forwards.</summary>
+    private async Task ReloadRefusedThenSend100(DaemonProcess daemon)
+    {
+        daemon.Signal(DaemonProcess.SIGHUP);
+        daemon.WaitForState("RELOADING=1");
+        daemon.WaitForState("READY=1");
+        using var client = new PacedSender(_bind, () => (long)Scrape().Result.Sum("udp_fanout_packets_received_total"));
+        await client.SendAsync(100, _ => 64, burst: 100);
+        await Eventually.TrueAsync(() => _receivers[0].Count == 100, "the old config's downstream to get the traffic");
     }
 
     private Task<MetricsScrape> Scrape() => MetricsScrape.FromAsync(_metricsPort);
