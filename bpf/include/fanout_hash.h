@@ -1,5 +1,5 @@
 /* This file contains the source hash of balance: source_hash. It must equal src/UdpFanout/Balancing/SourceHash.cs
- * bit for bit: a test runs the tc program through BPF_PROG_TEST_RUN for 100,000 random sources and compares its
+ * bit for bit: a test runs the tc program through BPF_PROG_TEST_RUN for 100,000 random sources of each family and compares its
  * choice with the C# one, so every mode, and every proxy, sends a source to the same downstream. */
 #ifndef UDP_FANOUT_HASH_H
 #define UDP_FANOUT_HASH_H
@@ -27,6 +27,17 @@ static __always_inline __u32 fanout_source_slot(__be32 saddr, __be16 sport, __u8
 	if (hash_key == FANOUT_HASH_SOURCE_IP_PORT)
 		key |= bpf_ntohs(sport);
 	return (__u32)(fanout_mix(key) % FANOUT_MAGLEV_TABLE_SIZE);
+}
+
+/* The Maglev table slot of an IPv6 source: the address as four big-endian words w0..w3, a = w0:w1 and b = w2:w3,
+ * hashed as mix(a ^ mix(b ^ port)), the port 0 for FANOUT_HASH_SOURCE_IP. The inner mix keeps the two halves from
+ * cancelling each other out, as a ^ b would for fd00::1 and ::fd00:0:0:0:1. */
+static __always_inline __u32 fanout_source6_slot(const __be32 saddr[4], __be16 sport, __u8 hash_key)
+{
+	__u64 a = (__u64)bpf_ntohl(saddr[0]) << 32 | bpf_ntohl(saddr[1]);
+	__u64 b = (__u64)bpf_ntohl(saddr[2]) << 32 | bpf_ntohl(saddr[3]);
+	__u64 port = hash_key == FANOUT_HASH_SOURCE_IP_PORT ? bpf_ntohs(sport) : 0;
+	return (__u32)(fanout_mix(a ^ fanout_mix(b ^ port)) % FANOUT_MAGLEV_TABLE_SIZE);
 }
 
 #endif

@@ -6,16 +6,17 @@
 #include <bpf/bpf_helpers.h>
 #include "fanout_shared.h"
 
-/* Template of the inner map: one fanout_downstream_set. The daemon creates a filled copy per update. */
+/* Template of the inner map: one fanout_downstream_set per family, keyed FANOUT_FAMILY_*. The daemon creates a
+ * filled copy per update. */
 struct downstream_set_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, FANOUT_FAMILY_COUNT);
 	/* Sizes, not types: clang emits the struct only as a forward declaration in this position. */
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(struct fanout_downstream_set));
 };
 
-/* Slot 0 holds the current downstream set; replacing it waits for running programs (synchronize_rcu). */
+/* Slot 0 holds the current downstream sets; replacing it waits for running programs (synchronize_rcu). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);

@@ -1,5 +1,5 @@
 /* This file contains the packet parsing helpers: Ethernet (with one VLAN tag), IPv4 and UDP, each
- * bounds-checked against the packet's end before any field is read. */
+ * bounds-checked against the packet's end before any field is read. IPv6 is fanout_parse6.h's. */
 #ifndef UDP_FANOUT_PARSE_H
 #define UDP_FANOUT_PARSE_H
 
@@ -19,28 +19,30 @@ struct udp4_packet {
 	struct udphdr *udp;
 };
 
-/* Finds the IPv4 header behind Ethernet and at most one 802.1Q/802.1ad tag, with its fixed 20 bytes in bounds;
- * whether the header is valid is for the checks below. */
-static __always_inline bool parse_eth_ipv4_header(void *data, void *data_end, struct udp4_packet *pkt)
+/* Finds the network header behind Ethernet and at most one 802.1Q/802.1ad tag: its EtherType and offset. */
+static __always_inline bool parse_eth(void *data, void *data_end, __be16 *proto, __u32 *off)
 {
 	struct ethhdr *eth = data;
-	__u32 off = ETH_HLEN_BYTES;
-	__be16 proto;
 
+	*off = ETH_HLEN_BYTES;
 	if ((void *)(eth + 1) > data_end)
 		return false;
-	proto = eth->h_proto;
-	if (proto == ETH_P_8021Q_BE || proto == ETH_P_8021AD_BE) {
-		__be16 *inner = data + off + 2;
+	*proto = eth->h_proto;
+	if (*proto == ETH_P_8021Q_BE || *proto == ETH_P_8021AD_BE) {
+		__be16 *inner = data + ETH_HLEN_BYTES + 2;
 		if ((void *)(inner + 1) > data_end)
 			return false;
-		proto = *inner;
-		off += VLAN_HLEN_BYTES;
+		*proto = *inner;
+		*off += VLAN_HLEN_BYTES;
 	}
-	if (proto != ETH_P_IP_BE)
-		return false;
-	pkt->ip_off = off;
-	pkt->ip = data + off;
+	return true;
+}
+
+/* Finds the IPv4 header at ip_off with its fixed 20 bytes in bounds; whether it is valid is for the checks below. */
+static __always_inline bool parse_ipv4_header(void *data, void *data_end, __u32 ip_off, struct udp4_packet *pkt)
+{
+	pkt->ip_off = ip_off;
+	pkt->ip = data + ip_off;
 	return (void *)(pkt->ip + 1) <= data_end;
 }
 
@@ -48,12 +50,6 @@ static __always_inline bool parse_eth_ipv4_header(void *data, void *data_end, st
 static __always_inline bool ipv4_version_and_ihl_valid(const struct iphdr *ip)
 {
 	return ip->version == 4 && ip->ihl >= 5;
-}
-
-/* An IPv4 header the kernel would take apart: version 4 and a header length it accepts. */
-static __always_inline bool parse_eth_ipv4(void *data, void *data_end, struct udp4_packet *pkt)
-{
-	return parse_eth_ipv4_header(data, data_end, pkt) && ipv4_version_and_ihl_valid(pkt->ip);
 }
 
 /* Finds the UDP header of an IPv4 packet; false for other protocols or a cut header. An IHL below the minimum,

@@ -23,6 +23,20 @@
 /* fanout_downstream_set.flags: the set is empty because health checks took every downstream out, not because
  * none is configured; the program then drops with FANOUT_TC_NO_HEALTHY_DOWNSTREAM. */
 #define FANOUT_SET_ALL_UNHEALTHY 1
+/* fanout_downstream_set.flags: this family's set is empty but the other family's is not; the program passes the
+ * datagram to the fallback socket (FANOUT_TC_PASS_OTHER_FAMILY), which can send it to a downstream of either. */
+#define FANOUT_SET_OTHER_FAMILY 2
+
+/* The key of each family's set in the inner map: a datagram goes in the kernel only to a downstream of its own
+ * family (the program cannot turn IPv4 into IPv6), so each family has its own set and Maglev table, and the two
+ * travel in one inner map, swapped together. */
+#define FANOUT_FAMILY_IPV4 0
+#define FANOUT_FAMILY_IPV6 1
+#define FANOUT_FAMILY_COUNT 2
+
+/* fanout_listener.families: which address families the listener receives. */
+#define FANOUT_LISTEN_IPV4 1
+#define FANOUT_LISTEN_IPV6 2
 
 /* fanout_listener.balance: round robin (per-CPU position), or the Maglev table of the set by source hash. */
 #define FANOUT_BALANCE_ROUND_ROBIN 0
@@ -33,19 +47,25 @@
 
 /* What the listener matches and how it balances; set before load as a const volatile global (.rodata). */
 struct fanout_listener {
-	__be32 addr; /* 0 = any destination address */
+	__be32 addr; /* IPv4 destination; 0 = any */
 	__be16 port;
 	__u8 balance;  /* FANOUT_BALANCE_* */
 	__u8 hash_key; /* FANOUT_HASH_* */
+	__be32 addr6[4]; /* IPv6 destination; all zero (::) = any */
+	__u8 families;   /* FANOUT_LISTEN_*: a listener on :: receives both, as a dual-stack socket does */
+	__u8 pad[3];
 };
 
+/* One address field for both families rather than a second array for IPv6: a set holds one family only (its key
+ * in the inner map says which), so a union-like field keeps one struct, one layout and one copy of the set code. */
 struct fanout_downstream {
-	__be32 addr;
+	__be32 addr[4]; /* IPv4: addr[0], the rest zero; IPv6: all 16 bytes */
 	__be16 port;
 	__u16 slot; /* index into slot_stats, stable for the downstream's lifetime */
 };
 
-/* The whole downstream set, swapped as one inner map so a program sees either the old or the new set. */
+/* One family's downstream set. Both families' sets are the two entries of one inner map, swapped as a whole, so a
+ * program sees either the old or the new sets. */
 struct fanout_downstream_set {
 	__u32 count;
 	__u32 flags; /* FANOUT_SET_* */
@@ -66,16 +86,18 @@ enum fanout_tc_stat {
 	FANOUT_TC_NO_DOWNSTREAM = 1,     /* dropped: no downstream is configured */
 	FANOUT_TC_NO_ROUTE = 2,          /* dropped: bpf_fib_lookup found no way to the downstream */
 	FANOUT_TC_REDIRECT_FAILED = 3,   /* dropped: bpf_redirect_neigh refused */
-	FANOUT_TC_PASS_FRAGMENT = 4,     /* to the stack: reassembled there, forwarded by the fallback socket */
-	FANOUT_TC_TTL_EXPIRED = 5,       /* dropped: TTL would expire on the next hop, as a router would drop it */
+	FANOUT_TC_PASS_FRAGMENT = 4,     /* to the stack: reassembled there, forwarded by the fallback socket (IPv4, IPv6) */
+	FANOUT_TC_TTL_EXPIRED = 5,       /* dropped: TTL or hop limit would expire on the next hop, as a router drops it */
 	FANOUT_TC_PASS_FRAG_NEEDED = 6,  /* to the stack: larger than the egress MTU; the fallback fragments it */
 	FANOUT_TC_PASS_FORWARDING_DISABLED = 7, /* to the stack: the ingress device does not forward */
 	FANOUT_TC_NO_HEALTHY_DOWNSTREAM = 8,    /* dropped: health checks took every downstream out */
-	FANOUT_TC_PASS_BAD_HEADER = 9,   /* to the stack, which drops it: an IPv4 header the kernel would refuse */
+	FANOUT_TC_PASS_BAD_HEADER = 9,   /* to the stack, which drops it: an IP header (or IPv6 UDP zero checksum) the kernel refuses */
 	/* Also counted as forwarded: redirected while the next hop's neighbour was unresolved. The kernel holds
 	 * these until the neighbour answers and drops them if it never does, past what the program can see. */
 	FANOUT_TC_FORWARDED_UNRESOLVED = 10,
-	FANOUT_TC_STAT_COUNT = 11,
+	FANOUT_TC_PASS_EXTENSION_HEADER = 11, /* to the stack: IPv6 with an extension header before UDP */
+	FANOUT_TC_PASS_OTHER_FAMILY = 12, /* to the stack: no downstream of the datagram's family, the fallback sends it */
+	FANOUT_TC_STAT_COUNT = 13,
 };
 
 /* Per-verdict counters of the XDP program, indexed by this enum. */
@@ -83,7 +105,8 @@ enum fanout_xdp_stat {
 	FANOUT_XDP_REDIRECTED = 0,      /* to the AF_XDP socket of the receiving queue */
 	FANOUT_XDP_NO_SOCKET = 1,       /* the queue has no socket: passed to the stack, the fallback forwards it */
 	FANOUT_XDP_PASS_FRAGMENT = 2,   /* to the stack: reassembled there, forwarded by the fallback socket */
-	FANOUT_XDP_STAT_COUNT = 3,
+	FANOUT_XDP_PASS_EXTENSION_HEADER = 3, /* to the stack: IPv6 with an extension header, for the fallback socket */
+	FANOUT_XDP_STAT_COUNT = 4,
 };
 
 #endif

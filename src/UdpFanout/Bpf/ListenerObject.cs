@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using static Interop.Fanout;
 
@@ -15,13 +16,7 @@ internal static class ListenerObject
         var obj = BpfObject.Open(BpfObjectLocator.Find(objectFile));
         try
         {
-            MemoryMarshal.Write(obj.GlobalData(".rodata"), new fanout_listener
-            {
-                addr = BitConverter.ToUInt32(bind.Address.GetAddressBytes()),
-                port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
-                balance = balance.Policy,
-                hash_key = balance.HashKey,
-            });
+            MemoryMarshal.Write(obj.GlobalData(".rodata"), Listener(bind, balance));
             beforeLoad?.Invoke(obj);
             obj.Load();
             return obj;
@@ -31,5 +26,31 @@ internal static class ListenerObject
             obj.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// What the program matches: an IPv4 address (0.0.0.0 any), an IPv6 address, or :: for both families, as a
+    /// socket on :: receives IPv4 too (Linux's default, net.ipv6.bindv6only=0). An IPv4-mapped address is IPv4.
+    /// </summary>
+    public static unsafe fanout_listener Listener(IPEndPoint bind, (byte Policy, byte HashKey) balance = default)
+    {
+        var address = bind.Address.IsIPv4MappedToIPv6 ? bind.Address.MapToIPv4() : bind.Address;
+        var listener = new fanout_listener
+        {
+            port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
+            balance = balance.Policy,
+            hash_key = balance.HashKey,
+        };
+        if (address.AddressFamily == AddressFamily.InterNetwork)
+        {
+            listener.addr = BitConverter.ToUInt32(address.GetAddressBytes());
+            listener.families = FANOUT_LISTEN_IPV4;
+        }
+        else
+        {
+            address.TryWriteBytes(new Span<byte>(listener.addr6, 16), out _);
+            listener.families = address.Equals(IPAddress.IPv6Any) ? (byte)(FANOUT_LISTEN_IPV4 | FANOUT_LISTEN_IPV6) : FANOUT_LISTEN_IPV6;
+        }
+        return listener;
     }
 }

@@ -29,7 +29,7 @@ internal static class NativeLayout
         ("bpf_tc_opts", ["sz", "prog_fd", "flags", "prog_id", "handle", "priority"]),
         ("bpf_link_info", ["type", "id", "prog_id", "xdp.ifindex", "netns.attach_type"]),
         ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
-        ("fanout_listener", ["addr", "port", "balance", "hash_key"]),
+        ("fanout_listener", ["addr", "port", "balance", "hash_key", "addr6", "families", "pad"]),
         ("fanout_downstream", ["addr", "port", "slot"]),
         ("fanout_downstream_set", ["count", "flags", "downstreams", "table"]),
         ("fanout_counter", ["packets", "bytes"]),

@@ -20,6 +20,13 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// </summary>
 internal sealed partial class AfXdpForwarder : IListenerForwarder
 {
+    /// <summary>What the program passes to the stack on purpose, for the fallback socket, by its reason label (as tc_ebpf's).</summary>
+    private static readonly (fanout_xdp_stat Stat, string Reason)[] PassedToStackReasons =
+    [
+        (fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT, "fragment"),
+        (fanout_xdp_stat.FANOUT_XDP_PASS_EXTENSION_HEADER, "extension_header"),
+    ];
+
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
@@ -151,8 +158,11 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             .Add(ModeCounter.WorkerRestarts(restarts));
         if (_object is not null)
         {
-            var fragments = _object.Map(XDP_MAP_STATS).LookupPerCpu<fanout_counter>((uint)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT).Aggregate(0UL, (a, c) => a + c.packets);
-            stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Fragments the XDP program passed to the kernel for the fallback socket.", (long)fragments));
+            foreach (var (stat, reason) in PassedToStackReasons)
+            {
+                var passed = _object.Map(XDP_MAP_STATS).LookupPerCpu<fanout_counter>((uint)stat).Aggregate(0UL, (a, c) => a + c.packets);
+                stats.Add(new ModeCounter("afxdp_passed_to_stack_total", "Datagrams the XDP program passed to the kernel for the fallback socket, by reason.", (long)passed, [new("reason", reason)]));
+            }
         }
         // Not once detached (the final counts are read after that): the series goes with the program.
         if (_attachment is { Attached: true })

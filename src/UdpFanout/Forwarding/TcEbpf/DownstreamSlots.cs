@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net.Sockets;
 using UdpFanout.Balancing;
 using UdpFanout.Model;
 using static Interop.Fanout;
@@ -19,11 +20,13 @@ internal sealed class DownstreamSlots
     public IReadOnlyDictionary<Downstream, ushort> Active => _active;
 
     /// <summary>
-    /// Builds the map value for <paramref name="next"/>, giving new downstreams free slots. Returns the slots of
-    /// downstreams that left; the caller frees them with <see cref="Release"/> once no program can use them.
+    /// Builds the inner map's values for <paramref name="next"/> into <paramref name="sets"/>, one zeroed set per
+    /// family (indexed FANOUT_FAMILY_*; native memory, as .NET has no arrays of structs this large), giving new
+    /// downstreams free slots. Returns the slots of downstreams that left; the caller frees them with
+    /// <see cref="Release"/> once no program can use them.
     /// </summary>
-    /// <param name="table">The set's Maglev table (slot to member index), for balance: source_hash.</param>
-    public (fanout_downstream_set Set, List<(Downstream Downstream, ushort Slot)> Removed) Assign(DownstreamSet next, int[]? table = null)
+    /// <param name="buildTable">The Maglev table (slot to member index) of one family's members, for balance: source_hash.</param>
+    public unsafe List<(Downstream Downstream, ushort Slot)> Assign(DownstreamSet next, fanout_downstream_set* sets, Func<IReadOnlyList<Downstream>, int[]>? buildTable = null)
     {
         if (next.Members.Count > FANOUT_MAX_DOWNSTREAMS)
         {
@@ -34,34 +37,54 @@ internal sealed class DownstreamSlots
         {
             _active.Remove(downstream);
         }
-        var set = new fanout_downstream_set
+        var byFamily = new[] { next.Members.Where(d => !IsIpv6(d)).ToArray(), next.Members.Where(IsIpv6).ToArray() };
+        for (var family = 0; family < FANOUT_FAMILY_COUNT; family++)
         {
-            count = (uint)next.Members.Count,
-            flags = next.ReasonWhenEmpty == DropReason.NoHealthyDownstream ? FANOUT_SET_ALL_UNHEALTHY : 0,
+            var members = byFamily[family];
+            sets[family].count = (uint)members.Length;
+            sets[family].flags = members.Length > 0 ? 0
+                : byFamily[1 - family].Length > 0 ? FANOUT_SET_OTHER_FAMILY
+                : next.ReasonWhenEmpty == DropReason.NoHealthyDownstream ? FANOUT_SET_ALL_UNHEALTHY : 0;
+            for (var i = 0; i < members.Length; i++)
+            {
+                sets[family].downstreams[i] = Entry(members[i], SlotOf(members[i]));
+            }
+            if (buildTable is not null && members.Length > 0)
+            {
+                var table = buildTable(members);
+                for (var slot = 0; slot < table.Length; slot++)
+                {
+                    sets[family].table[slot] = (byte)table[slot];
+                }
+            }
+        }
+        return removed;
+    }
+
+    /// <summary>A downstream of either family; an IPv4-mapped IPv6 address is IPv4 (the program forwards it as such).</summary>
+    public static bool IsIpv6(Downstream downstream) =>
+        downstream.Endpoint.AddressFamily == AddressFamily.InterNetworkV6 && !downstream.Endpoint.Address.IsIPv4MappedToIPv6;
+
+    private ushort SlotOf(Downstream downstream)
+    {
+        if (!_active.TryGetValue(downstream, out var slot))
+        {
+            slot = _free.Pop();
+            _active[downstream] = slot;
+        }
+        return slot;
+    }
+
+    private static unsafe fanout_downstream Entry(Downstream downstream, ushort slot)
+    {
+        var address = downstream.Endpoint.Address.IsIPv4MappedToIPv6 ? downstream.Endpoint.Address.MapToIPv4() : downstream.Endpoint.Address;
+        var entry = new fanout_downstream
+        {
+            port = BinaryPrimitives.ReverseEndianness((ushort)downstream.Endpoint.Port),
+            slot = slot,
         };
-        for (var i = 0; i < next.Members.Count; i++)
-        {
-            var downstream = next.Members[i];
-            if (!_active.TryGetValue(downstream, out var slot))
-            {
-                slot = _free.Pop();
-                _active[downstream] = slot;
-            }
-            set.downstreams[i] = new fanout_downstream
-            {
-                addr = BitConverter.ToUInt32(downstream.Endpoint.Address.GetAddressBytes()),
-                port = BinaryPrimitives.ReverseEndianness((ushort)downstream.Endpoint.Port),
-                slot = slot,
-            };
-        }
-        if (table is not null)
-        {
-            for (var slot = 0; slot < table.Length; slot++)
-            {
-                set.table[slot] = (byte)table[slot];
-            }
-        }
-        return (set, removed);
+        address.TryWriteBytes(new Span<byte>(entry.addr, 16), out _);
+        return entry;
     }
 
     public void Release(ushort slot) => _free.Push(slot);

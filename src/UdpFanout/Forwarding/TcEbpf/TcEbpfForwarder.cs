@@ -40,6 +40,8 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         (fanout_tc_stat.FANOUT_TC_PASS_FRAG_NEEDED, "frag_needed"),
         (fanout_tc_stat.FANOUT_TC_PASS_FORWARDING_DISABLED, "forwarding_disabled"),
         (fanout_tc_stat.FANOUT_TC_PASS_BAD_HEADER, "bad_header"),
+        (fanout_tc_stat.FANOUT_TC_PASS_EXTENSION_HEADER, "extension_header"),
+        (fanout_tc_stat.FANOUT_TC_PASS_OTHER_FAMILY, "other_family"),
     ];
 
     private readonly ListenerConfig _config;
@@ -91,9 +93,12 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
         }
         LogAttached(_logger, _config.Name, iface, _attachment is TcxAttachment { TookOver: true } ? "took over the tcx link kept while it restarted" : _attachment is TcxAttachment ? "tcx link" : "tc filter");
-        if (File.Exists(ForwardingSetting(iface)) && File.ReadAllText(ForwardingSetting(iface)).Trim() == "0")
+        foreach (var family in ListenedFamilies())
         {
-            LogForwardingDisabled(_logger, _config.Name, iface);
+            if (File.Exists(ForwardingSetting(family, iface)) && File.ReadAllText(ForwardingSetting(family, iface)).Trim() == "0")
+            {
+                LogForwardingDisabled(_logger, _config.Name, iface, family);
+            }
         }
     }
 
@@ -117,7 +122,21 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         return TcIngressAttachment.Attach(ifindex, iface, _program!.ProgramFd, _config.Bind, _config.Name);
     }
 
-    private static string ForwardingSetting(string iface) => $"/proc/sys/net/ipv4/conf/{iface}/forwarding";
+    /// <summary>"ipv4" and/or "ipv6": the families whose datagrams the program takes, as in /proc/sys/net/&lt;family&gt;.</summary>
+    private IEnumerable<string> ListenedFamilies()
+    {
+        var families = ListenerObject.Listener(_config.Bind).families;
+        if ((families & FANOUT_LISTEN_IPV4) != 0)
+        {
+            yield return "ipv4";
+        }
+        if ((families & FANOUT_LISTEN_IPV6) != 0)
+        {
+            yield return "ipv6";
+        }
+    }
+
+    private static string ForwardingSetting(string family, string iface) => $"/proc/sys/net/{family}/conf/{iface}/forwarding";
 
     public void UpdateDownstreams(DownstreamSet set)
     {
@@ -221,8 +240,8 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: this kernel has no tcx links (Linux 6.6): the program is attached as a tc filter, which does not outlive the process, so datagrams that arrive while the service restarts take the fallback socket")]
     private static partial void LogNoTcx(ILogger logger, string listener);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: forwarding is disabled on {Interface}, so the kernel cannot route for the tc program and every datagram takes the userspace fallback; set net.ipv4.conf.{Interface}.forwarding=1")]
-    private static partial void LogForwardingDisabled(ILogger logger, string listener, string @interface);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: forwarding is disabled on {Interface}, so the kernel cannot route for the tc program and every datagram takes the userspace fallback; set net.{Family}.conf.{Interface}.forwarding=1")]
+    private static partial void LogForwardingDisabled(ILogger logger, string listener, string @interface, string family);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: {Count} downstreams, but tc_ebpf forwards to at most {Max}: the first {Max} of them get the traffic (use mode af_xdp or userspace for more)")]
     private static partial void LogTooManyDownstreams(ILogger logger, string listener, int count, int max);

@@ -34,40 +34,31 @@ internal sealed class TcProgram : IDisposable
 
     public int ProgramFd { get; }
 
-    /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any address).</summary>
+    /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any IPv4 address, :: = any of both families).</summary>
     public static TcProgram Load(IPEndPoint bind, BalancePolicy balance = BalancePolicy.RoundRobin, HashKey hashKey = HashKey.SourceIp) =>
         new(ListenerObject.Load(TC_OBJECT, bind, balance: (
             balance == BalancePolicy.SourceHash ? FANOUT_BALANCE_SOURCE_HASH : FANOUT_BALANCE_ROUND_ROBIN,
             hashKey == HashKey.SourceIpPort ? FANOUT_HASH_SOURCE_IP_PORT : FANOUT_HASH_SOURCE_IP)), balance);
 
     /// <summary>
-    /// Swaps the set as a new inner map: the kernel waits for running programs before the outer-map update
-    /// returns, so no datagram goes to a removed downstream afterwards and its counter slot can be reused. With
-    /// source_hash the set carries its Maglev table, so the two change together.
+    /// Swaps the sets (one per family, each with its Maglev table under source_hash) as a new inner map: the kernel
+    /// waits for running programs before the outer-map update returns, so no datagram goes to a removed downstream
+    /// afterwards and its counter slot can be reused, and both families and their tables change together.
     /// </summary>
     public unsafe void Publish(DownstreamSet set)
     {
         lock (_gate)
         {
-            var table = _balance == BalancePolicy.SourceHash && set.Members.Count > 0 ? MaglevTable.Build(set.Members) : null;
-            var (value, removed) = _slots.Assign(set, table);
-            var inner = Interop.Libbpf.bpf_map_create(Interop.Libbpf.BPF_MAP_TYPE_ARRAY, "fanout_set", sizeof(uint), (uint)sizeof(fanout_downstream_set), 1, 0);
-            if (inner < 0)
-            {
-                throw BpfException.For("cannot create a downstream set map", Marshal.GetLastPInvokeError());
-            }
+            var values = (fanout_downstream_set*)NativeMemory.AllocZeroed(FANOUT_FAMILY_COUNT, (nuint)sizeof(fanout_downstream_set));
+            List<(Downstream Downstream, ushort Slot)> removed;
             try
             {
-                var key = 0u;
-                if (Interop.Libbpf.bpf_map_update_elem(inner, &key, &value, Interop.Libbpf.BPF_ANY) != 0)
-                {
-                    throw BpfException.For("cannot fill the downstream set map", Marshal.GetLastPInvokeError());
-                }
-                _sets.Update(0, inner);
+                removed = _slots.Assign(set, values, _balance == BalancePolicy.SourceHash ? members => MaglevTable.Build(members) : null);
+                Swap(values);
             }
             finally
             {
-                Interop.Libc.close(inner);
+                NativeMemory.Free(values);
             }
             foreach (var (downstream, slot) in removed)
             {
@@ -75,6 +66,31 @@ internal sealed class TcProgram : IDisposable
                 _slotStats.UpdatePerCpu(slot, new fanout_counter());
                 _slots.Release(slot);
             }
+        }
+    }
+
+    /// <summary>Fills a new inner map with <paramref name="values"/> (one set per family) and puts it in the outer map's slot.</summary>
+    private unsafe void Swap(fanout_downstream_set* values)
+    {
+        var inner = Interop.Libbpf.bpf_map_create(Interop.Libbpf.BPF_MAP_TYPE_ARRAY, "fanout_set", sizeof(uint), (uint)sizeof(fanout_downstream_set), FANOUT_FAMILY_COUNT, 0);
+        if (inner < 0)
+        {
+            throw BpfException.For("cannot create a downstream set map", Marshal.GetLastPInvokeError());
+        }
+        try
+        {
+            for (var family = 0u; family < FANOUT_FAMILY_COUNT; family++)
+            {
+                if (Interop.Libbpf.bpf_map_update_elem(inner, &family, values + family, Interop.Libbpf.BPF_ANY) != 0)
+                {
+                    throw BpfException.For("cannot fill the downstream set map", Marshal.GetLastPInvokeError());
+                }
+            }
+            _sets.Update(0, inner);
+        }
+        finally
+        {
+            Interop.Libc.close(inner);
         }
     }
 

@@ -19,6 +19,12 @@ internal static partial class Interop
         public const byte FANOUT_HASH_SOURCE_IP_PORT = 1;
         public const int FANOUT_MAX_QUEUES = 64;
         public const uint FANOUT_SET_ALL_UNHEALTHY = 1;
+        public const uint FANOUT_SET_OTHER_FAMILY = 2;
+        public const uint FANOUT_FAMILY_IPV4 = 0;
+        public const uint FANOUT_FAMILY_IPV6 = 1;
+        public const int FANOUT_FAMILY_COUNT = 2;
+        public const byte FANOUT_LISTEN_IPV4 = 1;
+        public const byte FANOUT_LISTEN_IPV6 = 2;
 
         /// <summary>tc_fanout.bpf.o: its file, program and maps (every map it has, so none is added unseen).</summary>
         public const string TC_OBJECT = "tc_fanout.bpf.o";
@@ -35,23 +41,26 @@ internal static partial class Interop
         public const string XDP_MAP_STATS = "xdp_stats";
 
         /// <summary><c>struct fanout_listener</c>: what the program matches (network byte order) and how it balances.</summary>
-        internal struct fanout_listener
+        internal unsafe struct fanout_listener
         {
             public uint addr;
             public ushort port;
             public byte balance;
             public byte hash_key;
+            public fixed byte addr6[16];
+            public byte families;
+            public fixed byte pad[3];
         }
 
-        /// <summary><c>struct fanout_downstream</c>: address and port in network byte order, and its counter slot.</summary>
-        internal struct fanout_downstream
+        /// <summary><c>struct fanout_downstream</c>: address (IPv4 in its first 4 bytes) and port in network byte order, and its counter slot.</summary>
+        internal unsafe struct fanout_downstream
         {
-            public uint addr;
+            public fixed byte addr[16];
             public ushort port;
             public ushort slot;
         }
 
-        /// <summary><c>struct fanout_downstream_set</c>: the value of the inner map swapped on every change.</summary>
+        /// <summary><c>struct fanout_downstream_set</c>: one family's set, the inner map (one per family) being swapped on every change.</summary>
         internal struct fanout_downstream_set
         {
             public uint count;
@@ -93,7 +102,9 @@ internal static partial class Interop
             FANOUT_TC_NO_HEALTHY_DOWNSTREAM = 8,
             FANOUT_TC_PASS_BAD_HEADER = 9,
             FANOUT_TC_FORWARDED_UNRESOLVED = 10,
-            FANOUT_TC_STAT_COUNT = 11,
+            FANOUT_TC_PASS_EXTENSION_HEADER = 11,
+            FANOUT_TC_PASS_OTHER_FAMILY = 12,
+            FANOUT_TC_STAT_COUNT = 13,
         }
 
         /// <summary><c>enum fanout_xdp_stat</c>: the XDP program's per-verdict counters.</summary>
@@ -102,7 +113,8 @@ internal static partial class Interop
             FANOUT_XDP_REDIRECTED = 0,
             FANOUT_XDP_NO_SOCKET = 1,
             FANOUT_XDP_PASS_FRAGMENT = 2,
-            FANOUT_XDP_STAT_COUNT = 3,
+            FANOUT_XDP_PASS_EXTENSION_HEADER = 3,
+            FANOUT_XDP_STAT_COUNT = 4,
         }
     }
 }

@@ -26,7 +26,7 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((AfXdpForwarder)forwarder).FallbackFault;
 
     private protected override long FragmentsPassed(ListenerStats stats) =>
-        stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total").Value;
+        stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
 
     [Fact]
     public async Task Start_TwoRxQueues_StartsTwoForwardersThatBothCarryTraffic()
