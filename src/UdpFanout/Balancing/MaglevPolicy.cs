@@ -1,15 +1,10 @@
-using UdpFanout.Configuration;
-
 namespace UdpFanout.Balancing;
 
 /// <summary>Source affinity: each source's hash (<see cref="SourceHash"/>) looks up its downstream in a <see cref="MaglevTable"/>.</summary>
 internal sealed class MaglevPolicy : IBalancingPolicy
 {
-    private readonly HashKey _hashKey;
-
-    public MaglevPolicy(IReadOnlyList<Downstream> members, HashKey hashKey)
+    public MaglevPolicy(IReadOnlyList<Downstream> members)
     {
-        _hashKey = hashKey;
         Table = MaglevTable.Build(members);
     }
 
@@ -23,7 +18,7 @@ internal sealed class MaglevPolicy : IBalancingPolicy
         var table = Table;
         for (var i = 0; i < targets.Length; i++)
         {
-            targets[i] = table[SourceHash.Slot(sources[i], _hashKey, (uint)table.Length)];
+            targets[i] = table[SourceHash.Slot(sources[i], (uint)table.Length)];
         }
     }
 }

@@ -14,9 +14,9 @@ internal sealed class DestinationRules(ListenerConfig listener, HostAddresses ho
     public string? Refusal(IPEndPoint destination)
     {
         var address = destination.Address;
-        if (address.Equals(IPAddress.Any))
+        if (Binds.IsWildcard(address))
         {
-            return $"{destination} is the unspecified address: a datagram sent to 0.0.0.0 is delivered to this host itself, so it comes back into the listeners (a forwarding loop); give the receiver's own address";
+            return $"{destination} is the unspecified address: a datagram sent to {address} is delivered to this host itself, so it comes back into the listeners (a forwarding loop); give the receiver's own address";
         }
         if (address.Equals(IPAddress.Broadcast))
         {
@@ -47,7 +47,9 @@ internal sealed class DestinationRules(ListenerConfig listener, HostAddresses ho
     /// <summary>Whether a datagram sent to <paramref name="destination"/> arrives at a listener bound to <paramref name="bind"/>.</summary>
     public static bool Reaches(IPEndPoint destination, IPEndPoint bind, HostAddresses host) =>
         destination.Port == bind.Port
-        && (destination.Address.Equals(bind.Address) || bind.Address.Equals(IPAddress.Any) && host.IsLocal(destination.Address));
+        && Binds.Receives(bind.Address, destination.Address)
+        && (!Binds.IsWildcard(bind.Address) || host.IsLocal(destination.Address));
 
-    private static bool IsMulticast(IPAddress address) => (address.GetAddressBytes()[0] & 0xF0) == 0xE0;
+    private static bool IsMulticast(IPAddress address) =>
+        address.IsIPv6Multicast || address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && (address.GetAddressBytes()[0] & 0xF0) == 0xE0;
 }

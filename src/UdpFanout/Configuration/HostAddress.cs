@@ -3,11 +3,11 @@ using System.Net;
 
 namespace UdpFanout.Configuration;
 
-/// <summary>One IPv4 address of this host, with the subnet it was configured with.</summary>
+/// <summary>One address of this host, with the subnet it was configured with.</summary>
 internal sealed record HostAddress(string Interface, IPAddress Address, int PrefixLength)
 {
-    /// <summary>The subnet's directed broadcast; null for /31 and /32, which have none (RFC 3021).</summary>
-    public IPAddress? Broadcast => PrefixLength <= 30 ? FromHostOrder(HostOrder | HostBits) : null;
+    /// <summary>The subnet's directed broadcast; null for /31 and /32, which have none (RFC 3021), and for IPv6, which has none at all.</summary>
+    public IPAddress? Broadcast => Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && PrefixLength <= 30 ? FromHostOrder(HostOrder | HostBits) : null;
 
     public string Subnet => $"{FromHostOrder(HostOrder & ~HostBits)}/{PrefixLength}";
 

@@ -5,10 +5,10 @@ using System.Net.Sockets;
 namespace UdpFanout.Configuration;
 
 /// <summary>
-/// The IPv4 addresses of this host (of the network namespace the daemon runs in): a datagram sent to one of them
+/// The addresses of this host, IPv4 and IPv6 (of the network namespace the daemon runs in): a datagram sent to one of them
 /// never leaves the host. Some checks of a config need them (a listener on 0.0.0.0 receives on every one), so the
-/// daemon reads them at start and on reload, and so does <c>check</c>; 127.0.0.0/8 is local on every host and
-/// known without them.
+/// daemon reads them at start and on reload, and so does <c>check</c>; 127.0.0.0/8 and ::1 are local on every
+/// host and known without them.
 /// </summary>
 internal sealed class HostAddresses(IReadOnlyList<HostAddress> addresses)
 {
@@ -19,11 +19,12 @@ internal sealed class HostAddresses(IReadOnlyList<HostAddress> addresses)
 
     public static HostAddresses Read() => new(NetworkInterface.GetAllNetworkInterfaces()
         .SelectMany(nic => nic.GetIPProperties().UnicastAddresses
-            .Where(a => a.Address.AddressFamily == AddressFamily.InterNetwork)
+            .Where(a => a.Address.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
             .Select(a => new HostAddress(nic.Name, a.Address, a.PrefixLength)))
         .ToArray());
 
-    public static bool IsLoopback(IPAddress address) => address.GetAddressBytes()[0] == 127;
+    /// <summary>127.0.0.0/8 and ::1.</summary>
+    public static bool IsLoopback(IPAddress address) => IPAddress.IsLoopback(address);
 
     /// <summary>Whether a datagram to <paramref name="address"/> is delivered to this host itself.</summary>
     public bool IsLocal(IPAddress address) => IsLoopback(address) || Addresses.Any(a => a.Address.Equals(address));

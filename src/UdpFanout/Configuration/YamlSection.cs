@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Sockets;
 using System.Net;
 using UdpFanout.Model;
 using YamlDotNet.RepresentationModel;
@@ -109,38 +108,16 @@ internal sealed class YamlSection(YamlMappingNode node, string path, ConfigError
         return null;
     }
 
-    /// <summary>An IPv4 "address:port" with a port from 1 to 65535.</summary>
+    /// <summary>An "address:port" of either family (<see cref="EndpointSyntax"/>) with a port from 1 to 65535.</summary>
     public IPEndPoint? Endpoint(string key, bool required = false)
     {
         if (Get(key, required) is not { } node || Scalar(node, PathOf(key), "an \"address:port\" string") is not { } text)
         {
             return null;
         }
-        var colon = text.LastIndexOf(':');
-        if (colon > 0 && int.TryParse(text[(colon + 1)..], out var port) && port > 65535 && IPAddress.TryParse(text[..colon], out _))
+        if (EndpointSyntax.Refusal(text, out var endpoint) is { } refusal)
         {
-            Errors.Add(node, PathOf(key), $"port {port} is out of range (1..65535)");
-            return null;
-        }
-        if (!IPEndPoint.TryParse(text, out var endpoint) || colon < 0 || colon == text.Length - 1)
-        {
-            Errors.Add(node, PathOf(key), $"'{text}' is not an address:port such as \"10.0.0.1:5514\"");
-            return null;
-        }
-        if (endpoint.AddressFamily != AddressFamily.InterNetwork)
-        {
-            Errors.Add(node, PathOf(key), $"'{text}' is not IPv4 (IPv6 is not supported yet)");
-            return null;
-        }
-        if (!DottedQuad.IsDottedQuad(text.AsSpan(0, colon)))
-        {
-            Errors.Add(node, PathOf(key), DottedQuad.Refusal(text, endpoint));
-            return null;
-        }
-        if (endpoint.Port == 0)
-        {
-            Errors.Add(node, PathOf(key), $"'{text}' has port 0; give a port between 1 and 65535");
-            return null;
+            Errors.Add(node, PathOf(key), refusal);
         }
         return endpoint;
     }

@@ -11,7 +11,6 @@ namespace UdpFanout.Forwarding;
 internal sealed class ListenerDataPlane
 {
     private readonly BalancePolicy _balance;
-    private readonly HashKey _hashKey;
     private readonly DownstreamCounters _counters = new();
     private readonly RoundRobin _sequence = new();
     private readonly Lock _workersGate = new();
@@ -21,9 +20,12 @@ internal sealed class ListenerDataPlane
     public ListenerDataPlane(ListenerConfig config)
     {
         _balance = config.Balance;
-        _hashKey = config.HashKey;
+        HashKey = config.HashKey;
         _active = Activate(DownstreamSet.Empty);
     }
+
+    /// <summary>What a worker's source keys hash (<see cref="SourceHash.Key(uint, ushort, HashKey)"/>); fixed for the listener's life, as a change restarts it.</summary>
+    public HashKey HashKey { get; }
 
     /// <summary>The set workers forward to; read once per batch, between <see cref="BatchGate.Enter"/> and <see cref="BatchGate.Exit"/>.</summary>
     public ActiveDownstreams Active => Volatile.Read(ref _active);
@@ -60,5 +62,5 @@ internal sealed class ListenerDataPlane
     public void Forget(IEnumerable<Downstream> gone) => _counters.Forget(gone);
 
     private ActiveDownstreams Activate(DownstreamSet set) =>
-        _counters.Activate(set, members => BalancingPolicies.For(_balance, _hashKey, members, _sequence));
+        _counters.Activate(set, members => BalancingPolicies.For(_balance, members, _sequence));
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 
@@ -12,13 +13,50 @@ public sealed class SourceHashTests
     [InlineData(0xC0A80164u, (ushort)40000, 500u)]
     public void Slot_KnownSources_KnownSlots(uint address, ushort port, uint expected)
     {
-        Assert.Equal(expected, SourceHash.Slot(SourceHash.Key(address, port), HashKey.SourceIpPort, 65537));
+        Assert.Equal(expected, SourceHash.Slot(SourceHash.Key(address, port, HashKey.SourceIpPort), 65537));
+    }
+
+    /// <summary>
+    /// The IPv6 key, fixed the same way (Python: with w0..w3 the address's big-endian words, a = w0:w1, b = w2:w3,
+    /// slot = mix(a ^ mix(b ^ port)) % 65537); bpf/include/fanout_hash.h must give the same slots.
+    /// </summary>
+    [Theory]
+    [InlineData("fd90::2", (ushort)0, 41667u)]
+    [InlineData("fd90::2", (ushort)53, 26336u)]
+    [InlineData("2001:db8::1", (ushort)40000, 65371u)]
+    [InlineData("fd00::12", (ushort)5514, 45096u)]
+    [InlineData("::1", (ushort)0, 24077u)]
+    [InlineData("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", (ushort)65535, 22464u)]
+    public void Slot_KnownIpv6Sources_KnownSlots(string address, ushort port, uint expected)
+    {
+        Assert.Equal(expected, SourceHash.Slot(SourceHash.Key(IPAddress.Parse(address).GetAddressBytes(), port, HashKey.SourceIpPort), 65537));
+    }
+
+    [Fact]
+    public void Key_Ipv6SourceIp_LeavesThePortOut()
+    {
+        var address = IPAddress.Parse("fd90::2").GetAddressBytes();
+
+        Assert.Equal(SourceHash.Key(address, 0, HashKey.SourceIpPort), SourceHash.Key(address, 4242, HashKey.SourceIp));
+    }
+
+    [Theory]
+    [InlineData("10.190.1.2", 5000)]
+    [InlineData("fd90:1::2", 5000)]
+    public void Key_Endpoint_SameAsTheFamilysOwnKey(string address, int port)
+    {
+        var ip = IPAddress.Parse(address);
+        var own = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            ? SourceHash.Key(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ip.GetAddressBytes()), (ushort)port, HashKey.SourceIpPort)
+            : SourceHash.Key(ip.GetAddressBytes(), (ushort)port, HashKey.SourceIpPort);
+
+        Assert.Equal(own, SourceHash.Key(new IPEndPoint(ip, port), HashKey.SourceIpPort));
     }
 
     [Fact]
     public void Slot_SourceIp_SameSlotForEveryPort()
     {
-        var slots = Enumerable.Range(0, 100).Select(p => SourceHash.Slot(SourceHash.Key(0x0A000001, (ushort)p), HashKey.SourceIp, 65537)).Distinct();
+        var slots = Enumerable.Range(0, 100).Select(p => SourceHash.Slot(SourceHash.Key(0x0A000001, (ushort)p, HashKey.SourceIp), 65537)).Distinct();
 
         Assert.Single(slots);
     }
@@ -29,7 +67,22 @@ public sealed class SourceHashTests
         var buckets = new int[10];
         for (uint i = 0; i < 10_000; i++)
         {
-            buckets[SourceHash.Slot(SourceHash.Key(0x0A000000 + i, 0), HashKey.SourceIp, 65537) % 10]++;
+            buckets[SourceHash.Slot(SourceHash.Key(0x0A000000 + i, 0, HashKey.SourceIp), 65537) % 10]++;
+        }
+
+        Assert.All(buckets, b => Assert.InRange(b, 900, 1100));
+    }
+
+    /// <summary>IPv6 hosts of one /64 differ only in the low words, so those must spread as well as IPv4 hosts do.</summary>
+    [Fact]
+    public void Slot_10000Ipv6SourcesOfOneSubnet_SpreadOverTheTable()
+    {
+        var buckets = new int[10];
+        var address = IPAddress.Parse("fd90:1::").GetAddressBytes();
+        for (uint i = 0; i < 10_000; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(address.AsSpan(12), i);
+            buckets[SourceHash.Slot(SourceHash.Key(address, 0, HashKey.SourceIp), 65537) % 10]++;
         }
 
         Assert.All(buckets, b => Assert.InRange(b, 900, 1100));

@@ -217,7 +217,7 @@ public sealed class ConfigLoaderTests
     [InlineData("\"10.0.0.1\"", "'10.0.0.1' is not an address:port such as \"10.0.0.1:5514\"")]
     [InlineData("\"10.0.0.1:0\"", "'10.0.0.1:0' has port 0; give a port between 1 and 65535")]
     [InlineData("\"10.0.0.1:65536\"", "port 65536 is out of range (1..65535)")]
-    [InlineData("\"[::1]:5514\"", "'[::1]:5514' is not IPv4 (IPv6 is not supported yet)")]
+    [InlineData("\"fd00::1:5514\"", "'fd00::1:5514' is an IPv6 address without brackets, which is ambiguous (is the last group the port?): write the address in brackets before the port, such as \"[fd00::1:5514]:5514\"")]
     [InlineData("\"sink.local:5514\"", "'sink.local:5514' is not an address:port such as \"10.0.0.1:5514\"")]
     public void Parse_BadAddress_SaysWhatIsWrong(string address, string message)
     {

@@ -233,9 +233,9 @@ public abstract class BalancingForwarderTests : IDisposable
     /// <summary>Where the C# policy sends each source: the index of its downstream in <paramref name="set"/>.</summary>
     private static int[] Predict(Downstream[] set, HashKey hashKey, IPEndPoint[] sources)
     {
-        var keys = sources.Select(s => SourceHash.Key(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(s.Address.GetAddressBytes()), (ushort)s.Port)).ToArray();
+        var keys = sources.Select(s => SourceHash.Key(s, hashKey)).ToArray();
         var targets = new int[keys.Length];
-        new MaglevPolicy(set, hashKey).Pick(keys, targets);
+        new MaglevPolicy(set).Pick(keys, targets);
         return targets;
     }
 

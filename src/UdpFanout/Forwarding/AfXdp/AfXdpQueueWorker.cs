@@ -214,7 +214,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         {
             var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
             var frame = new ReadOnlySpan<byte>(_socket.Frame(desc.addr), (int)desc.len);
-            if (FrameParser.TryParse(frame, out _payloadOffset[i], out _payloadLength[i], out _sources[forwardable]) == FrameError.None)
+            if (FrameParser.TryParse(frame, _dataPlane.HashKey, out _payloadOffset[i], out _payloadLength[i], out _sources[forwardable]) == FrameError.None)
             {
                 forwardable++;
                 bytes += _payloadLength[i];

@@ -11,10 +11,11 @@ internal static class FrameParser
     private const int EthernetHeader = 14;
 
     public static FrameError TryParse(ReadOnlySpan<byte> frame, out int payloadOffset, out int payloadLength) =>
-        TryParse(frame, out payloadOffset, out payloadLength, out _);
+        TryParse(frame, Configuration.HashKey.SourceIp, out payloadOffset, out payloadLength, out _);
 
-    /// <param name="source">The sender as <see cref="Balancing.SourceHash.Key"/> packs it, for source-hash balancing.</param>
-    public static FrameError TryParse(ReadOnlySpan<byte> frame, out int payloadOffset, out int payloadLength, out ulong source)
+    /// <param name="hashKey">What <paramref name="source"/> hashes.</param>
+    /// <param name="source">The sender as <see cref="Balancing.SourceHash"/> keys it, for source-hash balancing.</param>
+    public static FrameError TryParse(ReadOnlySpan<byte> frame, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source)
     {
         source = 0;
         payloadOffset = 0;
@@ -71,7 +72,7 @@ internal static class FrameParser
         {
             return FrameError.BadUdpLength;
         }
-        source = Balancing.SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(packet[12..]), BinaryPrimitives.ReadUInt16BigEndian(packet[headerLength..]));
+        source = Balancing.SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(packet[12..]), BinaryPrimitives.ReadUInt16BigEndian(packet[headerLength..]), hashKey);
         payloadOffset = ip + headerLength + 8;
         payloadLength = udpLength - 8;
         return FrameError.None;

@@ -177,11 +177,12 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         var policy = downstreams.Policy;
         if (policy.UsesSource)
         {
+            var hashKey = _dataPlane.HashKey;
             for (int i = 0, n = 0; i < received; i++)
             {
                 if (_recvHdr[i].msg_len <= _bufferSize)
                 {
-                    _sources[n++] = SourceHash.Key(BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_addr), BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_port));
+                    _sources[n++] = SourceHash.Key(BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_addr), BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_port), hashKey);
                 }
             }
         }

@@ -222,9 +222,9 @@ public sealed class TcProgramFixtureTests : IDisposable
             Source = new IPAddress(random.NextInt64(1, uint.MaxValue)),
             SourcePort = random.Next(1, 65536),
         }).ToArray();
-        var keys = frames.Select(f => SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(f.Source.GetAddressBytes()), (ushort)f.SourcePort)).ToArray();
+        var keys = frames.Select(f => SourceHash.Key(new IPEndPoint(f.Source, f.SourcePort), hashKey)).ToArray();
         var expected = new int[keys.Length];
-        new MaglevPolicy(set, hashKey).Pick(keys, expected);
+        new MaglevPolicy(set).Pick(keys, expected);
 
         var chosen = _ns.Invoke(() =>
         {
