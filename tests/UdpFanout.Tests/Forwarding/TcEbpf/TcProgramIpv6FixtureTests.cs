@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using UdpFanout.Balancing;
+using UdpFanout.Configuration;
 using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Model;
 using UdpFanout.Tests.Interop;
@@ -211,6 +212,54 @@ public sealed class TcProgramIpv6FixtureTests : IDisposable
 
         Assert.Equal((TcActUnspec, "FANOUT_TC_PASS_FORWARDING_DISABLED 1"), (verdict, counted));
         Assert.Equal(frame, output);
+    }
+
+    /// <summary>
+    /// The C and C# IPv6 source hashes and the IPv6 set's table agree: for 100,000 random IPv6 sources (address and
+    /// port) the program rewrites each datagram to the downstream the C# policy picks for that source. Both hash keys.
+    /// </summary>
+    [Theory]
+    [InlineData(TcProgramFixtureTests.HashKeyName.SourceIpPort, 100_000)]
+    [InlineData(TcProgramFixtureTests.HashKeyName.SourceIp, 10_000)]
+    public void Run_SourceHashForRandomIpv6Sources_PicksTheDownstreamTheCSharpPolicyPicks(TcProgramFixtureTests.HashKeyName keyName, int sources)
+    {
+        var hashKey = keyName == TcProgramFixtureTests.HashKeyName.SourceIp ? HashKey.SourceIp : HashKey.SourceIpPort;
+        // Ten routable downstreams (permanent neighbours), weighted unevenly so weights travel in the table too.
+        var set = Enumerable.Range(0, 10).Select(i => new Downstream($"d{i}", IPEndPoint.Parse($"[fd91:250::{10 + i}]:{6000 + i}")) { Weight = 1 + i % 3 }).ToArray();
+        foreach (var d in set)
+        {
+            _ns.Exec($"ip -6 neigh replace {d.Endpoint.Address} lladdr 02:00:00:00:00:99 dev fxa nud permanent");
+        }
+        var random = new Random(13);
+        var frames = Enumerable.Range(0, sources).Select(_ =>
+        {
+            var source = new byte[16];
+            random.NextBytes(source);
+            // Global unicast or ULA, never multicast.
+            source[0] = (byte)random.Next(0x20, 0xFE);
+            return Matching with { Source = new IPAddress(source), SourcePort = random.Next(1, 65536) };
+        }).ToArray();
+        var keys = frames.Select(f => SourceHash.Key(new IPEndPoint(f.Source, f.SourcePort), hashKey)).ToArray();
+        var expected = new int[keys.Length];
+        new MaglevPolicy(set).Pick(keys, expected);
+
+        var chosen = _ns.Invoke(() =>
+        {
+            using var program = TcProgram.Load(Listener, BalancePolicy.SourceHash, hashKey);
+            program.Publish(new DownstreamSet(set));
+            var context = Context();
+            return frames.Select(f =>
+            {
+                var (verdict, output) = BpfTestRun.Run(program.ProgramFd, f.Build(), context);
+                Assert.Equal(TcActRedirect, verdict);
+                // Destination address and port of the rewritten frame: IPv6 at 14, its destination at 24, UDP's port at 42.
+                return new IPEndPoint(new IPAddress(output.AsSpan(14 + 24, 16)), BinaryPrimitives.ReadUInt16BigEndian(output.AsSpan(14 + 40 + 2)));
+            }).ToArray();
+        });
+
+        var disagreements = Enumerable.Range(0, sources).Where(i => !chosen[i].Equals(set[expected[i]].Endpoint)).ToArray();
+        Assert.True(disagreements.Length == 0, $"{disagreements.Length} of {sources} sources disagree, first {(disagreements.Length > 0 ? $"[{frames[disagreements[0]].Source}]:{frames[disagreements[0]].SourcePort}" : "")}");
+        Assert.Equal(10, chosen.Distinct().Count());
     }
 
     /// <summary>Runs the frame once and says which of the program's counters counted it, and how often.</summary>
