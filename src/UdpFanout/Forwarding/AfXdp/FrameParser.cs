@@ -3,12 +3,14 @@ using System.Buffers.Binary;
 namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
-/// Finds the UDP payload of an Ethernet frame (at most one 802.1Q/802.1ad tag, IPv4, UDP), checking every length
+/// Finds the UDP payload of an Ethernet frame (at most one 802.1Q/802.1ad tag, IPv4 or IPv6, UDP), checking every length
 /// against the frame before it is used: the XDP program already filtered, but a forwarder trusts no frame.
 /// </summary>
 internal static class FrameParser
 {
     private const int EthernetHeader = 14;
+    private const int Ipv6Header = 40;
+    private const byte Ipv6Fragment = 44;
 
     public static FrameError TryParse(ReadOnlySpan<byte> frame, out int payloadOffset, out int payloadLength) =>
         TryParse(frame, Configuration.HashKey.SourceIp, out payloadOffset, out payloadLength, out _);
@@ -35,10 +37,19 @@ internal static class FrameParser
             etherType = BinaryPrimitives.ReadUInt16BigEndian(frame[16..]);
             ip += 4;
         }
-        if (etherType != 0x0800)
+        return etherType switch
         {
-            return FrameError.NotIpv4;
-        }
+            0x0800 => TryParseIpv4(frame, ip, hashKey, out payloadOffset, out payloadLength, out source),
+            0x86DD => TryParseIpv6(frame, ip, hashKey, out payloadOffset, out payloadLength, out source),
+            _ => FrameError.NotIp,
+        };
+    }
+
+    private static FrameError TryParseIpv4(ReadOnlySpan<byte> frame, int ip, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source)
+    {
+        source = 0;
+        payloadOffset = 0;
+        payloadLength = 0;
         var packet = frame[ip..];
         if (packet.Length < 20)
         {
@@ -74,6 +85,65 @@ internal static class FrameParser
         }
         source = Balancing.SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(packet[12..]), BinaryPrimitives.ReadUInt16BigEndian(packet[headerLength..]), hashKey);
         payloadOffset = ip + headerLength + 8;
+        payloadLength = udpLength - 8;
+        return FrameError.None;
+    }
+
+    /// <summary>
+    /// The fixed header followed directly by UDP. The XDP program passes datagrams with extension headers (a
+    /// fragment header among them) to the stack, where the fallback socket receives them; one that reaches a
+    /// socket anyway is refused here by its reason, as an IPv4 fragment is. So is a zero UDP checksum, which IPv6
+    /// does not allow and the kernel would drop.
+    /// </summary>
+    private static FrameError TryParseIpv6(ReadOnlySpan<byte> frame, int ip, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source)
+    {
+        source = 0;
+        payloadOffset = 0;
+        payloadLength = 0;
+        var packet = frame[ip..];
+        if (packet.Length < Ipv6Header)
+        {
+            return FrameError.TruncatedIpv6;
+        }
+        if (packet[0] >> 4 != 6)
+        {
+            return FrameError.BadVersion;
+        }
+        // As for IPv4: link padding may follow the payload, so the payload length may be less than what follows.
+        var ipPayload = BinaryPrimitives.ReadUInt16BigEndian(packet[4..]);
+        if (Ipv6Header + ipPayload > packet.Length)
+        {
+            return FrameError.BadPayloadLength;
+        }
+        switch (packet[6])
+        {
+            case 17:
+                break;
+            case Ipv6Fragment:
+                return FrameError.Fragment;
+            // The extension headers of RFC 7045: hop-by-hop, routing, authentication, destination options,
+            // mobility, HIP, shim6. ESP hides what follows, so it counts as not UDP.
+            case 0 or 43 or 51 or 60 or 135 or 139 or 140:
+                return FrameError.ExtensionHeader;
+            default:
+                return FrameError.NotUdp;
+        }
+        if (ipPayload < 8)
+        {
+            return FrameError.TruncatedUdp;
+        }
+        var udp = packet[Ipv6Header..];
+        var udpLength = BinaryPrimitives.ReadUInt16BigEndian(udp[4..]);
+        if (udpLength != ipPayload)
+        {
+            return FrameError.BadUdpLength;
+        }
+        if (BinaryPrimitives.ReadUInt16BigEndian(udp[6..]) == 0)
+        {
+            return FrameError.ZeroUdpChecksum;
+        }
+        source = Balancing.SourceHash.Key(packet.Slice(8, 16), BinaryPrimitives.ReadUInt16BigEndian(udp), hashKey);
+        payloadOffset = ip + Ipv6Header + 8;
         payloadLength = udpLength - 8;
         return FrameError.None;
     }

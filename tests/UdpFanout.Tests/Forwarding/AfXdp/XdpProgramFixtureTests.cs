@@ -41,11 +41,67 @@ public sealed class XdpProgramFixtureTests
         };
     }
 
+    private static readonly IPEndPoint Listener6 = IPEndPoint.Parse("[fd91:1::1]:5514");
+    private static readonly Ipv6UdpFrame Matching6 = new() { Destination = Listener6.Address, DestinationPort = Listener6.Port };
+
+    /// <summary>IPv6 frames to an IPv6 listener: its UDP looked up, neighbour discovery and everything else passed.</summary>
+    public static TheoryData<string, byte[], int?> Ipv6Fixtures()
+    {
+        var tcp = Matching6.Build();
+        tcp[14 + 6] = 6;
+        return new()
+        {
+            { "matching UDP: looked up in the XSKMAP", Matching6.Build(), (int)fanout_xdp_stat.FANOUT_XDP_NO_SOCKET },
+            { "matching UDP behind a VLAN tag", (Matching6 with { VlanId = 5 }).Build(), (int)fanout_xdp_stat.FANOUT_XDP_NO_SOCKET },
+            { "destination options: to the stack", (Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.DestinationOptions] }).Build(), (int)fanout_xdp_stat.FANOUT_XDP_PASS_EXTENSION_HEADER },
+            { "hop-by-hop and routing headers: to the stack", (Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.HopByHop, Ipv6UdpFrame.Routing] }).Build(), (int)fanout_xdp_stat.FANOUT_XDP_PASS_EXTENSION_HEADER },
+            { "first fragment: to the stack", (Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], MoreFragments = true }).Build(), (int)fanout_xdp_stat.FANOUT_XDP_PASS_FRAGMENT },
+            { "later fragment: no UDP header, passed uncounted", (Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], FragmentOffsetUnits = 100 }).Build(), null },
+            { "another UDP port", (Matching6 with { DestinationPort = 53 }).Build(), null },
+            { "another address", (Matching6 with { Destination = IPAddress.Parse("fd91:1::2") }).Build(), null },
+            { "neighbour solicitation", Icmpv6(135), null },
+            { "neighbour advertisement", Icmpv6(136), null },
+            { "router solicitation", Icmpv6(133), null },
+            { "router advertisement", Icmpv6(134), null },
+            { "redirect", Icmpv6(137), null },
+            { "TCP", tcp, null },
+            { "IPv4 UDP to the listener's port", Matching.Build(), null },
+            { "truncated UDP header", Matching6.Build()[..(14 + 40 + 4)], null },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Ipv6Fixtures))]
+    public void Run_Ipv6Fixture_PassesAndCountsAsExpected(string description, byte[] frame, int? counted) =>
+        RunAndCheck(Listener6, description, frame, counted);
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void Run_ListenerOnTheIpv6AnyAddress_TakesBothFamilies(string family)
+    {
+        var frame = family == "IPv4" ? Matching.Build() : (Matching6 with { Destination = IPAddress.Parse("fd91:7::7") }).Build();
+
+        RunAndCheck(IPEndPoint.Parse("[::]:5514"), family, frame, (int)fanout_xdp_stat.FANOUT_XDP_NO_SOCKET);
+    }
+
     [Theory]
     [MemberData(nameof(Fixtures))]
-    public void Run_Fixture_PassesAndCountsAsExpected(string description, byte[] frame, int? counted)
+    public void Run_Fixture_PassesAndCountsAsExpected(string description, byte[] frame, int? counted) =>
+        RunAndCheck(Listener, description, frame, counted);
+
+    /// <summary>An ICMPv6 message of <paramref name="type"/> (neighbour discovery: 133-137) to the listener's address.</summary>
+    private static byte[] Icmpv6(byte type)
     {
-        using var obj = ListenerObject.Load(XDP_OBJECT, Listener);
+        var frame = Matching6.Build();
+        frame[14 + 6] = 58;
+        frame[14 + 40] = type;
+        return frame;
+    }
+
+    private static void RunAndCheck(IPEndPoint listener, string description, byte[] frame, int? counted)
+    {
+        using var obj = ListenerObject.Load(XDP_OBJECT, listener);
 
         var (verdict, output) = BpfTestRun.Run(obj.ProgramFd(XDP_PROGRAM), frame);
 
