@@ -21,7 +21,14 @@ internal sealed record ListenerConfig
     /// <summary>32 MiB by default: at 200k datagrams/s, about 150 ms of scheduling hiccups absorbed without loss.</summary>
     public int RecvBufferBytes { get; init; } = 32 * 1024 * 1024;
     public int SendBufferBytes { get; init; } = 8 * 1024 * 1024;
-    public int MaxPacketSize { get; init; } = MaxUdpPayload;
+    /// <summary>The largest datagram forwarded whole; by default the largest the bind's family can carry.</summary>
+    public int MaxPacketSize
+    {
+        get => _maxPacketSize ?? MaxUdpPayloadOf(Bind.AddressFamily);
+        init => _maxPacketSize = value;
+    }
+
+    private readonly int? _maxPacketSize;
     public XdpAttachMode XdpMode { get; init; } = XdpAttachMode.Auto;
     /// <summary>af_xdp: how many RX queues to serve, from queue 0; null serves every queue the interface has.</summary>
     public int? Queues { get; init; }
@@ -31,8 +38,14 @@ internal sealed record ListenerConfig
     /// </summary>
     public System.Net.IPEndPoint? MetricsBind { get; init; }
 
-    /// <summary>The largest UDP payload an IPv4 datagram can carry.</summary>
+    /// <summary>The largest UDP payload an IPv4 datagram can carry: 65,535 less the IPv4 and UDP headers.</summary>
     public const int MaxUdpPayload = 65507;
+
+    /// <summary>The largest UDP payload an IPv6 datagram can carry without a jumbogram: 65,535 (the payload length field) less the UDP header.</summary>
+    public const int MaxUdpPayload6 = 65527;
+
+    public static int MaxUdpPayloadOf(System.Net.Sockets.AddressFamily family) =>
+        family == System.Net.Sockets.AddressFamily.InterNetworkV6 ? MaxUdpPayload6 : MaxUdpPayload;
 
     /// <summary>
     /// True when moving from this config to <paramref name="next"/> needs the data path rebuilt; downstream

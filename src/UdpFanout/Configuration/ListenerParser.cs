@@ -52,7 +52,9 @@ internal static partial class ListenerParser
         var batch = s.Int("batch_size", 1, 1024);
         var recvBuffer = s.Int("recv_buffer_bytes", 4096, int.MaxValue);
         var sendBuffer = s.Int("send_buffer_bytes", 4096, int.MaxValue);
-        var maxPacket = s.Int("max_packet_size", 1, ListenerConfig.MaxUdpPayload);
+        // An IPv6 datagram carries 20 bytes more (no options in its fixed header); one larger than a downstream's
+        // family can carry fails its send, counted as send_error.
+        var maxPacket = s.Int("max_packet_size", 1, ListenerConfig.MaxUdpPayloadOf(bind?.AddressFamily ?? System.Net.Sockets.AddressFamily.InterNetwork));
         var xdpMode = s.Enum<XdpAttachMode>("xdp_mode");
         var queues = s.Int("queues", 1, 1024);
         var metricsBind = s.Endpoint("metrics_bind");

@@ -12,13 +12,14 @@ internal sealed class ActiveDownstreams
 {
     public ActiveDownstreams(DownstreamSet set, Func<Downstream, DownstreamCounter> counterOf, Func<IReadOnlyList<Downstream>, IBalancingPolicy> policyFor)
     {
-        Addresses = set.Members.Select(d => sockaddr_in.From(d.Endpoint)).ToArray();
+        Addresses = set.Members.Select(d => sockaddr_inet.From(d.Endpoint)).ToArray();
         Counters = set.Members.Select(counterOf).ToArray();
         ReasonWhenEmpty = set.ReasonWhenEmpty;
         Policy = policyFor(set.Members);
     }
 
-    public sockaddr_in[] Addresses { get; }
+    /// <summary>Of either family, as a listener may forward to IPv4 and IPv6 downstreams together.</summary>
+    public sockaddr_inet[] Addresses { get; }
 
     public DownstreamCounter[] Counters { get; }
 

@@ -14,10 +14,9 @@ internal sealed unsafe class SendBatch : IDisposable
     // Sends of one datagram while ICMP errors for earlier ones keep failing it; bounds the loop under an ICMP flood.
     private const int MaxTries = 8;
 
-    private readonly mmsghdr* _hdr;
-    private readonly iovec* _iov;
-    private readonly sockaddr_in* _addr;
-    private readonly int* _target;
+    // One lane per family: a sendmmsg goes through one socket, and each family has its own (SendSocket).
+    private readonly Lane _v4;
+    private readonly Lane _v6;
     private long[] _tallyPackets = new long[16];
     private long[] _tallyBytes = new long[16];
     // The set of the send under way, whose tallies Abandon hands to its counters.
@@ -25,26 +24,17 @@ internal sealed unsafe class SendBatch : IDisposable
 
     public SendBatch(int capacity)
     {
-        _hdr = (mmsghdr*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(mmsghdr));
-        _iov = (iovec*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(iovec));
-        _addr = (sockaddr_in*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(sockaddr_in));
-        _target = (int*)NativeMemory.AllocZeroed((nuint)capacity, sizeof(int));
+        _v4 = new Lane(capacity);
+        _v6 = new Lane(capacity);
     }
 
-    public int Count { get; private set; }
+    public int Count => _v4.Count + _v6.Count;
 
     /// <summary>Queues <paramref name="length"/> bytes at <paramref name="payload"/> for downstream <paramref name="target"/>.</summary>
     public void Add(void* payload, uint length, int target, ActiveDownstreams downstreams)
     {
-        var i = Count++;
-        _addr[i] = downstreams.Addresses[target];
-        _target[i] = target;
-        _iov[i] = new iovec { iov_base = payload, iov_len = length };
-        ref var h = ref _hdr[i].msg_hdr;
-        h.msg_name = _addr + i;
-        h.msg_namelen = (uint)sizeof(sockaddr_in);
-        h.msg_iov = _iov + i;
-        h.msg_iovlen = 1;
+        ref readonly var address = ref downstreams.Addresses[target];
+        (address.family == AF_INET6 ? _v6 : _v4).Add(payload, length, target, address);
     }
 
     /// <summary>Sends every queued datagram from <paramref name="socket"/>, counts each as forwarded or dropped, and empties the batch.</summary>
@@ -57,20 +47,38 @@ internal sealed unsafe class SendBatch : IDisposable
             _tallyBytes = new long[downstreams.Count];
         }
         _sending = downstreams;
-        var queued = Count;
+        Send(_v4, socket.Fd, socket, downstreams, counters);
+        if (socket.Fd6 >= 0)
+        {
+            Send(_v6, socket.Fd6, socket, downstreams, counters);
+        }
+        else
+        {
+            // No IPv6 on this host (SendSocket.Open): a datagram for an IPv6 downstream cannot leave.
+            counters.Dropped[(int)DropReason.SendError] += _v6.Count;
+        }
+        Tally(downstreams);
+        _sending = null;
+        _v4.Count = 0;
+        _v6.Count = 0;
+    }
+
+    private void Send(Lane lane, int fd, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
+    {
+        var queued = lane.Count;
         var offset = 0;
         var failedAt = -1;
         var tries = 0;
         while (offset < queued)
         {
-            var sent = sendmmsg(socket.Fd, _hdr + offset, (uint)(queued - offset), MSG_DONTWAIT);
+            var sent = sendmmsg(fd, lane.Hdr + offset, (uint)(queued - offset), MSG_DONTWAIT);
             if (sent > 0)
             {
                 for (var i = offset; i < offset + sent; i++)
                 {
-                    var bytes = (long)_iov[i].iov_len;
-                    _tallyPackets[_target[i]]++;
-                    _tallyBytes[_target[i]] += bytes;
+                    var bytes = (long)lane.Iov[i].iov_len;
+                    _tallyPackets[lane.Target[i]]++;
+                    _tallyBytes[lane.Target[i]] += bytes;
                     counters.Forwarded++;
                     counters.ForwardedBytes += bytes;
                 }
@@ -112,9 +120,6 @@ internal sealed unsafe class SendBatch : IDisposable
             counters.Dropped[(int)DropReason.SendError]++;
             offset++;
         }
-        Tally(downstreams);
-        _sending = null;
-        Count = 0;
     }
 
     /// <summary>
@@ -128,7 +133,8 @@ internal sealed unsafe class SendBatch : IDisposable
             Tally(downstreams);
             _sending = null;
         }
-        Count = 0;
+        _v4.Count = 0;
+        _v6.Count = 0;
     }
 
     private void Tally(ActiveDownstreams downstreams)
@@ -146,9 +152,50 @@ internal sealed unsafe class SendBatch : IDisposable
 
     public void Dispose()
     {
-        NativeMemory.Free(_hdr);
-        NativeMemory.Free(_iov);
-        NativeMemory.Free(_addr);
-        NativeMemory.Free(_target);
+        _v4.Dispose();
+        _v6.Dispose();
+    }
+
+    /// <summary>The datagrams of one family: their headers, payloads, addresses and downstream indexes, in native memory.</summary>
+    private sealed class Lane : IDisposable
+    {
+        public Lane(int capacity)
+        {
+            Hdr = (mmsghdr*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(mmsghdr));
+            Iov = (iovec*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(iovec));
+            Addr = (sockaddr_inet*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(sockaddr_inet));
+            Target = (int*)NativeMemory.AllocZeroed((nuint)capacity, sizeof(int));
+        }
+
+        public mmsghdr* Hdr { get; }
+
+        public iovec* Iov { get; }
+
+        public sockaddr_inet* Addr { get; }
+
+        public int* Target { get; }
+
+        public int Count { get; set; }
+
+        public void Add(void* payload, uint length, int target, in sockaddr_inet address)
+        {
+            var i = Count++;
+            Addr[i] = address;
+            Target[i] = target;
+            Iov[i] = new iovec { iov_base = payload, iov_len = length };
+            ref var h = ref Hdr[i].msg_hdr;
+            h.msg_name = Addr + i;
+            h.msg_namelen = address.Length;
+            h.msg_iov = Iov + i;
+            h.msg_iovlen = 1;
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.Free(Hdr);
+            NativeMemory.Free(Iov);
+            NativeMemory.Free(Addr);
+            NativeMemory.Free(Target);
+        }
     }
 }

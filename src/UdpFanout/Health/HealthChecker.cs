@@ -9,7 +9,7 @@ namespace UdpFanout.Health;
 /// <summary>
 /// Probes one listener's downstreams every interval, each at its own offset so probes spread over the interval,
 /// and tells the rotation when some go down or come back. One thread does it all for the listener: it takes the
-/// probes that are due from one sorted schedule, sends them in batches from one long-lived socket, reads the
+/// probes that are due from one sorted schedule, sends them in batches from long-lived sockets (one per address family), reads the
 /// replies in batches, and expires unanswered probes from one deadline queue. So a probe costs a share of a few
 /// system calls, not a socket, a timer and a task of its own. Every change is logged once, many as one summary.
 /// </summary>
@@ -93,7 +93,7 @@ internal sealed partial class HealthChecker : IAsyncDisposable
             {
                 if (!_probing.ContainsKey(downstream))
                 {
-                    var destination = sockaddr_in.From(new(downstream.Endpoint.Address,
+                    var destination = sockaddr_inet.From(new(downstream.Endpoint.Address,
                         _config.Protocol == HealthProtocol.Icmp ? 0 : _config.ProbePort ?? downstream.Endpoint.Port));
                     var target = new ProbedDownstream(downstream, destination, new DownstreamHealth(_config.UnhealthyThreshold, _config.HealthyThreshold));
                     _probing[downstream] = target;
@@ -356,17 +356,11 @@ internal sealed partial class HealthChecker : IAsyncDisposable
         }
         if (_socket is { } socket)
         {
-            WaitReadable(socket.Fd, milliseconds);
+            socket.WaitReadable(milliseconds);
         }
         else
         {
             Thread.Sleep(milliseconds);
         }
-    }
-
-    private static unsafe void WaitReadable(int fd, int milliseconds)
-    {
-        var poll = new pollfd { fd = fd, events = POLLIN };
-        Interop.Libc.poll(&poll, 1, milliseconds);
     }
 }

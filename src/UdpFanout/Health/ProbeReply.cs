@@ -1,3 +1,5 @@
+using static Interop.Libc;
+
 namespace UdpFanout.Health;
 
 /// <summary>
@@ -7,8 +9,7 @@ namespace UdpFanout.Health;
 internal struct ProbeReply
 {
     public UInt128 Token;
-    /// <summary>Source address and port in network byte order, as in <c>sockaddr_in</c>; ICMP leaves the port 0.</summary>
-    public uint Address;
-    public ushort Port;
+    /// <summary>The source's family, address and port, as recvmmsg gave them; ICMP leaves the port 0.</summary>
+    public sockaddr_inet From;
     public ushort Sequence;
 }

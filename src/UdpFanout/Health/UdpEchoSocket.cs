@@ -6,11 +6,12 @@ namespace UdpFanout.Health;
 
 /// <summary>
 /// UDP echo: the probe is a random 16-byte token; the reply is the same 16 bytes from the address and port the
-/// probe went to. One unconnected socket for every downstream, so the source is checked here, not by the kernel.
+/// probe went to. One unconnected socket per family for every downstream, so the source is checked here, not by
+/// the kernel.
 /// </summary>
 internal sealed unsafe class UdpEchoSocket : ProbeSocket
 {
-    private UdpEchoSocket(Socket socket) : base(socket)
+    private UdpEchoSocket(Socket v4, Socket? v6) : base(v4, v6)
     {
     }
 
@@ -18,22 +19,19 @@ internal sealed unsafe class UdpEchoSocket : ProbeSocket
 
     public static UdpEchoSocket Open()
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var v4 = OpenOne(IPAddress.Any);
         try
         {
-            SizeReceiveBuffer(socket);
-            socket.Bind(new IPEndPoint(IPAddress.Any, 0));
-            return new UdpEchoSocket(socket);
+            return new UdpEchoSocket(v4, OpenIpv6IfAny(() => OpenOne(IPAddress.IPv6Any)));
         }
         catch
         {
-            socket.Dispose();
+            v4.Dispose();
             throw;
         }
     }
 
-    public override bool Matches(in OutgoingProbe sent, in ProbeReply reply) =>
-        reply.Address == sent.Destination.sin_addr && reply.Port == sent.Destination.sin_port;
+    public override bool Matches(in OutgoingProbe sent, in ProbeReply reply) => reply.From.SameEndPoint(sent.Destination);
 
     protected override int WriteProbe(byte* slot, in OutgoingProbe probe)
     {
@@ -41,7 +39,7 @@ internal sealed unsafe class UdpEchoSocket : ProbeSocket
         return sizeof(UInt128);
     }
 
-    protected override bool TryReadReply(ReadOnlySpan<byte> datagram, in sockaddr_in from, out ProbeReply reply)
+    protected override bool TryReadReply(ReadOnlySpan<byte> datagram, in sockaddr_inet from, out ProbeReply reply)
     {
         reply = default;
         if (datagram.Length != sizeof(UInt128))
@@ -49,8 +47,28 @@ internal sealed unsafe class UdpEchoSocket : ProbeSocket
             return false;
         }
         reply.Token = System.Runtime.InteropServices.MemoryMarshal.Read<UInt128>(datagram);
-        reply.Address = from.sin_addr;
-        reply.Port = from.sin_port;
+        reply.From = from;
         return true;
+    }
+
+    private static Socket OpenOne(IPAddress any)
+    {
+        var socket = new Socket(any.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (any.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                // IPv4 probes go from the IPv4 socket; this one neither sends nor takes IPv4.
+                socket.SetRawSocketOption(SOL_IPV6, IPV6_V6ONLY, BitConverter.GetBytes(1));
+            }
+            SizeReceiveBuffer(socket);
+            socket.Bind(new IPEndPoint(any, 0));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 }

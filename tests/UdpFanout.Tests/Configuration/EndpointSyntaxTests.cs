@@ -105,6 +105,30 @@ public sealed class EndpointSyntaxTests
             (error.Line, error.Path, error.Message));
     }
 
+    [Theory]
+    [InlineData("[::]:5514", 65527, null)]
+    [InlineData("0.0.0.0:5514", 65527, "65527 is out of range (1..65507)")]
+    [InlineData("0.0.0.0:5514", 65507, null)]
+    public void Parse_MaxPacketSize_UpToWhatTheBindsFamilyCarries(string bind, int size, string? error)
+    {
+        var yaml = $"""
+            listeners:
+              - name: syslog
+                bind: "{bind}"
+                max_packet_size: {size}
+                downstream: [{"{"} name: a, address: "[fd00::12]:5514" {"}"}]
+            """;
+
+        if (error is null)
+        {
+            Assert.Equal(size, ConfigLoader.Parse(yaml, File).Listeners[0].MaxPacketSize);
+        }
+        else
+        {
+            Assert.Equal(("listeners[0].max_packet_size", error), (Single(yaml).Path, Single(yaml).Message));
+        }
+    }
+
     private static ConfigError Single(string yaml) =>
         Assert.Single(Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, File)).Errors);
 }

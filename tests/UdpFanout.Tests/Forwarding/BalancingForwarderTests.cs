@@ -22,18 +22,21 @@ public abstract class BalancingForwarderTests : IDisposable
     private readonly NetnsTestbed _bed;
     private readonly List<CountingReceiver> _receivers = [];
     private readonly ClientSources _sources;
+    private readonly bool _ipv6;
     private IListenerForwarder? _forwarder;
 
-    protected BalancingForwarderTests(string prefix, string network)
+    /// <param name="ipv6">The IPv6 /16 of a dual-stack testbed whose IPv6 side every datagram takes: clients, listener and downstreams; null for IPv4.</param>
+    protected BalancingForwarderTests(string prefix, string network, string? ipv6 = null)
     {
-        _bed = NetnsTestbed.Create(prefix, network, Downstreams);
+        _ipv6 = ipv6 is not null;
+        _bed = NetnsTestbed.Create(prefix, network, Downstreams, ipv6: ipv6);
         try
         {
             for (var i = 0; i < Downstreams; i++)
             {
-                _receivers.Add(_bed.Downstreams[i].Invoke(() => new CountingReceiver(IPAddress.Any, 6000 + i)));
+                _receivers.Add(_bed.Downstreams[i].Invoke(() => new CountingReceiver(_ipv6 ? IPAddress.IPv6Any : IPAddress.Any, 6000 + i)));
             }
-            _sources = new ClientSources(_bed, addresses: 50);
+            _sources = new ClientSources(_bed, addresses: 50, _ipv6);
         }
         catch
         {
@@ -212,7 +215,7 @@ public abstract class BalancingForwarderTests : IDisposable
         var listener = new ListenerConfig
         {
             Name = "bal",
-            Bind = new IPEndPoint(_bed.ProxyAddress, ListenPort),
+            Bind = Listener,
             Mode = Mode,
             Interface = _bed.ProxyIngress,
             Balance = balance,
@@ -228,7 +231,9 @@ public abstract class BalancingForwarderTests : IDisposable
     }
 
     private Downstream[] Set() =>
-        [.. Enumerable.Range(0, Downstreams).Select(i => new Downstream($"s{i}", new IPEndPoint(_bed.DownstreamAddress(i), 6000 + i)))];
+        [.. Enumerable.Range(0, Downstreams).Select(i => new Downstream($"s{i}", new IPEndPoint(_ipv6 ? _bed.DownstreamAddress6(i) : _bed.DownstreamAddress(i), 6000 + i)))];
+
+    private IPEndPoint Listener => new(_ipv6 ? _bed.ProxyAddress6 : _bed.ProxyAddress, ListenPort);
 
     /// <summary>Where the C# policy sends each source: the index of its downstream in <paramref name="set"/>.</summary>
     private static int[] Predict(Downstream[] set, HashKey hashKey, IPEndPoint[] sources)
@@ -243,7 +248,7 @@ public abstract class BalancingForwarderTests : IDisposable
     private async Task SendRoundAsync(IPEndPoint[] sources, int round, int k, int firstIndex = 0, bool sameSource = false)
     {
         var expected = _receivers.Sum(r => r.Count) + sources.Length;
-        _sources.Send(sources, i => round * RoundStride + (sameSource ? k * 100 + i : (firstIndex + i) * 100L + k), new IPEndPoint(_bed.ProxyAddress, ListenPort));
+        _sources.Send(sources, i => round * RoundStride + (sameSource ? k * 100 + i : (firstIndex + i) * 100L + k), Listener);
         await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) >= expected, $"{expected} datagrams at the receivers");
     }
 

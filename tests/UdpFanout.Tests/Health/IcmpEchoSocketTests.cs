@@ -6,12 +6,14 @@ namespace UdpFanout.Tests.Health;
 
 public sealed class IcmpEchoSocketTests
 {
-    [Fact]
-    public async Task Receive_TwoCheckersProbing_EachReadsOnlyTheRepliesToItsOwnProbes()
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    public async Task Receive_TwoCheckersProbing_EachReadsOnlyTheRepliesToItsOwnProbes(string address)
     {
         using var mine = IcmpEchoSocket.Open();
         using var other = IcmpEchoSocket.Open();
-        OutgoingProbe[] probes = [new() { Destination = sockaddr_in.From(new IPEndPoint(IPAddress.Loopback, 0)), Token = 42, Sequence = 1 }];
+        OutgoingProbe[] probes = [new() { Destination = sockaddr_inet.From(new IPEndPoint(IPAddress.Parse(address), 0)), Token = 42, Sequence = 1 }];
 
         mine.Send(probes);
 
@@ -25,6 +27,7 @@ public sealed class IcmpEchoSocketTests
         }
         Assert.Equal(1, read);
         Assert.True(mine.Matches(probes[0], replies[0]));
+        Assert.Equal((UInt128)42, replies[0].Token);
         Assert.Equal(0, other.Receive(replies, out _));
     }
 

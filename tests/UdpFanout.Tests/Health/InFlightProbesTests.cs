@@ -33,6 +33,23 @@ public sealed class InFlightProbesTests
         Assert.Same(target, inFlight.Complete(ReplyFrom(Probed, probe.Token), socket));
     }
 
+    /// <summary>The same over IPv6: all 128 bits of the address, the port and the token must match.</summary>
+    [Theory]
+    [InlineData("[fd90:1::10]:7000", false, "another address")]
+    [InlineData("[fd90:1::1:9]:7000", false, "an address that differs in the high bits of the interface identifier only")]
+    [InlineData("[fd90:1::9]:7001", false, "another port")]
+    [InlineData("[fd90:1::9]:7000", true, "a wrong token")]
+    [InlineData("127.0.0.9:7000", false, "an IPv4 address")]
+    public void Complete_SpoofedOverIpv6_NeverCountsAndTheProbeKeepsWaiting(string from, bool wrongToken, string what)
+    {
+        using var socket = UdpEchoSocket.Open();
+        var probed = IPEndPoint.Parse("[fd90:1::9]:7000");
+        var (inFlight, target, probe) = OneInFlight(probed);
+
+        Assert.True(inFlight.Complete(ReplyFrom(IPEndPoint.Parse(from), wrongToken ? probe.Token + 1 : probe.Token), socket) is null, what);
+        Assert.Same(target, inFlight.Complete(ReplyFrom(probed, probe.Token), socket));
+    }
+
     [Fact]
     public void Complete_IcmpReplyWithAnotherSequence_NeverCounts()
     {
@@ -76,11 +93,7 @@ public sealed class InFlightProbesTests
     }
 
     private static ProbedDownstream Target(IPEndPoint destination) =>
-        new(new Downstream("d", destination), sockaddr_in.From(destination), new DownstreamHealth(1, 1));
+        new(new Downstream("d", destination), sockaddr_inet.From(destination), new DownstreamHealth(1, 1));
 
-    private static ProbeReply ReplyFrom(IPEndPoint from, UInt128 token)
-    {
-        var address = sockaddr_in.From(from);
-        return new ProbeReply { Token = token, Address = address.sin_addr, Port = address.sin_port };
-    }
+    private static ProbeReply ReplyFrom(IPEndPoint from, UInt128 token) => new() { Token = token, From = sockaddr_inet.From(from) };
 }

@@ -64,6 +64,6 @@ public sealed class ProbeScheduleTests
     private static ProbedDownstream Target(int port)
     {
         var endpoint = new IPEndPoint(IPAddress.Loopback, port);
-        return new(new Downstream($"d{port}", endpoint), sockaddr_in.From(endpoint), new DownstreamHealth(1, 1));
+        return new(new Downstream($"d{port}", endpoint), sockaddr_inet.From(endpoint), new DownstreamHealth(1, 1));
     }
 }

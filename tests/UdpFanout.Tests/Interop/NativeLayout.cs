@@ -21,6 +21,7 @@ internal static class NativeLayout
         ("msghdr", ["msg_name", "msg_namelen", "msg_iov", "msg_iovlen", "msg_control", "msg_controllen", "msg_flags"]),
         ("mmsghdr", ["msg_hdr", "msg_len"]),
         ("sockaddr_in", ["sin_family", "sin_port", "sin_addr", "sin_zero"]),
+        ("sockaddr_in6", ["sin6_family", "sin6_port", "sin6_flowinfo", "sin6_addr", "sin6_scope_id"]),
         ("cmsghdr", ["cmsg_len", "cmsg_level", "cmsg_type"]),
         ("sock_extended_err", ["ee_errno", "ee_origin", "ee_type", "ee_code", "ee_pad", "ee_info", "ee_data"]),
         ("sock_filter", ["code", "jt", "jf", "k"]),

@@ -17,10 +17,22 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<msghdr>("msghdr");
         AssertLayout<mmsghdr>("mmsghdr");
         AssertLayout<sockaddr_in>("sockaddr_in");
+        AssertLayout<sockaddr_in6>("sockaddr_in6");
         AssertLayout<cmsghdr>("cmsghdr");
         AssertLayout<sock_extended_err>("sock_extended_err");
         AssertLayout<sock_filter>("sock_filter");
         AssertLayout<sock_fprog>("sock_fprog");
+    }
+
+    /// <summary>The union of the two: as large as the larger, with family and port where both keep them.</summary>
+    [Fact]
+    public void Libc_SockaddrInet_HoldsEitherFamilyWithFamilyAndPortInPlace()
+    {
+        Assert.Equal(NativeLayout.Of("sockaddr_in6"), sizeof(sockaddr_inet));
+        Assert.Equal(NativeLayout.Of("sockaddr_in.sin_family"), Marshal.OffsetOf<sockaddr_inet>(nameof(sockaddr_inet.family)));
+        Assert.Equal(NativeLayout.Of("sockaddr_in6.sin6_family"), Marshal.OffsetOf<sockaddr_inet>(nameof(sockaddr_inet.family)));
+        Assert.Equal(NativeLayout.Of("sockaddr_in.sin_port"), Marshal.OffsetOf<sockaddr_inet>(nameof(sockaddr_inet.port)));
+        Assert.Equal(NativeLayout.Of("sockaddr_in6.sin6_port"), Marshal.OffsetOf<sockaddr_inet>(nameof(sockaddr_inet.port)));
     }
 
     [Fact]

@@ -9,7 +9,7 @@ namespace UdpFanout.Tests.Testing;
 /// </summary>
 internal sealed class CountingReceiver : IDisposable
 {
-    private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private readonly Socket _socket;
     private readonly Thread _thread;
     private readonly List<long> _sequences = [];
     private readonly Lock _gate = new();
@@ -18,6 +18,7 @@ internal sealed class CountingReceiver : IDisposable
 
     public CountingReceiver(IPAddress? address = null, int port = 0)
     {
+        _socket = new Socket(address?.AddressFamily ?? AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         _socket.ReceiveBufferSize = 16 << 20;
         _socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         _thread = new Thread(Run) { IsBackground = true, Name = "receiver" };
@@ -55,7 +56,7 @@ internal sealed class CountingReceiver : IDisposable
         {
             lock (_gate)
             {
-                return _sources.Select(a => (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(a)).ToArray();
+                return _sources.Select(a => (IPEndPoint)new IPEndPoint(a.Family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0).Create(a)).ToArray();
             }
         }
     }
@@ -73,7 +74,7 @@ internal sealed class CountingReceiver : IDisposable
     {
         var buffer = new byte[65536];
         // Reused for every datagram, so receiving allocates nothing (the userspace mode's allocation test runs beside it).
-        var source = new SocketAddress(AddressFamily.InterNetwork);
+        var source = new SocketAddress(_socket.AddressFamily);
         try
         {
             while (true)
@@ -86,7 +87,7 @@ internal sealed class CountingReceiver : IDisposable
                         _sequences.Add(sequence);
                         if (!_sources.Contains(source))
                         {
-                            var copy = new SocketAddress(AddressFamily.InterNetwork);
+                            var copy = new SocketAddress(source.Family);
                             source.Buffer.CopyTo(copy.Buffer);
                             _sources.Add(copy);
                         }

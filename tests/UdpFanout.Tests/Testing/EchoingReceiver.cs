@@ -9,13 +9,14 @@ namespace UdpFanout.Tests.Testing;
 /// </summary>
 internal sealed class EchoingReceiver : IDisposable
 {
-    private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private readonly Socket _socket;
     private readonly Thread _thread;
     private readonly List<long> _sequences = [];
     private readonly Lock _gate = new();
 
     public EchoingReceiver(IPAddress? address = null, int port = 0)
     {
+        _socket = new Socket(address?.AddressFamily ?? AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         _socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         _thread = new Thread(Run) { IsBackground = true };
         _thread.Start();
@@ -45,7 +46,7 @@ internal sealed class EchoingReceiver : IDisposable
     private void Run()
     {
         var buffer = new byte[2048];
-        EndPoint from = new IPEndPoint(IPAddress.Any, 0);
+        EndPoint from = new IPEndPoint(_socket.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
         try
         {
             while (true)

@@ -13,7 +13,7 @@ internal sealed class PacedSender(Socket socket, IPEndPoint target, Func<long> r
     private readonly Socket _socket = socket;
 
     public PacedSender(IPEndPoint target, Func<long> receivedByProxy)
-        : this(new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp), target, receivedByProxy)
+        : this(new Socket(target.AddressFamily, SocketType.Dgram, ProtocolType.Udp), target, receivedByProxy)
     {
     }
 
@@ -21,7 +21,8 @@ internal sealed class PacedSender(Socket socket, IPEndPoint target, Func<long> r
 
     public async Task SendAsync(long count, Func<long, int> lengthOf, int burst = 1000)
     {
-        var buffer = new byte[65507];
+        // The largest UDP payload of either family (IPv6's).
+        var buffer = new byte[65527];
         var end = Sent + count;
         while (Sent < end)
         {

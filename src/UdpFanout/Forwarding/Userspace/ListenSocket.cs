@@ -47,10 +47,16 @@ internal static class ListenSocket
 
     public static Socket Open(IPEndPoint bind, int recvBufferBytes, ILogger logger, string listener)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var socket = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
             socket.SetRawSocketOption(SOL_SOCKET, SO_REUSEPORT, BitConverter.GetBytes(1));
+            if (bind.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                // [::] receives IPv4 too (as ::ffff:a.b.c.d), as users of most servers expect and whatever
+                // net.ipv6.bindv6only says; a listener on one IPv6 address receives on that address alone anyway.
+                socket.SetRawSocketOption(SOL_IPV6, IPV6_V6ONLY, BitConverter.GetBytes(bind.Address.Equals(IPAddress.IPv6Any) ? 0 : 1));
+            }
             Configure(socket, recvBufferBytes, logger, listener);
             socket.Bind(bind);
             return socket;
@@ -70,7 +76,7 @@ internal static class ListenSocket
     }
 
     private static bool IsBoundTo(Socket socket, IPEndPoint bind) =>
-        socket.SocketType == SocketType.Dgram && socket.AddressFamily == AddressFamily.InterNetwork && bind.Equals(socket.LocalEndPoint);
+        socket.SocketType == SocketType.Dgram && socket.AddressFamily == bind.AddressFamily && bind.Equals(socket.LocalEndPoint);
 
     private static void Configure(Socket socket, int recvBufferBytes, ILogger logger, string listener)
     {

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
+using UdpFanout.Configuration;
 using UdpFanout.Model;
 using static Interop.Libc;
 
@@ -31,7 +32,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private readonly int _bufferSize;
     private readonly iovec* _recvIov;
     private readonly mmsghdr* _recvHdr;
-    private readonly sockaddr_in* _recvFrom;
+    private readonly sockaddr_inet* _recvFrom;
     private readonly ulong* _sources;
     private readonly int* _targets;
     private readonly SendBatch _send;
@@ -53,7 +54,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         _buffers = (byte*)NativeMemory.AlignedAlloc((nuint)(_bufferSize * batch), 64);
         _recvIov = Alloc<iovec>(batch);
         _recvHdr = Alloc<mmsghdr>(batch);
-        _recvFrom = Alloc<sockaddr_in>(batch);
+        _recvFrom = Alloc<sockaddr_inet>(batch);
         _sources = Alloc<ulong>(batch);
         _targets = Alloc<int>(batch);
         _send = new SendBatch(batch);
@@ -147,7 +148,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             h.msg_hdr.msg_iovlen = 1;
             // The source, for a policy that hashes it; the kernel writes it whether or not one does.
             h.msg_hdr.msg_name = _recvFrom + i;
-            h.msg_hdr.msg_namelen = (uint)sizeof(sockaddr_in);
+            h.msg_hdr.msg_namelen = (uint)sizeof(sockaddr_inet);
             h.msg_len = 0;
         }
     }
@@ -182,7 +183,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             {
                 if (_recvHdr[i].msg_len <= _bufferSize)
                 {
-                    _sources[n++] = SourceHash.Key(BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_addr), BinaryPrimitives.ReverseEndianness(_recvFrom[i].sin_port), hashKey);
+                    _sources[n++] = SourceKey(_recvFrom + i, hashKey);
                 }
             }
         }
@@ -197,6 +198,28 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         _fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
+
+    /// <summary>
+    /// The source of a received datagram as <see cref="SourceHash"/> keys it. An IPv4 client of a dual-stack
+    /// listener on [::] arrives as ::ffff:a.b.c.d and is keyed as the IPv4 address it is, so it goes where it
+    /// would go at an IPv4 listener, in every mode.
+    /// </summary>
+    internal static ulong SourceKey(sockaddr_inet* from, HashKey hashKey)
+    {
+        var port = BinaryPrimitives.ReverseEndianness(from->port);
+        if (from->family != AF_INET6)
+        {
+            return SourceHash.Key(BinaryPrimitives.ReverseEndianness(from->v4.sin_addr), port, hashKey);
+        }
+        var address = new ReadOnlySpan<byte>(from->v6.sin6_addr, 16);
+        return IsIpv4Mapped(address)
+            ? SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(address[12..]), port, hashKey)
+            : SourceHash.Key(address, port, hashKey);
+    }
+
+    /// <summary>::ffff:0:0/96 (RFC 4291 section 2.5.5.2).</summary>
+    private static bool IsIpv4Mapped(ReadOnlySpan<byte> address) =>
+        BinaryPrimitives.ReadUInt64LittleEndian(address) == 0 && BinaryPrimitives.ReadUInt32BigEndian(address[8..]) == 0x0000FFFF;
 
     private void PinToCpu()
     {

@@ -3,9 +3,17 @@ internal static partial class Interop
     internal static partial class Libc
     {
         public const ushort AF_INET = 2;
+        public const ushort AF_INET6 = 10;
 
         public const int SOL_IP = 0;
         public const int IP_RECVERR = 11;
+
+        /// <summary>&lt;linux/in6.h&gt;: the IPv6 socket options and the level of ICMPv6's own (IPPROTO_ICMPV6).</summary>
+        public const int SOL_IPV6 = 41;
+        public const int IPV6_V6ONLY = 26;
+        public const int IPV6_RECVERR = 25;
+        public const int SOL_ICMPV6 = 58;
+        public const int ICMP6_FILTER = 1;
 
         /// <summary>Level of raw-socket options (&lt;linux/socket.h&gt;); ICMP_FILTER from &lt;linux/icmp.h&gt;.</summary>
         public const int SOL_RAW = 255;

@@ -4,6 +4,7 @@ internal static partial class Interop
     {
         /// <summary>The error came from an ICMP message (ee_type and ee_code are the ICMP type and code).</summary>
         public const byte SO_EE_ORIGIN_ICMP = 2;
+        public const byte SO_EE_ORIGIN_ICMP6 = 3;
 
         /// <summary>
         /// <c>struct sock_extended_err</c> from &lt;linux/errqueue.h&gt;: the IP_RECVERR control message of one queued

@@ -8,6 +8,9 @@ internal static partial class Interop
         /// <summary><c>BPF_LDX | BPF_B | BPF_MSH</c>: X = 4 * (P[k] &amp; 0xf), an IPv4 header's length.</summary>
         public const ushort BPF_LDX_B_MSH = 0xb1;
 
+        /// <summary><c>BPF_LD | BPF_H | BPF_ABS</c>: A = the 16 bits at P[k], in network byte order.</summary>
+        public const ushort BPF_LD_H_ABS = 0x28;
+
         /// <summary><c>BPF_LD | BPF_H | BPF_IND</c>: A = the 16 bits at P[X + k], in network byte order.</summary>
         public const ushort BPF_LD_H_IND = 0x48;
 

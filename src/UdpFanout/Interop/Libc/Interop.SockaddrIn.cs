@@ -7,12 +7,12 @@ internal static partial class Interop
     internal static partial class Libc
     {
         /// <summary><c>struct sockaddr_in</c> from &lt;netinet/in.h&gt;; port and address in network byte order.</summary>
-        internal struct sockaddr_in
+        internal unsafe struct sockaddr_in
         {
             public ushort sin_family;
             public ushort sin_port;
             public uint sin_addr;
-            public ulong sin_zero;
+            public fixed byte sin_zero[8];
 
             public static sockaddr_in From(IPEndPoint endpoint)
             {
