@@ -24,12 +24,13 @@ public sealed class TcEbpfForwarderIpv6Tests() : KernelForwarderIpv6Tests("u6bt"
         stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == reason).Value;
 
     [Fact]
-    public async Task Forward_HopLimit_ArrivesDecrementedByOne()
+    public void Forward_HopLimit_ArrivesDecrementedByOne()
     {
         using var receiver = Bed.Downstreams[0].Invoke(() => new HopLimitReceiver(6500));
         var forwarder = Start([new Downstream("s0", new IPEndPoint(Bed.DownstreamAddress6(0), 6500))]);
         using var client = ClientSocket();
-        client.SetSocketOption(System.Net.Sockets.SocketOptionLevel.IPv6, System.Net.Sockets.SocketOptionName.HopLimit, 64);
+        // IPV6_UNICAST_HOPS (16 at level IPPROTO_IPV6): sent with 64, whatever the namespace's default.
+        client.SetRawSocketOption(41, 16, BitConverter.GetBytes(64));
 
         for (var seq = 0; seq < 20; seq++)
         {
