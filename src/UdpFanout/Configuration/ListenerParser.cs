@@ -17,10 +17,6 @@ internal static partial class ListenerParser
         }
         var bind = s.Endpoint("bind", required: true);
         var mode = s.Enum<ForwardingMode>("mode") ?? ForwardingMode.Userspace;
-        if (bind is not null && ModeFamilies.Refusal(mode, bind) is { } bindRefusal)
-        {
-            s.Errors.Add(s.Get("bind")!, s.PathOf("bind"), bindRefusal);
-        }
         var iface = s.String("interface");
         if (iface is not null && !InterfaceName().IsMatch(iface))
         {
@@ -99,10 +95,6 @@ internal static partial class ListenerParser
         {
             var name = d.String("name", required: true);
             var address = d.Endpoint("address", required: true);
-            if (address is not null && ModeFamilies.Refusal(mode, address) is { } refusal)
-            {
-                d.Errors.Add(d.Get("address")!, d.PathOf("address"), refusal);
-            }
             var weight = d.Int("weight", 0, DownstreamConfig.MaxWeight) ?? DownstreamConfig.DefaultWeight;
             if (mode == ForwardingMode.TcEbpf && balance == BalancePolicy.RoundRobin && weight > 1)
             {

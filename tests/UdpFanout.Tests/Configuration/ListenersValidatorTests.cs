@@ -57,7 +57,23 @@ public sealed class ListenersValidatorTests
             error.ToString());
     }
 
+    [Fact]
+    public void Validate_AnIpv6TcEbpfListenerWhoseLastTwoAddressBytesCollide_IsRefused()
+    {
+        // fd00::1:207 ends in the bytes 2.7 too: an IPv6 bind's handle takes its last two bytes, as an IPv4 one's.
+        var error = Single("""
+            listeners:
+              - { name: a, bind: "10.1.2.7:5514", mode: tc_ebpf, interface: eth0, downstream: [{ name: d, address: "10.9.0.1:6000" }] }
+              - { name: b, bind: "[fd00::1:207]:5514", mode: tc_ebpf, interface: eth0, downstream: [{ name: d, address: "[fd00::9]:6000" }] }
+            """);
+
+        Assert.Equal($"{File}:3:22: listeners[1].bind: the tc filter of this listener on eth0 would replace the one of listener 'a' (line 2): "
+            + "[fd00::1:207]:5514 and 10.1.2.7:5514 have the same port and the same last two address bytes (give one of them another port)",
+            error.ToString());
+    }
+
     [Theory]
+    [InlineData("tc_ebpf", "eth0", "tc_ebpf", "[fd00::2:8]:5514")] // an IPv6 bind ending in other bytes
     [InlineData("tc_ebpf", "eth1", "tc_ebpf", "10.3.2.7:5514")] // another interface: another set of filters
     [InlineData("userspace", "eth0", "tc_ebpf", "10.3.2.7:5514")] // no filter for userspace
     [InlineData("tc_ebpf", "eth0", "af_xdp", "10.3.2.7:5514")] // af_xdp attaches XDP, not a tc filter

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
+using UdpFanout.Model;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding;
@@ -120,6 +121,30 @@ public abstract class KernelForwarderIpv6Tests : IAsyncLifetime
         Assert.True(ping.Code == 0, ping.Output);
         Assert.Contains("lladdr", Bed.Client.Exec($"ip -6 neigh show {Bed.ProxyAddress6}"));
         Assert.Equal(10, forwarder.ReadStats().Forwarded);
+    }
+
+    [Fact]
+    public async Task Daemon_Ipv6ListenerAndDownstreamsInTheConfig_AcceptedAndForwarded()
+    {
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"[{Bed.DownstreamAddress6(i)}]:{6000 + i}\" }}"));
+        using var config = new TempConfig($$"""
+            listeners:
+              - name: kernel6
+                bind: "[{{Bed.ProxyAddress6}}]:{{ListenPort}}"
+                mode: {{Mode.YamlName()}}
+                interface: {{Bed.ProxyIngress}}
+                downstream:{{downstreams}}
+            metrics: { enabled: false }
+            """);
+        using var daemon = new DaemonProcess(config.Path, Bed.Proxy);
+        daemon.WaitReady();
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress6, ListenPort), () => Receivers.Sum(r => r.Count));
+
+        await client.SendAsync(300, _ => 64, burst: 300);
+
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.InRange(r.Count, 50, 150));
+        Assert.DoesNotContain("fail:", daemon.Output);
     }
 
     private const int IPPROTO_IPV6 = 41;
