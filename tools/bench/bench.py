@@ -55,6 +55,11 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
         lambda: UdpFanout(bed, binary, "tc_ebpf", balance="source_hash"),
         lambda: UdpFanout(bed, binary, "af_xdp", balance="source_hash"),
+        # IPv6 rows: 64-byte payloads from many source ports only (see plan below).
+        lambda: Nftables(bed, family=6),
+        lambda: UdpFanout(bed, binary, "userspace", 1, family=6),
+        lambda: UdpFanout(bed, binary, "tc_ebpf", family=6),
+        lambda: UdpFanout(bed, binary, "af_xdp", family=6),
     ]
 
 
@@ -88,6 +93,9 @@ def main():
                 idle_rss[system.name] = measure.rss_kib(system.pid)
                 print(f"== {system.name}", flush=True)
                 plan = [(size, many, None) for size in sizes for many in ([True] if args.smoke else [True, False])]
+                if getattr(system, "family", 4) == 6:
+                    # The IPv6 rows compare each system with its own IPv4 row, at the sizes and rates that goal names.
+                    plan = [(64, True, None)]
                 plan += [(64, True, rate) for rate in rates]
                 for size, many, rate in plan:
                     samples = [measure.run(bed, system, size, many, rate, seconds) for _ in range(runs)]

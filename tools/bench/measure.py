@@ -29,12 +29,14 @@ def rss_kib(pid):
     return None
 
 
-def trafgen_config(bed, size, many_ports):
+def trafgen_config(bed, size, many_ports, family=4):
     sport = "drnd(1024, 65000)" if many_ports else "40000"
     payload = max(size, 1)
+    ip = (f"ipv4(saddr={bed.client_addr}, daddr={bed.proxy_addr}, ttl=64)" if family == 4
+          else f"ipv6(saddr={bed.client_addr6}, daddr={bed.proxy_addr6}, hoplimit=64)")
     return f"""{{
   eth(da={bed.mac(bed.proxy, bed.proxy_if)}, sa={bed.mac(bed.cli, bed.client_if)}),
-  ipv4(saddr={bed.client_addr}, daddr={bed.proxy_addr}, ttl=64),
+  {ip},
   udp(sport={sport}, dport={LISTEN_PORT}),
   fill(0x41, {payload}),
 }}
@@ -48,7 +50,7 @@ def tx_packets(bed):
 def run(bed, system, size, many_ports, rate, seconds):
     """Returns offered and delivered datagrams per second, busy CPU seconds per second, and the RSS under load."""
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
-        f.write(trafgen_config(bed, size, many_ports))
+        f.write(trafgen_config(bed, size, many_ports, getattr(system, "family", 4)))
     argv = ["ip", "netns", "exec", bed.cli, "trafgen", "--dev", bed.client_if, "--conf", f.name, "-P", "1", "-q"]
     if rate:
         argv += ["-b", f"{rate}pps"]

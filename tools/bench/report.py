@@ -116,6 +116,31 @@ def evaluate_goals(points):
                      f"(goal >= 10x) and {rate / user['delivered_pps'][0]:.2f}x userspace with 1 worker (goal >= 1x): "
                      f"{'met' if rate >= 300000 and rate >= user['delivered_pps'][0] else 'NOT met'}")
     goals += source_hash_goals(points)
+    goals += ipv6_goals(points)
+    return goals
+
+
+def ipv6_goals(points):
+    """Each system over IPv6 against its own IPv4 row: delivered flat out, and CPU per datagram at the highest fixed
+    rate both deliver whole (64 B, many source ports)."""
+    goals = []
+    for v4 in ("nftables numgen", "udp-fanout userspace (1 worker)", "udp-fanout tc_ebpf", "udp-fanout af_xdp"):
+        v6 = v4 + " IPv6"
+        a, b = find(points, v4, 64, True, None), find(points, v6, 64, True, None)
+        if not a or not b:
+            continue
+        ratio = b["delivered_pps"][0] / max(a["delivered_pps"][0], 1)
+        text = f"{v6} delivers {ratio:.2f}x its IPv4 row flat out"
+        rates = sorted({r for n, s, m, r, _ in points if r is not None and n == v6}, reverse=True)
+        both = [r for r in rates
+                if all((p := find(points, n, 64, True, r)) and p["share"][0] >= 0.999 for n in (v4, v6))
+                and (base := find(points, BASELINE, 64, True, r)) and base["offered_pps"][0] >= 0.95 * r]
+        cpu = None
+        if both and (c4 := cpu_ns(points, v4, 64, True, both[0])) and (c6 := cpu_ns(points, v6, 64, True, both[0])) and c4 > 0 and c6 > 0:
+            cpu = c6 / c4
+            text += f" and costs {cpu:.2f}x its CPU per datagram at {both[0] / 1000:.0f}k/s"
+        met = ratio >= 0.85 and (cpu is None or cpu <= 1.15)
+        goals.append(f"{text} (goal within 15 %): {'met' if met else 'NOT met'}")
     return goals
 
 

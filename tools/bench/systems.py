@@ -30,21 +30,23 @@ class Baseline:
 
 
 class Nftables:
-    """Stateless round robin in the kernel: notrack, then rewrite the destination from numgen."""
-    name = "nftables numgen"
+    """Stateless round robin in the kernel: notrack, then rewrite the destination from numgen (ip or ip6)."""
     pid = None
 
-    def __init__(self, bed):
-        self.bed = bed
+    def __init__(self, bed, family=4):
+        self.bed, self.family = bed, family
+        self.table = "ip fanout" if family == 4 else "ip6 fanout"
+        self.name = "nftables numgen" + ("" if family == 4 else " IPv6")
 
     def __enter__(self):
         b = self.bed
-        targets = ", ".join(f"{i} : {b.sink_addr(i)}" for i in range(b.downstreams))
+        sink, proxy, daddr = (b.sink_addr, b.proxy_addr, "ip daddr") if self.family == 4 else (b.sink_addr6, b.proxy_addr6, "ip6 daddr")
+        targets = ", ".join(f"{i} : {sink(i)}" for i in range(b.downstreams))
         rules = f"""
-table ip fanout {{
+table {self.table} {{
   chain pre {{
     type filter hook prerouting priority raw; policy accept;
-    ip daddr {b.proxy_addr} udp dport {LISTEN_PORT} notrack ip daddr set numgen inc mod {b.downstreams} map {{ {targets} }} udp dport set {SINK_PORT}
+    {daddr} {proxy} udp dport {LISTEN_PORT} notrack {daddr} set numgen inc mod {b.downstreams} map {{ {targets} }} udp dport set {SINK_PORT}
   }}
 }}
 """
@@ -55,7 +57,7 @@ table ip fanout {{
         return self
 
     def __exit__(self, *exc):
-        self.bed.ns(self.bed.proxy, "nft delete table ip fanout", check=False)
+        self.bed.ns(self.bed.proxy, f"nft delete table {self.table}", check=False)
 
 
 class Process:
@@ -132,18 +134,20 @@ stream {{
 
 
 class UdpFanout(Process):
-    """The daemon itself, with a generated config for one listener in the given mode."""
+    """The daemon itself, with a generated config for one listener in the given mode, over IPv4 or IPv6."""
 
-    def __init__(self, bed, binary, mode, workers=1, balance="round_robin"):
+    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", family=4):
         self.dir = tempfile.mkdtemp(prefix="ufb-fanout-")
+        self.family = family
         # source_ip_port: the generator sends from one address and many ports, which spread only by port.
         balancing = "    balance: source_hash\n    hash_key: source_ip_port\n" if balance == "source_hash" else ""
+        sink, proxy = (bed.sink_addr, bed.proxy_addr) if family == 4 else ((lambda i: f"[{bed.sink_addr6(i)}]"), f"[{bed.proxy_addr6}]")
         downstream = "\n".join(
-            f"      - {{ name: s{i}, address: \"{bed.sink_addr(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
+            f"      - {{ name: s{i}, address: \"{sink(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
         interface = f"    interface: {bed.proxy_if}\n" if mode != "userspace" else ""
         config = f"""listeners:
   - name: bench
-    bind: "{bed.proxy_addr}:{LISTEN_PORT}"
+    bind: "{proxy}:{LISTEN_PORT}"
     mode: {mode}
 {interface}{balancing}    workers: {workers}
     downstream:
@@ -154,7 +158,7 @@ metrics: {{ enabled: false }}
             f.write(config)
         super().__init__(bed, [binary, "--config", f"{self.dir}/config.yaml"], self._started)
         self.name = (f"udp-fanout {mode}" + (f" ({workers} worker{'s' if workers > 1 else ''})" if mode == "userspace" else "")
-                     + (" source_hash" if balance == "source_hash" else ""))
+                     + (" source_hash" if balance == "source_hash" else "") + ("" if family == 4 else " IPv6"))
 
     def _started(self):
         return "listener bench started" in open(self.log.name).read()

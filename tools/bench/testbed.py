@@ -2,6 +2,8 @@
 
     ns cli (N.1.2) --veth-- ns proxy (N.1.1 on "in"; N.(10+i).1 on "d<i>") --veth-- ns s<i> (N.(10+i).2)
 
+and the same in IPv6 (Q:1::2, Q:1::1 and Q:(10+i)::1, Q:(10+i)::2, one /64 per link), for the IPv6 rows.
+
 Each downstream namespace counts the datagrams it is sent with an nftables counter at the netdev ingress hook
 and drops them there, so counting costs almost nothing and ARP and everything else still pass.
 """
@@ -9,6 +11,7 @@ import os
 import subprocess
 
 NETWORK = "10.203"
+NETWORK6 = "fd00:203"
 LISTEN_PORT = 5514
 SINK_PORT = 6000
 
@@ -28,9 +31,13 @@ class Testbed:
         self.sinks = [f"{self.id}-s{i}" for i in range(downstreams)]
         self.client_if, self.proxy_if = f"{self.id}c", f"{self.id}in"
         self.client_addr, self.proxy_addr = f"{NETWORK}.1.2", f"{NETWORK}.1.1"
+        self.client_addr6, self.proxy_addr6 = f"{NETWORK6}:1::2", f"{NETWORK6}:1::1"
 
     def sink_addr(self, i):
         return f"{NETWORK}.{11 + i}.2"
+
+    def sink_addr6(self, i):
+        return f"{NETWORK6}:{11 + i}::2"
 
     def ns(self, name, cmd, check=True):
         return sh(f"ip netns exec {name} {cmd}", check)
@@ -55,23 +62,33 @@ class Testbed:
         self.ns(self.cli, f"ip addr add {self.client_addr}/24 dev {self.client_if}")
         self.ns(self.cli, f"ip link set {self.client_if} up")
         self.ns(self.cli, f"ip route add {NETWORK}.0.0/16 via {self.proxy_addr}")
+        # nodad: the addresses work at once, without duplicate address detection's wait.
+        self.ns(self.cli, f"ip addr add {self.client_addr6}/64 dev {self.client_if} nodad")
+        self.ns(self.cli, f"ip -6 route add {NETWORK6}::/32 via {self.proxy_addr6}")
         self.ns(self.proxy, f"ip addr add {self.proxy_addr}/24 dev {self.proxy_if}")
+        self.ns(self.proxy, f"ip addr add {self.proxy_addr6}/64 dev {self.proxy_if} nodad")
         self.ns(self.proxy, f"ip link set {self.proxy_if} up")
         self.ns(self.proxy, "sysctl -qw net.ipv4.ip_forward=1")
+        self.ns(self.proxy, "sysctl -qw net.ipv6.conf.all.forwarding=1")
         for i, sink in enumerate(self.sinks):
             inside, outside = f"{self.id}s{i}", f"{self.id}d{i}"
             sh(f"ip link add {inside} netns {sink} type veth peer name {outside} netns {self.proxy}")
             self.ns(sink, f"ip addr add {self.sink_addr(i)}/24 dev {inside}")
             self.ns(sink, f"ip link set {inside} up")
             self.ns(sink, f"ip route add default via {NETWORK}.{11 + i}.1")
+            self.ns(sink, f"ip addr add {self.sink_addr6(i)}/64 dev {inside} nodad")
+            self.ns(sink, f"ip -6 route add default via {NETWORK6}:{11 + i}::1")
             self.ns(self.proxy, f"ip addr add {NETWORK}.{11 + i}.1/24 dev {outside}")
+            self.ns(self.proxy, f"ip addr add {NETWORK6}:{11 + i}::1/64 dev {outside} nodad")
             self.ns(self.proxy, f"ip link set {outside} up")
             self.ns(sink, f"nft add table netdev sink")
             self.ns(sink, f"nft 'add chain netdev sink in {{ type filter hook ingress device {inside} priority 0; }}'")
             self.ns(sink, f"nft add rule netdev sink in udp dport {SINK_PORT} counter drop")
-            # Resolve the neighbours once, so the first measured packets do not wait for ARP.
+            # Resolve the neighbours once, so the first measured packets do not wait for ARP or NDP.
             self.ns(self.proxy, f"ping -c 1 -W 1 {self.sink_addr(i)}", check=False)
+            self.ns(self.proxy, f"ping -6 -c 1 -W 1 {self.sink_addr6(i)}", check=False)
         self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)
+        self.ns(self.cli, f"ping -6 -c 1 -W 1 {self.proxy_addr6}", check=False)
 
     def mac(self, ns, ifname):
         return self.ns(ns, f"cat /sys/class/net/{ifname}/address").strip()
