@@ -12,7 +12,8 @@
 #define UDP_HLEN_BYTES 8
 #define IPV4_MAX_HLEN 60
 #define IPV6_HLEN 40
-/* The most header bytes the parser reads: Ethernet, one VLAN tag, IPv4 with options, UDP. */
+/* The most header bytes the parser reads: Ethernet, one VLAN tag, IPv4 with options, UDP. IPv6's fixed header and
+ * UDP take fewer (66); extension headers past this are walked only where they are in the linear part already. */
 #define MAX_HEADERS_BYTES (ETH_HLEN_BYTES + VLAN_HLEN_BYTES + IPV4_MAX_HLEN + UDP_HLEN_BYTES)
 
 /* EtherTypes in network byte order, so the parser compares without swapping per packet. */
