@@ -13,7 +13,7 @@ internal static class TcFilterHandle
     public static uint For(IPEndPoint bind)
     {
         var address = bind.Address.GetAddressBytes();
-        return (uint)bind.Port << 16 | (uint)address[2] << 8 | address[3];
+        return (uint)bind.Port << 16 | (uint)address[^2] << 8 | address[^1];
     }
 
     /// <summary>
