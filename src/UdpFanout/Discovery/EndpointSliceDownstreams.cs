@@ -6,16 +6,26 @@ using UdpFanout.Configuration;
 
 namespace UdpFanout.Discovery;
 
-/// <summary>Turns a service's EndpointSlices into downstreams: ready, non-terminating IPv4 endpoints, named after their pod.</summary>
+/// <summary>
+/// Turns a service's EndpointSlices into downstreams: ready, non-terminating endpoints of the families the listener
+/// serves, named after their pod. A dual-stack service has one slice per family (addressType IPv4 or IPv6), so a
+/// listener whose mode serves both takes the pods at both addresses; FQDN slices name no address and are skipped.
+/// </summary>
 internal static class EndpointSliceDownstreams
 {
-    public static IReadOnlyList<Downstream> From(IEnumerable<V1EndpointSlice> slices, KubernetesDiscoveryConfig config)
+    /// <param name="serves">Whether the listener can forward to an address family (<see cref="ModeFamilies"/>).</param>
+    public static IReadOnlyList<Downstream> From(IEnumerable<V1EndpointSlice> slices, KubernetesDiscoveryConfig config, Func<AddressFamily, bool> serves)
     {
         var byEndpoint = new Dictionary<IPEndPoint, Downstream>();
         foreach (var slice in slices)
         {
-            // The data paths are IPv4; a dual-stack service has a separate IPv6 slice, which is not ours.
-            if (slice.AddressType != "IPv4" || PortOf(slice, config) is not { } port)
+            AddressFamily? family = slice.AddressType switch
+            {
+                "IPv4" => AddressFamily.InterNetwork,
+                "IPv6" => AddressFamily.InterNetworkV6,
+                _ => null,
+            };
+            if (family is not { } sliceFamily || !serves(sliceFamily) || PortOf(slice, config) is not { } port)
             {
                 continue;
             }
@@ -27,7 +37,7 @@ internal static class EndpointSliceDownstreams
                 }
                 foreach (var text in endpoint.Addresses ?? [])
                 {
-                    if (IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetwork)
+                    if (IPAddress.TryParse(text, out var address) && address.AddressFamily == sliceFamily)
                     {
                         var at = new IPEndPoint(address, port);
                         // The same pod in two slices (briefly, while the controller moves it) is one downstream.

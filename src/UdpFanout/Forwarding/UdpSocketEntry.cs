@@ -3,9 +3,9 @@ using System.Net;
 namespace UdpFanout.Forwarding;
 
 /// <summary>
-/// One UDP socket of this network namespace as <c>/proc/net/udp[6]</c> lists it: the IPv4 address and port it
-/// receives on (<see cref="IPAddress.Any"/> also for an IPv6 socket on :: that takes IPv4 too) and its inode,
-/// which names it in every process's <c>/proc/PID/fd</c>.
+/// One UDP socket of this network namespace as <c>/proc/net/udp[6]</c> lists it: the address and port it receives
+/// on (an IPv4-mapped one as the IPv4 address it is; [::] as taking both families, as <see cref="Configuration.Binds"/>
+/// counts it) and its inode, which names it in every process's <c>/proc/PID/fd</c>.
 /// </summary>
 internal sealed record UdpSocketEntry(IPEndPoint Local, long Inode)
 {

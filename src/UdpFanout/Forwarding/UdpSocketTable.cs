@@ -11,7 +11,7 @@ internal static class UdpSocketTable
 
     /// <summary>
     /// The lines after the header: "sl local_address rem_address st ... uid timeout inode ...". Addresses are the
-    /// kernel's 32-bit words printed in hex in host byte order; IPv6 sockets that cannot take IPv4 are left out.
+    /// kernel's 32-bit words printed in hex in host byte order.
     /// </summary>
     public static IEnumerable<UdpSocketEntry> Parse(IEnumerable<string> lines)
     {
@@ -19,17 +19,21 @@ internal static class UdpSocketTable
         {
             var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (fields.Length < 10 || fields[1].Split(':') is not [var address, var port]
-                || Address(address) is not { } ipv4)
+                || Address(address) is not { } local)
             {
                 continue;
             }
-            yield return new UdpSocketEntry(new IPEndPoint(ipv4, int.Parse(port, NumberStyles.HexNumber, CultureInfo.InvariantCulture)),
+            yield return new UdpSocketEntry(new IPEndPoint(local, int.Parse(port, NumberStyles.HexNumber, CultureInfo.InvariantCulture)),
                 long.Parse(fields[9], CultureInfo.InvariantCulture));
         }
     }
 
     private static IPAddress? Address(string hex)
     {
+        if (hex.Length is not (8 or 32))
+        {
+            return null;
+        }
         var bytes = new byte[hex.Length / 2];
         for (var word = 0; word < bytes.Length / 4; word++)
         {
@@ -37,10 +41,8 @@ internal static class UdpSocketTable
             BitConverter.TryWriteBytes(bytes.AsSpan(word * 4), value);
         }
         var address = new IPAddress(bytes);
-        // An IPv6 socket on :: takes IPv4 too unless IPV6_V6ONLY, which /proc does not show: counted as taking it.
-        return bytes.Length == 4 ? address
-            : address.Equals(IPAddress.IPv6Any) ? IPAddress.Any
-            : address.IsIPv4MappedToIPv6 ? address.MapToIPv4()
-            : null;
+        // An IPv6 socket on :: takes IPv4 too unless IPV6_V6ONLY, which /proc does not show: it stays [::], which
+        // Binds counts as taking both families. One on ::ffff:a.b.c.d takes only that IPv4 address.
+        return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
     }
 }

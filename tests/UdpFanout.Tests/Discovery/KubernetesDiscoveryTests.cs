@@ -54,6 +54,31 @@ public sealed class KubernetesDiscoveryTests : IDisposable
         Assert.Equal(0, discovery.Relists);
     }
 
+    /// <summary>
+    /// A dual-stack service, as the endpointslice controller writes it: one slice per family. A userspace listener
+    /// forwards to every pod at both addresses; a tc_ebpf one, whose BPF program is IPv4 only, to the IPv4 ones.
+    /// </summary>
+    [Theory]
+    [InlineData("userspace", new[] { "vector-0 10.244.0.10:5514", "vector-0 [fd00:10:244::a]:5514", "vector-1 10.244.0.11:5514", "vector-1 [fd00:10:244::b]:5514" })]
+    [InlineData("tc_ebpf", new[] { "vector-0 10.244.0.10:5514", "vector-1 10.244.0.11:5514" })]
+    public async Task Watch_DualStackService_TheFamiliesTheModeServes(string modeName, string[] expected)
+    {
+        Assert.True(UdpFanout.Model.YamlNames.TryParse<ForwardingMode>(modeName, out var mode));
+        _api.Apply(EndpointSliceJson.Slice("vector-v4", "vector", [new Pod("vector-0", "10.244.0.10"), new Pod("vector-1", "10.244.0.11")]));
+        _api.Apply(EndpointSliceJson.Slice("vector-v6", "vector", [new Pod("vector-0", "fd00:10:244::a"), new Pod("vector-1", "fd00:10:244::b")], addressType: "IPv6"));
+        await using var discovery = Start(mode: mode);
+        await discovery.FirstSync.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(expected, Published());
+
+        // A pod leaving the IPv6 slice only leaves at its IPv6 address.
+        _api.Apply(EndpointSliceJson.Slice("vector-v6", "vector", [new Pod("vector-0", "fd00:10:244::a")], addressType: "IPv6"));
+        if (mode == ForwardingMode.Userspace)
+        {
+            await Within1s(["vector-0 10.244.0.10:5514", "vector-0 [fd00:10:244::a]:5514", "vector-1 10.244.0.11:5514"], "vector-1 leaves the IPv6 slice");
+        }
+    }
+
     [Fact]
     public async Task Watch_SeveralSlicesAndOtherServices_OnlyThisServiceIsTaken()
     {
@@ -288,7 +313,8 @@ public sealed class KubernetesDiscoveryTests : IDisposable
     }
 
     private KubernetesDiscovery Start(
-        WatchTiming? timing = null, string? token = null, bool bookmarks = true, Action<IReadOnlyList<Downstream>>? publish = null, Microsoft.Extensions.Logging.ILogger? logger = null)
+        WatchTiming? timing = null, string? token = null, bool bookmarks = true, Action<IReadOnlyList<Downstream>>? publish = null, Microsoft.Extensions.Logging.ILogger? logger = null,
+        ForwardingMode mode = ForwardingMode.Userspace)
     {
         if (!bookmarks)
         {
@@ -301,7 +327,7 @@ public sealed class KubernetesDiscoveryTests : IDisposable
             PortName = "syslog",
             Kubeconfig = _api.WriteKubeconfig(_directory, token),
         };
-        var listener = new ListenerConfig { Name = "syslog", Bind = new IPEndPoint(IPAddress.Any, 5514) };
+        var listener = new ListenerConfig { Name = "syslog", Bind = new IPEndPoint(IPAddress.Any, 5514), Mode = mode };
         var discovery = KubernetesDiscovery.Create(
             "syslog", config, new DestinationRules(listener, HostAddresses.LoopbackOnly), publish ?? Publish, timing ?? Fast, TimeProvider.System, logger ?? NullLogger.Instance);
         discovery.Start();

@@ -17,6 +17,7 @@ public sealed class ForeignPortHoldersTests : IDisposable
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("0.0.0.0")]
+    [InlineData("::")]
     public void ThrowIfHeld_AnotherProcessOnThePort_NamesThePortTheProcessAndWhatToDo(string address)
     {
         // The other process is a real daemon holding the port with SO_REUSEPORT, as a second one would meet it.

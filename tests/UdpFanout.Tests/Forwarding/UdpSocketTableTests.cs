@@ -7,7 +7,7 @@ namespace UdpFanout.Tests.Forwarding;
 public sealed class UdpSocketTableTests
 {
     [Fact]
-    public void Parse_Ipv4AndIpv6Lines_GiveTheIpv4EndpointsTheyReceiveOn()
+    public void Parse_Ipv4AndIpv6Lines_GiveTheEndpointsTheyReceiveOn()
     {
         string[] udp =
         [
@@ -31,17 +31,21 @@ public sealed class UdpSocketTableTests
                 new UdpSocketEntry(IPEndPoint.Parse("0.0.0.0:35867"), 50068),
                 new UdpSocketEntry(IPEndPoint.Parse("127.0.0.1:5562"), 777),
                 new UdpSocketEntry(IPEndPoint.Parse("10.0.0.5:53"), 778),
-                new UdpSocketEntry(IPEndPoint.Parse("0.0.0.0:5562"), 900),
+                new UdpSocketEntry(IPEndPoint.Parse("[::]:5562"), 900),
                 new UdpSocketEntry(IPEndPoint.Parse("127.0.0.1:5563"), 901),
+                new UdpSocketEntry(IPEndPoint.Parse("[fe80::5254:ff:fe34:12]:5564"), 902),
             ],
             entries);
     }
 
-    [Fact]
-    public void Read_ASocketOfThisProcess_IsListedWithItsPort()
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    public void Read_ASocketOfThisProcess_IsListedWithItsPort(string address)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var ip = IPAddress.Parse(address);
+        using var socket = new Socket(ip.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(ip, 0));
 
         Assert.Contains(UdpSocketTable.Read(), e => e.Local.Equals(socket.LocalEndPoint));
     }
