@@ -44,9 +44,6 @@ internal sealed class DestinationRules(ListenerConfig listener, HostAddresses ho
         return null;
     }
 
-    /// <summary>Whether the listener's mode can forward to addresses of <paramref name="family"/> at all.</summary>
-    public bool Serves(System.Net.Sockets.AddressFamily family) => ModeFamilies.Serves(listener.Mode, family);
-
     /// <summary>Whether a datagram sent to <paramref name="destination"/> arrives at a listener bound to <paramref name="bind"/>.</summary>
     public static bool Reaches(IPEndPoint destination, IPEndPoint bind, HostAddresses host) =>
         destination.Port == bind.Port

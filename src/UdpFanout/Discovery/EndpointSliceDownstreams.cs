@@ -7,14 +7,13 @@ using UdpFanout.Configuration;
 namespace UdpFanout.Discovery;
 
 /// <summary>
-/// Turns a service's EndpointSlices into downstreams: ready, non-terminating endpoints of the families the listener
-/// serves, named after their pod. A dual-stack service has one slice per family (addressType IPv4 or IPv6), so a
-/// listener whose mode serves both takes the pods at both addresses; FQDN slices name no address and are skipped.
+/// Turns a service's EndpointSlices into downstreams: ready, non-terminating endpoints, named after their pod. A
+/// dual-stack service has one slice per family (addressType IPv4 or IPv6), and every mode forwards to both, so a
+/// listener takes the pods at both addresses; FQDN slices name no address and are skipped.
 /// </summary>
 internal static class EndpointSliceDownstreams
 {
-    /// <param name="serves">Whether the listener can forward to an address family (<see cref="ModeFamilies"/>).</param>
-    public static IReadOnlyList<Downstream> From(IEnumerable<V1EndpointSlice> slices, KubernetesDiscoveryConfig config, Func<AddressFamily, bool> serves)
+    public static IReadOnlyList<Downstream> From(IEnumerable<V1EndpointSlice> slices, KubernetesDiscoveryConfig config)
     {
         var byEndpoint = new Dictionary<IPEndPoint, Downstream>();
         foreach (var slice in slices)
@@ -25,7 +24,7 @@ internal static class EndpointSliceDownstreams
                 "IPv6" => AddressFamily.InterNetworkV6,
                 _ => null,
             };
-            if (family is not { } sliceFamily || !serves(sliceFamily) || PortOf(slice, config) is not { } port)
+            if (family is not { } sliceFamily || PortOf(slice, config) is not { } port)
             {
                 continue;
             }

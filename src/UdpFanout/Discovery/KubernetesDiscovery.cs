@@ -103,7 +103,7 @@ internal sealed partial class KubernetesDiscovery : IEndpointSliceObserver, IAsy
             }
             try
             {
-                IReadOnlyList<Downstream> next = EndpointSliceDownstreams.From(slices, Config, _rules.Serves).Where(Allowed).ToArray();
+                IReadOnlyList<Downstream> next = EndpointSliceDownstreams.From(slices, Config).Where(Allowed).ToArray();
                 if (_last is null || !next.SequenceEqual(_last))
                 {
                     // Published first, so that when Endpoints shows the new count the data path already has it.

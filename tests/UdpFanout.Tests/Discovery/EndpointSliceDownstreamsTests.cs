@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
@@ -24,7 +23,7 @@ public sealed class EndpointSliceDownstreamsTests
             new Pod("terminating-serving", "10.244.0.5", Ready: true, Terminating: true),
         ]);
 
-        var downstreams = EndpointSliceDownstreams.From([slice], ByName, Both);
+        var downstreams = EndpointSliceDownstreams.From([slice], ByName);
 
         Assert.Equal(["ready 10.244.0.1:5514", "unknown 10.244.0.2:5514"], downstreams.Select(d => $"{d.Name} {d.Endpoint}"));
     }
@@ -35,7 +34,7 @@ public sealed class EndpointSliceDownstreamsTests
         var syslog = Slice("vector-a", [new Pod("a", "10.244.0.1")], portName: "syslog", port: 6514);
         var other = Slice("vector-b", [new Pod("b", "10.244.0.2")], portName: "metrics", port: 9100);
 
-        var downstreams = EndpointSliceDownstreams.From([syslog, other], ByName, Both);
+        var downstreams = EndpointSliceDownstreams.From([syslog, other], ByName);
 
         Assert.Equal(["a 10.244.0.1:6514"], downstreams.Select(d => $"{d.Name} {d.Endpoint}"));
     }
@@ -45,7 +44,7 @@ public sealed class EndpointSliceDownstreamsTests
     {
         var slice = Slice("vector-a", [new Pod("a", "10.244.0.1")], portName: "metrics", port: 9100);
 
-        var downstreams = EndpointSliceDownstreams.From([slice], ByName with { PortName = null, Port = 5000 }, Both);
+        var downstreams = EndpointSliceDownstreams.From([slice], ByName with { PortName = null, Port = 5000 });
 
         Assert.Equal(["a 10.244.0.1:5000"], downstreams.Select(d => $"{d.Name} {d.Endpoint}"));
     }
@@ -56,23 +55,21 @@ public sealed class EndpointSliceDownstreamsTests
         var first = Slice("vector-a", [new Pod("c", "10.244.0.3"), new Pod("a", "10.244.0.1")]);
         var second = Slice("vector-b", [new Pod("b", "10.244.0.2"), new Pod("a", "10.244.0.1")]);
 
-        var downstreams = EndpointSliceDownstreams.From([first, second], ByName, Both);
+        var downstreams = EndpointSliceDownstreams.From([first, second], ByName);
 
         Assert.Equal(["a", "b", "c"], downstreams.Select(d => d.Name));
     }
 
     /// <summary>A dual-stack service: one slice per family, each pod in both.</summary>
     [Fact]
-    public void From_DualStackService_TakesTheFamiliesTheListenerServes()
+    public void From_DualStackService_TakesBothFamilies()
     {
         var ipv4 = Slice("vector-a", [new Pod("a", "10.244.0.1"), new Pod("b", "10.244.0.2")]);
         var ipv6 = Slice("vector-b", [new Pod("a", "fd00:10:244::1"), new Pod("b", "fd00:10:244::2")], addressType: "IPv6");
 
-        var both = EndpointSliceDownstreams.From([ipv4, ipv6], ByName, Both);
-        var ipv4Only = EndpointSliceDownstreams.From([ipv4, ipv6], ByName, f => f == AddressFamily.InterNetwork);
+        var both = EndpointSliceDownstreams.From([ipv4, ipv6], ByName);
 
         Assert.Equal(["a 10.244.0.1:5514", "a [fd00:10:244::1]:5514", "b 10.244.0.2:5514", "b [fd00:10:244::2]:5514"], both.Select(d => $"{d.Name} {d.Endpoint}"));
-        Assert.Equal(["a 10.244.0.1:5514", "b 10.244.0.2:5514"], ipv4Only.Select(d => $"{d.Name} {d.Endpoint}"));
     }
 
     [Fact]
@@ -81,12 +78,10 @@ public sealed class EndpointSliceDownstreamsTests
         var ipv6 = Slice("vector-b", [new Pod("a", "10.244.0.1"), new Pod("b", "fd00:10:244::2")], addressType: "IPv6");
         var fqdn = Slice("vector-c", [new Pod("c", "logs.example.com")], addressType: "FQDN");
 
-        var downstreams = EndpointSliceDownstreams.From([ipv6, fqdn], ByName, Both);
+        var downstreams = EndpointSliceDownstreams.From([ipv6, fqdn], ByName);
 
         Assert.Equal(["b [fd00:10:244::2]:5514"], downstreams.Select(d => $"{d.Name} {d.Endpoint}"));
     }
-
-    private static bool Both(AddressFamily family) => true;
 
     private static V1EndpointSlice Slice(string name, Pod[] pods, string portName = "syslog", int port = 5514, string addressType = "IPv4")
     {
