@@ -61,8 +61,8 @@ internal sealed class DownstreamSlots
         return removed;
     }
 
-    /// <summary>A downstream of either family; an IPv4-mapped IPv6 address is IPv4 (the program forwards it as such).</summary>
-    public static bool IsIpv6(Downstream downstream) =>
+    /// <summary>Whether a downstream goes in the IPv6 set; an IPv4-mapped IPv6 address goes in the IPv4 one (the program forwards it as such).</summary>
+    private static bool IsIpv6(Downstream downstream) =>
         downstream.Endpoint.AddressFamily == AddressFamily.InterNetworkV6 && !downstream.Endpoint.Address.IsIPv4MappedToIPv6;
 
     private ushort SlotOf(Downstream downstream)
