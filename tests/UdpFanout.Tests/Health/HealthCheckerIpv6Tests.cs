@@ -48,7 +48,8 @@ public sealed class HealthCheckerIpv6Tests : IAsyncLifetime
     [Fact]
     public async Task UdpEcho_Ipv6ReceiverStopsAnswering_LeavesAfterThreeFailuresGetsNothingThenReturns()
     {
-        await StartAsync(Health, [true, true, false]);
+        var log = new RecordingLogger();
+        await StartAsync(Health, [true, true, false], log);
         using var client = _bed.Client.Invoke(() => new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp));
         var sent = 0L;
         async Task SendAsync(int count)
@@ -76,6 +77,10 @@ public sealed class HealthCheckerIpv6Tests : IAsyncLifetime
         Assert.True(tookOut < Health.Interval * (Health.UnhealthyThreshold + 2), $"took {tookOut.TotalMilliseconds} ms");
         Assert.DoesNotContain(_receivers[1].Sequences, seq => seq >= sentWhenDown);
         Assert.True(IsUp("s0") && IsUp("s2"));
+        // Logged with the address in brackets, as the config writes it.
+        var down = Assert.Single(log.At(Microsoft.Extensions.Logging.LogLevel.Warning));
+        Assert.Equal("listener health6: downstream s1 ([fd90:12::2]:6000) is down after 3 failed probes; out of the rotation", down.Message);
+        Assert.Equal("[fd90:12::2]:6000", down.Values["Address"]);
 
         _receivers[1].Answering = true;
         await Eventually.TrueAsync(() => IsUp("s1"), "s1 to return");
@@ -109,7 +114,7 @@ public sealed class HealthCheckerIpv6Tests : IAsyncLifetime
     private bool IsUp(string name) => _runtime!.Rotation.Health.Single(h => h.Downstream.Name == name).Up;
 
     /// <summary>A dual-stack userspace listener on [::]:5514 in the proxy, an echoing receiver per downstream on the family given.</summary>
-    private Task StartAsync(HealthConfig health, bool[] ipv6)
+    private Task StartAsync(HealthConfig health, bool[] ipv6, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         var downstreams = new List<DownstreamConfig>();
         for (var i = 0; i < ipv6.Length; i++)
@@ -122,7 +127,7 @@ public sealed class HealthCheckerIpv6Tests : IAsyncLifetime
         var listener = new ListenerConfig { Name = "health6", Bind = new IPEndPoint(IPAddress.IPv6Any, 5514), Downstreams = new(downstreams) };
         var registry = new ForwarderRegistry([new UserspaceForwarderFactory(NullLoggerFactory.Instance, FileDescriptorStores.None())]);
         // Started on a thread inside the proxy's namespace, to the end, so every socket it opens lives there.
-        _runtime = _bed.Proxy.Invoke(() => ListenerRuntime.StartAsync(listener, health, registry, TimeProvider.System, NullLogger.Instance, CancellationToken.None).GetAwaiter().GetResult());
+        _runtime = _bed.Proxy.Invoke(() => ListenerRuntime.StartAsync(listener, health, registry, TimeProvider.System, logger ?? NullLogger.Instance, CancellationToken.None).GetAwaiter().GetResult());
         return Task.CompletedTask;
     }
 }

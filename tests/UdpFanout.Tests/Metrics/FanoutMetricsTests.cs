@@ -144,6 +144,26 @@ public sealed class FanoutMetricsTests : IAsyncLifetime
         Assert.Equal((2, 10 + 10, 20), (raised[Gauge("weight", "b")], raised[Series("syslog", "a")], raised[Series("syslog", "b")]));
     }
 
+    /// <summary>An IPv6 endpoint reads in labels as users write it in the config: in brackets before the port.</summary>
+    [Fact]
+    public async Task Scrape_Ipv6ListenerAndDownstream_AddressLabelInBrackets()
+    {
+        using var receiver = new CountingReceiver(IPAddress.IPv6Loopback);
+        using var client = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        var bind = new IPEndPoint(IPAddress.IPv6Loopback, LoopbackPorts.FreeUdp().Port);
+        var listener = new ListenerConfig { Name = "v6", Bind = bind, Downstreams = new([new DownstreamConfig("a", receiver.Endpoint)]) };
+        await _supervisor.ApplyAsync(new FanoutConfig { Listeners = new([listener]) }, CancellationToken.None);
+
+        for (var i = 0; i < 5; i++)
+        {
+            client.SendTo(NumberedPayload.Create(i, 64), bind);
+        }
+
+        var series = $"{DownstreamPackets}{{listener=\"v6\",mode=\"userspace\",downstream=\"a\",address=\"[::1]:{receiver.Endpoint.Port}\"}}";
+        await Eventually.TrueAsync(() => ScrapeAsync().GetAwaiter().GetResult().Series(DownstreamPackets).Contains(series), $"the series {series}");
+        await Eventually.TrueAsync(() => ScrapeAsync().GetAwaiter().GetResult()[series] == 5, "five datagrams counted");
+    }
+
     private string Gauge(string name, string downstream) =>
         $"udp_fanout_downstream_{name}{{listener=\"syslog\",mode=\"userspace\",downstream=\"{downstream}\",address=\"{_receiver.Endpoint}\"}}";
 
