@@ -86,7 +86,7 @@ internal sealed unsafe class SendSocket : IDisposable
 
     private static Socket OpenOne(IPAddress source, int sendBufferBytes, ILogger logger, string listener)
     {
-        var socket = new Socket(source.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var socket = UdpSockets.Open(source.AddressFamily, listener);
         try
         {
             SocketBuffer.Set(socket, receive: false, sendBufferBytes, logger, listener);

@@ -47,7 +47,7 @@ internal static class ListenSocket
 
     public static Socket Open(IPEndPoint bind, int recvBufferBytes, ILogger logger, string listener)
     {
-        var socket = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var socket = UdpSockets.Open(bind.AddressFamily, listener);
         try
         {
             socket.SetRawSocketOption(SOL_SOCKET, SO_REUSEPORT, BitConverter.GetBytes(1));
