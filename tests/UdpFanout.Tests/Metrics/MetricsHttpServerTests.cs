@@ -18,7 +18,7 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
     public Task InitializeAsync()
     {
         Prometheus.Metrics.WithCustomRegistry(_registry).CreateCounter("udp_fanout_test_total", "A counter for the test.").Inc(7);
-        _server = MetricsHttpServer.Start(new IPEndPoint(IPAddress.Loopback, 0), _registry, Deadline, NullLogger.Instance);
+        _server = MetricsHttpServer.Start(new IPEndPoint(IPAddress.Loopback, 0), _registry.CollectAndExportAsTextAsync, Deadline, NullLogger.Instance);
         return Task.CompletedTask;
     }
 
@@ -90,7 +90,7 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
     [Fact]
     public async Task Start_PortInUse_ThrowsSocketExceptionAndLeavesTheHolderServing()
     {
-        var error = Assert.Throws<SocketException>(() => MetricsHttpServer.Start(_server.Bind, _registry, Deadline, NullLogger.Instance));
+        var error = Assert.Throws<SocketException>(() => MetricsHttpServer.Start(_server.Bind, _registry.CollectAndExportAsTextAsync, Deadline, NullLogger.Instance));
 
         Assert.Equal(SocketError.AddressAlreadyInUse, error.SocketErrorCode);
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", await ExchangeAsync("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
