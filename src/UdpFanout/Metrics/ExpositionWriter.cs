@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Globalization;
 using System.Net;
@@ -16,6 +17,7 @@ internal sealed class ExpositionWriter
 {
     // An integral value below this is written as an integer, from it on in exponent form, as prometheus-net does.
     private const double LargestInteger = 1e17;
+    private static readonly SearchValues<char> Escaped = SearchValues.Create("\\\"\n");
 
     private byte[] _line = new byte[1024];
     private int _length;
@@ -87,6 +89,24 @@ internal sealed class ExpositionWriter
         return this;
     }
 
+    /// <summary>Labels formatted earlier (see <see cref="TakeLabels"/>), with the comma that joins them to those before.</summary>
+    public ExpositionWriter Labels(ReadOnlySpan<byte> labels)
+    {
+        Append(labels);
+        return this;
+    }
+
+    /// <summary>
+    /// Hands over the labels written since the last line ended, instead of writing a line: a series whose labels
+    /// are in several families is formatted once per scrape.
+    /// </summary>
+    public ReadOnlySpan<byte> TakeLabels()
+    {
+        var labels = _line.AsSpan(0, _length);
+        _length = 0;
+        return labels;
+    }
+
     /// <summary>Closes the labels, writes the value and ends the line.</summary>
     public void Value(long value)
     {
@@ -123,6 +143,11 @@ internal sealed class ExpositionWriter
 
     private void AppendEscaped(string value)
     {
+        if (!value.AsSpan().ContainsAny(Escaped))
+        {
+            Append(value);
+            return;
+        }
         foreach (var rune in value.EnumerateRunes())
         {
             switch (rune.Value)
