@@ -32,7 +32,7 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
     private readonly SemaphoreSlim _slots = new(MaxConnections, MaxConnections);
     // Response buffers of earlier scrapes, reused: a scrape of 10,000 downstreams is megabytes, and allocating that
     // anew each time would leave it to the garbage collector and grow the heap. Usually one; at most one per connection.
-    private readonly System.Collections.Concurrent.ConcurrentBag<MemoryStream> _buffers = [];
+    private readonly System.Collections.Concurrent.ConcurrentBag<ScrapeBuffer> _buffers = [];
     private Task _accepting = Task.CompletedTask;
     private bool _collectFailing;
     private bool _acceptFailing;
@@ -201,18 +201,17 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
 
     /// <summary>
     /// Renders the metrics into a reused buffer after <see cref="HeadRoom"/> bytes, writes the head into the room
-    /// just before the body, and sends head and body as one piece, without copying the body.
+    /// just before the body, and sends head and body chunk by chunk, without copying the body.
     /// </summary>
     private async Task SendMetricsAsync(Socket connection, CancellationToken cancellationToken)
     {
         if (!_buffers.TryTake(out var buffer))
         {
-            buffer = new MemoryStream();
+            buffer = new ScrapeBuffer();
         }
         try
         {
-            buffer.SetLength(HeadRoom);
-            buffer.Position = HeadRoom;
+            buffer.Reset(HeadRoom);
             try
             {
                 await _export(buffer, cancellationToken);
@@ -234,11 +233,13 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
                     Response(500, "Internal Server Error", "collecting the metrics failed; the daemon's log says why\n"), SocketFlags.None, cancellationToken);
                 return;
             }
-            var bodyLength = (int)buffer.Length - HeadRoom;
-            var head = Encoding.ASCII.GetBytes(Head(200, "OK", "text/plain; version=0.0.4; charset=utf-8", bodyLength));
-            var start = HeadRoom - head.Length;
-            head.CopyTo(buffer.GetBuffer(), start);
-            await connection.SendAsync(buffer.GetBuffer().AsMemory(start, head.Length + bodyLength), SocketFlags.None, cancellationToken);
+            var head = Encoding.ASCII.GetBytes(Head(200, "OK", "text/plain; version=0.0.4; charset=utf-8", (int)buffer.Length));
+            // Without Nagle's wait: the last, short piece would sit until the client acknowledged the ones before.
+            connection.NoDelay = true;
+            foreach (var piece in buffer.Pieces(buffer.WriteHead(head, HeadRoom)))
+            {
+                await connection.SendAsync(piece, SocketFlags.None, cancellationToken);
+            }
         }
         finally
         {

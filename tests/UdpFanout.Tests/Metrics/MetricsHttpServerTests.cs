@@ -38,6 +38,26 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Get_ScrapeOfManyChunks_ArrivesWholeTwiceInARow()
+    {
+        var counter = Prometheus.Metrics.WithCustomRegistry(_registry).CreateCounter("udp_fanout_many_total", "Many series.", ["downstream"]);
+        for (var i = 0; i < 5000; i++)
+        {
+            counter.WithLabels($"downstream-{i}").Inc(i);
+        }
+        using var expected = new MemoryStream();
+        await _registry.CollectAndExportAsTextAsync(expected);
+        using var http = new HttpClient();
+
+        var first = await http.GetStringAsync($"http://127.0.0.1:{_server.Bind.Port}/metrics");
+        var second = await http.GetStringAsync($"http://127.0.0.1:{_server.Bind.Port}/metrics");
+
+        Assert.True(expected.Length > 3 * 65536, $"{expected.Length} bytes: not several chunks");
+        Assert.Equal(Encoding.UTF8.GetString(expected.ToArray()), first);
+        Assert.Equal(first, second);
+    }
+
+    [Fact]
     public async Task Get_ThroughHttpClientByName_ServesTheMetrics()
     {
         using var http = new HttpClient();
