@@ -185,11 +185,10 @@ internal sealed class FanoutMetrics
         {
             _dropped.WithLabels(name, mode, reason.MetricLabel()).IncTo(stats.Dropped[(int)reason]);
         }
-        var configured = (runtime?.Rotation.Configured ?? []).ToHashSet();
         List<Downstream>? expired = null;
         foreach (var downstream in stats.Downstreams)
         {
-            if (!configured.Contains(downstream.Downstream)
+            if (runtime?.Rotation.IsConfigured(downstream.Downstream) != true
                 && _retirement.Expired([name, mode, downstream.Downstream.Name, downstream.Downstream.Endpoint.ToString()]))
             {
                 (expired ??= []).Add(downstream.Downstream);
