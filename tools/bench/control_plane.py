@@ -214,7 +214,26 @@ def markdown(results, command, machine, when):
             f"{r['scrape_bytes'] / 1e6:.2f} MB | {above / 1024:.1f} MiB | {above * 1024 / n:,.0f} B | "
             f"{r['reload_s'] * 1000:.0f} ms ({r['reload_range'][0] * 1000:.0f}-{r['reload_range'][1] * 1000:.0f}) |")
     lines += ["", "![control plane cost against the number of downstreams](control-plane.png)", ""]
+    lines += LIMITS
     return "\n".join(lines)
+
+
+LIMITS = [
+    "## Limits of each mode",
+    "",
+    "| | `userspace` | `af_xdp` | `tc_ebpf` |",
+    "|---|---|---|---|",
+    "| downstreams per listener | no limit of its own (measured up to 10,000 over 10 listeners) | no limit of its own | 256 (`FANOUT_MAX_DOWNSTREAMS` in `bpf/include/fanout_shared.h`, the size of the program's set) |",
+    "| a longer static `downstream:` list | runs | runs | refused by `check` and at start and reload, naming the file, line and count |",
+    "| a larger discovered or healthy set | runs | runs | the first 256 get the traffic, logged once at warning when the set grows past 256 (\"N downstreams, but tc_ebpf forwards to at most 256\"); the rest are still probed and in the metrics |",
+    "",
+    "Every mode shares the control plane measured above: one health thread and one probe socket per listener,",
+    "the downstream series written by the daemon itself at each scrape, one immutable set swapped per change. Raw ICMP",
+    "sockets each get a copy of every echo reply the host receives, so ICMP probing costs grow with listeners times",
+    "downstreams in the kernel; the table's 10 listeners of 1,000 include that. On loopback the daemon's CPU also",
+    "includes the kernel's answer to each echo request (the downstream's work on a real network).",
+    "",
+]
 
 
 def plot(results, path):

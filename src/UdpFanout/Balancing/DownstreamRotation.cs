@@ -47,6 +47,15 @@ internal sealed class DownstreamRotation
         }
     }
 
+    /// <summary>Whether <paramref name="downstream"/> is configured now, statically or by discovery.</summary>
+    public bool IsConfigured(Downstream downstream)
+    {
+        lock (_gate)
+        {
+            return _configuredSet.Contains(downstream);
+        }
+    }
+
     /// <summary>Every configured downstream and whether it is up, for the <c>udp_fanout_downstream_up</c> gauge.</summary>
     public IReadOnlyList<(Downstream Downstream, bool Up)> Health
     {

@@ -102,6 +102,7 @@ internal sealed partial class ReloadService(
         current.Value = next;
         metrics.ReloadSucceeded(time.GetUtcNow());
         LogReloaded(logger);
+        HeapTrim.AfterConfigChange();
         return true;
     }
 

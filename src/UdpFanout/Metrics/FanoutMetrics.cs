@@ -12,6 +12,8 @@ namespace UdpFanout.Metrics;
 /// The Prometheus view of the daemon. Forwarders keep their own counters (plain fields or BPF maps); this
 /// reads them at scrape time, so the data path never touches a metrics library. The series of a downstream or
 /// listener that left the config stay for <see cref="RetirementGrace"/> with their final counts, then go.
+/// The per-listener families live in a prometheus-net registry; the per-downstream ones, which are most of a
+/// scrape at scale, are written by <see cref="DownstreamSeries"/> after them.
 /// </summary>
 internal sealed class FanoutMetrics
 {
@@ -26,19 +28,17 @@ internal sealed class FanoutMetrics
     private readonly ListenerSupervisor _supervisor;
     private readonly RetiredStats _retired;
     private readonly SeriesRetirement _retirement;
-    private readonly Lock _collecting = new();
+    // One scrape collects and renders at a time: otherwise one scrape's GaugeSeries.RemoveUnset removes series that
+    // another has just set and not yet rendered, and the mode counters' dictionary is written by two threads.
+    private readonly SemaphoreSlim _exporting = new(1, 1);
+    private readonly DownstreamSeries _downstreamSeries = new();
     private readonly Counter _received;
     private readonly Counter _receivedBytes;
     private readonly Counter _forwarded;
     private readonly Counter _forwardedBytes;
     private readonly Counter _dropped;
-    private readonly Counter _downstreamForwarded;
-    private readonly Counter _downstreamBytes;
-    private readonly Counter _downstreamIcmpErrors;
     private readonly Dictionary<string, Counter> _modeCounters = new();
     private readonly Dictionary<string, GaugeSeries> _modeInfos = new();
-    private readonly GaugeSeries _downstreamUp;
-    private readonly GaugeSeries _downstreamWeight;
     private readonly GaugeSeries _discovery;
     private readonly Counter _discoveryApplyFailures;
     private readonly Counter _probeErrors;
@@ -57,11 +57,6 @@ internal sealed class FanoutMetrics
         _forwarded = factory.CreateCounter("udp_fanout_packets_forwarded_total", "Datagrams forwarded to a downstream.", ListenerLabels);
         _forwardedBytes = factory.CreateCounter("udp_fanout_bytes_forwarded_total", "UDP payload bytes forwarded.", ListenerLabels);
         _dropped = factory.CreateCounter("udp_fanout_packets_dropped_total", "Datagrams received but not forwarded, by reason.", [.. ListenerLabels, "reason"]);
-        _downstreamForwarded = factory.CreateCounter("udp_fanout_downstream_packets_forwarded_total", "Datagrams forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
-        _downstreamBytes = factory.CreateCounter("udp_fanout_downstream_bytes_forwarded_total", "UDP payload bytes forwarded to one downstream.", [.. ListenerLabels, "downstream", "address"]);
-        _downstreamIcmpErrors = factory.CreateCounter("udp_fanout_downstream_icmp_errors_total", "ICMP errors the network returned for datagrams sent to one downstream (already counted as forwarded: they had left), by ICMP type.", [.. ListenerLabels, "downstream", "address", "type"]);
-        _downstreamUp = new(factory.CreateGauge("udp_fanout_downstream_up", "1 while a downstream is in the rotation, 0 while health checks keep it out.", [.. ListenerLabels, "downstream", "address"]));
-        _downstreamWeight = new(factory.CreateGauge("udp_fanout_downstream_weight", "A downstream's configured weight; 0 while it is drained.", [.. ListenerLabels, "downstream", "address"]));
         _discovery = new(
             factory.CreateGauge("udp_fanout_kubernetes_api_up", "1 while the last request to the Kubernetes API for a listener's discovery succeeded; 0 while the last known endpoints serve without it.", ListenerLabels),
             factory.CreateGauge("udp_fanout_kubernetes_endpoints", "Ready endpoints the listener's Kubernetes discovery found.", ListenerLabels));
@@ -74,10 +69,28 @@ internal sealed class FanoutMetrics
         var version = typeof(FanoutMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
         factory.CreateGauge("udp_fanout_build_info", "Build information; the value is always 1.", ["version", "runtime"])
             .WithLabels(version, Environment.Version.ToString()).Set(1);
-        Registry.AddBeforeCollectCallback(Collect);
     }
 
-    public CollectorRegistry Registry { get; }
+    private CollectorRegistry Registry { get; }
+
+    /// <summary>
+    /// Collects and writes one scrape's text into <paramref name="destination"/>: the registry's families, then the
+    /// per-downstream ones. Scrapes can overlap; they take turns.
+    /// </summary>
+    public async Task ExportAsync(Stream destination, CancellationToken cancellationToken)
+    {
+        await _exporting.WaitAsync(cancellationToken);
+        try
+        {
+            Collect();
+            await Registry.CollectAndExportAsTextAsync(destination, cancellationToken);
+            _downstreamSeries.WriteTo(destination);
+        }
+        finally
+        {
+            _exporting.Release();
+        }
+    }
 
     /// <summary>The config in force was loaded at <paramref name="at"/> (at start or by a reload).</summary>
     public void ConfigLoaded(DateTimeOffset at) => _lastReload.Set(at.ToUnixTimeMilliseconds() / 1000.0);
@@ -90,37 +103,31 @@ internal sealed class FanoutMetrics
 
     public void ReloadFailed() => _reloads.WithLabels("failure").Inc();
 
-    /// <summary>
-    /// Runs before each scrape is serialized. Scrapes can overlap, and one at a time collects: otherwise one
-    /// scrape's <see cref="GaugeSeries.RemoveUnset"/> removes series that another has just set and not yet
-    /// serialized, and the mode counters' dictionary is written by two threads.
-    /// </summary>
+    /// <summary>Reads every counter and rotation into the series of this scrape; called with <see cref="_exporting"/> held.</summary>
     private void Collect()
     {
-        lock (_collecting)
+        _downstreamSeries.BeginScrape();
+        var running = _supervisor.Running;
+        var live = running.Select(r => (r.Config, Stats: r.ReadStats()));
+        foreach (var (listener, stats) in _retired.CombineWith(live))
         {
-            var running = _supervisor.Running;
-            var live = running.Select(r => (r.Config, Stats: r.ReadStats()));
-            foreach (var (listener, stats) in _retired.CombineWith(live))
+            var runtime = running.FirstOrDefault(r => r.Config.Name == listener.Name && r.Config.Mode == listener.Mode);
+            if (runtime is null && _retirement.Expired([listener.Name, listener.Mode.YamlName()]))
             {
-                var runtime = running.FirstOrDefault(r => r.Config.Name == listener.Name && r.Config.Mode == listener.Mode);
-                if (runtime is null && _retirement.Expired([listener.Name, listener.Mode.YamlName()]))
-                {
-                    RemoveListener(listener);
-                    _retired.Remove(listener, stats);
-                    continue;
-                }
-                Export(listener, stats, runtime);
+                RemoveListener(listener);
+                _retired.Remove(listener, stats);
+                continue;
             }
-            // Only running instances report infos, so a stopped listener's info series goes at this scrape.
-            foreach (var infos in _modeInfos.Values)
-            {
-                infos.RemoveUnset();
-            }
-            ExportHealth(running);
-            ExportDiscovery(running);
-            _retirement.EndScrape();
+            Export(listener, stats, runtime);
         }
+        // Only running instances report infos, so a stopped listener's info series goes at this scrape.
+        foreach (var infos in _modeInfos.Values)
+        {
+            infos.RemoveUnset();
+        }
+        ExportHealth(running);
+        ExportDiscovery(running);
+        _retirement.EndScrape();
     }
 
     /// <summary>Removes every counter series of a listener that stopped (or now runs in another mode).</summary>
@@ -128,7 +135,7 @@ internal sealed class FanoutMetrics
     {
         var name = listener.Name;
         var mode = listener.Mode.YamlName();
-        foreach (var counter in (Counter[])[_received, _receivedBytes, _forwarded, _forwardedBytes, _dropped, _downstreamForwarded, _downstreamBytes, _downstreamIcmpErrors, _probeErrors, _discoveryApplyFailures, .. _modeCounters.Values])
+        foreach (var counter in (Counter[])[_received, _receivedBytes, _forwarded, _forwardedBytes, _dropped, _probeErrors, _discoveryApplyFailures, .. _modeCounters.Values])
         {
             foreach (var labels in counter.GetAllLabelValues().Where(l => l[0] == name && l[1] == mode).ToArray())
             {
@@ -154,17 +161,15 @@ internal sealed class FanoutMetrics
     {
         foreach (var runtime in running)
         {
-            _probeErrors.WithLabels(runtime.Config.Name, runtime.Config.Mode.YamlName()).IncTo(runtime.HealthProbeErrors);
+            var name = runtime.Config.Name;
+            var mode = runtime.Config.Mode.YamlName();
+            _probeErrors.WithLabels(name, mode).IncTo(runtime.HealthProbeErrors);
+            // Only configured downstreams are in the rotation's health: one that left has no up or weight series.
             foreach (var (downstream, up) in runtime.Rotation.Health)
             {
-                string[] labels = [runtime.Config.Name, runtime.Config.Mode.YamlName(), downstream.Name, downstream.Endpoint.ToString()];
-                _downstreamUp.Set(labels, up ? 1 : 0);
-                _downstreamWeight.Set(labels, downstream.Weight);
+                _downstreamSeries.AddHealth(name, mode, downstream, up);
             }
         }
-        // Downstreams that left the config leave the gauge too.
-        _downstreamUp.RemoveUnset();
-        _downstreamWeight.RemoveUnset();
     }
 
     /// <param name="runtime">The running instance, or null for a stopped listener whose final counts still show.</param>
@@ -180,24 +185,16 @@ internal sealed class FanoutMetrics
         {
             _dropped.WithLabels(name, mode, reason.MetricLabel()).IncTo(stats.Dropped[(int)reason]);
         }
-        var configured = (runtime?.Rotation.Configured ?? []).ToHashSet();
         List<Downstream>? expired = null;
         foreach (var downstream in stats.Downstreams)
         {
-            string[] labels = [name, mode, downstream.Downstream.Name, downstream.Downstream.Endpoint.ToString()];
-            if (!configured.Contains(downstream.Downstream) && _retirement.Expired(labels))
+            if (runtime?.Rotation.IsConfigured(downstream.Downstream) != true
+                && _retirement.Expired([name, mode, downstream.Downstream.Name, downstream.Downstream.Endpoint.ToString()]))
             {
-                _downstreamForwarded.RemoveLabelled(labels);
-                _downstreamBytes.RemoveLabelled(labels);
-                foreach (var type in Enum.GetValues<IcmpError>())
-                {
-                    _downstreamIcmpErrors.RemoveLabelled([.. labels, type.MetricLabel()]);
-                }
                 (expired ??= []).Add(downstream.Downstream);
                 continue;
             }
-            _downstreamForwarded.WithLabels(labels).IncTo(downstream.Packets);
-            _downstreamBytes.WithLabels(labels).IncTo(downstream.Bytes);
+            _downstreamSeries.AddSent(name, mode, downstream);
         }
         if (expired is not null)
         {
@@ -205,9 +202,12 @@ internal sealed class FanoutMetrics
             runtime?.ForgetDownstreams(expired);
             _retired.ForgetDownstreams(listener, expired);
         }
-        foreach (var errors in stats.IcmpErrors.Where(e => expired is null || !expired.Contains(e.Downstream)))
+        foreach (var errors in stats.IcmpErrors)
         {
-            _downstreamIcmpErrors.WithLabels(name, mode, errors.Downstream.Name, errors.Downstream.Endpoint.ToString(), errors.Type.MetricLabel()).IncTo(errors.Count);
+            if (expired is null || !expired.Contains(errors.Downstream))
+            {
+                _downstreamSeries.AddIcmpErrors(name, mode, errors);
+            }
         }
         foreach (var counter in stats.ModeCounters)
         {

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
-using Prometheus;
 
 namespace UdpFanout.Metrics;
 
@@ -20,25 +19,28 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
 {
     public const int MaxConnections = 16;
     private const int MaxRequestBytes = 8192;
+    /// <summary>Room at the front of a response buffer for the status line and headers, written once the body's length is known.</summary>
+    private const int HeadRoom = 256;
 
     private static readonly byte[] EndOfHeaders = "\r\n\r\n"u8.ToArray();
 
     private readonly Socket _listener;
-    private readonly CollectorRegistry _registry;
+    private readonly Func<Stream, CancellationToken, Task> _export;
     private readonly TimeSpan _deadline;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _slots = new(MaxConnections, MaxConnections);
-    // One scrape renders at a time, so every scrape sees the series of one complete collection.
-    private readonly SemaphoreSlim _rendering = new(1, 1);
+    // Response buffers of earlier scrapes, reused: a scrape of 10,000 downstreams is megabytes, and allocating that
+    // anew each time would leave it to the garbage collector and grow the heap. Usually one; at most one per connection.
+    private readonly System.Collections.Concurrent.ConcurrentBag<ScrapeBuffer> _buffers = [];
     private Task _accepting = Task.CompletedTask;
     private bool _collectFailing;
     private bool _acceptFailing;
 
-    private MetricsHttpServer(Socket listener, CollectorRegistry registry, TimeSpan deadline, ILogger logger)
+    private MetricsHttpServer(Socket listener, Func<Stream, CancellationToken, Task> export, TimeSpan deadline, ILogger logger)
     {
         _listener = listener;
-        _registry = registry;
+        _export = export;
         _deadline = deadline;
         _logger = logger;
     }
@@ -47,9 +49,10 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
 
     /// <summary>
     /// Binds and starts serving; throws <see cref="SocketException"/> when the address cannot be bound.
-    /// <paramref name="deadline"/> is how long one connection may take from accept to the end of its response.
+    /// <paramref name="export"/> writes the text of one scrape; <paramref name="deadline"/> is how long one
+    /// connection may take from accept to the end of its response.
     /// </summary>
-    public static MetricsHttpServer Start(IPEndPoint bind, CollectorRegistry registry, TimeSpan deadline, ILogger logger)
+    public static MetricsHttpServer Start(IPEndPoint bind, Func<Stream, CancellationToken, Task> export, TimeSpan deadline, ILogger logger)
     {
         var listener = new Socket(bind.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -65,7 +68,7 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
             listener.Dispose();
             throw;
         }
-        var server = new MetricsHttpServer(listener, registry, deadline, logger);
+        var server = new MetricsHttpServer(listener, export, deadline, logger);
         server._accepting = Task.Run(server.AcceptLoopAsync);
         return server;
     }
@@ -133,8 +136,18 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             deadline.CancelAfter(_deadline);
             var request = await ReadRequestLineAsync(connection, deadline.Token);
-            var response = request is null ? Response(400, "Bad Request", "bad request\n") : await RespondAsync(request, deadline.Token);
-            await connection.SendAsync(response, SocketFlags.None, deadline.Token);
+            if (request is null)
+            {
+                await connection.SendAsync(Response(400, "Bad Request", "bad request\n"), SocketFlags.None, deadline.Token);
+            }
+            else if (Refusal(request) is { } refusal)
+            {
+                await connection.SendAsync(refusal, SocketFlags.None, deadline.Token);
+            }
+            else
+            {
+                await SendMetricsAsync(connection, deadline.Token);
+            }
             connection.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException)
@@ -170,7 +183,8 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
         return Encoding.ASCII.GetString(buffer, 0, lineEnd);
     }
 
-    private async Task<byte[]> RespondAsync(string requestLine, CancellationToken cancellationToken)
+    /// <summary>The response to a request that is not a GET of /metrics; null for one that is.</summary>
+    private static byte[]? Refusal(string requestLine)
     {
         var parts = requestLine.Split(' ');
         if (parts.Length != 3 || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal))
@@ -182,47 +196,65 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
             return Response(405, "Method Not Allowed", "only GET\n");
         }
         var path = parts[1].Split('?')[0];
-        if (path is not ("/metrics" or "/metrics/"))
+        return path is "/metrics" or "/metrics/" ? null : Response(404, "Not Found", "the metrics are at /metrics\n");
+    }
+
+    /// <summary>
+    /// Renders the metrics into a reused buffer after <see cref="HeadRoom"/> bytes, writes the head into the room
+    /// just before the body, and sends head and body chunk by chunk, without copying the body.
+    /// </summary>
+    private async Task SendMetricsAsync(Socket connection, CancellationToken cancellationToken)
+    {
+        if (!_buffers.TryTake(out var buffer))
         {
-            return Response(404, "Not Found", "the metrics are at /metrics\n");
+            buffer = new ScrapeBuffer();
         }
-        await _rendering.WaitAsync(cancellationToken);
         try
         {
-            using var body = new MemoryStream();
-            await _registry.CollectAndExportAsTextAsync(body, cancellationToken);
-            if (_collectFailing)
+            buffer.Reset(HeadRoom);
+            try
             {
-                _collectFailing = false;
-                LogCollectRecovered(_logger);
+                await _export(buffer, cancellationToken);
+                if (_collectFailing)
+                {
+                    _collectFailing = false;
+                    LogCollectRecovered(_logger);
+                }
             }
-            return Response(200, "OK", body.ToArray(), "text/plain; version=0.0.4; charset=utf-8");
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Once until a scrape works again: Prometheus scrapes every few seconds.
-            if (!_collectFailing)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                _collectFailing = true;
-                LogCollectFailed(_logger, Model.UserFixableException.Describe(e));
+                // Once until a scrape works again: Prometheus scrapes every few seconds.
+                if (!_collectFailing)
+                {
+                    _collectFailing = true;
+                    LogCollectFailed(_logger, Model.UserFixableException.Describe(e));
+                }
+                await connection.SendAsync(
+                    Response(500, "Internal Server Error", "collecting the metrics failed; the daemon's log says why\n"), SocketFlags.None, cancellationToken);
+                return;
             }
-            return Response(500, "Internal Server Error", "collecting the metrics failed; the daemon's log says why\n");
+            var head = Encoding.ASCII.GetBytes(Head(200, "OK", "text/plain; version=0.0.4; charset=utf-8", (int)buffer.Length));
+            // Without Nagle's wait: the last, short piece would sit until the client acknowledged the ones before.
+            connection.NoDelay = true;
+            foreach (var piece in buffer.Pieces(buffer.WriteHead(head, HeadRoom)))
+            {
+                await connection.SendAsync(piece, SocketFlags.None, cancellationToken);
+            }
         }
         finally
         {
-            _rendering.Release();
+            _buffers.Add(buffer);
         }
     }
 
     private static byte[] Response(int status, string reason, string body) =>
         Response(status, reason, Encoding.UTF8.GetBytes(body), "text/plain; charset=utf-8");
 
-    private static byte[] Response(int status, string reason, byte[] body, string contentType)
-    {
-        var head = Encoding.ASCII.GetBytes(
-            $"HTTP/1.1 {status} {reason}\r\nContent-Type: {contentType}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
-        return [.. head, .. body];
-    }
+    private static byte[] Response(int status, string reason, byte[] body, string contentType) =>
+        [.. Encoding.ASCII.GetBytes(Head(status, reason, contentType, body.Length)), .. body];
+
+    private static string Head(int status, string reason, string contentType, int length) =>
+        $"HTTP/1.1 {status} {reason}\r\nContent-Type: {contentType}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n";
 
     [LoggerMessage(Level = LogLevel.Error, Message = "metrics: accepting connections fails: {Error}; retrying")]
     private static partial void LogAcceptFailed(ILogger logger, string error);

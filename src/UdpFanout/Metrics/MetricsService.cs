@@ -118,7 +118,7 @@ internal sealed partial class MetricsService(CurrentConfig current, ListenerSele
     {
         try
         {
-            _server = MetricsHttpServer.Start(bind, metrics.Registry, ConnectionDeadline, logger);
+            _server = MetricsHttpServer.Start(bind, metrics.ExportAsync, ConnectionDeadline, logger);
             LogListening(logger, bind.ToString());
             error = "";
             return true;

@@ -164,6 +164,43 @@ public sealed class FanoutMetricsTests : IAsyncLifetime
         await Eventually.TrueAsync(() => ScrapeAsync().GetAwaiter().GetResult()[series] == 5, "five datagrams counted");
     }
 
+    [Fact]
+    public async Task Scrape_FewDownstreams_EveryFamilyMatchesTheGoldenExposition()
+    {
+        using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var refused = (IPEndPoint)closed.LocalEndPoint!;
+        closed.Dispose();
+        var listener = new ListenerConfig
+        {
+            Name = "syslog",
+            Bind = Bind("syslog"),
+            Downstreams = new([
+                new DownstreamConfig("a", _receiver.Endpoint),
+                new DownstreamConfig("b", _receiver.Endpoint, 0),
+                new DownstreamConfig("c \\\"q\"", refused, 2),
+            ]),
+        };
+        await _supervisor.ApplyAsync(new FanoutConfig { Listeners = new([listener]) }, CancellationToken.None);
+        for (var i = 0; i < 6; i++)
+        {
+            _client.SendTo(NumberedPayload.Create(_sent++, 64), _binds["syslog"]);
+        }
+        await Eventually.TrueAsync(() => _supervisor.Running.Single().ReadStats() is { Forwarded: 6, IcmpErrors.Count: 1 } s && s.IcmpErrors[0].Count == 4,
+            "six datagrams forwarded, four refused with an ICMP error");
+        var configured = await ExportAsync();
+        await ApplyAsync(("syslog", ["a"]));
+        var retired = await ExportAsync();
+
+        Assert.Equal(GoldenExposition.Trim(), $"{Downstreams(configured)}{RetirementMark}\n{Downstreams(retired)}".Trim());
+
+        string Downstreams(string text) => ExpositionFamilies.Normalize(
+            text.Replace(_receiver.Endpoint.ToString(), "RECEIVER").Replace(refused.ToString(), "REFUSED"),
+            family => family.StartsWith("udp_fanout_downstream_", StringComparison.Ordinal));
+    }
+
+    private const string RetirementMark = "# after a reload that removed b and c:";
+
     private string Gauge(string name, string downstream) =>
         $"udp_fanout_downstream_{name}{{listener=\"syslog\",mode=\"userspace\",downstream=\"{downstream}\",address=\"{_receiver.Endpoint}\"}}";
 
@@ -212,7 +249,54 @@ public sealed class FanoutMetricsTests : IAsyncLifetime
     private async Task<string> ExportAsync()
     {
         using var text = new MemoryStream();
-        await _metrics.Registry.CollectAndExportAsTextAsync(text);
+        await _metrics.ExportAsync(text, CancellationToken.None);
         return System.Text.Encoding.UTF8.GetString(text.ToArray());
     }
+
+    /// <summary>
+    /// The per-downstream families of the scenario above exactly as prometheus-net 8.2.1 rendered them before the
+    /// daemon wrote them itself (escaped names, the drained and the retired downstream), families sorted by name
+    /// and samples sorted within each: their order means nothing to Prometheus.
+    /// </summary>
+    private const string GoldenExposition = """
+        # HELP udp_fanout_downstream_bytes_forwarded_total UDP payload bytes forwarded to one downstream.
+        # TYPE udp_fanout_downstream_bytes_forwarded_total counter
+        udp_fanout_downstream_bytes_forwarded_total{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 128
+        udp_fanout_downstream_bytes_forwarded_total{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED"} 256
+        # HELP udp_fanout_downstream_icmp_errors_total ICMP errors the network returned for datagrams sent to one downstream (already counted as forwarded: they had left), by ICMP type.
+        # TYPE udp_fanout_downstream_icmp_errors_total counter
+        udp_fanout_downstream_icmp_errors_total{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED",type="port_unreachable"} 4
+        # HELP udp_fanout_downstream_packets_forwarded_total Datagrams forwarded to one downstream.
+        # TYPE udp_fanout_downstream_packets_forwarded_total counter
+        udp_fanout_downstream_packets_forwarded_total{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 2
+        udp_fanout_downstream_packets_forwarded_total{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED"} 4
+        # HELP udp_fanout_downstream_up 1 while a downstream is in the rotation, 0 while health checks keep it out.
+        # TYPE udp_fanout_downstream_up gauge
+        udp_fanout_downstream_up{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 1
+        udp_fanout_downstream_up{listener="syslog",mode="userspace",downstream="b",address="RECEIVER"} 1
+        udp_fanout_downstream_up{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED"} 1
+        # HELP udp_fanout_downstream_weight A downstream's configured weight; 0 while it is drained.
+        # TYPE udp_fanout_downstream_weight gauge
+        udp_fanout_downstream_weight{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 1
+        udp_fanout_downstream_weight{listener="syslog",mode="userspace",downstream="b",address="RECEIVER"} 0
+        udp_fanout_downstream_weight{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED"} 2
+        # after a reload that removed b and c:
+        # HELP udp_fanout_downstream_bytes_forwarded_total UDP payload bytes forwarded to one downstream.
+        # TYPE udp_fanout_downstream_bytes_forwarded_total counter
+        udp_fanout_downstream_bytes_forwarded_total{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 128
+        udp_fanout_downstream_bytes_forwarded_total{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED"} 256
+        # HELP udp_fanout_downstream_icmp_errors_total ICMP errors the network returned for datagrams sent to one downstream (already counted as forwarded: they had left), by ICMP type.
+        # TYPE udp_fanout_downstream_icmp_errors_total counter
+        udp_fanout_downstream_icmp_errors_total{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED",type="port_unreachable"} 4
+        # HELP udp_fanout_downstream_packets_forwarded_total Datagrams forwarded to one downstream.
+        # TYPE udp_fanout_downstream_packets_forwarded_total counter
+        udp_fanout_downstream_packets_forwarded_total{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 2
+        udp_fanout_downstream_packets_forwarded_total{listener="syslog",mode="userspace",downstream="c \\\"q\"",address="REFUSED"} 4
+        # HELP udp_fanout_downstream_up 1 while a downstream is in the rotation, 0 while health checks keep it out.
+        # TYPE udp_fanout_downstream_up gauge
+        udp_fanout_downstream_up{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 1
+        # HELP udp_fanout_downstream_weight A downstream's configured weight; 0 while it is drained.
+        # TYPE udp_fanout_downstream_weight gauge
+        udp_fanout_downstream_weight{listener="syslog",mode="userspace",downstream="a",address="RECEIVER"} 1
+        """;
 }

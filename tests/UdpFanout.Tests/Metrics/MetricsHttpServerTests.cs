@@ -18,7 +18,7 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
     public Task InitializeAsync()
     {
         Prometheus.Metrics.WithCustomRegistry(_registry).CreateCounter("udp_fanout_test_total", "A counter for the test.").Inc(7);
-        _server = MetricsHttpServer.Start(new IPEndPoint(IPAddress.Loopback, 0), _registry, Deadline, NullLogger.Instance);
+        _server = MetricsHttpServer.Start(new IPEndPoint(IPAddress.Loopback, 0), _registry.CollectAndExportAsTextAsync, Deadline, NullLogger.Instance);
         return Task.CompletedTask;
     }
 
@@ -35,6 +35,26 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", response);
         Assert.Contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n", response);
         Assert.Contains("\nudp_fanout_test_total 7\n", response);
+    }
+
+    [Fact]
+    public async Task Get_ScrapeOfManyChunks_ArrivesWholeTwiceInARow()
+    {
+        var counter = Prometheus.Metrics.WithCustomRegistry(_registry).CreateCounter("udp_fanout_many_total", "Many series.", ["downstream"]);
+        for (var i = 0; i < 5000; i++)
+        {
+            counter.WithLabels($"downstream-{i}").Inc(i);
+        }
+        using var expected = new MemoryStream();
+        await _registry.CollectAndExportAsTextAsync(expected);
+        using var http = new HttpClient();
+
+        var first = await http.GetStringAsync($"http://127.0.0.1:{_server.Bind.Port}/metrics");
+        var second = await http.GetStringAsync($"http://127.0.0.1:{_server.Bind.Port}/metrics");
+
+        Assert.True(expected.Length > 3 * 65536, $"{expected.Length} bytes: not several chunks");
+        Assert.Equal(Encoding.UTF8.GetString(expected.ToArray()), first);
+        Assert.Equal(first, second);
     }
 
     [Fact]
@@ -90,7 +110,7 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
     [Fact]
     public async Task Start_PortInUse_ThrowsSocketExceptionAndLeavesTheHolderServing()
     {
-        var error = Assert.Throws<SocketException>(() => MetricsHttpServer.Start(_server.Bind, _registry, Deadline, NullLogger.Instance));
+        var error = Assert.Throws<SocketException>(() => MetricsHttpServer.Start(_server.Bind, _registry.CollectAndExportAsTextAsync, Deadline, NullLogger.Instance));
 
         Assert.Equal(SocketError.AddressAlreadyInUse, error.SocketErrorCode);
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", await ExchangeAsync("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
