@@ -68,6 +68,30 @@ internal sealed class DownstreamRotation
         }
     }
 
+    /// <summary>The downstreams health checks have taken out.</summary>
+    public IReadOnlyList<Downstream> Down
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _down];
+            }
+        }
+    }
+
+    /// <summary>The downstreams discovery found, as last set.</summary>
+    public IReadOnlyList<Downstream> Discovered
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _discovered;
+            }
+        }
+    }
+
     /// <summary>Replaces the static downstreams (the <c>downstream:</c> list, at start and on reload).</summary>
     public void SetConfigured(IEnumerable<DownstreamConfig> downstreams)
     {

@@ -2,14 +2,15 @@ namespace UdpFanout.Health;
 
 /// <summary>
 /// The health state machine of one downstream: up until <c>unhealthy_threshold</c> consecutive failures, then
-/// down until <c>healthy_threshold</c> consecutive successes. A new downstream starts up.
+/// down until <c>healthy_threshold</c> consecutive successes. A new downstream starts up, one that the rotation
+/// already has out (restored after a restart) starts down.
 /// </summary>
-internal sealed class DownstreamHealth(int unhealthyThreshold, int healthyThreshold)
+internal sealed class DownstreamHealth(int unhealthyThreshold, int healthyThreshold, bool up = true)
 {
     private int _failures;
     private int _successes;
 
-    public bool Up { get; private set; } = true;
+    public bool Up { get; private set; } = up;
 
     /// <summary>Records one probe; returns true when the state changed.</summary>
     public bool Record(bool success)

@@ -92,6 +92,9 @@ internal sealed partial class HealthChecker : IAsyncDisposable
                 }
             }
             var now = _time.GetTimestamp();
+            // A downstream out of the rotation before probing began (restored from the previous process) stays out
+            // until healthy_threshold probes succeed, as if this checker had taken it out.
+            var down = _rotation.Down.ToHashSet();
             var index = 0;
             foreach (var downstream in downstreams)
             {
@@ -99,7 +102,7 @@ internal sealed partial class HealthChecker : IAsyncDisposable
                 {
                     var destination = sockaddr_inet.From(new(downstream.Endpoint.Address,
                         _config.Protocol == HealthProtocol.Icmp ? 0 : _config.ProbePort ?? downstream.Endpoint.Port));
-                    var target = new ProbedDownstream(downstream, destination, new DownstreamHealth(_config.UnhealthyThreshold, _config.HealthyThreshold));
+                    var target = new ProbedDownstream(downstream, destination, new DownstreamHealth(_config.UnhealthyThreshold, _config.HealthyThreshold, up: !down.Contains(downstream)));
                     _probing[downstream] = target;
                     _schedule.Add(target, now + _interval * index / Math.Max(1, downstreams.Count));
                 }

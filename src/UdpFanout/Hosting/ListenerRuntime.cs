@@ -5,6 +5,7 @@ using UdpFanout.Discovery;
 using UdpFanout.Forwarding;
 using UdpFanout.Health;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 
 namespace UdpFanout.Hosting;
 
@@ -17,6 +18,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     private readonly IListenerForwarder _forwarder;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ServiceState? _state;
     private readonly Lock _publishing = new();
     private HealthConfig _health = new();
     private volatile HealthChecker? _checker;
@@ -26,12 +28,13 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     private long _replacedDiscoveryApplyFailures;
     private long _replacedProbeErrors;
 
-    private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, TimeProvider time, ILogger logger)
+    private ListenerRuntime(ListenerConfig config, IListenerForwarder forwarder, TimeProvider time, ILogger logger, ServiceState? state)
     {
         Config = config;
         _forwarder = forwarder;
         _time = time;
         _logger = logger;
+        _state = state;
         Rotation = new DownstreamRotation(Publish);
     }
 
@@ -51,16 +54,25 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
     /// <summary>Discovered changes the data path refused, over every discovery this listener has had.</summary>
     public long DiscoveryApplyFailures => _replacedDiscoveryApplyFailures + (Discovery?.ApplyFailures ?? 0);
 
+    /// <param name="state">
+    /// Where the listener's health verdicts and discovered endpoints are kept: it starts from what was saved there
+    /// (before a restart on reload, or by the previous process under systemd) and saves every change. Null: neither.
+    /// </param>
     public static async Task<ListenerRuntime> StartAsync(
-        ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+        ListenerConfig config, HealthConfig health, ForwarderRegistry registry, TimeProvider time, ILogger logger, CancellationToken cancellationToken,
+        ServiceState? state = null)
     {
         // Before anything binds or attaches: in every mode the listener's sockets would share the port silently.
         ForeignPortHolders.ThrowIfHeld(config);
         var forwarder = registry.Create(config);
-        var runtime = new ListenerRuntime(config, forwarder, time, logger);
+        var runtime = new ListenerRuntime(config, forwarder, time, logger, state);
         try
         {
             runtime.Rotation.SetConfigured(config.Downstreams);
+            if (state?.Restored(config.Name) is { } restored)
+            {
+                runtime.Restore(restored, health);
+            }
             if (config.Kubernetes is { } kubernetes)
             {
                 // Start with the service's endpoints when the API answers in time, not with an empty rotation.
@@ -77,6 +89,7 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             {
                 runtime._started = true;
                 runtime._logged = [.. initial.Members];
+                runtime.SaveState();
                 // Discovery may have moved on while the data path was starting.
                 if (!ReferenceEquals(runtime.Rotation.Current, initial))
                 {
@@ -142,9 +155,11 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             await _checker.DisposeAsync();
             _replacedProbeErrors += _checker.ProbeErrors;
             _checker = null;
+            // Its verdicts go with it. Verdicts restored at start, before any checker ran, stay: the new checker
+            // starts those downstreams down and brings them back when its probes succeed.
+            Rotation.ClearHealth();
         }
         Rotation.FailOpen = health.FailOpen;
-        Rotation.ClearHealth();
         if (health.Enabled)
         {
             _checker = new HealthChecker(Config.Name, health, HealthChecker.ProbeFor(health), Rotation, _time, _logger);
@@ -190,10 +205,39 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
             {
                 return;
             }
+            // Saved first: a data path that refuses the set (a BPF map update that fails) changes nothing of what
+            // health and discovery found, and the next change carries it there.
+            SaveState();
             _forwarder.UpdateDownstreams(set);
             LogChange(set);
         }
     }
+
+    /// <summary>
+    /// Starts from what a previous instance of this listener found: downstreams that health checks had taken out
+    /// stay out until probes bring them back (when health checks are still on), and the endpoints of the same
+    /// service serve until discovery's first list replaces them. The config decides what still applies: a
+    /// downstream no longer configured is not restored, nor an endpoint that the rules now refuse.
+    /// </summary>
+    private void Restore(ListenerState restored, HealthConfig health)
+    {
+        IReadOnlyList<Downstream> discovered = [];
+        if (Config.Kubernetes is { } kubernetes && restored.Discovery == ListenerState.DiscoveryKey(kubernetes))
+        {
+            var rules = new DestinationRules(Config, HostAddresses.Read());
+            discovered = [.. restored.Discovered.Where(d => rules.Refusal(d.Endpoint) is null)];
+            Rotation.SetDiscovered(discovered);
+        }
+        var down = health.Enabled ? restored.Down.Where(Rotation.Configured.Contains).ToArray() : [];
+        Rotation.SetHealth([.. down.Select(d => (d, false))]);
+        if (down.Length > 0 || discovered.Count > 0)
+        {
+            LogRestored(_logger, Config.Name, discovered.Count, down.Length, down.Length == 0 ? "" : $": {DownstreamNames.Summary(down)}");
+        }
+    }
+
+    private void SaveState() =>
+        _state?.Save(new ListenerState(Config.Name, ListenerState.DiscoveryKey(Config.Kubernetes), Rotation.Down, Rotation.Discovered));
 
     /// <summary>One line per change, of bounded length: who is in, and how many joined and left with a few names each.</summary>
     private void LogChange(DownstreamSet set)
@@ -210,6 +254,9 @@ internal sealed partial class ListenerRuntime : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} started: mode {Mode}, bind {Bind}, balance {Balance}, downstreams {Downstreams} ({Count} in the rotation)")]
     private static partial void LogStarted(ILogger logger, string listener, string mode, string bind, string balance, string downstreams, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} starts from the state kept across the restart: {Discovered} discovered endpoints until the first list, {Down} downstreams out until their probes succeed{Names}")]
+    private static partial void LogRestored(ILogger logger, string listener, int discovered, int down, string names);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} downstreams now {Downstreams} ({Count} in the rotation; joined {Joined}; left {Left})")]
     private static partial void LogDownstreamsChanged(ILogger logger, string listener, string downstreams, int count, string joined, string left);

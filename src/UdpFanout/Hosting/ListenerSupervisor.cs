@@ -17,6 +17,8 @@ internal sealed partial class ListenerSupervisor(
 {
     private readonly Dictionary<string, ListenerRuntime> _running = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _applying = new(1, 1);
+    // Taken from the store before any listener starts: under systemd it holds what the previous process found.
+    private readonly ServiceState _state = new(sockets, logger);
 
     /// <summary>The running listeners; a fresh array each time, safe to read from the metrics thread.</summary>
     public IReadOnlyList<ListenerRuntime> Running { get; private set; } = [];
@@ -53,6 +55,7 @@ internal sealed partial class ListenerSupervisor(
         {
             // Sockets kept for a listener that is gone, or that restarted with fewer workers or another bind.
             StopPath.Step(logger, "*", "closing the listening sockets no listener took", sockets.CloseSpare);
+            StopPath.Step(logger, "*", "forgetting the state of listeners that are gone", () => _state.Retain(_running.Keys));
             Running = _running.Values.ToArray();
             _applying.Release();
         }
@@ -66,7 +69,7 @@ internal sealed partial class ListenerSupervisor(
     {
         if (!_running.TryGetValue(listener.Name, out var runtime))
         {
-            _running[listener.Name] = await ListenerRuntime.StartAsync(listener, health, registry, time, logger, cancellationToken);
+            _running[listener.Name] = await ListenerRuntime.StartAsync(listener, health, registry, time, logger, cancellationToken, _state);
         }
         else if (runtime.Config.NeedsRestartFor(listener))
         {
@@ -94,13 +97,13 @@ internal sealed partial class ListenerSupervisor(
         await StopAsync(next.Name);
         try
         {
-            _running[next.Name] = await ListenerRuntime.StartAsync(next, health, registry, time, logger, cancellationToken);
+            _running[next.Name] = await ListenerRuntime.StartAsync(next, health, registry, time, logger, cancellationToken, _state);
         }
         catch (Exception e)
         {
             try
             {
-                _running[next.Name] = await ListenerRuntime.StartAsync(runtime.Config, runtime.Health, registry, time, logger, CancellationToken.None);
+                _running[next.Name] = await ListenerRuntime.StartAsync(runtime.Config, runtime.Health, registry, time, logger, CancellationToken.None, _state);
                 LogRolledBack(logger, next.Name, runtime.Config.Mode.YamlName(), runtime.Config.Bind.ToString(), UserFixableException.Describe(e));
             }
             catch (Exception again)
