@@ -51,6 +51,9 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault FallbackFault => _fallback.Fault;
 
+    /// <summary>Which downstreams leave from the TX rings, and the neighbours it knows; null before the start. Tests wait on it.</summary>
+    public SegmentFollower? Segment => _segment;
+
     /// <summary>The test seam that makes one queue forwarder's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault Fault { get; } = new();
 
