@@ -61,6 +61,30 @@ public sealed class XskTransmitterTests() : SegmentForwarderTests("10.193")
     }
 
     [Fact]
+    public async Task Forward_AQueueForwarderThrowsAfterItsTxRingSubmit_NothingLostAndNoFrameOwnedTwice()
+    {
+        Resolve(0);
+        Resolve(1);
+        var forwarder = Start(0, 1);
+        await PathBecomesAsync(forwarder, 1, TxPath.Ring);
+        using var client = Sender(forwarder);
+        await client.SendAsync(100, _ => 64, burst: 10);
+
+        // The next batch fails after its frames went on the TX ring, before its sendmmsg (empty here): they are sent
+        // and counted forwarded, so none counts as dropped; none goes back to the fill ring twice either, which the
+        // 20,000 after it would show as corrupt or lost datagrams.
+        forwarder.Fault.Arm(new InvalidOperationException("a bug in the loop"));
+        await client.SendAsync(20_000, seq => 16 + (int)(seq % 1000), burst: 500);
+
+        Assert.Equal(Enumerable.Range(0, 20_100).Select(i => (long)i), Receivers.Take(2).SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((20_100L, 20_100L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+        Assert.Equal(1, Counter(forwarder, "worker_restarts_total"));
+        Assert.Equal(0, Counter(forwarder, "afxdp_fill_ring_full_total"));
+    }
+
+    [Fact]
     public async Task UpdateDownstreams_ANewDownstreamOnTheSegment_LeavesFromTheTxRingOnceItsNeighbourIsKnown()
     {
         Resolve(0);
