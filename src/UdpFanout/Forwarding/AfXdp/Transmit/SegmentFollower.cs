@@ -57,6 +57,9 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = $"{listener}/neigh" };
     }
 
+    /// <summary>The test seam that makes the next burst of notifications fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault Fault { get; } = new();
+
     /// <summary>What the queue forwarders read once per batch.</summary>
     public SegmentTargets Current => Volatile.Read(ref _current);
 
@@ -151,6 +154,7 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
             while (_notifications.ReceiveNotifications(0, OnNotification))
             {
             }
+            Fault.ThrowIfArmed();
             lock (_gate)
             {
                 if (_changed)

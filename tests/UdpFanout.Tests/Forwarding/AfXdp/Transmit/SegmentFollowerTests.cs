@@ -1,3 +1,4 @@
+using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.AfXdp.Transmit;
 using UdpFanout.Tests.Testing;
 
@@ -59,6 +60,30 @@ public sealed class SegmentFollowerTests() : SegmentForwarderTests("10.193")
         Assert.Equal(Enumerable.Range(0, (int)sent).Select(i => (long)i), Receivers[0].Sequences.Order());
         Assert.True(Counter(forwarder, "afxdp_tx_frames_total") >= 1000);
         Assert.Equal(sent, forwarder.ReadStats().Forwarded);
+    }
+
+    [Fact]
+    public async Task Follow_FailsWhileFollowing_LoggedOnceCountedThroughTheKernelMeanwhileThenTheRingAgain()
+    {
+        Resolve(0);
+        var forwarder = Start(0);
+        await PathBecomesAsync(forwarder, 0, TxPath.Ring);
+
+        // The next burst of notifications fails, as a socket that fell behind (ENOBUFS) does.
+        forwarder.Segment!.Fault.Arm(new ForwarderException("cannot read from a netlink socket: No buffer space available (errno 105)"));
+        Bed.Proxy.Exec($"ip neigh replace {Bed.DownstreamAddress(1)} lladdr 02:00:5e:00:00:01 dev {Bed.ProxyIngress}");
+
+        await Eventually.TrueAsync(() => Counter(forwarder, "afxdp_netlink_failures_total") == 1, "the failure counted");
+        // A fresh dump a second later finds the entry reachable, and the ring takes over again.
+        await PathBecomesAsync(forwarder, 0, TxPath.Ring);
+        using var client = Sender(forwarder);
+        await client.SendAsync(100, _ => 64);
+        Assert.Equal(100, Receivers[0].Sequences.Distinct().Count());
+        Assert.Equal(100, Counter(forwarder, "afxdp_tx_frames_total"));
+        var warning = Assert.Single(Log.At(Microsoft.Extensions.Logging.LogLevel.Warning));
+        Assert.Equal("listener segment: following the kernel's neighbours and routes failed; datagrams go through the kernel until a fresh dump succeeds (afxdp_netlink_failures_total)", warning.Message);
+        Assert.Contains(Log.Messages, m => m == "listener segment: following the kernel's neighbours and routes again; datagrams to the listener's segment leave from the TX ring");
+        Assert.Equal(1, Counter(forwarder, "afxdp_netlink_failures_total"));
     }
 
     private uint Address(int index) => BitConverter.ToUInt32(Bed.DownstreamAddress(index).GetAddressBytes());
