@@ -10,9 +10,15 @@ internal static partial class Interop
         public const ushort NDA_DST = 1;
         public const ushort NDA_LLADDR = 2;
 
-        /// <summary>Neighbour states (NUD_*): confirmed recently, or set by hand and never expiring.</summary>
+        /// <summary>Neighbour states (NUD_*).</summary>
         public const ushort NUD_REACHABLE = 0x02;
+        public const ushort NUD_STALE = 0x04;
+        public const ushort NUD_DELAY = 0x08;
+        public const ushort NUD_PROBE = 0x10;
         public const ushort NUD_PERMANENT = 0x80;
+
+        /// <summary>In RTM_NEWNEIGH: act as if the kernel had used the entry to send (a stale one then gets confirmed).</summary>
+        public const byte NTF_USE = 0x01;
 
         /// <summary><c>struct ndmsg</c>: which family, interface and state a neighbour message is about.</summary>
         internal struct ndmsg

@@ -7,9 +7,11 @@ namespace UdpFanout.Forwarding.AfXdp.Transmit;
 /// <summary>
 /// Knows, for every downstream of a listener, whether the queue forwarders can send to it from the TX ring, and
 /// with which destination MAC: the kernel's route to it (RTM_GETROUTE) must be a unicast one out of the listener's
-/// interface, and the kernel's neighbour entry for its next hop reachable. Neighbours are dumped at the start and
-/// followed through RTM_NEWNEIGH/RTM_DELNEIGH; any route change makes every route be looked up again. The result is
-/// published as one <see cref="SegmentTargets"/>, rebuilt on every change and for every new downstream set.
+/// interface, and the kernel's neighbour entry for its next hop usable (<see cref="NeighbourEntry.Reachable"/>).
+/// Neighbours are dumped at the start and followed through RTM_NEWNEIGH/RTM_DELNEIGH; any route change makes every
+/// route be looked up again. The result is published as one <see cref="SegmentTargets"/>, rebuilt on every change
+/// and for every new downstream set. A next hop whose entry goes stale is used on, as the kernel would, and the
+/// kernel is asked to confirm it (NTF_USE), so a changed MAC is found as the kernel would find it.
 /// A failure (a netlink socket that fell behind and lost notifications, say) is logged once until it is over,
 /// counted, and followed by a fresh dump; meanwhile everything goes through the kernel, never to a stale MAC.
 /// </summary>
@@ -29,6 +31,8 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, NeighbourEntry> _neighbours = [];
     private readonly Dictionary<uint, NextHop> _routes = [];
+    // Stale entries the kernel has not yet been asked to confirm.
+    private readonly HashSet<uint> _unconfirmed = [];
     private SegmentTargets _current = SegmentTargets.None;
     private volatile bool _stopping;
     private bool _changed;
@@ -171,6 +175,7 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
         {
             _neighbours.Clear();
             _routes.Clear();
+            _unconfirmed.Clear();
             var request = new NeighbourDump
             {
                 Header = new nlmsghdr { nlmsg_len = (uint)sizeof(NeighbourDump), nlmsg_type = RTM_GETNEIGH, nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
@@ -221,6 +226,7 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
         if (type == RTM_DELNEIGH)
         {
             _changed |= _neighbours.Remove(address);
+            _unconfirmed.Remove(address);
             return;
         }
         var mac = RtAttributes.Find(attributes, NDA_LLADDR) is { Length: 6 } lladdr ? FrameRewriter.PackMac(lladdr) : 0;
@@ -229,6 +235,14 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
         {
             _neighbours[address] = entry;
             _changed = true;
+            if (entry.Stale)
+            {
+                _unconfirmed.Add(address);
+            }
+            else
+            {
+                _unconfirmed.Remove(address);
+            }
         }
     }
 
@@ -243,9 +257,30 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
             targets[i] = !hop.OnSegment ? new SegmentTarget(TxPath.Stack, 0)
                 : _neighbours.TryGetValue(hop.Address, out var neighbour) && neighbour.Reachable ? new SegmentTarget(TxPath.Ring, neighbour.Mac)
                 : new SegmentTarget(TxPath.NeighbourMiss, 0);
+            if (hop.OnSegment && _unconfirmed.Remove(hop.Address))
+            {
+                Confirm(hop.Address);
+            }
         }
         Volatile.Write(ref _current, new SegmentTargets(active, targets));
         _changed = false;
+    }
+
+    /// <summary>
+    /// Has the kernel treat its entry for <paramref name="address"/> as used: a stale one goes to delay and, unless
+    /// confirmed meanwhile, to a unicast probe; one whose MAC changed then fails and is resolved afresh.
+    /// </summary>
+    private void Confirm(uint address)
+    {
+        var request = new NeighbourUse
+        {
+            Header = new nlmsghdr { nlmsg_len = (uint)sizeof(NeighbourUse), nlmsg_type = RTM_NEWNEIGH, nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
+            Body = new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex, ndm_flags = NTF_USE },
+            Destination = new rtattr { rta_len = (ushort)(sizeof(rtattr) + sizeof(uint)), rta_type = NDA_DST },
+            Address = address,
+        };
+        // An error (the entry went meanwhile) needs nothing: its deletion arrives as a notification.
+        _requests.Request(new Span<byte>(&request, sizeof(NeighbourUse)), dump: false, (_, _) => { });
     }
 
     private NextHop RouteTo(uint address)
@@ -298,6 +333,15 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
     {
         public nlmsghdr Header;
         public ndmsg Body;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct NeighbourUse
+    {
+        public nlmsghdr Header;
+        public ndmsg Body;
+        public rtattr Destination;
+        public uint Address;
     }
 
     [StructLayout(LayoutKind.Sequential)]

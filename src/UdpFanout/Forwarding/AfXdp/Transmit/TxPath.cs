@@ -8,8 +8,8 @@ internal enum TxPath : byte
     /// <summary>Rewritten in UMEM and put on the TX ring: the next hop is on the listener's segment and its MAC is known.</summary>
     Ring,
     /// <summary>
-    /// The next hop is on the listener's segment, but the kernel has no reachable neighbour entry for it: sent
-    /// through the kernel, whose neighbour code then resolves (or confirms) it, and counted as a neighbour miss.
+    /// The next hop is on the listener's segment, but the kernel's neighbour entry for it has no usable MAC (none yet,
+    /// incomplete, failed): sent through the kernel, whose neighbour code then resolves it, and counted as a miss.
     /// </summary>
     NeighbourMiss,
 }

@@ -63,6 +63,29 @@ public sealed class SegmentFollowerTests() : SegmentForwarderTests("10.193")
     }
 
     [Fact]
+    public async Task Forward_NeighbourGoesStale_StaysOnTheRingWhileTheKernelIsAskedToConfirmIt()
+    {
+        // The kernel waits this long in DELAY before it probes (5 s by default).
+        Bed.Proxy.Exec($"sysctl -qw net.ipv4.neigh.{Bed.ProxyIngress}.delay_first_probe_time=1");
+        Resolve(0);
+        var forwarder = Start(0);
+        await PathBecomesAsync(forwarder, 0, TxPath.Ring);
+        var mac = Bed.DownstreamMac(0);
+
+        // As after base_reachable_time without the kernel sending to it: the TX ring's frames never confirm it.
+        Bed.Proxy.Exec($"ip neigh change {Bed.DownstreamAddress(0)} lladdr {mac} dev {Bed.ProxyIngress} nud stale");
+
+        // Asked to confirm it, the kernel probes the receiver, which answers: reachable again, without a datagram.
+        await Eventually.TrueAsync(() => Bed.ProxyNeighbour(0).EndsWith("REACHABLE"), "the kernel to confirm the entry");
+        Assert.Equal(TxPath.Ring, forwarder.Segment!.Current.Targets[0].Path);
+        using var client = Sender(forwarder);
+        await client.SendAsync(100, _ => 64);
+        Assert.Equal(100, Receivers[0].Sequences.Distinct().Count());
+        Assert.Equal(Bed.ClientAddress, Assert.Single(Receivers[0].Sources).Address);
+        Assert.Equal(0, Counter(forwarder, "afxdp_tx_neighbour_miss_total"));
+    }
+
+    [Fact]
     public async Task Follow_FailsWhileFollowing_LoggedOnceCountedThroughTheKernelMeanwhileThenTheRingAgain()
     {
         Resolve(0);
