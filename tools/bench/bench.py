@@ -9,6 +9,7 @@ import json
 import datetime
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -112,7 +113,7 @@ def main():
     with open("artifacts/bench/points.json", "w") as f:
         json.dump({"points": points, "idle_rss": idle_rss}, f)
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
-    command = "sudo tools/bench/bench" + (" --smoke" if args.smoke else "") + (" --topology segment" if segment else "")
+    command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
     text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), segment)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
@@ -125,6 +126,18 @@ def main():
     # The control plane does not depend on the topology: measured with the default run only.
     if not args.smoke and not segment:
         run_control_plane(args)
+
+
+def passed_options():
+    """The options the run was given, as the report quotes them: all but --binary, which the wrapper adds."""
+    argv, options = sys.argv[1:], []
+    while argv:
+        option = argv.pop(0)
+        if option == "--binary":
+            argv = argv[1:]
+        elif not option.startswith("--binary="):
+            options.append(option)
+    return options
 
 
 def run_control_plane(args):
