@@ -166,6 +166,11 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             // Sent frames back to the fill ring first, so the kernel has them for what arrives next.
             _transmitter.ReturnCompleted();
             var available = rx.Available(out var first);
+            if (available == 0)
+            {
+                // No batch to send them with: what waits on the TX ring goes now, before the spin or the stop.
+                _transmitter.Wake();
+            }
             // A short spin before sleeping: at steady rates the next frame is usually microseconds away, and a
             // poll() sleep and wake-up per handful of frames costs more than the frames themselves.
             for (var spin = 0; available == 0 && !_loop.Stopping && spin < SpinsBeforeSleep; spin++)

@@ -14,7 +14,13 @@ internal sealed unsafe class XskTransmitter
 {
     // In copy mode one wake-up sends at most 32 frames (the kernel's TX_BATCH_SIZE) and says EAGAIN while more
     // wait; a full ring takes this many wake-ups, and a kernel that stops taking frames ends the loop sooner.
-    private const int MaxWakeups = (int)(XskSocket.TxRingSize / 32) + 1;
+    private const int MaxWakeups = (int)(XskSocket.TxRingSize / WakeupBatch) + 1;
+
+    /// <summary>
+    /// Frames worth a wake-up while more arrive: one copy-mode wake-up's worth. Fewer wait for the next batch or for
+    /// the RX ring to run empty (<see cref="Wake"/>), so a steady stream costs a syscall per 32 frames, not per batch.
+    /// </summary>
+    private const int WakeupBatch = 32;
 
     private readonly XskSocket _socket;
     private readonly ulong _sourceMac;
@@ -97,7 +103,8 @@ internal sealed unsafe class XskTransmitter
 
     /// <summary>
     /// Publishes the frames written since the last call, hands their counts to the downstreams, and wakes the kernel
-    /// to send them. Also what a failed batch calls: a frame on the ring is counted forwarded and owned by the kernel.
+    /// to send them once a wake-up's worth waits. Also what a failed batch calls: a frame on the ring is counted
+    /// forwarded and owned by the kernel.
     /// </summary>
     public void Submit(ActiveDownstreams downstreams)
     {
@@ -117,7 +124,10 @@ internal sealed unsafe class XskTransmitter
         _socket.Tx.Submit();
         Interlocked.Add(ref _frames, _written);
         _written = 0;
-        Wake();
+        if (Pending >= WakeupBatch)
+        {
+            Wake();
+        }
     }
 
     /// <summary>
