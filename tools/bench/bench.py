@@ -9,6 +9,7 @@ import json
 import datetime
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -19,7 +20,7 @@ import control_plane  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 from systems import Baseline, Nftables, Nginx, UdpFanout  # noqa: E402
-from testbed import Testbed  # noqa: E402
+from testbed import SegmentTestbed, Testbed  # noqa: E402
 
 
 def parse_args():
@@ -32,6 +33,9 @@ def parse_args():
     p.add_argument("--rates", default="50000,100000,200000,400000", help="fixed offered rates (datagrams/s) for 64-byte payloads")
     p.add_argument("--only", default=None,
                    help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'")
+    p.add_argument("--topology", choices=["routed", "segment"], default="routed",
+                   help="routed: one veth per sink, the proxy routes (the default); segment: client, proxy and sinks on "
+                        "one bridge, where af_xdp sends from its TX ring (report: docs/benchmarks-segment.md)")
     p.add_argument("--control-plane-only", action="store_true",
                    help="only the control-plane section (10 to 10,000 downstreams): docs/control-plane.md and .png")
     p.add_argument("--counts", default="10,100,1000,10000", help="downstream counts of the control-plane section")
@@ -43,6 +47,14 @@ def parse_args():
 def systems(bed, binary, smoke):
     if smoke:
         return [lambda: Baseline(bed), lambda: UdpFanout(bed, binary, "userspace")]
+    if bed.segment:
+        # What the TX ring is measured against: the in-kernel peer and the path through the stack.
+        return [
+            lambda: Baseline(bed),
+            lambda: Nftables(bed),
+            lambda: UdpFanout(bed, binary, "userspace", 1),
+            lambda: UdpFanout(bed, binary, "af_xdp"),
+        ]
     return [
         lambda: Baseline(bed),
         lambda: Nftables(bed),
@@ -78,10 +90,11 @@ def main():
     sizes = [64] if args.smoke else [int(s) for s in args.sizes.split(",")]
     rates = [20000] if args.smoke else [int(r) for r in args.rates.split(",")]
     runs, seconds = (1, 1.0) if args.smoke else (args.runs, args.seconds)
-    out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks.md")
+    segment = args.topology == "segment"
+    out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks-segment.md" if segment else "docs/benchmarks.md")
     points = []  # (system, size, many_ports, rate or None, summary)
     idle_rss = {}
-    with Testbed() as bed:
+    with (SegmentTestbed() if segment else Testbed()) as bed:
         wanted = args.only.split(",") if args.only else None
         for make in systems(bed, args.binary, args.smoke):
             system = make()
@@ -108,8 +121,8 @@ def main():
     with open("artifacts/bench/points.json", "w") as f:
         json.dump({"points": points, "idle_rss": idle_rss}, f)
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
-    command = "sudo tools/bench/bench" + (" --smoke" if args.smoke else "")
-    text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc))
+    command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
+    text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), segment)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)
@@ -118,8 +131,21 @@ def main():
     print(f"wrote {out}")
     for line in goals:
         print(line)
-    if not args.smoke:
+    # The control plane does not depend on the topology: measured with the default run only.
+    if not args.smoke and not segment:
         run_control_plane(args)
+
+
+def passed_options():
+    """The options the run was given, as the report quotes them: all but --binary, which the wrapper adds."""
+    argv, options = sys.argv[1:], []
+    while argv:
+        option = argv.pop(0)
+        if option == "--binary":
+            argv = argv[1:]
+        elif not option.startswith("--binary="):
+            options.append(option)
+    return options
 
 
 def run_control_plane(args):

@@ -157,7 +157,9 @@ metrics: {{ enabled: false }}
         with open(f"{self.dir}/config.yaml", "w") as f:
             f.write(config)
         super().__init__(bed, [binary, "--config", f"{self.dir}/config.yaml"], self._started)
+        # On the segment af_xdp sends from its TX ring (the daemon decides that from the routes, not the config).
         self.name = (f"udp-fanout {mode}" + (f" ({workers} worker{'s' if workers > 1 else ''})" if mode == "userspace" else "")
+                     + (" (TX ring)" if mode == "af_xdp" and bed.segment else "")
                      + (" source_hash" if balance == "source_hash" else "") + ("" if family == 4 else " IPv6"))
 
     def _started(self):

@@ -1,8 +1,9 @@
-"""The benchmark's network-namespace testbed (shared/TESTBED.md):
+"""The benchmark's network-namespace testbeds: the routed one of shared/TESTBED.md (the default)
 
     ns cli (N.1.2) --veth-- ns proxy (N.1.1 on "in"; N.(10+i).1 on "d<i>") --veth-- ns s<i> (N.(10+i).2)
 
-and the same in IPv6 (Q:1::2, Q:1::1 and Q:(10+i)::1, Q:(10+i)::2, one /64 per link), for the IPv6 rows.
+and the same in IPv6 (Q:1::2, Q:1::1 and Q:(10+i)::1, Q:(10+i)::2, one /64 per link), for the IPv6 rows;
+and the same-segment one (SegmentTestbed, `--topology segment`).
 
 Each downstream namespace counts the datagrams it is sent with an nftables counter at the netdev ingress hook
 and drops them there, so counting costs almost nothing and ARP and everything else still pass.
@@ -24,6 +25,8 @@ def sh(cmd, check=True):
 
 
 class Testbed:
+    segment = False
+
     def __init__(self, downstreams=3):
         self.id = f"ufb{os.getpid() % 10000:x}"
         self.downstreams = downstreams
@@ -101,3 +104,56 @@ class Testbed:
             for token in out.split("packets ")[1:]:
                 total += int(token.split()[0])
         return total
+
+
+class SegmentTestbed(Testbed):
+    """The same-segment topology: the client, the proxy and the sinks all on one bridge (in a namespace of its own),
+    one subnet, so the proxy sends to the sinks out of the interface it receives on (af_xdp's TX ring serves them):
+
+        ns cli (N.1.2) --+
+        ns proxy (N.1.1) +-- bridge in ns br -- ns s<i> (N.1.(11+i))
+    """
+    segment = True
+
+    def __init__(self, downstreams=3):
+        super().__init__(downstreams)
+        self.id = f"ufs{os.getpid() % 10000:x}"
+        self.br = f"{self.id}-br"
+        self.cli, self.proxy = f"{self.id}-cli", f"{self.id}-proxy"
+        self.sinks = [f"{self.id}-s{i}" for i in range(downstreams)]
+        self.client_if, self.proxy_if = f"{self.id}c", f"{self.id}in"
+
+    def sink_addr(self, i):
+        return f"{NETWORK}.1.{11 + i}"
+
+    def __exit__(self, *exc):
+        for name in [self.br, self.cli, self.proxy, *self.sinks]:
+            sh(f"ip netns del {name}", check=False)
+
+    def _attach(self, ns, inside, port, addr):
+        sh(f"ip link add {inside} netns {ns} type veth peer name {port} netns {self.br}")
+        self.ns(self.br, f"ip link set {port} master {self.id}br")
+        self.ns(self.br, f"ip link set {port} up")
+        self.ns(ns, f"ip addr add {addr}/24 dev {inside}")
+        self.ns(ns, f"ip link set {inside} up")
+
+    def _build(self):
+        for name in [self.br, self.cli, self.proxy, *self.sinks]:
+            sh(f"ip netns add {name}")
+            self.ns(name, "ip link set lo up")
+        self.ns(self.br, f"ip link add {self.id}br type bridge")
+        self.ns(self.br, f"ip link set {self.id}br up")
+        self._attach(self.cli, self.client_if, f"{self.id}bc", self.client_addr)
+        self._attach(self.proxy, self.proxy_if, f"{self.id}bp", self.proxy_addr)
+        # nftables forwards back out of the interface it received on: no ICMP redirects for that.
+        self.ns(self.proxy, "sysctl -qw net.ipv4.ip_forward=1")
+        self.ns(self.proxy, "sysctl -qw net.ipv4.conf.all.send_redirects=0")
+        self.ns(self.proxy, f"sysctl -qw net.ipv4.conf.{self.proxy_if}.send_redirects=0")
+        for i, sink in enumerate(self.sinks):
+            inside = f"{self.id}s{i}"
+            self._attach(sink, inside, f"{self.id}b{i}", self.sink_addr(i))
+            self.ns(sink, f"nft add table netdev sink")
+            self.ns(sink, f"nft 'add chain netdev sink in {{ type filter hook ingress device {inside} priority 0; }}'")
+            self.ns(sink, f"nft add rule netdev sink in udp dport {SINK_PORT} counter drop")
+            self.ns(self.proxy, f"ping -c 1 -W 1 {self.sink_addr(i)}", check=False)
+        self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)

@@ -37,6 +37,11 @@ internal enum DropReason
     /// </summary>
     XskRxDropped,
     /// <summary>
+    /// The AF_XDP TX ring had no free slot for a frame to a downstream on the listener's segment: dropped, never
+    /// queued, as a full send buffer is (af_xdp).
+    /// </summary>
+    XskTxRingFull,
+    /// <summary>
     /// In the batch a forwarding thread was working on when it failed (a bug; logged at err and counted in
     /// worker_restarts_total): the thread drops the batch and starts again.
     /// </summary>

@@ -5,7 +5,7 @@ using static Interop.Libc;
 
 namespace UdpFanout.Tuning;
 
-/// <summary>The MTU and channel settings of one network device, read and written through ioctl(2).</summary>
+/// <summary>The MTU, MAC address and channel settings of one network device, read and written through ioctl(2).</summary>
 internal sealed unsafe class NetDevice(string name) : IDisposable
 {
     // Any socket will do as the handle for interface ioctls.
@@ -26,6 +26,17 @@ internal sealed unsafe class NetDevice(string name) : IDisposable
             var request = Request();
             request.ifr_mtu = value;
             Call(SIOCSIFMTU, &request, $"set MTU {value} on");
+        }
+    }
+
+    /// <summary>The device's MAC address: the source of the frames an af_xdp listener transmits itself.</summary>
+    public byte[] HardwareAddress
+    {
+        get
+        {
+            var request = Request();
+            Call(SIOCGIFHWADDR, &request, "read the hardware address of");
+            return new ReadOnlySpan<byte>(request.ifr_hwaddr + 2, 6).ToArray();
         }
     }
 

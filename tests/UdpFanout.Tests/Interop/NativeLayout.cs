@@ -44,9 +44,13 @@ internal static class NativeLayout
         ("ethtool_channels", ["cmd", "max_rx", "max_tx", "max_other", "max_combined", "rx_count", "tx_count", "other_count", "combined_count"]),
         ("rlimit", ["rlim_cur", "rlim_max"]),
         ("pollfd", ["fd", "events", "revents"]),
-        ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data"]),
+        ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data", "ifr_hwaddr"]),
         ("nlmsghdr", ["nlmsg_len", "nlmsg_type", "nlmsg_flags", "nlmsg_seq", "nlmsg_pid"]),
         ("tcmsg", ["tcm_family", "tcm__pad1", "tcm__pad2", "tcm_ifindex", "tcm_handle", "tcm_parent", "tcm_info"]),
+        ("rtattr", ["rta_len", "rta_type"]),
+        ("ndmsg", ["ndm_family", "ndm_pad1", "ndm_pad2", "ndm_ifindex", "ndm_state", "ndm_flags", "ndm_type"]),
+        ("rtmsg", ["rtm_family", "rtm_dst_len", "rtm_src_len", "rtm_tos", "rtm_table", "rtm_protocol", "rtm_scope", "rtm_type", "rtm_flags"]),
+        ("sockaddr_nl", ["nl_family", "nl_pad", "nl_pid", "nl_groups"]),
     ];
 
     private static Dictionary<string, long> Measure()

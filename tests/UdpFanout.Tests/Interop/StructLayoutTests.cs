@@ -74,6 +74,7 @@ public sealed unsafe class StructLayoutTests
         Assert.Equal(NativeLayout.Of("ifreq"), sizeof(ifreq));
         Assert.Equal(NativeLayout.Of("ifreq.ifr_mtu"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_mtu)));
         Assert.Equal(NativeLayout.Of("ifreq.ifr_data"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_data)));
+        Assert.Equal(NativeLayout.Of("ifreq.ifr_hwaddr"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_hwaddr)));
     }
 
     [Fact]
@@ -81,6 +82,10 @@ public sealed unsafe class StructLayoutTests
     {
         AssertLayout<nlmsghdr>("nlmsghdr");
         AssertLayout<tcmsg>("tcmsg");
+        AssertLayout<rtattr>("rtattr");
+        AssertLayout<ndmsg>("ndmsg");
+        AssertLayout<rtmsg>("rtmsg");
+        AssertLayout<sockaddr_nl>("sockaddr_nl");
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
+using UdpFanout.Forwarding.AfXdp.Transmit;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
@@ -13,7 +14,10 @@ namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
 /// The af_xdp mode: an XDP program steers the listener's UDP into one AF_XDP socket per RX queue, a forwarder
-/// thread per queue sends the payloads on with sendmmsg, and everything else the program passes to the kernel.
+/// thread per queue sends each frame for a downstream on the listener's own segment back out of its TX ring
+/// (rewritten in place, the client's address kept), the other payloads on with sendmmsg, and everything else the
+/// program passes to the kernel. Which downstreams are on the segment, and their MACs, the kernel's routes and
+/// neighbour table say (<see cref="SegmentFollower"/>).
 /// Fragments reach a one-worker userspace forwarder bound to the listener's address, through the same set.
 /// Received counts frames taken from the RX rings, frames the kernel dropped for the AF_XDP sockets (their
 /// XDP_STATISTICS, as xsk_rx_ring_full and xsk_rx_dropped drops) and what the fallback received.
@@ -33,6 +37,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
     private BpfObject? _object;
     private XdpAttachment? _attachment;
+    private SegmentFollower? _segment;
     // Taken by ReadStats and by the part of DisposeAsync that closes sockets and maps, so a scrape never reads them closed.
     private readonly Lock _closing = new();
     private ListenerStats? _final;
@@ -53,6 +58,9 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault FallbackFault => _fallback.Fault;
 
+    /// <summary>Which downstreams leave from the TX rings, and the neighbours it knows; null before the start. Tests wait on it.</summary>
+    public SegmentFollower? Segment => _segment;
+
     /// <summary>The test seam that makes one queue forwarder's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault Fault { get; } = new();
 
@@ -66,6 +74,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             throw new ForwarderException($"listener '{_config.Name}': queues: {queues}, but {iface} has {available} RX queue(s) (lower queues:, or raise the channel count with tuning:)");
         }
         var frameSize = FrameSizeFor(iface);
+        var sourceMac = HardwareAddressOf(iface);
         DataPlane.Update(initial);
         try
         {
@@ -73,6 +82,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             // the interface has, however many that is.
             _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj => obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available));
             var xsks = _object.Map(XDP_MAP_XSKS);
+            _segment = new SegmentFollower(ifindex, DataPlane, _config.Name, _logger);
             for (var queue = 0; queue < queues; queue++)
             {
                 var socket = XskSocket.Open(ifindex, queue, frameSize);
@@ -87,10 +97,11 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
                     socket.Dispose();
                     throw;
                 }
-                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, Fault, _config.Name, sendSocket, _config.BatchSize, _logger)));
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, _segment, sourceMac, Fault, _config.Name, sendSocket, _config.BatchSize, _logger)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
+            _segment.Start();
             _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd(XDP_PROGRAM), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
         }
         catch (BpfException e)
@@ -107,6 +118,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     public void UpdateDownstreams(DownstreamSet set)
     {
         DataPlane.Update(set);
+        _segment?.Refresh();
         _fallback.UpdateDownstreams(set);
     }
 
@@ -129,7 +141,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     {
         var fallback = _fallback.ReadStats();
         var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
-        long rxEmpty = 0, fillFull = 0, parseErrors = 0, restarts = 0;
+        long rxEmpty = 0, fillFull = 0, parseErrors = 0, restarts = 0, neighbourMisses = 0, wakeupErrors = 0;
         foreach (var (_, worker) in _queues)
         {
             stats.Add(worker.Counters);
@@ -137,6 +149,8 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             fillFull += worker.FillRingFull;
             parseErrors += worker.ParseErrors;
             restarts += worker.Restarts;
+            neighbourMisses += worker.Transmitter.NeighbourMisses;
+            wakeupErrors += worker.Transmitter.WakeupErrors;
             var xdp = worker.Statistics;
             // Frames the kernel dropped for the socket were the listener's datagrams, received and not forwarded.
             var ringFull = (long)xdp.rx_ring_full;
@@ -149,11 +163,16 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
                 .Add(new ModeCounter("afxdp_rx_dropped_total", "Frames the kernel dropped for this queue's socket (XDP_STATISTICS).", (long)xdp.rx_dropped, queue))
                 .Add(new ModeCounter("afxdp_rx_ring_full_total", "Frames dropped because the RX ring was full (XDP_STATISTICS).", (long)xdp.rx_ring_full, queue))
                 .Add(new ModeCounter("afxdp_rx_fill_ring_empty_descs_total", "Times the fill ring was empty when a frame arrived (XDP_STATISTICS).", (long)xdp.rx_fill_ring_empty_descs, queue))
-                .Add(new ModeCounter("afxdp_tx_invalid_descs_total", "Invalid TX descriptors (XDP_STATISTICS).", (long)xdp.tx_invalid_descs, queue));
+                .Add(new ModeCounter("afxdp_tx_invalid_descs_total", "Invalid TX descriptors (XDP_STATISTICS).", (long)xdp.tx_invalid_descs, queue))
+                .Add(new ModeCounter("afxdp_tx_frames_total", "Frames this queue's forwarder rewrote for a downstream on the listener's segment and put on its TX ring.", worker.Transmitter.Frames, queue))
+                .Add(new ModeCounter("afxdp_tx_ring_empty_descs_total", "Times the kernel found this queue's TX ring empty when woken to send (XDP_STATISTICS).", (long)xdp.tx_ring_empty_descs, queue));
         }
         stats.Add(new ModeCounter("afxdp_rx_ring_empty_total", "Times a queue forwarder found its RX ring empty and waited.", rxEmpty))
             .Add(new ModeCounter("afxdp_fill_ring_full_total", "Times a queue forwarder found no room to return frames to the fill ring.", fillFull))
             .Add(new ModeCounter("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors))
+            .Add(new ModeCounter("afxdp_tx_neighbour_miss_total", "Datagrams to a downstream on the listener's segment sent through the kernel because its neighbour entry was missing or not reachable.", neighbourMisses))
+            .Add(new ModeCounter("afxdp_tx_wakeup_errors_total", "Times waking the kernel to send from a TX ring failed for another reason than a busy device.", wakeupErrors))
+            .Add(new ModeCounter("afxdp_netlink_failures_total", "Times following the kernel's neighbours and routes failed and started over with a fresh dump.", _segment?.Failures ?? 0))
             // Adds to the fallback's, which came with its stats.
             .Add(ModeCounter.WorkerRestarts(restarts));
         if (_object is not null)
@@ -201,6 +220,10 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             StopPath.Step(_logger, _config.Name, $"stopping the forwarder of queue {worker.Queue}", worker.Dispose);
         }
+        if (_segment is not null)
+        {
+            StopPath.Step(_logger, _config.Name, "stopping the neighbour and route follower", _segment.Dispose);
+        }
         await StopPath.StepAsync(_logger, _config.Name, "stopping the fallback socket", _fallback.DisposeAsync);
         lock (_closing)
         {
@@ -236,6 +259,20 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         return UmemFrameSize.For(mtu) ?? throw new ForwarderException(
             $"listener '{_config.Name}': {iface} has MTU {mtu}, but {UmemFrameSize.MaxMtuReason}: "
             + $"lower the MTU to {UmemFrameSize.MaxMtu} or less (tuning: mtu), or use mode tc_ebpf or userspace");
+    }
+
+    /// <summary>The interface's MAC address, the source of the frames the TX rings send.</summary>
+    private byte[] HardwareAddressOf(string iface)
+    {
+        try
+        {
+            using var device = new NetDevice(iface);
+            return device.HardwareAddress;
+        }
+        catch (TuningException e)
+        {
+            throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
+        }
     }
 
     /// <summary>RX queues from the driver's channel counts (in this network namespace), else from sysfs, else one.</summary>

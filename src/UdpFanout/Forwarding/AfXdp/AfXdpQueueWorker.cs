@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
+using UdpFanout.Forwarding.AfXdp.Transmit;
 using UdpFanout.Model;
 using static Interop.Libc;
 using static Interop.Xdp;
@@ -7,9 +8,11 @@ using static Interop.Xdp;
 namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
-/// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, picks each UDP payload's
-/// downstream with the listener's policy and sends the batch with sendmmsg straight out of UMEM through its own
-/// sending socket, then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
+/// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, and picks each UDP payload's
+/// downstream with the listener's policy. A frame for a downstream on the listener's own segment is rewritten in
+/// place and leaves from the TX ring (<see cref="XskTransmitter"/>), to come back through the completion ring; the
+/// other payloads go out with sendmmsg straight out of UMEM through its own sending socket, and their frames back to
+/// the fill ring at once. Nothing here allocates, locks or logs per datagram.
 /// The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
@@ -33,6 +36,9 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly int* _payloadLength;
     private readonly ulong* _sources;
     private readonly int* _targets;
+    private readonly TxVerdict* _verdicts;
+    private readonly SegmentFollower _segment;
+    private readonly XskTransmitter _transmitter;
     private readonly Lock _statisticsGate = new();
     private readonly WorkerLoop _loop;
     private volatile bool _paused;
@@ -40,14 +46,17 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     // failure they go back, or the RX ring would hand them out again and the fill ring would lose their frames.
     private uint _unrecycledFirst;
     private int _unrecycledCount;
+    private ActiveDownstreams? _batchDownstreams;
     private xdp_statistics? _finalStatistics;
     private long _rxRingEmpty;
     private long _fillRingFull;
     private long _parseErrors;
 
     /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, InjectedFault fault, string listener, SendSocket sendSocket, int batch, ILogger logger)
+    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, SegmentFollower segment, ReadOnlySpan<byte> sourceMac, InjectedFault fault, string listener, SendSocket sendSocket, int batch, ILogger logger)
     {
+        _segment = segment;
+        _transmitter = new XskTransmitter(socket, sourceMac);
         _socket = socket;
         _dataPlane = dataPlane;
         _fault = fault;
@@ -59,6 +68,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _sources = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(ulong));
         _targets = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
+        _verdicts = (TxVerdict*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(TxVerdict));
         var name = $"{listener}/q{queue}";
         _thread = new Thread(Run) { IsBackground = true, Name = name };
         _loop = new WorkerLoop(listener, name, logger);
@@ -74,6 +84,9 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     public long FillRingFull => Volatile.Read(ref _fillRingFull);
 
     public long ParseErrors => Volatile.Read(ref _parseErrors);
+
+    /// <summary>The TX ring's counters: frames sent from it, neighbour misses, failed wake-ups.</summary>
+    public XskTransmitter Transmitter => _transmitter;
 
     /// <summary>How often this forwarder's loop failed and started again.</summary>
     public long Restarts => _loop.Restarts;
@@ -120,6 +133,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
         System.Runtime.InteropServices.NativeMemory.Free(_sources);
         System.Runtime.InteropServices.NativeMemory.Free(_targets);
+        System.Runtime.InteropServices.NativeMemory.Free(_verdicts);
     }
 
     private void Run() => _loop.Run(ForwardUntilStopped, DropUnfinishedBatch);
@@ -149,7 +163,14 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 Thread.Sleep(1);
                 continue;
             }
+            // Sent frames back to the fill ring first, so the kernel has them for what arrives next.
+            _transmitter.ReturnCompleted();
             var available = rx.Available(out var first);
+            if (available == 0)
+            {
+                // No batch to send them with: what waits on the TX ring goes now, before the spin or the stop.
+                _transmitter.Wake();
+            }
             // A short spin before sleeping: at steady rates the next frame is usually microseconds away, and a
             // poll() sleep and wake-up per handful of frames costs more than the frames themselves.
             for (var spin = 0; available == 0 && !_loop.Stopping && spin < SpinsBeforeSleep; spin++)
@@ -167,6 +188,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                     break;
                 }
                 Interlocked.Increment(ref _rxRingEmpty);
+                // What a busy device left on the TX ring is sent now, not behind the next frame to arrive.
+                _transmitter.Wake();
                 // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
                 _sendSocket.ReadErrors(_dataPlane.Active);
                 _socket.WakeIfNeeded();
@@ -177,6 +200,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             var count = (int)Math.Min(available, (uint)_batch);
             _unrecycledFirst = first;
             _unrecycledCount = count;
+            new Span<TxVerdict>(_verdicts, count).Clear();
             _gate.Enter();
             Forward(first, count, _dataPlane.Active);
             _gate.Exit();
@@ -192,6 +216,12 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private long DropUnfinishedBatch()
     {
         _send.Abandon();
+        if (_batchDownstreams is { } downstreams)
+        {
+            // What the batch put on the TX ring is counted forwarded: it goes out, and its frames come back by completion.
+            _transmitter.Submit(downstreams);
+            _batchDownstreams = null;
+        }
         _gate.Exit();
         if (_unrecycledCount > 0)
         {
@@ -237,31 +267,53 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             return;
         }
         downstreams.Policy.Pick(new ReadOnlySpan<ulong>(_sources, forwardable), new Span<int>(_targets, forwardable));
+        // Made for another set a moment after a set change: this batch goes through the kernel.
+        var segment = _segment.Current;
+        var paths = segment.For == downstreams ? segment.Targets : null;
+        _batchDownstreams = downstreams;
+        _transmitter.Prepare(downstreams.Count);
         for (int i = 0, n = 0; i < count; i++)
         {
             if (_payloadLength[i] >= 0)
             {
                 var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
-                _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], _targets[n++], downstreams);
+                var target = _targets[n++];
+                if (paths is not null)
+                {
+                    _verdicts[i] = _transmitter.Offer(desc, _payloadOffset[i] - 8, _payloadLength[i], target, paths[target], downstreams, counters);
+                }
+                if (_verdicts[i] == TxVerdict.Stack)
+                {
+                    _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], target, downstreams);
+                }
             }
         }
+        _transmitter.Submit(downstreams);
+        _batchDownstreams = null;
         _fault.ThrowIfArmed();
         _send.Send(_sendSocket, downstreams, counters);
     }
 
-    /// <summary>Hands the frames back to the kernel once their payloads have been sent (sendmmsg copied them).</summary>
+    /// <summary>
+    /// Hands the frames back to the kernel once their payloads have been sent (sendmmsg copied them) or dropped;
+    /// those on the TX ring come back through the completion ring instead.
+    /// </summary>
     private void Recycle(uint first, int count)
     {
         var fill = _socket.Fill;
         if (fill.Free < (uint)count)
         {
-            // Cannot happen while every frame is either in the fill ring, the RX ring or this batch; counted if it does.
+            // Cannot happen while every frame is in the fill, RX, TX or completion ring or this batch; counted if it does.
             Interlocked.Increment(ref _fillRingFull);
         }
         var descriptors = (xdp_desc*)_socket.Rx.Descriptors;
         var fills = (ulong*)fill.Descriptors;
         for (var i = 0; i < count; i++)
         {
+            if (_verdicts[i] == TxVerdict.Ring)
+            {
+                continue;
+            }
             var address = descriptors[_socket.Rx.Slot(first + (uint)i)].addr;
             fills[fill.Slot(fill.Reserve())] = address & ~(ulong)(_socket.FrameSize - 1);
         }

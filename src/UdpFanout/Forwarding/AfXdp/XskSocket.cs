@@ -6,7 +6,9 @@ namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
 /// An AF_XDP socket bound to one RX queue, with its own UMEM: every frame starts in the fill ring, the kernel
-/// moves received ones to the RX ring, and the forwarder hands each back to the fill ring once sent.
+/// moves received ones to the RX ring, and the forwarder hands each back to the fill ring once sent, either
+/// at once (sent with sendmmsg, which copied it) or, when it went out on the TX ring, once the kernel reports it
+/// in the completion ring. So a frame is always in exactly one of: fill, RX, the forwarder's batch, TX, completion.
 /// </summary>
 internal sealed unsafe class XskSocket : IDisposable
 {
@@ -14,15 +16,19 @@ internal sealed unsafe class XskSocket : IDisposable
     private const int QueueReleaseMilliseconds = 2000;
 
     // The RX ring is the only buffer between the kernel and the forwarder (no socket buffer in this mode), so it
-    // is sized for bursts: 8192 frames are 4 ms at 2 M/s. Every frame fits in the fill ring at once.
+    // is sized for bursts: 8192 frames are 4 ms at 2 M/s. Every frame fits in the fill ring at once, so returning
+    // frames never finds it full. The TX ring holds a few batches; the completion ring as many as the TX ring, so
+    // the kernel never holds a sent frame back for want of a completion slot. With RX, TX and completion full, a
+    // quarter of the frames is still in the fill ring.
     public const uint FrameCount = 16384;
     private const uint RxRingSize = 8192;
-    private const uint CompletionRingSize = 64;
+    public const uint TxRingSize = 2048;
+    private const uint CompletionRingSize = TxRingSize;
 
     private readonly nint _umem;
     private readonly nuint _umemLength;
 
-    private XskSocket(int fd, int frameSize, nint umem, nuint umemLength, XskRing fill, XskRing completion, XskRing rx, bool zeroCopy)
+    private XskSocket(int fd, int frameSize, nint umem, nuint umemLength, XskRing fill, XskRing completion, XskRing rx, XskRing tx, bool zeroCopy)
     {
         Fd = fd;
         FrameSize = frameSize;
@@ -31,6 +37,7 @@ internal sealed unsafe class XskSocket : IDisposable
         Fill = fill;
         Completion = completion;
         Rx = rx;
+        Tx = tx;
         ZeroCopy = zeroCopy;
     }
 
@@ -43,9 +50,13 @@ internal sealed unsafe class XskSocket : IDisposable
 
     public XskRing Rx { get; }
 
-    public bool ZeroCopy { get; }
+    /// <summary>Frames rewritten in place for the listener's own segment, for the kernel (or the NIC) to send.</summary>
+    public XskRing Tx { get; }
 
-    private XskRing Completion { get; }
+    /// <summary>The frames the kernel has sent from the TX ring, back in the forwarder's hands.</summary>
+    public XskRing Completion { get; }
+
+    public bool ZeroCopy { get; }
 
     public byte* Frame(ulong address) => (byte*)_umem + address;
 
@@ -75,9 +86,11 @@ internal sealed unsafe class XskSocket : IDisposable
             var fillSize = FrameCount;
             var completionSize = CompletionRingSize;
             var rxSize = RxRingSize;
+            var txSize = TxRingSize;
             SetOption(fd, XDP_UMEM_FILL_RING, &fillSize, sizeof(uint), "size the fill ring", "");
             SetOption(fd, XDP_UMEM_COMPLETION_RING, &completionSize, sizeof(uint), "size the completion ring", "");
             SetOption(fd, XDP_RX_RING, &rxSize, sizeof(uint), "size the RX ring", "");
+            SetOption(fd, XDP_TX_RING, &txSize, sizeof(uint), "size the TX ring", "");
             xdp_mmap_offsets offsets;
             var length = (uint)sizeof(xdp_mmap_offsets);
             if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &offsets, &length) != 0)
@@ -87,13 +100,14 @@ internal sealed unsafe class XskSocket : IDisposable
             var fill = new XskRing(fd, XDP_UMEM_PGOFF_FILL_RING, offsets.fr, fillSize, sizeof(ulong), producerSide: true);
             var completion = new XskRing(fd, XDP_UMEM_PGOFF_COMPLETION_RING, offsets.cr, completionSize, sizeof(ulong), producerSide: false);
             var rx = new XskRing(fd, XDP_PGOFF_RX_RING, offsets.rx, rxSize, sizeof(xdp_desc), producerSide: false);
+            var tx = new XskRing(fd, XDP_PGOFF_TX_RING, offsets.tx, txSize, sizeof(xdp_desc), producerSide: true);
             for (var frame = 0u; frame < FrameCount; frame++)
             {
                 ((ulong*)fill.Descriptors)[fill.Slot(fill.Reserve())] = frame * (ulong)frameSize;
             }
             fill.Submit();
             var zeroCopy = Bind(fd, ifindex, queue);
-            return new XskSocket(fd, frameSize, umem, umemLength, fill, completion, rx, zeroCopy);
+            return new XskSocket(fd, frameSize, umem, umemLength, fill, completion, rx, tx, zeroCopy);
         }
         catch
         {
@@ -126,6 +140,7 @@ internal sealed unsafe class XskSocket : IDisposable
     {
         close(Fd);
         Rx.Dispose();
+        Tx.Dispose();
         Fill.Dispose();
         Completion.Dispose();
         munmap(_umem, _umemLength);

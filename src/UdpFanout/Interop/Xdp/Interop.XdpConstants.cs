@@ -23,6 +23,7 @@ internal static partial class Interop
         public const uint XDP_RING_NEED_WAKEUP = 1;
 
         public const long XDP_PGOFF_RX_RING = 0;
+        public const long XDP_PGOFF_TX_RING = 0x80000000;
         public const long XDP_UMEM_PGOFF_FILL_RING = 0x100000000;
         public const long XDP_UMEM_PGOFF_COMPLETION_RING = 0x180000000;
     }

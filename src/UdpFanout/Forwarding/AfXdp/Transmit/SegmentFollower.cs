@@ -1,0 +1,361 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using static Interop.Netlink;
+
+namespace UdpFanout.Forwarding.AfXdp.Transmit;
+
+/// <summary>
+/// Knows, for every downstream of a listener, whether the queue forwarders can send to it from the TX ring, and
+/// with which destination MAC: the kernel's route to it (RTM_GETROUTE) must be a unicast one out of the listener's
+/// interface, and the kernel's neighbour entry for its next hop usable (<see cref="NeighbourEntry.Reachable"/>).
+/// Neighbours are dumped at the start and followed through RTM_NEWNEIGH/RTM_DELNEIGH; any route change makes every
+/// route be looked up again. The result is published as one <see cref="SegmentTargets"/>, rebuilt on every change
+/// and for every new downstream set. A next hop whose entry goes stale is used on, as the kernel would, and the
+/// kernel is asked to confirm it (NTF_USE), so a changed MAC is found as the kernel would find it.
+/// A failure (a netlink socket that fell behind and lost notifications, say) is logged once until it is over,
+/// counted, and followed by a fresh dump; meanwhile everything goes through the kernel, never to a stale MAC.
+/// </summary>
+internal sealed unsafe partial class SegmentFollower : IDisposable
+{
+    private const int PollMilliseconds = 100;
+    private const int RetryMilliseconds = 1000;
+
+    private readonly int _ifindex;
+    private readonly ListenerDataPlane _dataPlane;
+    private readonly string _listener;
+    private readonly ILogger _logger;
+    private readonly RtNetlinkSocket _requests;
+    private readonly RtNetlinkSocket _notifications;
+    private readonly Thread _thread;
+    // Held by the following thread and by Refresh (a reload's thread): the tables and the request socket.
+    private readonly Lock _gate = new();
+    private readonly Dictionary<uint, NeighbourEntry> _neighbours = [];
+    private readonly Dictionary<uint, NextHop> _routes = [];
+    // Stale entries the kernel has not yet been asked to confirm.
+    private readonly HashSet<uint> _unconfirmed = [];
+    private SegmentTargets _current = SegmentTargets.None;
+    private volatile bool _stopping;
+    private bool _changed;
+    // Set by a failure on either thread; the following thread then dumps afresh.
+    private volatile bool _failing;
+    private long _failures;
+
+    /// <summary>Opens its netlink sockets in the caller's network namespace (the listener's) and subscribes at once.</summary>
+    public SegmentFollower(int ifindex, ListenerDataPlane dataPlane, string listener, ILogger logger)
+    {
+        _ifindex = ifindex;
+        _dataPlane = dataPlane;
+        _listener = listener;
+        _logger = logger;
+        _requests = RtNetlinkSocket.Open(0);
+        try
+        {
+            // Subscribed before the dump, so no change between the dump and the first read goes unseen.
+            _notifications = RtNetlinkSocket.Open(RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE);
+        }
+        catch
+        {
+            _requests.Dispose();
+            throw;
+        }
+        _thread = new Thread(Run) { IsBackground = true, Name = $"{listener}/neigh" };
+    }
+
+    /// <summary>The test seam that makes the next burst of notifications fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault Fault { get; } = new();
+
+    /// <summary>What the queue forwarders read once per batch.</summary>
+    public SegmentTargets Current => Volatile.Read(ref _current);
+
+    /// <summary>How often following the kernel failed and started over with a fresh dump.</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>The neighbour entry the follower holds for <paramref name="address"/> (network byte order); for tests.</summary>
+    public NeighbourEntry? Neighbour(uint address)
+    {
+        lock (_gate)
+        {
+            return _neighbours.TryGetValue(address, out var entry) ? entry : null;
+        }
+    }
+
+    /// <summary>Dumps the neighbours and publishes the first targets before any frame is forwarded, then follows.</summary>
+    public void Start()
+    {
+        try
+        {
+            Resync();
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+        }
+        _thread.Start();
+    }
+
+    /// <summary>Builds the targets of the set the data plane just activated (called after each update of it).</summary>
+    public void Refresh()
+    {
+        try
+        {
+            lock (_gate)
+            {
+                Publish();
+            }
+        }
+        catch (Exception e)
+        {
+            // A reload must not fail for this: the set is active, and its datagrams go through the kernel meanwhile.
+            Fail(e);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        if (_thread.IsAlive)
+        {
+            _thread.Join();
+        }
+        _requests.Dispose();
+        _notifications.Dispose();
+    }
+
+    private void Run()
+    {
+        while (!_stopping)
+        {
+            try
+            {
+                if (_failing)
+                {
+                    Resync();
+                }
+                Follow();
+            }
+            catch (Exception e)
+            {
+                // Anything at all: a thread that ended here would leave the targets as they were, stale for good.
+                Fail(e);
+                for (var waited = 0; waited < RetryMilliseconds && !_stopping; waited += 10)
+                {
+                    Thread.Sleep(10);
+                }
+            }
+        }
+    }
+
+    /// <summary>Applies notifications until stopped, or until a failure (here or in <see cref="Refresh"/>) calls for a fresh dump.</summary>
+    private void Follow()
+    {
+        while (!_stopping && !_failing)
+        {
+            if (!_notifications.ReceiveNotifications(PollMilliseconds, OnNotification))
+            {
+                continue;
+            }
+            // A burst (a flush, a link going down) arrives in several reads: all of it, then one rebuild.
+            while (_notifications.ReceiveNotifications(0, OnNotification))
+            {
+            }
+            Fault.ThrowIfArmed();
+            lock (_gate)
+            {
+                if (_changed)
+                {
+                    Publish();
+                }
+            }
+        }
+    }
+
+    private void Resync()
+    {
+        lock (_gate)
+        {
+            _neighbours.Clear();
+            _routes.Clear();
+            _unconfirmed.Clear();
+            var request = new NeighbourDump
+            {
+                Header = new nlmsghdr { nlmsg_len = (uint)sizeof(NeighbourDump), nlmsg_type = RTM_GETNEIGH, nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+                Body = new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex },
+            };
+            var error = _requests.Request(new Span<byte>(&request, sizeof(NeighbourDump)), dump: true, OnNeighbour);
+            if (error != 0)
+            {
+                throw new ForwarderException($"the kernel refused to list the neighbours: {Interop.Libc.StrError(error)}");
+            }
+            Publish();
+            if (_failing)
+            {
+                _failing = false;
+                LogFollowing(_logger, _listener);
+            }
+        }
+    }
+
+    private void OnNotification(ushort type, ReadOnlySpan<byte> body)
+    {
+        lock (_gate)
+        {
+            if (type is RTM_NEWROUTE or RTM_DELROUTE && body.Length >= sizeof(rtmsg) && body[0] == Interop.Libc.AF_INET)
+            {
+                _routes.Clear();
+                _changed = true;
+            }
+            else if (type is RTM_NEWNEIGH or RTM_DELNEIGH)
+            {
+                OnNeighbour(type, body);
+            }
+        }
+    }
+
+    private void OnNeighbour(ushort type, ReadOnlySpan<byte> body)
+    {
+        if (body.Length < sizeof(ndmsg))
+        {
+            return;
+        }
+        var message = MemoryMarshal.Read<ndmsg>(body);
+        var attributes = body[sizeof(ndmsg)..];
+        if (message.ndm_family != Interop.Libc.AF_INET || message.ndm_ifindex != _ifindex || RtAttributes.Address(attributes, NDA_DST) is not { } address)
+        {
+            return;
+        }
+        if (type == RTM_DELNEIGH)
+        {
+            _changed |= _neighbours.Remove(address);
+            _unconfirmed.Remove(address);
+            return;
+        }
+        var mac = RtAttributes.Find(attributes, NDA_LLADDR) is { Length: 6 } lladdr ? FrameRewriter.PackMac(lladdr) : 0;
+        var entry = new NeighbourEntry(message.ndm_state, mac);
+        if (!_neighbours.TryGetValue(address, out var known) || known != entry)
+        {
+            _neighbours[address] = entry;
+            _changed = true;
+            if (entry.Stale)
+            {
+                _unconfirmed.Add(address);
+            }
+            else
+            {
+                _unconfirmed.Remove(address);
+            }
+        }
+    }
+
+    /// <summary>Rebuilds the targets of the data plane's set from the tables (under the gate).</summary>
+    private void Publish()
+    {
+        var active = _dataPlane.Active;
+        var targets = new SegmentTarget[active.Count];
+        for (var i = 0; i < targets.Length; i++)
+        {
+            var hop = RouteTo(active.Addresses[i].sin_addr);
+            targets[i] = !hop.OnSegment ? new SegmentTarget(TxPath.Stack, 0)
+                : _neighbours.TryGetValue(hop.Address, out var neighbour) && neighbour.Reachable ? new SegmentTarget(TxPath.Ring, neighbour.Mac)
+                : new SegmentTarget(TxPath.NeighbourMiss, 0);
+            if (hop.OnSegment && _unconfirmed.Remove(hop.Address))
+            {
+                Confirm(hop.Address);
+            }
+        }
+        Volatile.Write(ref _current, new SegmentTargets(active, targets));
+        _changed = false;
+    }
+
+    /// <summary>
+    /// Has the kernel treat its entry for <paramref name="address"/> as used: a stale one goes to delay and, unless
+    /// confirmed meanwhile, to a unicast probe; one whose MAC changed then fails and is resolved afresh.
+    /// </summary>
+    private void Confirm(uint address)
+    {
+        var request = new NeighbourUse
+        {
+            Header = new nlmsghdr { nlmsg_len = (uint)sizeof(NeighbourUse), nlmsg_type = RTM_NEWNEIGH, nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
+            Body = new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex, ndm_flags = NTF_USE },
+            Destination = new rtattr { rta_len = (ushort)(sizeof(rtattr) + sizeof(uint)), rta_type = NDA_DST },
+            Address = address,
+        };
+        // An error (the entry went meanwhile) needs nothing: its deletion arrives as a notification.
+        _requests.Request(new Span<byte>(&request, sizeof(NeighbourUse)), dump: false, (_, _) => { });
+    }
+
+    private NextHop RouteTo(uint address)
+    {
+        if (_routes.TryGetValue(address, out var known))
+        {
+            return known;
+        }
+        var request = new RouteLookup
+        {
+            Header = new nlmsghdr { nlmsg_len = (uint)sizeof(RouteLookup), nlmsg_type = RTM_GETROUTE, nlmsg_flags = NLM_F_REQUEST },
+            Body = new rtmsg { rtm_family = (byte)Interop.Libc.AF_INET, rtm_dst_len = 32 },
+            Destination = new rtattr { rta_len = (ushort)(sizeof(rtattr) + sizeof(uint)), rta_type = RTA_DST },
+            Address = address,
+        };
+        var hop = NextHop.Elsewhere;
+        // An error reply (no route at all) leaves it elsewhere: the kernel then says so to the sender itself.
+        _requests.Request(new Span<byte>(&request, sizeof(RouteLookup)), dump: false, (type, body) =>
+        {
+            if (type != RTM_NEWROUTE || body.Length < sizeof(rtmsg))
+            {
+                return;
+            }
+            var route = MemoryMarshal.Read<rtmsg>(body);
+            var attributes = body[sizeof(rtmsg)..];
+            var oif = RtAttributes.Find(attributes, RTA_OIF) is { Length: 4 } value ? MemoryMarshal.Read<int>(value) : 0;
+            if (route.rtm_type == RTN_UNICAST && oif == _ifindex)
+            {
+                hop = new NextHop(true, RtAttributes.Address(attributes, RTA_GATEWAY) ?? address);
+            }
+        });
+        _routes[address] = hop;
+        return hop;
+    }
+
+    private void Fail(Exception e)
+    {
+        Interlocked.Increment(ref _failures);
+        // Through the kernel until the next dump: a MAC that may have changed meanwhile is never used.
+        Volatile.Write(ref _current, SegmentTargets.None);
+        if (!_failing)
+        {
+            _failing = true;
+            LogFollowFailed(_logger, e, _listener);
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct NeighbourDump
+    {
+        public nlmsghdr Header;
+        public ndmsg Body;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct NeighbourUse
+    {
+        public nlmsghdr Header;
+        public ndmsg Body;
+        public rtattr Destination;
+        public uint Address;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RouteLookup
+    {
+        public nlmsghdr Header;
+        public rtmsg Body;
+        public rtattr Destination;
+        public uint Address;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following the kernel's neighbours and routes failed; datagrams go through the kernel until a fresh dump succeeds (afxdp_netlink_failures_total)")]
+    private static partial void LogFollowFailed(ILogger logger, Exception exception, string listener);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: following the kernel's neighbours and routes again; datagrams to the listener's segment leave from the TX ring")]
+    private static partial void LogFollowing(ILogger logger, string listener);
+}
