@@ -19,15 +19,16 @@ internal static class SourceHash
 
     /// <summary>
     /// An IPv6 source, <paramref name="address"/> being its 16 bytes in network order: with the address read as
-    /// four big-endian words w0..w3, a = w0:w1 and b = w2:w3, the key is <c>a ^ Mix(b ^ port)</c>, the port 0 for
+    /// four big-endian words w0..w3, a = w0:w1 and b = w2:w3, the key is <c>a ^ Mix(b ^ Mix(port))</c>, the port 0 for
     /// <see cref="HashKey.SourceIp"/>. The inner Mix keeps a source's two halves from cancelling each other out
-    /// (a plain a ^ b would map fd00::1 and ::fd00:0:0:0:1 to one slot).
+    /// (a plain a ^ b would map fd00::1 and ::fd00:0:0:0:1 to one slot), and the port's Mix keeps the address's low
+    /// bits and the port from cancelling (b ^ port maps fd00::1 port 40001 and fd00::2 port 40002 to one key).
     /// </summary>
     public static ulong Key(ReadOnlySpan<byte> address, ushort port, HashKey hashKey)
     {
         var a = BinaryPrimitives.ReadUInt64BigEndian(address);
         var b = BinaryPrimitives.ReadUInt64BigEndian(address[8..16]);
-        return a ^ Mix(b ^ (hashKey == HashKey.SourceIpPort ? port : 0u));
+        return a ^ Mix(b ^ Mix(hashKey == HashKey.SourceIpPort ? port : 0u));
     }
 
     /// <summary>A source of either family, for callers that hold an endpoint (tests, tools) rather than a sockaddr or a frame.</summary>

@@ -18,15 +18,15 @@ public sealed class SourceHashTests
 
     /// <summary>
     /// The IPv6 key, fixed the same way (Python: with w0..w3 the address's big-endian words, a = w0:w1, b = w2:w3,
-    /// slot = mix(a ^ mix(b ^ port)) % 65537); bpf/include/fanout_hash.h must give the same slots.
+    /// slot = mix(a ^ mix(b ^ mix(port))) % 65537); bpf/include/fanout_hash.h must give the same slots.
     /// </summary>
     [Theory]
     [InlineData("fd90::2", (ushort)0, 41667u)]
-    [InlineData("fd90::2", (ushort)53, 26336u)]
-    [InlineData("2001:db8::1", (ushort)40000, 65371u)]
-    [InlineData("fd00::12", (ushort)5514, 45096u)]
+    [InlineData("fd90::2", (ushort)53, 43568u)]
+    [InlineData("2001:db8::1", (ushort)40000, 23619u)]
+    [InlineData("fd00::12", (ushort)5514, 24850u)]
     [InlineData("::1", (ushort)0, 24077u)]
-    [InlineData("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", (ushort)65535, 22464u)]
+    [InlineData("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", (ushort)65535, 21791u)]
     public void Slot_KnownIpv6Sources_KnownSlots(string address, ushort port, uint expected)
     {
         Assert.Equal(expected, SourceHash.Slot(SourceHash.Key(IPAddress.Parse(address).GetAddressBytes(), port, HashKey.SourceIpPort), 65537));

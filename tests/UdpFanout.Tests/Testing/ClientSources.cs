@@ -30,22 +30,9 @@ internal sealed class ClientSources : IDisposable
     public IPEndPoint[] Take(int count) =>
         [.. Enumerable.Range(0, count).Select(i => new IPEndPoint(Address(100 + i % _addresses), FirstPort + i / _addresses))];
 
-    /// <summary>
-    /// P.1.host, or in Q:1::/64 an interface identifier drawn from a generator seeded with the host number, as
-    /// SLAAC's random identifiers look. Not Q:1::100, Q:1::101, ...: under the source hash's IPv6 key, whose
-    /// b ^ port lets the low bits of the address and the port cancel out, 50 consecutive identifiers with 200
-    /// consecutive ports are only 256 distinct keys, and their spread would measure that weakness of the agreed
-    /// definition (SourceHash) rather than the data path.
-    /// </summary>
-    private IPAddress Address(int host)
-    {
-        if (!_ipv6)
-        {
-            return IPAddress.Parse($"{_bed.Network}.1.{host}");
-        }
-        var random = new Random(host);
-        return IPAddress.Parse($"{_bed.Ipv6Network}:1:0:0:{random.Next(0x10000):x}:{random.Next(0x10000):x}:{random.Next(0x10000):x}:{random.Next(0x10000):x}");
-    }
+    /// <summary>P.1.host, or Q:1::host: consecutive addresses, the hardest case for a hash's spread.</summary>
+    private IPAddress Address(int host) =>
+        IPAddress.Parse(_ipv6 ? $"{_bed.Ipv6Network}:1::{host:x}" : $"{_bed.Network}.1.{host}");
 
     /// <summary>Sends one numbered datagram from each of <paramref name="sources"/>, in order, opening their sockets first.</summary>
     public void Send(IReadOnlyList<IPEndPoint> sources, Func<int, long> sequenceOf, IPEndPoint target, int length = 64)

@@ -253,7 +253,9 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
         var targets = new SegmentTarget[active.Count];
         for (var i = 0; i < targets.Length; i++)
         {
-            var hop = RouteTo(active.Addresses[i].sin_addr);
+            // The ring rewrites IPv4 frames only (an IPv6 frame cannot become IPv4): IPv6 downstreams stay on the stack.
+            ref readonly var address = ref active.Addresses[i];
+            var hop = address.family == Interop.Libc.AF_INET ? RouteTo(address.v4.sin_addr) : default;
             targets[i] = !hop.OnSegment ? new SegmentTarget(TxPath.Stack, 0)
                 : _neighbours.TryGetValue(hop.Address, out var neighbour) && neighbour.Reachable ? new SegmentTarget(TxPath.Ring, neighbour.Mac)
                 : new SegmentTarget(TxPath.NeighbourMiss, 0);

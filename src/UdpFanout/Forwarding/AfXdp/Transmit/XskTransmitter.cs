@@ -91,7 +91,7 @@ internal sealed unsafe class XskTransmitter
             return TxVerdict.Dropped;
         }
         ref readonly var address = ref downstreams.Addresses[target];
-        FrameRewriter.Rewrite(frame, udpOffset, path.Mac, _sourceMac, address.sin_addr, address.sin_port);
+        FrameRewriter.Rewrite(frame, udpOffset, path.Mac, _sourceMac, address.v4.sin_addr, address.v4.sin_port);
         ((xdp_desc*)tx.Descriptors)[tx.Slot(tx.Reserve())] = new xdp_desc { addr = desc.addr, len = desc.len };
         _written++;
         counters.Forwarded++;
