@@ -5,8 +5,7 @@ using Microsoft.Win32.SafeHandles;
 namespace UdpFanout.Systemd;
 
 /// <summary>
-/// The listeners' <see cref="ListenerState"/>s, latest first: a listener that restarts on reload begins from its
-/// own. Under systemd they also outlive the process, in a memfd kept in the file descriptor store
+/// The latest <see cref="ListenerState"/> of each listener: a listener that a reload restarts begins from its own. Under systemd they also outlive the process, in a memfd kept in the file descriptor store
 /// (FDNAME=state) and rewritten on every change, so the next process starts with the downstreams health checks had
 /// taken out still out and with the endpoints discovery had found, until probes and the first list say otherwise.
 /// A blob that cannot be read is ignored with a warning: the listeners start as a first start would. Outside
