@@ -9,11 +9,7 @@ namespace UdpFanout.Hosting;
 /// </summary>
 internal sealed class FanoutService(ListenerSupervisor supervisor, CurrentConfig current) : IHostedService
 {
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        await supervisor.ApplyAsync(current.Value, cancellationToken);
-        HeapTrim.AfterConfigChange();
-    }
+    public Task StartAsync(CancellationToken cancellationToken) => supervisor.ApplyAsync(current.Value, cancellationToken);
 
     public async Task StopAsync(CancellationToken cancellationToken) => await supervisor.DisposeAsync();
 }

@@ -102,7 +102,6 @@ internal sealed partial class ReloadService(
         current.Value = next;
         metrics.ReloadSucceeded(time.GetUtcNow());
         LogReloaded(logger);
-        HeapTrim.AfterConfigChange();
         return true;
     }
 
