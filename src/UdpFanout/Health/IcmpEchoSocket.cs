@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using UdpFanout.Model;
 using static Interop.Libc;
 
 namespace UdpFanout.Health;
@@ -87,7 +88,7 @@ internal sealed unsafe class IcmpEchoSocket : ProbeSocket
         BinaryPrimitives.WriteUInt16BigEndian(packet[6..], probe.Sequence);
         MemoryMarshal.Write(packet[EchoHeader..], probe.Token);
         // A raw socket sends the checksum as written; a datagram socket's kernel fills in its own.
-        BinaryPrimitives.WriteUInt16BigEndian(packet[2..], InternetChecksum(packet));
+        BinaryPrimitives.WriteUInt16BigEndian(packet[2..], InternetChecksum.Of(packet));
         return packet.Length;
     }
 
@@ -120,25 +121,6 @@ internal sealed unsafe class IcmpEchoSocket : ProbeSocket
         reply.Token = MemoryMarshal.Read<UInt128>(icmp[EchoHeader..]);
         reply.Address = from.sin_addr;
         return true;
-    }
-
-    /// <summary>RFC 1071: the ones' complement of the ones' complement sum of 16-bit words.</summary>
-    internal static ushort InternetChecksum(ReadOnlySpan<byte> bytes)
-    {
-        uint sum = 0;
-        for (var i = 0; i + 1 < bytes.Length; i += 2)
-        {
-            sum += BinaryPrimitives.ReadUInt16BigEndian(bytes[i..]);
-        }
-        if ((bytes.Length & 1) != 0)
-        {
-            sum += (uint)bytes[^1] << 8;
-        }
-        while (sum > 0xffff)
-        {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        return (ushort)~sum;
     }
 
     /// <summary>

@@ -6,6 +6,8 @@ internal static partial class Interop
 
         public const int SOL_IP = 0;
         public const int IP_RECVERR = 11;
+        /// <summary>The route MTU of a connected socket (&lt;linux/in.h&gt;).</summary>
+        public const int IP_MTU = 14;
 
         /// <summary>Level of raw-socket options (&lt;linux/socket.h&gt;); ICMP_FILTER from &lt;linux/icmp.h&gt;.</summary>
         public const int SOL_RAW = 255;
@@ -43,6 +45,7 @@ internal static partial class Interop
         public const int EEXIST = 17;
         public const int EINVAL = 22;
         public const int ENOBUFS = 105;
+        public const int EMSGSIZE = 90;
         public const int ECONNREFUSED = 111;
         public const int ENETUNREACH = 101;
         public const int EHOSTUNREACH = 113;
