@@ -55,6 +55,7 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
         lambda: UdpFanout(bed, binary, "tc_ebpf", balance="source_hash"),
         lambda: UdpFanout(bed, binary, "af_xdp", balance="source_hash"),
+        lambda: UdpFanout(bed, binary, "userspace", 1, preserve_source=True),
     ]
 
 

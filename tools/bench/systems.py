@@ -134,18 +134,19 @@ stream {{
 class UdpFanout(Process):
     """The daemon itself, with a generated config for one listener in the given mode."""
 
-    def __init__(self, bed, binary, mode, workers=1, balance="round_robin"):
+    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", preserve_source=False):
         self.dir = tempfile.mkdtemp(prefix="ufb-fanout-")
         # source_ip_port: the generator sends from one address and many ports, which spread only by port.
         balancing = "    balance: source_hash\n    hash_key: source_ip_port\n" if balance == "source_hash" else ""
         downstream = "\n".join(
             f"      - {{ name: s{i}, address: \"{bed.sink_addr(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
         interface = f"    interface: {bed.proxy_if}\n" if mode != "userspace" else ""
+        preserve = "    preserve_source: true\n" if preserve_source else ""
         config = f"""listeners:
   - name: bench
     bind: "{bed.proxy_addr}:{LISTEN_PORT}"
     mode: {mode}
-{interface}{balancing}    workers: {workers}
+{interface}{balancing}{preserve}    workers: {workers}
     downstream:
 {downstream}
 metrics: {{ enabled: false }}
@@ -154,7 +155,7 @@ metrics: {{ enabled: false }}
             f.write(config)
         super().__init__(bed, [binary, "--config", f"{self.dir}/config.yaml"], self._started)
         self.name = (f"udp-fanout {mode}" + (f" ({workers} worker{'s' if workers > 1 else ''})" if mode == "userspace" else "")
-                     + (" source_hash" if balance == "source_hash" else ""))
+                     + (" source_hash" if balance == "source_hash" else "") + (" preserve_source" if preserve_source else ""))
 
     def _started(self):
         return "listener bench started" in open(self.log.name).read()
