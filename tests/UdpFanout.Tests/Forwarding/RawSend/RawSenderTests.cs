@@ -97,6 +97,25 @@ public sealed class RawSenderTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Forward_DownstreamLinkMtuLoweredWhileRunning_TheRefusedDatagramIsFragmentedAndNoneIsLost()
+    {
+        var forwarder = Start(ForwardingMode.Userspace, Downstreams(0));
+        using var client = ClientSocket();
+        await SendAsync(client, 50, _ => 1472);
+
+        // The sender asked the route's MTU (1500) for the first datagram and trusts it for a while: the next 1500-byte
+        // packet is refused by the device (EMSGSIZE), which makes the sender ask again and cut it.
+        _bed.Proxy.Exec($"ip link set {_bed.Id}d0 mtu 1400");
+        _bed.Downstreams[0].Exec($"ip link set {_bed.Id}s0 mtu 1400");
+        await SendAsync(client, 100, _ => 1472, first: 50);
+
+        Assert.Equal(Enumerable.Range(0, 150).Select(i => (long)i), _receivers[0].Sequences.Order());
+        Assert.Equal(0, _receivers[0].Corrupt);
+        var stats = forwarder.ReadStats();
+        Assert.Equal((150L, 150L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+    }
+
     [Theory]
     [InlineData("Userspace")]
     [InlineData("AfXdp")]
@@ -169,12 +188,12 @@ public sealed class RawSenderTests : IDisposable
     });
 
     /// <summary>Numbered datagrams in bursts of 50, each waiting for the receivers, so the test measures delivery, not overflow.</summary>
-    private async Task SendAsync(Socket client, int count, Func<long, int> lengthOf)
+    private async Task SendAsync(Socket client, int count, Func<long, int> lengthOf, long first = 0)
     {
         var target = new IPEndPoint(_bed.ProxyAddress, ListenPort);
-        for (var seq = 0L; seq < count;)
+        for (var seq = first; seq < first + count;)
         {
-            var end = Math.Min(count, seq + 50);
+            var end = Math.Min(first + count, seq + 50);
             for (; seq < end; seq++)
             {
                 client.SendTo(NumberedPayload.Create(seq, lengthOf(seq)), target);
