@@ -151,6 +151,43 @@ public sealed class RawSenderTests : IDisposable
         Assert.Equal([new IPEndPoint(_bed.ProxyAddress, 0).Address], _receivers[0].Sources.Select(s => s.Address).Distinct());
     }
 
+    [Fact]
+    public async Task Daemon_ReloadTurnsPreserveSourceOnUnderSourceHashAndHealthChecks_FromThenOnReceiversSeeTheClient()
+    {
+        string Config(bool preserve) => $$"""
+            listeners:
+              - name: preserve
+                bind: "{{_bed.ProxyAddress}}:{{ListenPort}}"
+                balance: source_hash
+                hash_key: source_ip_port
+                preserve_source: {{(preserve ? "true" : "false")}}
+                downstream:{{string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"{_bed.DownstreamAddress(i)}:{6000 + i}\" }}"))}}
+            health: { enabled: true, protocol: icmp, interval_secs: 0.5, timeout_secs: 0.2 }
+            metrics: { enabled: false }
+            """;
+        using var config = new TempConfig(Config(false));
+        using var daemon = new DaemonProcess(config.Path, _bed.Proxy);
+        daemon.WaitReady();
+        using var client = ClientSocket();
+        var clientEndpoint = (IPEndPoint)client.LocalEndPoint!;
+        using var sender = new PacedSender(client, new IPEndPoint(_bed.ProxyAddress, ListenPort), () => _receivers.Sum(r => r.Count));
+        await sender.SendAsync(100, seq => seq % 2 == 0 ? 64 : 4000, burst: 50);
+        var before = _receivers.Single(r => r.Count > 0);
+
+        config.Write(Config(true));
+        daemon.Signal(DaemonProcess.SIGHUP);
+        await daemon.WaitForOutputAsync("reload applied");
+        await sender.SendAsync(100, seq => seq % 2 == 0 ? 64 : 4000, burst: 50);
+
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => (long)i), _receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(_receivers, r => Assert.Equal(0, r.Corrupt));
+        // One source, one downstream, before and after: the sender changed, the policy's choice did not.
+        Assert.Same(before, _receivers.Single(r => r.Count > 0));
+        // The userspace mode's own sender binds the listener's address.
+        Assert.Equal([_bed.ProxyAddress.ToString(), clientEndpoint.ToString()], before.Sources.Select(s => s.Port == clientEndpoint.Port ? s.ToString() : s.Address.ToString()).Order());
+        Assert.DoesNotContain("fail:", daemon.Output);
+    }
+
     private IListenerForwarder Start(ForwardingMode mode, Downstream[] downstreams, bool preserveSource = true)
     {
         var listener = new ListenerConfig
