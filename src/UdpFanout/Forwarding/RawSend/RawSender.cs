@@ -54,7 +54,7 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     public void Add(void* payload, uint length, uint sourceAddress, ushort sourcePort, int target, ActiveDownstreams downstreams)
     {
-        var datagram = new Datagram { Payload = (byte*)payload, Length = (int)length, Source = sourceAddress, SourcePort = sourcePort, Target = target, Id = _nextId++ };
+        var datagram = new Datagram { Payload = (byte*)payload, Length = (int)length, Source = sourceAddress, SourcePort = sourcePort, Target = target, Id = NextId() };
         var destination = downstreams.Addresses[target];
         var total = Ipv4UdpHeaders.Length + (int)length;
         if (total > MtuFor(downstreams, target, total))
@@ -160,6 +160,19 @@ internal sealed unsafe class RawSender : IDatagramSender
         NativeMemory.Free(_addr);
         NativeMemory.Free(_datagrams);
         NativeMemory.Free(_oversize);
+    }
+
+    /// <summary>
+    /// The next IP ID, never 0: the kernel gives an IP_HDRINCL packet whose ID is 0 one of its own, per packet, so the
+    /// fragments of one datagram would carry different IDs and never reassemble.
+    /// </summary>
+    private ushort NextId()
+    {
+        if (++_nextId == 0)
+        {
+            _nextId = 1;
+        }
+        return _nextId;
     }
 
     private void SendFragmented(in Datagram datagram, ActiveDownstreams downstreams, WorkerCounters counters)
