@@ -10,7 +10,8 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// <summary>
 /// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, picks each UDP payload's
 /// downstream with the listener's policy and sends the batch with sendmmsg straight out of UMEM through its own
-/// sender (a socket of its own, or a raw one that keeps the client's source address), then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
+/// sender (a socket of its own, or a raw one that keeps the client's source address), then returns the frames to the
+/// fill ring. Nothing here allocates, locks or logs per datagram.
 /// The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
