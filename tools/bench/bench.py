@@ -31,7 +31,8 @@ def parse_args():
     p.add_argument("--sizes", default="64,512,1400", help="UDP payload sizes")
     p.add_argument("--rates", default="50000,100000,200000,400000", help="fixed offered rates (datagrams/s) for 64-byte payloads")
     p.add_argument("--only", default=None,
-                   help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'")
+                   help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'; "
+                        "skips the control-plane section")
     p.add_argument("--control-plane-only", action="store_true",
                    help="only the control-plane section (10 to 10,000 downstreams): docs/control-plane.md and .png")
     p.add_argument("--counts", default="10,100,1000,10000", help="downstream counts of the control-plane section")
@@ -55,6 +56,7 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
         lambda: UdpFanout(bed, binary, "tc_ebpf", balance="source_hash"),
         lambda: UdpFanout(bed, binary, "af_xdp", balance="source_hash"),
+        lambda: UdpFanout(bed, binary, "userspace", 1, preserve_source=True),
         # IPv6 rows: 64-byte payloads from many source ports only (see plan below).
         lambda: Nftables(bed, family=6),
         lambda: UdpFanout(bed, binary, "userspace", 1, family=6),
@@ -118,7 +120,8 @@ def main():
     print(f"wrote {out}")
     for line in goals:
         print(line)
-    if not args.smoke:
+    # A run of --only some systems is a look at those; the control plane has its own --control-plane-only.
+    if not args.smoke and not args.only:
         run_control_plane(args)
 
 

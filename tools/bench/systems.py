@@ -136,7 +136,7 @@ stream {{
 class UdpFanout(Process):
     """The daemon itself, with a generated config for one listener in the given mode, over IPv4 or IPv6."""
 
-    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", family=4):
+    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", family=4, preserve_source=False):
         self.dir = tempfile.mkdtemp(prefix="ufb-fanout-")
         self.family = family
         # source_ip_port: the generator sends from one address and many ports, which spread only by port.
@@ -145,11 +145,12 @@ class UdpFanout(Process):
         downstream = "\n".join(
             f"      - {{ name: s{i}, address: \"{sink(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
         interface = f"    interface: {bed.proxy_if}\n" if mode != "userspace" else ""
+        preserve = "    preserve_source: true\n" if preserve_source else ""
         config = f"""listeners:
   - name: bench
     bind: "{proxy}:{LISTEN_PORT}"
     mode: {mode}
-{interface}{balancing}    workers: {workers}
+{interface}{balancing}{preserve}    workers: {workers}
     downstream:
 {downstream}
 metrics: {{ enabled: false }}
@@ -158,7 +159,8 @@ metrics: {{ enabled: false }}
             f.write(config)
         super().__init__(bed, [binary, "--config", f"{self.dir}/config.yaml"], self._started)
         self.name = (f"udp-fanout {mode}" + (f" ({workers} worker{'s' if workers > 1 else ''})" if mode == "userspace" else "")
-                     + (" source_hash" if balance == "source_hash" else "") + ("" if family == 4 else " IPv6"))
+                     + (" source_hash" if balance == "source_hash" else "") + (" preserve_source" if preserve_source else "")
+                     + ("" if family == 4 else " IPv6"))
 
     def _started(self):
         return "listener bench started" in open(self.log.name).read()

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
+using UdpFanout.Forwarding.RawSend;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
@@ -76,18 +77,19 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             for (var queue = 0; queue < queues; queue++)
             {
                 var socket = XskSocket.Open(ifindex, queue, frameSize);
-                SendSocket sendSocket;
+                IDatagramSender sender;
                 try
                 {
-                    // Any address: the route picks the source on the downstream's network, as before.
-                    sendSocket = SendSocket.Open(IPAddress.Any, _config.SendBufferBytes, _logger, _config.Name);
+                    // Any address: the route picks the source on the downstream's network, as before (or the
+                    // client's, with preserve_source).
+                    sender = DatagramSenders.Open(_config, IPAddress.Any, _logger);
                 }
                 catch
                 {
                     socket.Dispose();
                     throw;
                 }
-                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, Fault, _config.Name, sendSocket, _config.BatchSize, _logger)));
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, Fault, _config.Name, sender, _config.BatchSize, _logger)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);

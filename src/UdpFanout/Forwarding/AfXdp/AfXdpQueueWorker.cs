@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Model;
@@ -9,7 +10,8 @@ namespace UdpFanout.Forwarding.AfXdp;
 /// <summary>
 /// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, picks each UDP payload's
 /// downstream with the listener's policy and sends the batch with sendmmsg straight out of UMEM through its own
-/// sending socket, then returns the frames to the fill ring. Nothing here allocates, locks or logs per datagram.
+/// sender (a socket of its own, or a raw one that keeps the client's source address), then returns the frames to the
+/// fill ring. Nothing here allocates, locks or logs per datagram.
 /// The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
@@ -24,9 +26,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly XskSocket _socket;
     private readonly ListenerDataPlane _dataPlane;
     private readonly InjectedFault _fault;
-    private readonly SendSocket _sendSocket;
+    private readonly IDatagramSender _sender;
     private readonly int _batch;
-    private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
     private readonly Thread _thread;
     private readonly int* _payloadOffset;
@@ -45,16 +46,15 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private long _fillRingFull;
     private long _parseErrors;
 
-    /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, InjectedFault fault, string listener, SendSocket sendSocket, int batch, ILogger logger)
+    /// <summary>Takes ownership of <paramref name="sender"/>; <paramref name="socket"/> stays the caller's.</summary>
+    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, InjectedFault fault, string listener, IDatagramSender sender, int batch, ILogger logger)
     {
         _socket = socket;
         _dataPlane = dataPlane;
         _fault = fault;
-        _sendSocket = sendSocket;
+        _sender = sender;
         _batch = batch;
         Queue = queue;
-        _send = new SendBatch(batch);
         _payloadOffset = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _sources = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(ulong));
@@ -114,8 +114,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             // The caller closes the socket next, and its counters go with it.
             _finalStatistics ??= _socket.Statistics();
         }
-        _send.Dispose();
-        _sendSocket.Dispose();
+        _sender.Dispose();
         System.Runtime.InteropServices.NativeMemory.Free(_payloadOffset);
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
         System.Runtime.InteropServices.NativeMemory.Free(_sources);
@@ -168,7 +167,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 }
                 Interlocked.Increment(ref _rxRingEmpty);
                 // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
-                _sendSocket.ReadErrors(_dataPlane.Active);
+                _sender.ReadErrors(_dataPlane.Active);
                 _socket.WakeIfNeeded();
                 poll.revents = 0;
                 Interop.Libc.poll(&poll, 1, PollMilliseconds);
@@ -191,7 +190,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     /// </summary>
     private long DropUnfinishedBatch()
     {
-        _send.Abandon();
+        _sender.Abandon();
         _gate.Exit();
         if (_unrecycledCount > 0)
         {
@@ -242,11 +241,14 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             if (_payloadLength[i] >= 0)
             {
                 var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
-                _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], _targets[n++], downstreams);
+                // The source as the parser packed it for balancing (address above port, host order), back in network order.
+                var source = _sources[n];
+                _sender.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i],
+                    BinaryPrimitives.ReverseEndianness((uint)(source >> 16)), BinaryPrimitives.ReverseEndianness((ushort)source), _targets[n++], downstreams);
             }
         }
         _fault.ThrowIfArmed();
-        _send.Send(_sendSocket, downstreams, counters);
+        _sender.Send(downstreams, counters);
     }
 
     /// <summary>Hands the frames back to the kernel once their payloads have been sent (sendmmsg copied them).</summary>
