@@ -1,3 +1,5 @@
+using static Interop.Libc;
+
 namespace UdpFanout.Forwarding;
 
 /// <summary>
@@ -10,10 +12,11 @@ internal unsafe interface IDatagramSender : IDisposable
 {
     /// <summary>
     /// Queues <paramref name="length"/> bytes at <paramref name="payload"/> for downstream <paramref name="target"/>;
-    /// the client's address and port (network byte order, as in a <c>sockaddr_in</c>) are what a raw sender puts in
-    /// the datagram's source. The payload must stay where it is until <see cref="Send"/> returns.
+    /// <paramref name="source"/>, the client's address and port as received (an IPv4 client of a dual-stack socket
+    /// as ::ffff:a.b.c.d), is what a raw sender puts in the datagram's source. The payload must stay where it is
+    /// until <see cref="Send"/> returns.
     /// </summary>
-    void Add(void* payload, uint length, uint sourceAddress, ushort sourcePort, int target, ActiveDownstreams downstreams);
+    void Add(void* payload, uint length, in sockaddr_inet source, int target, ActiveDownstreams downstreams);
 
     /// <summary>Sends every queued datagram, counts each as forwarded or dropped, and empties the batch.</summary>
     void Send(ActiveDownstreams downstreams, WorkerCounters counters);

@@ -1,3 +1,5 @@
+using static Interop.Libc;
+
 namespace UdpFanout.Forwarding;
 
 /// <summary>Sends from a UDP socket of the proxy, whose address downstreams see as the source (the default).</summary>
@@ -5,7 +7,7 @@ internal sealed unsafe class SocketSender(SendSocket socket, int batch) : IDatag
 {
     private readonly SendBatch _batch = new(batch);
 
-    public void Add(void* payload, uint length, uint sourceAddress, ushort sourcePort, int target, ActiveDownstreams downstreams) =>
+    public void Add(void* payload, uint length, in sockaddr_inet source, int target, ActiveDownstreams downstreams) =>
         _batch.Add(payload, length, target, downstreams);
 
     public void Send(ActiveDownstreams downstreams, WorkerCounters counters) => _batch.Send(socket, downstreams, counters);

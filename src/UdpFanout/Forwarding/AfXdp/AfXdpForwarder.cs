@@ -131,10 +131,11 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     {
         var fallback = _fallback.ReadStats();
         var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
-        long rxEmpty = 0, fillFull = 0, parseErrors = 0, restarts = 0;
+        long rxEmpty = 0, fillFull = 0, parseErrors = 0, restarts = 0, sourceNotKept = 0;
         foreach (var (_, worker) in _queues)
         {
             stats.Add(worker.Counters);
+            sourceNotKept += Volatile.Read(ref worker.Counters.SourceNotKept);
             rxEmpty += worker.RxRingEmpty;
             fillFull += worker.FillRingFull;
             parseErrors += worker.ParseErrors;
@@ -158,6 +159,11 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             .Add(new ModeCounter("afxdp_parse_errors_total", "Frames whose Ethernet/IPv4/UDP headers did not parse.", parseErrors))
             // Adds to the fallback's, which came with its stats.
             .Add(ModeCounter.WorkerRestarts(restarts));
+        if (_config.PreserveSource)
+        {
+            // Adds to the fallback's, like the restarts.
+            stats.Add(ModeCounter.SourceNotKept(sourceNotKept));
+        }
         if (_object is not null)
         {
             foreach (var (stat, reason) in PassedToStackReasons)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Model;
@@ -33,6 +32,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly int* _payloadOffset;
     private readonly int* _payloadLength;
     private readonly ulong* _sources;
+    private readonly sockaddr_inet* _clients;
     private readonly int* _targets;
     private readonly Lock _statisticsGate = new();
     private readonly WorkerLoop _loop;
@@ -58,6 +58,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         _payloadOffset = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _sources = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(ulong));
+        _clients = (sockaddr_inet*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, (nuint)sizeof(sockaddr_inet));
         _targets = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         var name = $"{listener}/q{queue}";
         _thread = new Thread(Run) { IsBackground = true, Name = name };
@@ -118,6 +119,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         System.Runtime.InteropServices.NativeMemory.Free(_payloadOffset);
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
         System.Runtime.InteropServices.NativeMemory.Free(_sources);
+        System.Runtime.InteropServices.NativeMemory.Free(_clients);
         System.Runtime.InteropServices.NativeMemory.Free(_targets);
     }
 
@@ -213,7 +215,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         {
             var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
             var frame = new ReadOnlySpan<byte>(_socket.Frame(desc.addr), (int)desc.len);
-            if (FrameParser.TryParse(frame, _dataPlane.HashKey, out _payloadOffset[i], out _payloadLength[i], out _sources[forwardable]) == FrameError.None)
+            if (FrameParser.TryParse(frame, _dataPlane.HashKey, out _payloadOffset[i], out _payloadLength[i], out _sources[forwardable], out _clients[forwardable]) == FrameError.None)
             {
                 forwardable++;
                 bytes += _payloadLength[i];
@@ -241,10 +243,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             if (_payloadLength[i] >= 0)
             {
                 var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
-                // The source as the parser packed it for balancing (address above port, host order), back in network order.
-                var source = _sources[n];
-                _sender.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i],
-                    BinaryPrimitives.ReverseEndianness((uint)(source >> 16)), BinaryPrimitives.ReverseEndianness((ushort)source), _targets[n++], downstreams);
+                _sender.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], _clients[n], _targets[n], downstreams);
+                n++;
             }
         }
         _fault.ThrowIfArmed();

@@ -8,8 +8,22 @@ namespace UdpFanout.Forwarding.RawSend;
 internal static class DatagramSenders
 {
     /// <param name="proxySource">Where a sender without the option binds its socket (<see cref="SendSocket.Open"/>).</param>
-    public static IDatagramSender Open(ListenerConfig listener, IPAddress proxySource, ILogger logger) =>
-        listener.PreserveSource
-            ? new RawSender(RawSocket.Open(listener.SendBufferBytes, logger, listener.Name), listener.BatchSize)
-            : new SocketSender(SendSocket.Open(proxySource, listener.SendBufferBytes, logger, listener.Name), listener.BatchSize);
+    public static IDatagramSender Open(ListenerConfig listener, IPAddress proxySource, ILogger logger)
+    {
+        var plain = new SocketSender(SendSocket.Open(proxySource, listener.SendBufferBytes, logger, listener.Name), listener.BatchSize);
+        if (!listener.PreserveSource)
+        {
+            return plain;
+        }
+        try
+        {
+            // The plain sender takes what cannot keep the client's address (RawSender says which).
+            return new RawSender(RawSocket.Open(listener.SendBufferBytes, logger, listener.Name), plain, listener.BatchSize);
+        }
+        catch
+        {
+            plain.Dispose();
+            throw;
+        }
+    }
 }

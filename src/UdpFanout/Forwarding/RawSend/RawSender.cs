@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using UdpFanout.Model;
 using static Interop.Libc;
@@ -12,6 +13,12 @@ namespace UdpFanout.Forwarding.RawSend;
 /// IP_HDRINCL packets. What cannot go is counted: a full socket or device queue as send_buffer_full, any other
 /// refusal (no route, a firewall rule) as send_error. ICMP errors for these datagrams go to the client, whose address
 /// they carry, so none come back here.
+/// <para>
+/// Only an IPv4 client sent to an IPv4 downstream keeps its address: an IPv6 client (of a tc_ebpf fallback on an
+/// IPv6 listener) or an IPv4 client sent to an IPv6 downstream goes the ordinary way, from the proxy's address through
+/// the plain sender it is given, counted in <see cref="WorkerCounters.SourceNotKept"/> (a client address cannot be put in a
+/// header of the other family, and no IPv6 raw path is built yet; the config refuses IPv6 with preserve_source).
+/// </para>
 /// </summary>
 internal sealed unsafe class RawSender : IDatagramSender
 {
@@ -20,6 +27,7 @@ internal sealed unsafe class RawSender : IDatagramSender
     private const long MtuRefreshMilliseconds = 10_000;
 
     private readonly RawSocket _socket;
+    private readonly IDatagramSender _plain;
     private readonly RouteMtu _routes = new();
     private readonly FragmentBatch _fragments = new();
     private readonly mmsghdr* _hdr;
@@ -30,6 +38,7 @@ internal sealed unsafe class RawSender : IDatagramSender
     private readonly Datagram* _oversize;
     private int _count;
     private int _oversizeCount;
+    private int _plainCount;
     private ushort _nextId = (ushort)Random.Shared.Next();
     private long[] _tallyPackets = new long[16];
     private long[] _tallyBytes = new long[16];
@@ -40,10 +49,12 @@ internal sealed unsafe class RawSender : IDatagramSender
     private int[] _mtu = [];
     private long[] _mtuCheckedAt = [];
 
-    /// <summary>Takes ownership of <paramref name="socket"/>.</summary>
-    public RawSender(RawSocket socket, int capacity)
+    /// <summary>Takes ownership of <paramref name="socket"/> and <paramref name="plain"/>.</summary>
+    /// <param name="plain">Sends what cannot keep the client's address, from the proxy's.</param>
+    public RawSender(RawSocket socket, IDatagramSender plain, int capacity)
     {
         _socket = socket;
+        _plain = plain;
         _hdr = (mmsghdr*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(mmsghdr));
         _iov = (iovec*)NativeMemory.AllocZeroed((nuint)capacity * 2, (nuint)sizeof(iovec));
         _headers = (byte*)NativeMemory.AllocZeroed((nuint)capacity, HeaderSlot);
@@ -52,10 +63,17 @@ internal sealed unsafe class RawSender : IDatagramSender
         _oversize = (Datagram*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(Datagram));
     }
 
-    public void Add(void* payload, uint length, uint sourceAddress, ushort sourcePort, int target, ActiveDownstreams downstreams)
+    public void Add(void* payload, uint length, in sockaddr_inet source, int target, ActiveDownstreams downstreams)
     {
+        if (!TryIpv4(source, out var sourceAddress) || downstreams.Addresses[target].family != AF_INET)
+        {
+            _plain.Add(payload, length, source, target, downstreams);
+            _plainCount++;
+            return;
+        }
+        var sourcePort = source.port;
         var datagram = new Datagram { Payload = (byte*)payload, Length = (int)length, Source = sourceAddress, SourcePort = sourcePort, Target = target, Id = NextId() };
-        var destination = downstreams.Addresses[target];
+        var destination = downstreams.Addresses[target].v4;
         var total = Ipv4UdpHeaders.Length + (int)length;
         if (total > MtuFor(downstreams, target, total))
         {
@@ -87,6 +105,9 @@ internal sealed unsafe class RawSender : IDatagramSender
             _tallyBytes = new long[downstreams.Count];
         }
         _sending = downstreams;
+        counters.SourceNotKept += _plainCount;
+        _plainCount = 0;
+        _plain.Send(downstreams, counters);
         var offset = 0;
         while (offset < _count)
         {
@@ -135,6 +156,8 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     public void Abandon()
     {
+        _plain.Abandon();
+        _plainCount = 0;
         if (_sending is { } downstreams)
         {
             Tally(downstreams);
@@ -144,14 +167,16 @@ internal sealed unsafe class RawSender : IDatagramSender
         _oversizeCount = 0;
     }
 
-    /// <summary>Nothing to read: ICMP errors about these datagrams are addressed to the client, not to the proxy.</summary>
-    public void ReadErrors(ActiveDownstreams downstreams)
-    {
-    }
+    /// <summary>
+    /// Only the errors of what went from the proxy's address: ICMP errors about the raw datagrams are addressed to
+    /// the client, not to the proxy.
+    /// </summary>
+    public void ReadErrors(ActiveDownstreams downstreams) => _plain.ReadErrors(downstreams);
 
     public void Dispose()
     {
         _socket.Dispose();
+        _plain.Dispose();
         _routes.Dispose();
         _fragments.Dispose();
         NativeMemory.Free(_hdr);
@@ -160,6 +185,25 @@ internal sealed unsafe class RawSender : IDatagramSender
         NativeMemory.Free(_addr);
         NativeMemory.Free(_datagrams);
         NativeMemory.Free(_oversize);
+    }
+
+    /// <summary>
+    /// The client's IPv4 address in network byte order: of an IPv4 socket's sender, or of an IPv4 client of a
+    /// dual-stack socket, which arrives as ::ffff:a.b.c.d (RFC 4291 section 2.5.5.2) and must get an IPv4 header.
+    /// </summary>
+    private static bool TryIpv4(in sockaddr_inet source, out uint address)
+    {
+        if (source.family == AF_INET)
+        {
+            address = source.v4.sin_addr;
+            return true;
+        }
+        fixed (byte* bytes = source.v6.sin6_addr)
+        {
+            var v6 = new ReadOnlySpan<byte>(bytes, 16);
+            address = BinaryPrimitives.ReadUInt32LittleEndian(v6[12..]);
+            return BinaryPrimitives.ReadUInt64LittleEndian(v6) == 0 && BinaryPrimitives.ReadUInt32BigEndian(v6[8..]) == 0x0000FFFF;
+        }
     }
 
     /// <summary>
@@ -184,7 +228,7 @@ internal sealed unsafe class RawSender : IDatagramSender
             counters.Dropped[(int)DropReason.SendError]++;
             return;
         }
-        if (_fragments.TrySend(_socket.Fd, datagram.Payload, datagram.Length, datagram.Source, datagram.SourcePort, downstreams.Addresses[datagram.Target], datagram.Id, mtu, out var failure))
+        if (_fragments.TrySend(_socket.Fd, datagram.Payload, datagram.Length, datagram.Source, datagram.SourcePort, downstreams.Addresses[datagram.Target].v4, datagram.Id, mtu, out var failure))
         {
             Forwarded(datagram, counters);
         }
@@ -224,7 +268,7 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     private int RefreshMtu(ActiveDownstreams downstreams, int target)
     {
-        var mtu = _routes.Of(downstreams.Addresses[target]);
+        var mtu = _routes.Of(downstreams.Addresses[target].v4);
         _mtu[target] = mtu;
         _mtuCheckedAt[target] = Environment.TickCount64;
         return mtu;

@@ -90,6 +90,10 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             stats.Add(worker.Counters).AddReceived(lost, 0).AddDropped(DropReason.ReceiveBufferFull, lost);
         }
         stats.Add(ModeCounter.WorkerRestarts(_workers.Sum(w => w.Worker.Restarts)));
+        if (_config.PreserveSource)
+        {
+            stats.Add(ModeCounter.SourceNotKept(_workers.Sum(w => Volatile.Read(ref w.Worker.Counters.SourceNotKept))));
+        }
         DataPlane.AddTo(stats);
         return stats.Build();
     }

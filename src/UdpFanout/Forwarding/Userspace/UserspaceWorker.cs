@@ -189,7 +189,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         {
             if (_recvHdr[i].msg_len <= _bufferSize)
             {
-                _sender.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, _recvFrom[i].sin_addr, _recvFrom[i].sin_port, _targets[n++], downstreams);
+                _sender.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, _recvFrom[i], _targets[n++], downstreams);
             }
         }
         _fault.ThrowIfArmed();
