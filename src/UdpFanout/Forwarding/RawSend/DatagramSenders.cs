@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
 
@@ -15,15 +16,27 @@ internal static class DatagramSenders
         {
             return plain;
         }
+        IDatagramSender? rest = null;
         try
         {
-            // The plain sender takes what cannot keep the client's address (RawSender says which).
-            return new RawSender(RawSocket.Open(listener.SendBufferBytes, logger, listener.Name), plain, listener.BatchSize);
+            // A chain: IPv4 to IPv4 raw, IPv6 to IPv6 raw, and the other pairs plain from the proxy's address.
+            rest = new Raw6Sender(OpenIpv6(listener, logger), plain, listener.BatchSize);
+            return new RawSender(RawSocket.Open(listener.SendBufferBytes, logger, listener.Name), rest, listener.BatchSize);
         }
         catch
         {
-            plain.Dispose();
+            (rest ?? plain).Dispose();
             throw;
         }
+    }
+
+    /// <summary>The IPv6 raw socket; none on a host booted without IPv6, which has no IPv6 client or downstream either.</summary>
+    private static RawSocket? OpenIpv6(ListenerConfig listener, ILogger logger)
+    {
+        if (!Socket.OSSupportsIPv6)
+        {
+            return null;
+        }
+        return RawSocket.Open(AddressFamily.InterNetworkV6, listener.SendBufferBytes, logger, listener.Name);
     }
 }

@@ -14,10 +14,9 @@ namespace UdpFanout.Forwarding.RawSend;
 /// refusal (no route, a firewall rule) as send_error. ICMP errors for these datagrams go to the client, whose address
 /// they carry, so none come back here.
 /// <para>
-/// Only an IPv4 client sent to an IPv4 downstream keeps its address: an IPv6 client (of a tc_ebpf fallback on an
-/// IPv6 listener) or an IPv4 client sent to an IPv6 downstream goes the ordinary way, from the proxy's address through
-/// the plain sender it is given, counted in <see cref="WorkerCounters.SourceNotKept"/> (a client address cannot be put in a
-/// header of the other family, and no IPv6 raw path is built yet; the config refuses IPv6 with preserve_source).
+/// This sender takes an IPv4 client (also one of a dual-stack socket, as ::ffff:a.b.c.d) sent to an IPv4 downstream;
+/// everything else goes to the sender it is given for the rest (<see cref="Raw6Sender"/>: IPv6 to IPv6 with the
+/// client's address, other pairs from the proxy's).
 /// </para>
 /// </summary>
 internal sealed unsafe class RawSender : IDatagramSender
@@ -27,7 +26,7 @@ internal sealed unsafe class RawSender : IDatagramSender
     private const long MtuRefreshMilliseconds = 10_000;
 
     private readonly RawSocket _socket;
-    private readonly IDatagramSender _plain;
+    private readonly IDatagramSender _rest;
     private readonly RouteMtu _routes = new();
     private readonly FragmentBatch _fragments = new();
     private readonly mmsghdr* _hdr;
@@ -38,7 +37,6 @@ internal sealed unsafe class RawSender : IDatagramSender
     private readonly Datagram* _oversize;
     private int _count;
     private int _oversizeCount;
-    private int _plainCount;
     private ushort _nextId = (ushort)Random.Shared.Next();
     private long[] _tallyPackets = new long[16];
     private long[] _tallyBytes = new long[16];
@@ -49,12 +47,12 @@ internal sealed unsafe class RawSender : IDatagramSender
     private int[] _mtu = [];
     private long[] _mtuCheckedAt = [];
 
-    /// <summary>Takes ownership of <paramref name="socket"/> and <paramref name="plain"/>.</summary>
-    /// <param name="plain">Sends what cannot keep the client's address, from the proxy's.</param>
-    public RawSender(RawSocket socket, IDatagramSender plain, int capacity)
+    /// <summary>Takes ownership of <paramref name="socket"/> and <paramref name="rest"/>.</summary>
+    /// <param name="rest">Sends what is not IPv4 to IPv4.</param>
+    public RawSender(RawSocket socket, IDatagramSender rest, int capacity)
     {
         _socket = socket;
-        _plain = plain;
+        _rest = rest;
         _hdr = (mmsghdr*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(mmsghdr));
         _iov = (iovec*)NativeMemory.AllocZeroed((nuint)capacity * 2, (nuint)sizeof(iovec));
         _headers = (byte*)NativeMemory.AllocZeroed((nuint)capacity, HeaderSlot);
@@ -67,8 +65,7 @@ internal sealed unsafe class RawSender : IDatagramSender
     {
         if (!TryIpv4(source, out var sourceAddress) || downstreams.Addresses[target].family != AF_INET)
         {
-            _plain.Add(payload, length, source, target, downstreams);
-            _plainCount++;
+            _rest.Add(payload, length, source, target, downstreams);
             return;
         }
         var sourcePort = source.port;
@@ -105,9 +102,7 @@ internal sealed unsafe class RawSender : IDatagramSender
             _tallyBytes = new long[downstreams.Count];
         }
         _sending = downstreams;
-        counters.SourceNotKept += _plainCount;
-        _plainCount = 0;
-        _plain.Send(downstreams, counters);
+        _rest.Send(downstreams, counters);
         var offset = 0;
         while (offset < _count)
         {
@@ -156,8 +151,7 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     public void Abandon()
     {
-        _plain.Abandon();
-        _plainCount = 0;
+        _rest.Abandon();
         if (_sending is { } downstreams)
         {
             Tally(downstreams);
@@ -168,15 +162,15 @@ internal sealed unsafe class RawSender : IDatagramSender
     }
 
     /// <summary>
-    /// Only the errors of what went from the proxy's address: ICMP errors about the raw datagrams are addressed to
-    /// the client, not to the proxy.
+    /// Only the errors of what the rest sent from the proxy's address: ICMP errors about the raw datagrams are
+    /// addressed to the client, not to the proxy.
     /// </summary>
-    public void ReadErrors(ActiveDownstreams downstreams) => _plain.ReadErrors(downstreams);
+    public void ReadErrors(ActiveDownstreams downstreams) => _rest.ReadErrors(downstreams);
 
     public void Dispose()
     {
         _socket.Dispose();
-        _plain.Dispose();
+        _rest.Dispose();
         _routes.Dispose();
         _fragments.Dispose();
         NativeMemory.Free(_hdr);
@@ -268,7 +262,7 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     private int RefreshMtu(ActiveDownstreams downstreams, int target)
     {
-        var mtu = _routes.Of(downstreams.Addresses[target].v4);
+        var mtu = _routes.Of(downstreams.Addresses[target]);
         _mtu[target] = mtu;
         _mtuCheckedAt[target] = Environment.TickCount64;
         return mtu;

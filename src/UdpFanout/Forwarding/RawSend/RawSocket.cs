@@ -4,9 +4,9 @@ using Microsoft.Extensions.Logging;
 namespace UdpFanout.Forwarding.RawSend;
 
 /// <summary>
-/// The socket a source-keeping sender sends from: AF_INET, SOCK_RAW, IPPROTO_RAW, which implies IP_HDRINCL, so the
-/// kernel routes each packet by its destination and sends the IP header as written, the client's source address
-/// included. An IPPROTO_RAW socket never receives anything, so nothing addressed to the proxy can enter through it.
+/// The socket a source-keeping sender sends from: AF_INET or AF_INET6, SOCK_RAW, IPPROTO_RAW, which implies header
+/// inclusion (IP_HDRINCL, IPV6_HDRINCL), so the kernel routes each packet by its destination and sends the IP header
+/// as written, the client's source address included. An IPPROTO_RAW socket never receives anything, so nothing addressed to the proxy can enter through it.
 /// Opening it needs CAP_NET_RAW; a listener without <c>preserve_source</c> never opens one.
 /// </summary>
 internal sealed class RawSocket : IDisposable
@@ -21,12 +21,15 @@ internal sealed class RawSocket : IDisposable
 
     public int Fd { get; }
 
-    public static RawSocket Open(int sendBufferBytes, ILogger logger, string listener)
+    public static RawSocket Open(int sendBufferBytes, ILogger logger, string listener) =>
+        Open(AddressFamily.InterNetwork, sendBufferBytes, logger, listener);
+
+    public static RawSocket Open(AddressFamily family, int sendBufferBytes, ILogger logger, string listener)
     {
         Socket socket;
         try
         {
-            socket = new Socket(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Raw);
+            socket = new Socket(family, SocketType.Raw, ProtocolType.Raw);
         }
         catch (SocketException e)
         {

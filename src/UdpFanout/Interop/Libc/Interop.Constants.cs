@@ -14,6 +14,8 @@ internal static partial class Interop
         public const int SOL_IPV6 = 41;
         public const int IPV6_V6ONLY = 26;
         public const int IPV6_RECVERR = 25;
+        /// <summary>The route MTU of a connected socket, as IP_MTU for IPv4.</summary>
+        public const int IPV6_MTU = 24;
         public const int SOL_ICMPV6 = 58;
         public const int ICMP6_FILTER = 1;
 
