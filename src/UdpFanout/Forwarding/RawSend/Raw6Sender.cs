@@ -10,7 +10,8 @@ namespace UdpFanout.Forwarding.RawSend;
 /// behind IPv6 and UDP headers built here (<see cref="Ipv6UdpHeaders"/>) with the client's address and port. A
 /// datagram larger than its route's MTU is cut into fragments with a fragment header (<see cref="Ipv6Fragments"/>).
 /// Every packet of the batch, whole datagrams and fragments alike, goes in one sendmmsg; a datagram counts as
-/// forwarded once all its packets went, as dropped (once) when one did not. Anything else, a client and downstream
+/// forwarded once all its packets went, as dropped (once) when one did not; one refused as larger than the device's
+/// MTU, which went down under the route MTU asked before, is cut at the MTU asked again and sent once more. Anything else, a client and downstream
 /// of different families, whose address cannot be put into the other family's header, goes the ordinary way from
 /// the proxy's address through the plain sender it is given, counted in <see cref="WorkerCounters.SourceNotKept"/>.
 /// </summary>
@@ -67,34 +68,16 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
         _addr[i] = destination.v6;
         // The raw socket takes the port of its destination as a protocol number: it must be 0 here.
         _addr[i].sin6_port = 0;
-        var src = new ReadOnlySpan<byte>(client.v6.sin6_addr, 16);
-        var dst = new ReadOnlySpan<byte>(_addr[i].sin6_addr, 16);
-        var data = new ReadOnlySpan<byte>(payload, (int)length);
-        var total = Ipv6UdpHeaders.Length + (int)length;
-        var mtu = MtuFor(downstreams, target, total);
-        var count = total <= mtu ? 1 : Ipv6Fragments.Count((int)length, mtu);
-        if (_messages + count > _capacity)
+        _datagrams[i] = new Datagram
         {
-            Grow(Math.Max(_messages + count, 2 * _capacity));
-        }
-        _datagrams[i] = new Datagram { Length = (int)length, Target = target, FirstMessage = _messages, Messages = count };
-        if (count == 1)
-        {
-            var header = new Span<byte>(_headers + _messages * HeaderSlot, Ipv6UdpHeaders.Length);
-            Ipv6UdpHeaders.WriteIpv6(header, src, dst, Ipv6UdpHeaders.UdpLength + (int)length, Ipv6UdpHeaders.NextHeaderUdp);
-            Ipv6UdpHeaders.WriteUdp(header[Ipv6UdpHeaders.Ipv6Length..], src, client.v6.sin6_port, dst, destination.v6.sin6_port, data);
-            Queue(i, Ipv6UdpHeaders.Length, (byte*)payload, length);
-            return;
-        }
-        Span<byte> udp = stackalloc byte[Ipv6UdpHeaders.UdpLength];
-        Ipv6UdpHeaders.WriteUdp(udp, src, client.v6.sin6_port, dst, destination.v6.sin6_port, data);
-        var id = ++_nextId;
-        for (var f = 0; f < count; f++)
-        {
-            var (headerLength, start, pieceLength) = Ipv6Fragments.Write(
-                new Span<byte>(_headers + _messages * HeaderSlot, HeaderSlot), f, (int)length, mtu, src, dst, id, udp);
-            Queue(i, headerLength, (byte*)payload + start, (nuint)pieceLength);
-        }
+            Payload = (byte*)payload,
+            Length = (int)length,
+            Target = target,
+            SourcePort = client.v6.sin6_port,
+            DestinationPort = destination.v6.sin6_port,
+        };
+        new ReadOnlySpan<byte>(client.v6.sin6_addr, 16).CopyTo(new Span<byte>(_datagrams[i].Source, 16));
+        QueuePackets(i, MtuFor(downstreams, target, Ipv6UdpHeaders.Length + (int)length));
     }
 
     public void Send(ActiveDownstreams downstreams, WorkerCounters counters)
@@ -108,49 +91,19 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
             _tallyPackets = new long[downstreams.Count];
             _tallyBytes = new long[downstreams.Count];
         }
-        // The pointers are set here, not in Add, as the arrays may have grown since.
-        for (var m = 0; m < _messages; m++)
+        if (SendRound(downstreams, counters, resend: true))
         {
-            _iov[2 * m].iov_base = _headers + m * HeaderSlot;
-            ref var h = ref _hdr[m].msg_hdr;
-            h.msg_name = _addr + _owner[m];
-            h.msg_namelen = (uint)sizeof(sockaddr_in6);
-            h.msg_iov = _iov + 2 * m;
-            h.msg_iovlen = 2;
-        }
-        var offset = 0;
-        while (offset < _messages)
-        {
-            var sent = sendmmsg(_socket!.Fd, _hdr + offset, (uint)(_messages - offset), MSG_DONTWAIT);
-            if (sent > 0)
+            // Refused as larger than the device's MTU: cut at the MTU asked again, once.
+            _messages = 0;
+            for (var i = 0; i < _count; i++)
             {
-                offset += sent;
-                continue;
-            }
-            var errno = Marshal.GetLastPInvokeError();
-            if (errno == EINTR)
-            {
-                continue;
-            }
-            if (errno is EAGAIN or ENOBUFS)
-            {
-                // The socket or device queue is full: this batch's remaining packets cannot go now.
-                for (var m = offset; m < _messages; m++)
+                if (_datagrams[i].Resend)
                 {
-                    Fail(_owner[m], DropReason.SendBufferFull, counters);
+                    _datagrams[i].Resend = false;
+                    QueuePackets(i, _mtu[_datagrams[i].Target]);
                 }
-                break;
             }
-            ref var datagram = ref _datagrams[_owner[offset]];
-            if (errno == EMSGSIZE)
-            {
-                // Larger than the device's MTU though it fitted the route's as last asked: the MTU went down since,
-                // and the datagrams after this one are cut at the new one.
-                RefreshMtu(downstreams, datagram.Target);
-            }
-            // Refused on its own account (no route, a firewall rule): its datagram is lost, its other packets skipped.
-            Fail(_owner[offset], DropReason.SendError, counters);
-            offset = datagram.FirstMessage + datagram.Messages;
+            SendRound(downstreams, counters, resend: false);
         }
         for (var i = 0; i < _count; i++)
         {
@@ -201,6 +154,101 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
     {
         var address = new ReadOnlySpan<byte>(source.v6.sin6_addr, 16);
         return BinaryPrimitives.ReadUInt64LittleEndian(address) == 0 && BinaryPrimitives.ReadUInt32BigEndian(address[8..]) == 0x0000FFFF;
+    }
+
+    /// <summary>
+    /// Sends the queued packets with sendmmsg and counts each datagram whose packet was refused as dropped, once.
+    /// With <paramref name="resend"/>, a datagram refused as larger than the device's MTU (which went down under
+    /// the value asked) is marked for a second round instead, and the return says whether there is one.
+    /// </summary>
+    private bool SendRound(ActiveDownstreams downstreams, WorkerCounters counters, bool resend)
+    {
+        // The pointers are set here, not when queued, as the arrays may have grown since.
+        for (var m = 0; m < _messages; m++)
+        {
+            _iov[2 * m].iov_base = _headers + m * HeaderSlot;
+            ref var h = ref _hdr[m].msg_hdr;
+            h.msg_name = _addr + _owner[m];
+            h.msg_namelen = (uint)sizeof(sockaddr_in6);
+            h.msg_iov = _iov + 2 * m;
+            h.msg_iovlen = 2;
+        }
+        var again = false;
+        var offset = 0;
+        while (offset < _messages)
+        {
+            var sent = sendmmsg(_socket!.Fd, _hdr + offset, (uint)(_messages - offset), MSG_DONTWAIT);
+            if (sent > 0)
+            {
+                offset += sent;
+                continue;
+            }
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == EINTR)
+            {
+                continue;
+            }
+            if (errno is EAGAIN or ENOBUFS)
+            {
+                // The socket or device queue is full: this batch's remaining packets cannot go now.
+                for (var m = offset; m < _messages; m++)
+                {
+                    Fail(_owner[m], DropReason.SendBufferFull, counters);
+                }
+                break;
+            }
+            ref var datagram = ref _datagrams[_owner[offset]];
+            if (errno == EMSGSIZE)
+            {
+                RefreshMtu(downstreams, datagram.Target);
+            }
+            if (errno == EMSGSIZE && resend && offset == datagram.FirstMessage)
+            {
+                datagram.Resend = true;
+                again = true;
+            }
+            else
+            {
+                // Refused on its own account (no route, a firewall rule), or a fragment after others went: the
+                // datagram is lost.
+                Fail(_owner[offset], DropReason.SendError, counters);
+            }
+            offset = datagram.FirstMessage + datagram.Messages;
+        }
+        return again;
+    }
+
+    /// <summary>The packets of datagram <paramref name="index"/>: itself whole when it fits <paramref name="mtu"/>, else its fragments.</summary>
+    private void QueuePackets(int index, int mtu)
+    {
+        var datagram = _datagrams + index;
+        var src = new ReadOnlySpan<byte>(datagram->Source, 16);
+        var dst = new ReadOnlySpan<byte>(_addr[index].sin6_addr, 16);
+        var data = new ReadOnlySpan<byte>(datagram->Payload, datagram->Length);
+        var count = Ipv6UdpHeaders.Length + datagram->Length <= mtu ? 1 : Ipv6Fragments.Count(datagram->Length, mtu);
+        if (_messages + count > _capacity)
+        {
+            Grow(Math.Max(_messages + count, 2 * _capacity));
+        }
+        datagram->FirstMessage = _messages;
+        datagram->Messages = count;
+        if (count == 1)
+        {
+            var header = new Span<byte>(_headers + _messages * HeaderSlot, Ipv6UdpHeaders.Length);
+            Ipv6UdpHeaders.WriteIpv6(header, src, dst, Ipv6UdpHeaders.UdpLength + datagram->Length, Ipv6UdpHeaders.NextHeaderUdp);
+            Ipv6UdpHeaders.WriteUdp(header[Ipv6UdpHeaders.Ipv6Length..], src, datagram->SourcePort, dst, datagram->DestinationPort, data);
+            Queue(index, Ipv6UdpHeaders.Length, datagram->Payload, (nuint)datagram->Length);
+            return;
+        }
+        Span<byte> udp = stackalloc byte[Ipv6UdpHeaders.UdpLength];
+        Ipv6UdpHeaders.WriteUdp(udp, src, datagram->SourcePort, dst, datagram->DestinationPort, data);
+        var id = ++_nextId;
+        for (var f = 0; f < count; f++)
+        {
+            var (headerLength, start, pieceLength) = Ipv6Fragments.Write(
+                new Span<byte>(_headers + _messages * HeaderSlot, HeaderSlot), f, datagram->Length, mtu, src, dst, id, udp);
+            Queue(index, headerLength, datagram->Payload + start, (nuint)pieceLength);
+        }
     }
 
     private void Queue(int datagram, int headerLength, byte* payload, nuint length)
@@ -273,9 +321,14 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
         }
     }
 
-    /// <summary>One queued datagram: its packets in the batch and whether one of them failed.</summary>
+    /// <summary>One queued datagram: what its headers need, its packets in the batch, whether one failed or it goes again.</summary>
     private struct Datagram
     {
+        public byte* Payload;
+        public fixed byte Source[16];
+        public ushort SourcePort;
+        public ushort DestinationPort;
+        public bool Resend;
         public int Length;
         public int Target;
         public int FirstMessage;

@@ -80,6 +80,27 @@ public sealed class RawSenderIpv6Tests : IDisposable
         Assert.Equal((300L, 300L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
     }
 
+    [Fact]
+    public async Task Forward_Ipv6DownstreamLinkMtuLoweredWhileRunning_TheRefusedDatagramIsFragmentedAndNoneIsLost()
+    {
+        Receivers(IPAddress.IPv6Any);
+        var forwarder = Start(ForwardingMode.Userspace, new IPEndPoint(_bed.ProxyAddress6, ListenPort), Downstreams6(0));
+        using var client = ClientSocket(_bed.ClientAddress6);
+        var target = new IPEndPoint(_bed.ProxyAddress6, ListenPort);
+        await SendAsync(client, target, 50, _ => 1452);
+
+        // The sender asked the route's MTU (1500) for the first datagram and trusts it for a while: the next 1500-byte
+        // packet is refused by the device (EMSGSIZE), which makes the sender ask again and cut it.
+        _bed.Proxy.Exec($"ip link set {_bed.Id}d0 mtu 1280");
+        _bed.Downstreams[0].Exec($"ip link set {_bed.Id}s0 mtu 1280");
+        await SendAsync(client, target, 100, _ => 1452, first: 50);
+
+        Assert.Equal(Enumerable.Range(0, 150).Select(i => (long)i), _receivers[0].Sequences.Order());
+        Assert.Equal(0, _receivers[0].Corrupt);
+        var stats = forwarder.ReadStats();
+        Assert.Equal((150L, 150L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+    }
+
     [Theory]
     [InlineData("Userspace")]
     [InlineData("AfXdp")]
