@@ -32,10 +32,11 @@ def parse_args():
     p.add_argument("--sizes", default="64,512,1400", help="UDP payload sizes")
     p.add_argument("--rates", default="50000,100000,200000,400000", help="fixed offered rates (datagrams/s) for 64-byte payloads")
     p.add_argument("--only", default=None,
-                   help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'")
+                   help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'; "
+                        "skips the control-plane section")
     p.add_argument("--topology", choices=["routed", "segment"], default="routed",
                    help="routed: one veth per sink, the proxy routes (the default); segment: client, proxy and sinks on "
-                        "one bridge, where af_xdp sends from its TX ring (report: docs/benchmarks-segment.md)")
+                        "one bridge, where af_xdp with preserve_source sends from its TX ring (report: docs/benchmarks-segment.md)")
     p.add_argument("--control-plane-only", action="store_true",
                    help="only the control-plane section (10 to 10,000 downstreams): docs/control-plane.md and .png")
     p.add_argument("--counts", default="10,100,1000,10000", help="downstream counts of the control-plane section")
@@ -53,7 +54,7 @@ def systems(bed, binary, smoke):
             lambda: Baseline(bed),
             lambda: Nftables(bed),
             lambda: UdpFanout(bed, binary, "userspace", 1),
-            lambda: UdpFanout(bed, binary, "af_xdp"),
+            lambda: UdpFanout(bed, binary, "af_xdp", preserve_source=True),
         ]
     return [
         lambda: Baseline(bed),
@@ -67,6 +68,7 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
         lambda: UdpFanout(bed, binary, "tc_ebpf", balance="source_hash"),
         lambda: UdpFanout(bed, binary, "af_xdp", balance="source_hash"),
+        lambda: UdpFanout(bed, binary, "userspace", 1, preserve_source=True),
         # IPv6 rows: 64-byte payloads from many source ports only (see plan below).
         lambda: Nftables(bed, family=6),
         lambda: UdpFanout(bed, binary, "userspace", 1, family=6),
@@ -131,8 +133,9 @@ def main():
     print(f"wrote {out}")
     for line in goals:
         print(line)
-    # The control plane does not depend on the topology: measured with the default run only.
-    if not args.smoke and not segment:
+    # A run of --only some systems is a look at those, and the control plane does not depend on the topology: it
+    # is measured with the default full run only (or --control-plane-only).
+    if not args.smoke and not args.only and not segment:
         run_control_plane(args)
 
 

@@ -136,7 +136,7 @@ stream {{
 class UdpFanout(Process):
     """The daemon itself, with a generated config for one listener in the given mode, over IPv4 or IPv6."""
 
-    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", family=4):
+    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", family=4, preserve_source=False):
         self.dir = tempfile.mkdtemp(prefix="ufb-fanout-")
         self.family = family
         # source_ip_port: the generator sends from one address and many ports, which spread only by port.
@@ -145,11 +145,12 @@ class UdpFanout(Process):
         downstream = "\n".join(
             f"      - {{ name: s{i}, address: \"{sink(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
         interface = f"    interface: {bed.proxy_if}\n" if mode != "userspace" else ""
+        preserve = "    preserve_source: true\n" if preserve_source else ""
         config = f"""listeners:
   - name: bench
     bind: "{proxy}:{LISTEN_PORT}"
     mode: {mode}
-{interface}{balancing}    workers: {workers}
+{interface}{balancing}{preserve}    workers: {workers}
     downstream:
 {downstream}
 metrics: {{ enabled: false }}
@@ -157,10 +158,12 @@ metrics: {{ enabled: false }}
         with open(f"{self.dir}/config.yaml", "w") as f:
             f.write(config)
         super().__init__(bed, [binary, "--config", f"{self.dir}/config.yaml"], self._started)
-        # On the segment af_xdp sends from its TX ring (the daemon decides that from the routes, not the config).
+        # On the segment af_xdp with preserve_source sends from its TX ring (the daemon picks it by the routes).
         self.name = (f"udp-fanout {mode}" + (f" ({workers} worker{'s' if workers > 1 else ''})" if mode == "userspace" else "")
-                     + (" (TX ring)" if mode == "af_xdp" and bed.segment else "")
-                     + (" source_hash" if balance == "source_hash" else "") + ("" if family == 4 else " IPv6"))
+                     + (" (TX ring)" if mode == "af_xdp" and preserve_source and bed.segment else "")
+                     + (" source_hash" if balance == "source_hash" else "")
+                     + (" preserve_source" if preserve_source and not (mode == "af_xdp" and bed.segment) else "")
+                     + ("" if family == 4 else " IPv6"))
 
     def _started(self):
         return "listener bench started" in open(self.log.name).read()

@@ -33,6 +33,11 @@ internal sealed record ListenerConfig
     /// <summary>af_xdp: how many RX queues to serve, from queue 0; null serves every queue the interface has.</summary>
     public int? Queues { get; init; }
     /// <summary>
+    /// userspace and af_xdp: send with the client's source address and port (raw IP_HDRINCL sends, CAP_NET_RAW)
+    /// instead of the proxy's. tc_ebpf always keeps the client's, its fallback included, whatever this says.
+    /// </summary>
+    public bool PreserveSource { get; init; }
+    /// <summary>
     /// Where this listener's process serves metrics when it runs alone (<c>--listener</c>, one systemd instance per
     /// listener), so instances do not compete for <c>metrics.bind</c>; null uses <c>metrics.bind</c>.
     /// </summary>

@@ -54,6 +54,13 @@ internal static partial class ListenerParser
         var xdpMode = s.Enum<XdpAttachMode>("xdp_mode");
         var queues = s.Int("queues", 1, 1024);
         var metricsBind = s.Endpoint("metrics_bind");
+        var preserveSource = s.Bool("preserve_source");
+        if (mode == ForwardingMode.TcEbpf && preserveSource == false)
+        {
+            // Refused rather than ignored: a file that says false must not look as if receivers saw the proxy.
+            s.Errors.Add(s.Get("preserve_source")!, s.PathOf("preserve_source"),
+                "mode tc_ebpf always keeps the client's source address (the tc program and its fallback socket alike); remove preserve_source, or use mode userspace or af_xdp to send from the proxy's address");
+        }
         foreach (var afXdpOnly in new[] { "xdp_mode", "queues" })
         {
             if (mode != ForwardingMode.AfXdp && s.Get(afXdpOnly) is { } node)
@@ -84,6 +91,7 @@ internal static partial class ListenerParser
             XdpMode = xdpMode ?? defaults.XdpMode,
             Queues = queues,
             MetricsBind = metricsBind,
+            PreserveSource = preserveSource ?? defaults.PreserveSource,
         };
     }
 

@@ -16,4 +16,11 @@ internal sealed record ModeCounter(string Name, string Help, long Value, IReadOn
     /// <summary>How often a forwarding thread of the listener failed (a bug, logged at err) and started again.</summary>
     public static ModeCounter WorkerRestarts(long restarts) =>
         new("worker_restarts_total", "Times a forwarding thread failed, dropped its unfinished batch (reason worker_failed) and started again; each is a bug, logged at err.", restarts);
+
+    /// <summary>
+    /// Datagrams a <c>preserve_source</c> sender forwarded from the proxy's address because the client's could not
+    /// be kept (an IPv6 client, or a client and downstream of different families); see <see cref="WorkerCounters.SourceNotKept"/>.
+    /// </summary>
+    public static ModeCounter SourceNotKept(long count) =>
+        new("source_not_kept_total", "Datagrams a preserve_source listener sent from the proxy's address: the client was IPv6 or of another family than the downstream.", count);
 }

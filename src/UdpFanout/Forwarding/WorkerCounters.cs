@@ -14,6 +14,12 @@ internal sealed class WorkerCounters
     public readonly long[] Dropped = new long[DropReasonLabels.Count];
 
     /// <summary>
+    /// Of a <c>preserve_source</c> sender: datagrams it sent from the proxy's address, the client's being IPv6 or of
+    /// another family than the downstream's. Each is also forwarded or dropped, as any other.
+    /// </summary>
+    public long SourceNotKept;
+
+    /// <summary>
     /// After a failure in the middle of a batch (on the worker's own thread): counts what the batch received and
     /// neither forwarded nor dropped as dropped (<see cref="DropReason.WorkerFailed"/>), so received = forwarded +
     /// dropped holds again, and returns how many that was.

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using UdpFanout.Model;
 using static Interop.Libc;
 
 namespace UdpFanout.Health;
@@ -88,7 +89,7 @@ internal sealed unsafe class IcmpEchoSocket : ProbeSocket
         // ICMPv6, whose checksum covers a pseudo-header with the source address, the kernel always does (RFC 3542).
         if (!ipv6)
         {
-            BinaryPrimitives.WriteUInt16BigEndian(packet[2..], InternetChecksum(packet));
+            BinaryPrimitives.WriteUInt16BigEndian(packet[2..], InternetChecksum.Of(packet));
         }
         return packet.Length;
     }
@@ -145,25 +146,6 @@ internal sealed unsafe class IcmpEchoSocket : ProbeSocket
                     "ICMP echo needs CAP_NET_RAW, or a group of the daemon inside net.ipv4.ping_group_range; or use protocol: udp_echo");
             }
         }
-    }
-
-    /// <summary>RFC 1071: the ones' complement of the ones' complement sum of 16-bit words.</summary>
-    internal static ushort InternetChecksum(ReadOnlySpan<byte> bytes)
-    {
-        uint sum = 0;
-        for (var i = 0; i + 1 < bytes.Length; i += 2)
-        {
-            sum += BinaryPrimitives.ReadUInt16BigEndian(bytes[i..]);
-        }
-        if ((bytes.Length & 1) != 0)
-        {
-            sum += (uint)bytes[^1] << 8;
-        }
-        while (sum > 0xffff)
-        {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        return (ushort)~sum;
     }
 
     /// <summary>

@@ -106,7 +106,7 @@ public sealed class ConfigLoaderTests
 
     [Theory]
     [InlineData("worker: 2", "listeners[0].worker", "unknown key 'worker'; did you mean 'workers'?")]
-    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: balance, batch_size, bind, cpus, downstream, hash_key, interface, kubernetes, max_packet_size, metrics_bind, mode, name, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
+    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: balance, batch_size, bind, cpus, downstream, hash_key, interface, kubernetes, max_packet_size, metrics_bind, mode, name, preserve_source, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
     [InlineData("workers: 0", "listeners[0].workers", "0 is out of range (1..256)")]
     [InlineData("workers: many", "listeners[0].workers", "'many' is not a whole number")]
     [InlineData("workers: [1]", "listeners[0].workers", "expected a number, found a list")]
@@ -116,6 +116,7 @@ public sealed class ConfigLoaderTests
     [InlineData("cpus: [0, 0]", "listeners[0].cpus[1]", "CPU 0 is listed twice")]
     [InlineData("cpus: [-1]", "listeners[0].cpus[0]", "expected a CPU number (0..1023)")]
     [InlineData("xdp_mode: native", "listeners[0].xdp_mode", "only applies to mode af_xdp, not userspace")]
+    [InlineData("preserve_source: yes", "listeners[0].preserve_source", "'yes' is not true or false")]
     [InlineData("balance: least_conn", "listeners[0].balance", "unknown value 'least_conn' (expected round_robin | source_hash)")]
     [InlineData("hash_key: source_ip_port", "listeners[0].hash_key", "only applies to balance: source_hash")]
     [InlineData("interface: \"eth0/1\"", "listeners[0].interface", "'eth0/1' is not a valid interface name (1-15 characters, no '/', ':' or spaces)")]
@@ -194,6 +195,54 @@ public sealed class ConfigLoaderTests
             """);
 
         Assert.Equal((6, "listeners[0].downstream[0].weight", "mode tc_ebpf round-robins with weights 0 and 1 only, not 2 (use balance: source_hash, or mode userspace or af_xdp)"),
+            (error.Line, error.Path, error.Message));
+    }
+
+    [Theory]
+    [InlineData("userspace", "", true)]
+    [InlineData("af_xdp", "interface: eth0", true)]
+    [InlineData("userspace", "", false)]
+    [InlineData("tc_ebpf", "interface: eth0", true)]
+    public void Parse_PreserveSource_IsRead(string mode, string iface, bool preserve)
+    {
+        var l = ConfigLoader.Parse($"""
+            listeners:
+              - name: syslog
+                bind: "10.0.0.9:5514"
+                mode: {mode}
+                {iface}
+                preserve_source: {(preserve ? "true" : "false")}
+                downstream: [{"{"} name: a, address: "10.0.0.1:6000" {"}"}]
+            """, File).Listeners[0];
+
+        Assert.Equal(preserve, l.PreserveSource);
+    }
+
+    [Fact]
+    public void Parse_NoPreserveSource_SendsFromTheProxy()
+    {
+        var l = ConfigLoader.Parse("""
+            listeners:
+              - { name: l, bind: "0.0.0.0:2055", downstream: [{ name: a, address: "10.0.0.1:2055" }] }
+            """, File).Listeners[0];
+
+        Assert.False(l.PreserveSource);
+    }
+
+    [Fact]
+    public void Parse_TcEbpfPreserveSourceFalse_IsRefusedAsTheKernelPathAlwaysKeepsIt()
+    {
+        var error = Single("""
+            listeners:
+              - name: syslog
+                bind: "10.0.0.9:5514"
+                mode: tc_ebpf
+                interface: eth0
+                preserve_source: false
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+            """);
+
+        Assert.Equal((6, "listeners[0].preserve_source", "mode tc_ebpf always keeps the client's source address (the tc program and its fallback socket alike); remove preserve_source, or use mode userspace or af_xdp to send from the proxy's address"),
             (error.Line, error.Path, error.Message));
     }
 

@@ -198,20 +198,6 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Forward_FallbackToAClosedPort_CountsEachIcmpPortUnreachable()
-    {
-        var closed = ClosedDownstream();
-        var forwarder = Start([closed]);
-        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
-
-        await client.SendAsync(20, _ => 8000, burst: 5);
-
-        await Eventually.TrueAsync(() => IcmpErrors(forwarder, closed, IcmpError.PortUnreachable) == 20, "20 port unreachable errors for the closed downstream");
-        var stats = forwarder.ReadStats();
-        Assert.Equal((20L, 20L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
-    }
-
-    [Fact]
     public async Task Forward_EveryLossCauseAtOnce_ReceivedIsForwardedPlusDroppedAndTheReceiverGotItsShare()
     {
         var live = Downstreams(0)[0];

@@ -74,6 +74,8 @@ public sealed class FanoutMetricsTests : IAsyncLifetime
             await ScrapeAsync();
             _clock.Advance(TimeSpan.FromMinutes(1));
         }
+        // The receiver can have the last datagram a moment before its worker counts it.
+        await Eventually.TrueAsync(() => _supervisor.Running.Single().ReadStats().Downstreams.Any(d => d.Downstream.Name == "d59" && d.Packets == 1), "d59's datagram counted");
         var scrape = await ScrapeAsync();
 
         // This scrape is a minute after the last reload. d55..d58 were first found gone one to four minutes ago

@@ -4,6 +4,7 @@ using UdpFanout.Balancing;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.AfXdp.Transmit;
+using UdpFanout.Forwarding.RawSend;
 using UdpFanout.Forwarding.Userspace;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
@@ -82,26 +83,28 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             // the interface has, however many that is.
             _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj => obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available));
             var xsks = _object.Map(XDP_MAP_XSKS);
-            _segment = new SegmentFollower(ifindex, DataPlane, _config.Name, _logger);
+            // Frames on the TX ring keep the client's address, so only a listener that asks for that uses the ring.
+            _segment = _config.PreserveSource ? new SegmentFollower(ifindex, DataPlane, _config.Name, _logger) : null;
             for (var queue = 0; queue < queues; queue++)
             {
                 var socket = XskSocket.Open(ifindex, queue, frameSize);
-                SendSocket sendSocket;
+                IDatagramSender sender;
                 try
                 {
-                    // Any address: the route picks the source on the downstream's network, as before.
-                    sendSocket = SendSocket.Open(IPAddress.Any, _config.SendBufferBytes, _logger, _config.Name);
+                    // Any address: the route picks the source on the downstream's network, as before (or the
+                    // client's, with preserve_source).
+                    sender = DatagramSenders.Open(_config, IPAddress.Any, _logger);
                 }
                 catch
                 {
                     socket.Dispose();
                     throw;
                 }
-                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, _segment, sourceMac, Fault, _config.Name, sendSocket, _config.BatchSize, _logger)));
+                _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, _segment, sourceMac, Fault, _config.Name, sender, _config.BatchSize, _logger)));
                 xsks.Update((uint)queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
-            _segment.Start();
+            _segment?.Start();
             _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd(XDP_PROGRAM), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
         }
         catch (BpfException e)
@@ -141,10 +144,11 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     {
         var fallback = _fallback.ReadStats();
         var stats = new StatsBuilder().Add(fallback).Add(ModeCounter.FallbackReceived(fallback));
-        long rxEmpty = 0, fillFull = 0, parseErrors = 0, restarts = 0, neighbourMisses = 0, wakeupErrors = 0;
+        long rxEmpty = 0, fillFull = 0, parseErrors = 0, restarts = 0, neighbourMisses = 0, wakeupErrors = 0, sourceNotKept = 0;
         foreach (var (_, worker) in _queues)
         {
             stats.Add(worker.Counters);
+            sourceNotKept += Volatile.Read(ref worker.Counters.SourceNotKept);
             rxEmpty += worker.RxRingEmpty;
             fillFull += worker.FillRingFull;
             parseErrors += worker.ParseErrors;
@@ -175,6 +179,11 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             .Add(new ModeCounter("afxdp_netlink_failures_total", "Times following the kernel's neighbours and routes failed and started over with a fresh dump.", _segment?.Failures ?? 0))
             // Adds to the fallback's, which came with its stats.
             .Add(ModeCounter.WorkerRestarts(restarts));
+        if (_config.PreserveSource)
+        {
+            // Adds to the fallback's, like the restarts.
+            stats.Add(ModeCounter.SourceNotKept(sourceNotKept));
+        }
         if (_object is not null)
         {
             foreach (var (stat, reason) in PassedToStackReasons)

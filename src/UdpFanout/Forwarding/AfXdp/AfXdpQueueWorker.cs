@@ -9,10 +9,11 @@ namespace UdpFanout.Forwarding.AfXdp;
 
 /// <summary>
 /// The forwarder of one RX queue: takes frames from its socket's RX ring, parses them, and picks each UDP payload's
-/// downstream with the listener's policy. A frame for a downstream on the listener's own segment is rewritten in
-/// place and leaves from the TX ring (<see cref="XskTransmitter"/>), to come back through the completion ring; the
-/// other payloads go out with sendmmsg straight out of UMEM through its own sending socket, and their frames back to
-/// the fill ring at once. Nothing here allocates, locks or logs per datagram.
+/// downstream with the listener's policy. With preserve_source, a frame for a downstream on the listener's own
+/// segment is rewritten in place and leaves from the TX ring (<see cref="XskTransmitter"/>), to come back through the
+/// completion ring; the other payloads go out with sendmmsg straight out of UMEM through its own sender (a socket of
+/// its own, or a raw one that keeps the client's source address), and their frames back to the fill ring at once.
+/// Nothing here allocates, locks or logs per datagram.
 /// The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe class AfXdpQueueWorker : IDisposable
@@ -27,17 +28,17 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private readonly XskSocket _socket;
     private readonly ListenerDataPlane _dataPlane;
     private readonly InjectedFault _fault;
-    private readonly SendSocket _sendSocket;
+    private readonly IDatagramSender _sender;
     private readonly int _batch;
-    private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
     private readonly Thread _thread;
     private readonly int* _payloadOffset;
     private readonly int* _payloadLength;
     private readonly ulong* _sources;
+    private readonly sockaddr_inet* _clients;
     private readonly int* _targets;
     private readonly TxVerdict* _verdicts;
-    private readonly SegmentFollower _segment;
+    private readonly SegmentFollower? _segment;
     private readonly XskTransmitter _transmitter;
     private readonly Lock _statisticsGate = new();
     private readonly WorkerLoop _loop;
@@ -52,21 +53,22 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     private long _fillRingFull;
     private long _parseErrors;
 
-    /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, SegmentFollower segment, ReadOnlySpan<byte> sourceMac, InjectedFault fault, string listener, SendSocket sendSocket, int batch, ILogger logger)
+    /// <summary>Takes ownership of <paramref name="sender"/>; <paramref name="socket"/> stays the caller's.</summary>
+    /// <param name="segment">Null unless the listener keeps the client's address: the TX ring always keeps it.</param>
+    public AfXdpQueueWorker(XskSocket socket, int queue, ListenerDataPlane dataPlane, SegmentFollower? segment, ReadOnlySpan<byte> sourceMac, InjectedFault fault, string listener, IDatagramSender sender, int batch, ILogger logger)
     {
         _segment = segment;
         _transmitter = new XskTransmitter(socket, sourceMac);
         _socket = socket;
         _dataPlane = dataPlane;
         _fault = fault;
-        _sendSocket = sendSocket;
+        _sender = sender;
         _batch = batch;
         Queue = queue;
-        _send = new SendBatch(batch);
         _payloadOffset = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _payloadLength = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _sources = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(ulong));
+        _clients = (sockaddr_inet*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, (nuint)sizeof(sockaddr_inet));
         _targets = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(int));
         _verdicts = (TxVerdict*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)batch, sizeof(TxVerdict));
         var name = $"{listener}/q{queue}";
@@ -127,11 +129,11 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             // The caller closes the socket next, and its counters go with it.
             _finalStatistics ??= _socket.Statistics();
         }
-        _send.Dispose();
-        _sendSocket.Dispose();
+        _sender.Dispose();
         System.Runtime.InteropServices.NativeMemory.Free(_payloadOffset);
         System.Runtime.InteropServices.NativeMemory.Free(_payloadLength);
         System.Runtime.InteropServices.NativeMemory.Free(_sources);
+        System.Runtime.InteropServices.NativeMemory.Free(_clients);
         System.Runtime.InteropServices.NativeMemory.Free(_targets);
         System.Runtime.InteropServices.NativeMemory.Free(_verdicts);
     }
@@ -191,7 +193,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 // What a busy device left on the TX ring is sent now, not behind the next frame to arrive.
                 _transmitter.Wake();
                 // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
-                _sendSocket.ReadErrors(_dataPlane.Active);
+                _sender.ReadErrors(_dataPlane.Active);
                 _socket.WakeIfNeeded();
                 poll.revents = 0;
                 Interop.Libc.poll(&poll, 1, PollMilliseconds);
@@ -215,7 +217,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
     /// </summary>
     private long DropUnfinishedBatch()
     {
-        _send.Abandon();
+        _sender.Abandon();
         if (_batchDownstreams is { } downstreams)
         {
             // What the batch put on the TX ring is counted forwarded: it goes out, and its frames come back by completion.
@@ -244,7 +246,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         {
             var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
             var frame = new ReadOnlySpan<byte>(_socket.Frame(desc.addr), (int)desc.len);
-            if (FrameParser.TryParse(frame, _dataPlane.HashKey, out _payloadOffset[i], out _payloadLength[i], out _sources[forwardable]) == FrameError.None)
+            if (FrameParser.TryParse(frame, _dataPlane.HashKey, out _payloadOffset[i], out _payloadLength[i], out _sources[forwardable], out _clients[forwardable]) == FrameError.None)
             {
                 forwardable++;
                 bytes += _payloadLength[i];
@@ -268,8 +270,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         }
         downstreams.Policy.Pick(new ReadOnlySpan<ulong>(_sources, forwardable), new Span<int>(_targets, forwardable));
         // Made for another set a moment after a set change: this batch goes through the kernel.
-        var segment = _segment.Current;
-        var paths = segment.For == downstreams ? segment.Targets : null;
+        var paths = _segment?.Current is { } segment && segment.For == downstreams ? segment.Targets : null;
         _batchDownstreams = downstreams;
         _transmitter.Prepare(downstreams.Count);
         for (int i = 0, n = 0; i < count; i++)
@@ -277,21 +278,22 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             if (_payloadLength[i] >= 0)
             {
                 var desc = descriptors[_socket.Rx.Slot(first + (uint)i)];
-                var target = _targets[n++];
+                var target = _targets[n];
                 if (paths is not null)
                 {
                     _verdicts[i] = _transmitter.Offer(desc, _payloadOffset[i] - 8, _payloadLength[i], target, paths[target], downstreams, counters);
                 }
                 if (_verdicts[i] == TxVerdict.Stack)
                 {
-                    _send.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], target, downstreams);
+                    _sender.Add(_socket.Frame(desc.addr) + _payloadOffset[i], (uint)_payloadLength[i], _clients[n], target, downstreams);
                 }
+                n++;
             }
         }
         _transmitter.Submit(downstreams);
         _batchDownstreams = null;
         _fault.ThrowIfArmed();
-        _send.Send(_sendSocket, downstreams, counters);
+        _sender.Send(downstreams, counters);
     }
 
     /// <summary>

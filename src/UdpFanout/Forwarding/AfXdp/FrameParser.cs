@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using static Interop.Libc;
 
 namespace UdpFanout.Forwarding.AfXdp;
 
@@ -13,13 +14,18 @@ internal static class FrameParser
     private const byte Ipv6Fragment = 44;
 
     public static FrameError TryParse(ReadOnlySpan<byte> frame, out int payloadOffset, out int payloadLength) =>
-        TryParse(frame, Configuration.HashKey.SourceIp, out payloadOffset, out payloadLength, out _);
+        TryParse(frame, Configuration.HashKey.SourceIp, out payloadOffset, out payloadLength, out _, out _);
 
     /// <param name="hashKey">What <paramref name="source"/> hashes.</param>
     /// <param name="source">The sender as <see cref="Balancing.SourceHash"/> keys it, for source-hash balancing.</param>
-    public static FrameError TryParse(ReadOnlySpan<byte> frame, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source)
+    /// <param name="client">
+    /// The sender's address and port as they were, for a sender that keeps them (<c>preserve_source</c>): the hash
+    /// key may leave the port out and cannot be turned back into an address.
+    /// </param>
+    public static FrameError TryParse(ReadOnlySpan<byte> frame, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source, out sockaddr_inet client)
     {
         source = 0;
+        client = default;
         payloadOffset = 0;
         payloadLength = 0;
         if (frame.Length < EthernetHeader)
@@ -39,15 +45,16 @@ internal static class FrameParser
         }
         return etherType switch
         {
-            0x0800 => TryParseIpv4(frame, ip, hashKey, out payloadOffset, out payloadLength, out source),
-            0x86DD => TryParseIpv6(frame, ip, hashKey, out payloadOffset, out payloadLength, out source),
+            0x0800 => TryParseIpv4(frame, ip, hashKey, out payloadOffset, out payloadLength, out source, out client),
+            0x86DD => TryParseIpv6(frame, ip, hashKey, out payloadOffset, out payloadLength, out source, out client),
             _ => FrameError.NotIp,
         };
     }
 
-    private static FrameError TryParseIpv4(ReadOnlySpan<byte> frame, int ip, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source)
+    private static unsafe FrameError TryParseIpv4(ReadOnlySpan<byte> frame, int ip, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source, out sockaddr_inet client)
     {
         source = 0;
+        client = default;
         payloadOffset = 0;
         payloadLength = 0;
         var packet = frame[ip..];
@@ -84,6 +91,10 @@ internal static class FrameParser
             return FrameError.BadUdpLength;
         }
         source = Balancing.SourceHash.Key(BinaryPrimitives.ReadUInt32BigEndian(packet[12..]), BinaryPrimitives.ReadUInt16BigEndian(packet[headerLength..]), hashKey);
+        // Network byte order, as a sockaddr_in holds them.
+        client.v4.sin_family = AF_INET;
+        client.v4.sin_addr = BinaryPrimitives.ReadUInt32LittleEndian(packet[12..]);
+        client.v4.sin_port = BinaryPrimitives.ReadUInt16LittleEndian(packet[headerLength..]);
         payloadOffset = ip + headerLength + 8;
         payloadLength = udpLength - 8;
         return FrameError.None;
@@ -95,9 +106,10 @@ internal static class FrameParser
     /// socket anyway is refused here by its reason, as an IPv4 fragment is. So is a zero UDP checksum, which IPv6
     /// does not allow and the kernel would drop.
     /// </summary>
-    private static FrameError TryParseIpv6(ReadOnlySpan<byte> frame, int ip, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source)
+    private static unsafe FrameError TryParseIpv6(ReadOnlySpan<byte> frame, int ip, Configuration.HashKey hashKey, out int payloadOffset, out int payloadLength, out ulong source, out sockaddr_inet client)
     {
         source = 0;
+        client = default;
         payloadOffset = 0;
         payloadLength = 0;
         var packet = frame[ip..];
@@ -143,6 +155,12 @@ internal static class FrameParser
             return FrameError.ZeroUdpChecksum;
         }
         source = Balancing.SourceHash.Key(packet.Slice(8, 16), BinaryPrimitives.ReadUInt16BigEndian(udp), hashKey);
+        client.v6.sin6_family = AF_INET6;
+        client.v6.sin6_port = BinaryPrimitives.ReadUInt16LittleEndian(udp);
+        fixed (byte* address = client.v6.sin6_addr)
+        {
+            packet.Slice(8, 16).CopyTo(new Span<byte>(address, 16));
+        }
         payloadOffset = ip + Ipv6Header + 8;
         payloadLength = udpLength - 8;
         return FrameError.None;

@@ -66,7 +66,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         _logger = loggers.CreateLogger<TcEbpfForwarder>();
         _store = store;
         _tcxLinks = tcxLinks;
-        _fallback = UserspaceForwarder.FragmentFallback(config, loggers, store);
+        // The program keeps the client's source address, so what it passes up keeps it too: receivers must not see
+        // the proxy's address for exactly the fragmented and the oversized datagrams.
+        _fallback = UserspaceForwarder.FragmentFallback(config with { PreserveSource = true }, loggers, store);
     }
 
     /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
+using UdpFanout.Forwarding.RawSend;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
 
@@ -54,11 +55,12 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             var socket = _store is null
                 ? ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _logger, _config.Name)
                 : ListenSocket.Open(_config.Bind, _config.RecvBufferBytes, _logger, _config.Name, _store, i);
-            SendSocket sendSocket;
+            IDatagramSender sender;
             try
             {
-                // From the listener's address, as downstreams saw before the sending sockets became separate.
-                sendSocket = SendSocket.Open(_config.Bind.Address, _config.SendBufferBytes, _logger, _config.Name);
+                // From the listener's address, as downstreams saw before the sending sockets became separate
+                // (or from the client's, with preserve_source).
+                sender = DatagramSenders.Open(_config, _config.Bind.Address, _logger);
             }
             catch
             {
@@ -66,7 +68,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
                 throw;
             }
             var cpu = _config.Cpus.Count > 0 ? _config.Cpus[i % _config.Cpus.Count] : -1;
-            _workers.Add((socket, new UserspaceWorker(socket, sendSocket, DataPlane, Fault, _config.Name, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
+            _workers.Add((socket, new UserspaceWorker(socket, sender, DataPlane, Fault, _config.Name, i, _config.BatchSize, _config.MaxPacketSize, cpu, _logger)));
         }
         // Every socket is bound before any worker runs, so the reuseport group is complete when READY=1 is sent.
         foreach (var (_, worker) in _workers)
@@ -88,6 +90,10 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             stats.Add(worker.Counters).AddReceived(lost, 0).AddDropped(DropReason.ReceiveBufferFull, lost);
         }
         stats.Add(ModeCounter.WorkerRestarts(_workers.Sum(w => w.Worker.Restarts)));
+        if (_config.PreserveSource)
+        {
+            stats.Add(ModeCounter.SourceNotKept(_workers.Sum(w => Volatile.Read(ref w.Worker.Counters.SourceNotKept))));
+        }
         DataPlane.AddTo(stats);
         return stats.Build();
     }

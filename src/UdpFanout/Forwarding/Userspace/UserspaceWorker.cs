@@ -12,13 +12,13 @@ namespace UdpFanout.Forwarding.Userspace;
 /// <summary>
 /// One worker thread: recvmmsg a batch on its own SO_REUSEPORT socket, pick a downstream for each datagram with
 /// the listener's policy (from its source address where the policy asks), sendmmsg the batch from the same
-/// buffers through its own sending socket. Nothing here allocates, locks or logs per datagram; a send that would
+/// buffers through its own sender (a socket of its own, or a raw one that keeps the client's source address). Nothing here allocates, locks or logs per datagram; a send that would
 /// block drops the datagram instead of waiting. The loop survives its own failure (<see cref="WorkerLoop"/>).
 /// </summary>
 internal sealed unsafe partial class UserspaceWorker : IDisposable
 {
     private readonly Socket _socket;
-    private readonly SendSocket _sendSocket;
+    private readonly IDatagramSender _sender;
     private readonly ListenerDataPlane _dataPlane;
     private readonly InjectedFault _fault;
     private readonly int _batch;
@@ -27,7 +27,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private readonly Thread _thread;
 
     // Native memory, so the kernel can be handed pointers without pinning: per slot a receive buffer, its iovec
-    // and a receive header; the send side sends straight from the receive buffers.
+    // and a receive header; the sender sends straight from the receive buffers.
     private readonly byte* _buffers;
     private readonly int _bufferSize;
     private readonly iovec* _recvIov;
@@ -35,15 +35,14 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     private readonly sockaddr_inet* _recvFrom;
     private readonly ulong* _sources;
     private readonly int* _targets;
-    private readonly SendBatch _send;
     private readonly BatchGate _gate = new();
     private readonly WorkerLoop _loop;
 
-    /// <summary>Takes ownership of <paramref name="sendSocket"/>; <paramref name="socket"/> stays the caller's.</summary>
-    public UserspaceWorker(Socket socket, SendSocket sendSocket, ListenerDataPlane dataPlane, InjectedFault fault, string listener, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
+    /// <summary>Takes ownership of <paramref name="sender"/>; <paramref name="socket"/> stays the caller's.</summary>
+    public UserspaceWorker(Socket socket, IDatagramSender sender, ListenerDataPlane dataPlane, InjectedFault fault, string listener, int index, int batch, int maxPacketSize, int cpu, ILogger logger)
     {
         _socket = socket;
-        _sendSocket = sendSocket;
+        _sender = sender;
         ReceiveDrops = new ReceiveDrops(socket);
         _dataPlane = dataPlane;
         _fault = fault;
@@ -57,7 +56,6 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         _recvFrom = Alloc<sockaddr_inet>(batch);
         _sources = Alloc<ulong>(batch);
         _targets = Alloc<int>(batch);
-        _send = new SendBatch(batch);
         for (var i = 0; i < batch; i++)
         {
             _recvIov[i] = new iovec { iov_base = _buffers + (long)i * _bufferSize, iov_len = (nuint)_bufferSize };
@@ -92,14 +90,13 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     {
         Stop();
         ReceiveDrops.Close();
-        _sendSocket.Dispose();
+        _sender.Dispose();
         NativeMemory.AlignedFree(_buffers);
         NativeMemory.Free(_recvIov);
         NativeMemory.Free(_recvHdr);
         NativeMemory.Free(_recvFrom);
         NativeMemory.Free(_sources);
         NativeMemory.Free(_targets);
-        _send.Dispose();
     }
 
     private static T* Alloc<T>(int count) where T : unmanaged => (T*)NativeMemory.AllocZeroed((nuint)count, (nuint)sizeof(T));
@@ -122,7 +119,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
             {
                 // The receive timeout that lets the loop see _stopping. While traffic flows, a queued ICMP error
                 // fails the next send, which reads it; while none does, this does.
-                _sendSocket.ReadErrors(_dataPlane.Active);
+                _sender.ReadErrors(_dataPlane.Active);
                 continue;
             }
             _gate.Enter();
@@ -134,7 +131,7 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
     /// <summary>After a failure: the batch under way ends, and what it did not forward counts as dropped.</summary>
     private long DropUnfinishedBatch()
     {
-        _send.Abandon();
+        _sender.Abandon();
         _gate.Exit();
         return Counters.DropUnfinished();
     }
@@ -192,11 +189,11 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         {
             if (_recvHdr[i].msg_len <= _bufferSize)
             {
-                _send.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, _targets[n++], downstreams);
+                _sender.Add(_recvIov[i].iov_base, _recvHdr[i].msg_len, _recvFrom[i], _targets[n++], downstreams);
             }
         }
         _fault.ThrowIfArmed();
-        _send.Send(_sendSocket, downstreams, counters);
+        _sender.Send(downstreams, counters);
     }
 
     /// <summary>

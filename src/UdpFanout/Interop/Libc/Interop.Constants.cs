@@ -7,11 +7,15 @@ internal static partial class Interop
 
         public const int SOL_IP = 0;
         public const int IP_RECVERR = 11;
+        /// <summary>The route MTU of a connected socket (&lt;linux/in.h&gt;).</summary>
+        public const int IP_MTU = 14;
 
         /// <summary>&lt;linux/in6.h&gt;: the IPv6 socket options and the level of ICMPv6's own (IPPROTO_ICMPV6).</summary>
         public const int SOL_IPV6 = 41;
         public const int IPV6_V6ONLY = 26;
         public const int IPV6_RECVERR = 25;
+        /// <summary>The route MTU of a connected socket, as IP_MTU for IPv4.</summary>
+        public const int IPV6_MTU = 24;
         public const int SOL_ICMPV6 = 58;
         public const int ICMP6_FILTER = 1;
 
@@ -51,6 +55,7 @@ internal static partial class Interop
         public const int EEXIST = 17;
         public const int EINVAL = 22;
         public const int ENOBUFS = 105;
+        public const int EMSGSIZE = 90;
         public const int ECONNREFUSED = 111;
         public const int ENETUNREACH = 101;
         public const int EHOSTUNREACH = 113;

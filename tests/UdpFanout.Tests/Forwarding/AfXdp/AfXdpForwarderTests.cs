@@ -28,6 +28,21 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     private protected override long FragmentsPassed(ListenerStats stats) =>
         stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
 
+    // Not in tc_ebpf: its fallback keeps the client's address, so the ICMP errors go to the client, not to the proxy.
+    [Fact]
+    public async Task Forward_FallbackToAClosedPort_CountsEachIcmpPortUnreachable()
+    {
+        var closed = ClosedDownstream();
+        var forwarder = Start([closed]);
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+
+        await client.SendAsync(20, _ => 8000, burst: 5);
+
+        await Eventually.TrueAsync(() => IcmpErrors(forwarder, closed, IcmpError.PortUnreachable) == 20, "20 port unreachable errors for the closed downstream");
+        var stats = forwarder.ReadStats();
+        Assert.Equal((20L, 20L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+    }
+
     [Fact]
     public async Task Start_TwoRxQueues_StartsTwoForwardersThatBothCarryTraffic()
     {

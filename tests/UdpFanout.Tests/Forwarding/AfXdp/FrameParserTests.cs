@@ -56,12 +56,23 @@ public sealed class FrameParserTests
     private static readonly byte[] ValidIpv6 = ValidIpv6Frame.Build();
 
     [Fact]
-    public void TryParse_ValidIpv6Frame_FindsThePayloadAndKeysTheSource()
+    public void TryParse_ValidIpv6Frame_FindsThePayloadKeysTheSourceAndGivesTheClient()
     {
-        Assert.Equal(FrameError.None, FrameParser.TryParse(ValidIpv6, HashKey.SourceIpPort, out var offset, out var length, out var source));
+        Assert.Equal(FrameError.None, FrameParser.TryParse(ValidIpv6, HashKey.SourceIpPort, out var offset, out var length, out var source, out var client));
 
         Assert.Equal((14 + 40 + 8, 5), (offset, length));
         Assert.Equal(SourceHash.Key(new IPEndPoint(ValidIpv6Frame.Source, ValidIpv6Frame.SourcePort), HashKey.SourceIpPort), source);
+        Assert.Equal(new IPEndPoint(ValidIpv6Frame.Source, ValidIpv6Frame.SourcePort), client.ToEndPoint());
+    }
+
+    [Fact]
+    public void TryParse_ValidIpv4FrameUnderSourceIp_GivesTheClientsAddressAndPortTheKeyLeavesOut()
+    {
+        var frame = new Ipv4UdpFrame { Source = IPAddress.Parse("10.1.2.3"), SourcePort = 40001, Destination = IPAddress.Parse("10.0.0.1"), Payload = [1] };
+
+        Assert.Equal(FrameError.None, FrameParser.TryParse(frame.Build(), HashKey.SourceIp, out _, out _, out _, out var client));
+
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("10.1.2.3"), 40001), client.ToEndPoint());
     }
 
     [Fact]

@@ -66,6 +66,8 @@ public abstract class SegmentForwarderTests : IAsyncLifetime
         Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort),
         Mode = ForwardingMode.AfXdp,
         Interface = Bed.ProxyIngress,
+        // The TX ring keeps the client's address, so it serves only listeners that ask for that.
+        PreserveSource = true,
     };
 
     private protected Downstream[] Downstreams(params int[] indexes) =>
