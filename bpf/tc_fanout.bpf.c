@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The tc_ebpf mode's data path, attached at the clsact ingress of the listener's interface.
  *
- * For an IPv4 UDP datagram to the listener's address and port it picks a downstream (the next of a per-CPU round
- * robin, or by the source's hash in the set's Maglev table), rewrites the destination address and port with checksum updates, decrements the TTL as a router
- * would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
+ * For an IPv4 UDP datagram to the listener's address and port it picks a downstream (the next of a per-CPU walk of
+ * the set's weighted round-robin order, or by the source's hash in the set's Maglev table), rewrites the
+ * destination address and port with checksum updates, decrements the TTL as a router would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
  * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The client's source address
  * and port are kept. Everything else goes on untouched, to the next filter on the hook and then the stack: other
  * listeners of the interface have a filter each, and other tools may have theirs.
@@ -23,7 +23,7 @@
 #include "include/fanout_maps.h"
 #include "include/fanout_parse.h"
 #include "include/fanout_csum.h"
-#include "include/fanout_hash.h"
+#include "include/fanout_choose.h"
 
 /* Filled in by the daemon before load. */
 const volatile struct fanout_listener listener = {};
@@ -47,24 +47,6 @@ static __always_inline int drop(__u32 stat, __u64 bytes)
 {
 	count(stat, bytes);
 	return TC_ACT_SHOT;
-}
-
-static __always_inline struct fanout_downstream_set *current_set(void)
-{
-	__u32 zero = 0;
-	void *inner = bpf_map_lookup_elem(&downstream_sets, &zero);
-	if (!inner)
-		return NULL;
-	return bpf_map_lookup_elem(inner, &zero);
-}
-
-static __always_inline __u32 next_position(void)
-{
-	__u32 zero = 0;
-	__u64 *position = bpf_map_lookup_elem(&rr_position, &zero);
-	if (!position)
-		return 0;
-	return (__u32)(*position)++;
 }
 
 /* Direct packet access sees only the skb's linear part. Senders that build skbs from pages leave everything
@@ -113,24 +95,12 @@ int tc_fanout(struct __sk_buff *skb)
 		return pass(FANOUT_TC_PASS_FRAGMENT, payload);
 
 	struct fanout_downstream_set *set = current_set();
-	if (!set || set->count == 0 || set->count > FANOUT_MAX_DOWNSTREAMS)
+	if (!set_usable(set))
 		return drop(no_downstream_stat(set), payload);
-	__u32 index;
-	if (listener.balance == FANOUT_BALANCE_SOURCE_HASH) {
-		__u32 slot = fanout_source_slot(pkt.ip->saddr, pkt.udp->source, listener.hash_key);
-		/* clang knows a remainder is below its divisor and would drop this check, but the verifier does not
-		 * know it: the empty asm hides the value from clang, so the bound the verifier needs stays. */
-		asm volatile("" : "+r"(slot));
-		if (slot >= FANOUT_MAGLEV_TABLE_SIZE)
-			return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
-		/* A byte, so below FANOUT_MAX_DOWNSTREAMS. The table is built for this very set: an index past the
-		 * set's end would be a daemon bug, never followed. */
-		index = set->table[slot];
-		if (index >= set->count)
-			return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
-	} else {
-		index = next_position() % set->count;
-	}
+	__u64 *position = cpu_position();
+	__u32 index = choose_downstream(set, listener.balance, listener.hash_key, pkt.ip->saddr, pkt.udp->source,
+					position_of(position));
+	advance(position);
 	if (index >= FANOUT_MAX_DOWNSTREAMS)
 		return drop(FANOUT_TC_NO_DOWNSTREAM, payload);
 	struct fanout_downstream target = set->downstreams[index];
@@ -172,12 +142,7 @@ int tc_fanout(struct __sk_buff *skb)
 	count(FANOUT_TC_FORWARDED, payload);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		count(FANOUT_TC_FORWARDED_UNRESOLVED, payload);
-	__u32 slot = target.slot;
-	struct fanout_counter *per_downstream = bpf_map_lookup_elem(&slot_stats, &slot);
-	if (per_downstream) {
-		per_downstream->packets++;
-		per_downstream->bytes += payload;
-	}
+	count_downstream(target.slot, payload);
 	return verdict;
 }
 

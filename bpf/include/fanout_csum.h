@@ -1,4 +1,4 @@
-/* This file contains the checksum-preserving header rewrites of the tc program.
+/* This file contains the checksum-preserving header rewrites of the tc program and its XDP layer.
  *
  * The IPv4 header is rewritten in place and its checksum updated incrementally here (RFC 1624): it is always
  * complete, whoever sent the packet, and direct writes are much cheaper than a helper call per field.
@@ -76,6 +76,20 @@ static __always_inline int update_udp_csum(struct __sk_buff *skb, __u32 udp_off,
 	if (err)
 		return err;
 	return bpf_l4_csum_replace(skb, check, old_port, new_port, BPF_F_MARK_MANGLED_0 | sizeof(new_port));
+}
+
+/* The XDP layer's UDP update, written directly: a frame at XDP came off the wire with a complete checksum (or
+ * none, 0, which stays 0). The new sum of 0 is sent as all ones, its other form, since 0 means no checksum. */
+static __always_inline void rewrite_udp_dest(struct udphdr *udp, __be32 old_addr, __be32 new_addr, __be16 new_port)
+{
+	__be16 old_port = udp->dest;
+
+	udp->dest = new_port;
+	if (udp->check == 0)
+		return;
+	__u32 sum = (__u16)~udp->check + csum_change32(old_addr, new_addr) + (__u16)~old_port + new_port;
+	__u16 check = ~csum_fold32(sum);
+	udp->check = check ? check : 0xffff;
 }
 
 #endif

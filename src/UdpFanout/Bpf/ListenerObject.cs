@@ -10,7 +10,8 @@ internal static class ListenerObject
 {
     /// <param name="beforeLoad">Settles what else must be fixed before load, such as the size of a map.</param>
     /// <param name="balance">The listener's <c>FANOUT_BALANCE_*</c> and <c>FANOUT_HASH_*</c>, for a program that balances.</param>
-    public static BpfObject Load(string objectFile, IPEndPoint bind, Action<BpfObject>? beforeLoad = null, (byte Policy, byte HashKey) balance = default)
+    /// <param name="xdpChainSlot">An XDP program's slot in its interface's chain.</param>
+    public static BpfObject Load(string objectFile, IPEndPoint bind, Action<BpfObject>? beforeLoad = null, (byte Policy, byte HashKey) balance = default, uint xdpChainSlot = 0)
     {
         var obj = BpfObject.Open(BpfObjectLocator.Find(objectFile));
         try
@@ -21,6 +22,7 @@ internal static class ListenerObject
                 port = BinaryPrimitives.ReverseEndianness((ushort)bind.Port),
                 balance = balance.Policy,
                 hash_key = balance.HashKey,
+                xdp_chain_slot = xdpChainSlot,
             });
             beforeLoad?.Invoke(obj);
             obj.Load();

@@ -94,12 +94,6 @@ internal static partial class ListenerParser
             var name = d.String("name", required: true);
             var address = d.Endpoint("address", required: true);
             var weight = d.Int("weight", 0, DownstreamConfig.MaxWeight) ?? DownstreamConfig.DefaultWeight;
-            if (mode == ForwardingMode.TcEbpf && balance == BalancePolicy.RoundRobin && weight > 1)
-            {
-                // The tc program's round robin spreads over its set evenly (its Maglev table carries weights); a
-                // drain (0) works in both, as it only leaves the set.
-                d.Errors.Add(d.Get("weight")!, d.PathOf("weight"), $"mode tc_ebpf round-robins with weights 0 and 1 only, not {weight} (use balance: source_hash, or mode userspace or af_xdp)");
-            }
             d.ReportUnknownKeys();
             if (name is not null && firstByName.TryGetValue(name, out var first))
             {

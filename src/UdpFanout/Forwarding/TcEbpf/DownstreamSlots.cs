@@ -22,8 +22,11 @@ internal sealed class DownstreamSlots
     /// Builds the map value for <paramref name="next"/>, giving new downstreams free slots. Returns the slots of
     /// downstreams that left; the caller frees them with <see cref="Release"/> once no program can use them.
     /// </summary>
-    /// <param name="table">The set's Maglev table (slot to member index), for balance: source_hash.</param>
-    public (fanout_downstream_set Set, List<(Downstream Downstream, ushort Slot)> Removed) Assign(DownstreamSet next, int[]? table = null)
+    /// <param name="table">
+    /// Member indexes for the set's table: the Maglev table (slot to member) for balance: source_hash, or one cycle
+    /// of the weighted order for round_robin, whose length goes into order_len.
+    /// </param>
+    public (fanout_downstream_set Set, List<(Downstream Downstream, ushort Slot)> Removed) Assign(DownstreamSet next, int[]? table = null, bool isOrder = false)
     {
         if (next.Members.Count > FANOUT_MAX_DOWNSTREAMS)
         {
@@ -56,6 +59,7 @@ internal sealed class DownstreamSlots
         }
         if (table is not null)
         {
+            set.order_len = isOrder ? (uint)table.Length : 0;
             for (var slot = 0; slot < table.Length; slot++)
             {
                 set.table[slot] = (byte)table[slot];

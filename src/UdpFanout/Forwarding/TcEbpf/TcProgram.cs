@@ -42,15 +42,18 @@ internal sealed class TcProgram : IDisposable
 
     /// <summary>
     /// Swaps the set as a new inner map: the kernel waits for running programs before the outer-map update
-    /// returns, so no datagram goes to a removed downstream afterwards and its counter slot can be reused. With
-    /// source_hash the set carries its Maglev table, so the two change together.
+    /// returns, so no datagram goes to a removed downstream afterwards and its counter slot can be reused. The set
+    /// carries its policy's table (the Maglev table, or the weighted round-robin order), so the two change together.
+    /// The tc program's XDP layer reads this very map, and the wait covers it too: an XDP program runs, and hands
+    /// a redirected frame to its egress, inside one RCU read-side section of its NAPI poll.
     /// </summary>
     public unsafe void Publish(DownstreamSet set)
     {
         lock (_gate)
         {
-            var table = _balance == BalancePolicy.SourceHash && set.Members.Count > 0 ? MaglevTable.Build(set.Members) : null;
-            var (value, removed) = _slots.Assign(set, table);
+            var (value, removed) = _balance == BalancePolicy.SourceHash
+                ? _slots.Assign(set, set.Members.Count > 0 ? MaglevTable.Build(set.Members) : null)
+                : _slots.Assign(set, RoundRobinPolicy.Order(set.Members.Select(d => d.Weight).ToArray()), isOrder: true);
             var inner = Interop.Libbpf.bpf_map_create(Interop.Libbpf.BPF_MAP_TYPE_ARRAY, "fanout_set", sizeof(uint), (uint)sizeof(fanout_downstream_set), 1, 0);
             if (inner < 0)
             {
