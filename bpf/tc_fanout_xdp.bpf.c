@@ -42,8 +42,22 @@ static __always_inline int pass(__u32 stat, __u64 bytes)
 	return XDP_PASS;
 }
 
+/* udp4_csum_valid as a global function: the verifier checks it once, on its own, instead of once per path into it
+ * times once per exit from its loop, which is past its limit. It finds the headers again from the offsets. */
+__attribute__((noinline)) int udp4_csum_valid_at(struct xdp_md *ctx, __u32 ip_off, __u32 udp_off)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + (ip_off & 0xff);
+	struct udphdr *udp = data + (udp_off & 0xff);
+
+	if ((void *)(ip + 1) > data_end || (void *)(udp + 1) > data_end)
+		return 0;
+	return udp4_csum_valid(udp, ip->saddr, ip->daddr, data_end);
+}
+
 /* The listener's datagrams that the tc program would refuse or leave to the stack, by the same checks. */
-static __always_inline __u32 unforwardable(const struct udp4_packet *pkt, void *data, void *data_end)
+static __always_inline __u32 unforwardable(struct xdp_md *ctx, const struct udp4_packet *pkt, void *data, void *data_end)
 {
 	if (!ipv4_version_and_ihl_valid(pkt->ip) || !ipv4_lengths_valid(pkt, data_end - data) ||
 	    !ipv4_csum_valid(pkt->ip, data_end))
@@ -55,6 +69,8 @@ static __always_inline __u32 unforwardable(const struct udp4_packet *pkt, void *
 	/* The tc program meets the frame with its tag taken aside; rewriting it here would keep the tag. */
 	if (pkt->ip_off != ETH_HLEN_BYTES)
 		return FANOUT_TC_XDP_PASS_VLAN;
+	if (!udp4_csum_valid_at(ctx, pkt->ip_off, pkt->udp_off))
+		return FANOUT_TC_XDP_PASS_UDP_CHECKSUM;
 	return FANOUT_TC_XDP_FORWARDED;
 }
 
@@ -85,7 +101,7 @@ int tc_fanout_xdp(struct xdp_md *ctx)
 	    pkt.udp->dest != listener.port || (listener.addr != 0 && pkt.ip->daddr != listener.addr))
 		return xdp_chain_from(ctx, listener.xdp_chain_slot + 1);
 
-	__u32 reason = unforwardable(&pkt, data, data_end);
+	__u32 reason = unforwardable(ctx, &pkt, data, data_end);
 	if (reason != FANOUT_TC_XDP_FORWARDED)
 		return pass(reason, 0);
 	__u64 payload = bpf_ntohs(pkt.ip->tot_len) - pkt.ip->ihl * 4 - UDP_HLEN_BYTES;

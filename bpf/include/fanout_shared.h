@@ -101,7 +101,8 @@ enum fanout_tc_xdp_stat {
 	FANOUT_TC_XDP_PASS_FIB = 7,           /* to tc: the route lookup said frag needed, forwarding disabled or no route */
 	FANOUT_TC_XDP_PASS_EGRESS = 8,        /* to tc: the egress interface cannot take XDP frames now */
 	FANOUT_TC_XDP_REDIRECT_FAILED = 9,    /* to tc: bpf_redirect_map refused the egress */
-	FANOUT_TC_XDP_STAT_COUNT = 10,
+	FANOUT_TC_XDP_PASS_UDP_CHECKSUM = 10, /* to tc: a UDP checksum that does not verify, e.g. a local sender's offload seed */
+	FANOUT_TC_XDP_STAT_COUNT = 11,
 };
 
 /* Per-verdict counters of the XDP program, indexed by this enum. */

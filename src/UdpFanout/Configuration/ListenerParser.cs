@@ -51,6 +51,11 @@ internal static partial class ListenerParser
         var maxPacket = s.Int("max_packet_size", 1, ListenerConfig.MaxUdpPayload);
         var xdpMode = s.Enum<XdpAttachMode>("xdp_mode");
         var queues = s.Int("queues", 1, 1024);
+        var xdpLayer = s.Enum<XdpLayer>("xdp");
+        if (mode != ForwardingMode.TcEbpf && s.Get("xdp") is { } xdpNode)
+        {
+            s.Errors.Add(xdpNode, s.PathOf("xdp"), $"only applies to mode tc_ebpf, not {mode.YamlName()} (af_xdp attaches at XDP anyway: see xdp_mode)");
+        }
         var metricsBind = s.Endpoint("metrics_bind");
         foreach (var afXdpOnly in new[] { "xdp_mode", "queues" })
         {
@@ -80,6 +85,7 @@ internal static partial class ListenerParser
             SendBufferBytes = sendBuffer ?? defaults.SendBufferBytes,
             MaxPacketSize = maxPacket ?? defaults.MaxPacketSize,
             XdpMode = xdpMode ?? defaults.XdpMode,
+            Xdp = xdpLayer ?? defaults.Xdp,
             Queues = queues,
             MetricsBind = metricsBind,
         };

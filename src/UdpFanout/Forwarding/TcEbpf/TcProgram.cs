@@ -36,9 +36,15 @@ internal sealed class TcProgram : IDisposable
 
     /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any address).</summary>
     public static TcProgram Load(IPEndPoint bind, BalancePolicy balance = BalancePolicy.RoundRobin, HashKey hashKey = HashKey.SourceIp) =>
-        new(ListenerObject.Load(TC_OBJECT, bind, balance: (
-            balance == BalancePolicy.SourceHash ? FANOUT_BALANCE_SOURCE_HASH : FANOUT_BALANCE_ROUND_ROBIN,
-            hashKey == HashKey.SourceIpPort ? FANOUT_HASH_SOURCE_IP_PORT : FANOUT_HASH_SOURCE_IP)), balance);
+        new(ListenerObject.Load(TC_OBJECT, bind, balance: BalanceOf(balance, hashKey)), balance);
+
+    /// <summary>The listener's policy as the programs' <c>FANOUT_BALANCE_*</c> and <c>FANOUT_HASH_*</c>.</summary>
+    public static (byte Policy, byte HashKey) BalanceOf(BalancePolicy balance, HashKey hashKey) => (
+        balance == BalancePolicy.SourceHash ? FANOUT_BALANCE_SOURCE_HASH : FANOUT_BALANCE_ROUND_ROBIN,
+        hashKey == HashKey.SourceIpPort ? FANOUT_HASH_SOURCE_IP_PORT : FANOUT_HASH_SOURCE_IP);
+
+    /// <summary>One of the program's maps, for the XDP layer, which shares it before its own load.</summary>
+    public int MapFd(string name) => _object.Map(name).Fd;
 
     /// <summary>
     /// Swaps the set as a new inner map: the kernel waits for running programs before the outer-map update

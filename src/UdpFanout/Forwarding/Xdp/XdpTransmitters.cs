@@ -10,11 +10,21 @@ namespace UdpFanout.Forwarding.Xdp;
 /// now, as the kernel's netdev family reports them (xdp-features with NDO_XMIT, what <c>ynl</c> and
 /// <c>ethtool</c> show). It changes while the system runs: a veth takes redirected frames only while its peer has an
 /// XDP program or GRO, so the caller asks again from time to time. A redirect to any other interface is dropped
-/// by the kernel after the program returned, past what the program can see.
+/// by the kernel after the program returned, past what the program can see. The socket is opened once, in the
+/// namespace of the thread that opens it, and keeps asking about that namespace whichever thread asks later.
 /// </summary>
-internal static unsafe class XdpTransmitters
+internal sealed unsafe class XdpTransmitters : IDisposable
 {
-    public static HashSet<int> Read()
+    private readonly int _fd;
+    private readonly ushort _family;
+
+    private XdpTransmitters(int fd, ushort family)
+    {
+        _fd = fd;
+        _family = family;
+    }
+
+    public static XdpTransmitters Open()
     {
         var fd = Interop.Libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
         if (fd < 0)
@@ -23,24 +33,32 @@ internal static unsafe class XdpTransmitters
         }
         try
         {
-            var family = FamilyId(fd);
-            var found = new HashSet<int>();
-            Request(fd, family, NETDEV_CMD_DEV_GET, NLM_F_REQUEST | NLM_F_DUMP, []);
-            ReadReplies(fd, family, attributes =>
-            {
-                if (attributes.TryGetValue(NETDEV_A_DEV_IFINDEX, out var index) && attributes.TryGetValue(NETDEV_A_DEV_XDP_FEATURES, out var features)
-                    && (BitConverter.ToUInt64(features) & NETDEV_XDP_ACT_NDO_XMIT) != 0)
-                {
-                    found.Add(BitConverter.ToInt32(index));
-                }
-            });
-            return found;
+            return new XdpTransmitters(fd, FamilyId(fd));
         }
-        finally
+        catch
         {
             Interop.Libc.close(fd);
+            throw;
         }
     }
+
+    /// <summary>The indexes of the interfaces that take redirected XDP frames now. One caller at a time.</summary>
+    public HashSet<int> Read()
+    {
+        var found = new HashSet<int>();
+        Request(_fd, _family, NETDEV_CMD_DEV_GET, NLM_F_REQUEST | NLM_F_DUMP, []);
+        ReadReplies(_fd, _family, dump: true, attributes =>
+        {
+            if (attributes.TryGetValue(NETDEV_A_DEV_IFINDEX, out var index) && attributes.TryGetValue(NETDEV_A_DEV_XDP_FEATURES, out var features)
+                && (BitConverter.ToUInt64(features) & NETDEV_XDP_ACT_NDO_XMIT) != 0)
+            {
+                found.Add(BitConverter.ToInt32(index));
+            }
+        });
+        return found;
+    }
+
+    public void Dispose() => Interop.Libc.close(_fd);
 
     /// <summary>The netdev family's id; kernels before 6.3 have no such family and cannot say (ENOENT).</summary>
     private static ushort FamilyId(int fd)
@@ -48,7 +66,7 @@ internal static unsafe class XdpTransmitters
         var name = Encoding.ASCII.GetBytes(NETDEV_FAMILY_NAME + "\0");
         Request(fd, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, NLM_F_REQUEST, [(CTRL_ATTR_FAMILY_NAME, name)]);
         ushort? id = null;
-        ReadReplies(fd, GENL_ID_CTRL, attributes =>
+        ReadReplies(fd, GENL_ID_CTRL, dump: false, attributes =>
         {
             if (attributes.TryGetValue(CTRL_ATTR_FAMILY_ID, out var value))
             {
@@ -80,8 +98,11 @@ internal static unsafe class XdpTransmitters
         }
     }
 
-    /// <summary>Reads replies to their end (NLMSG_DONE for a dump, the one reply otherwise), handing each one's attributes on.</summary>
-    private static void ReadReplies(int fd, ushort family, Action<Dictionary<ushort, byte[]>> onReply)
+    /// <summary>
+    /// Reads replies to their end, handing each one's attributes on: NLMSG_DONE ends a dump (whose replies need not
+    /// carry NLM_F_MULTI: the netdev family's do not), the one reply any other request.
+    /// </summary>
+    private static void ReadReplies(int fd, ushort family, bool dump, Action<Dictionary<ushort, byte[]>> onReply)
     {
         var buffer = new byte[64 * 1024];
         fixed (byte* start = buffer)
@@ -117,7 +138,7 @@ internal static unsafe class XdpTransmitters
                     if (header->nlmsg_type == family)
                     {
                         onReply(Attributes(start + offset, (int)header->nlmsg_len));
-                        if ((header->nlmsg_flags & NLM_F_MULTI) == 0)
+                        if (!dump)
                         {
                             return;
                         }

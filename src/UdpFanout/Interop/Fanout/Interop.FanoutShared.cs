@@ -133,7 +133,8 @@ internal static partial class Interop
             FANOUT_TC_XDP_PASS_FIB = 7,
             FANOUT_TC_XDP_PASS_EGRESS = 8,
             FANOUT_TC_XDP_REDIRECT_FAILED = 9,
-            FANOUT_TC_XDP_STAT_COUNT = 10,
+            FANOUT_TC_XDP_PASS_UDP_CHECKSUM = 10,
+            FANOUT_TC_XDP_STAT_COUNT = 11,
         }
 
         /// <summary><c>enum fanout_xdp_stat</c>: the XDP program's per-verdict counters.</summary>

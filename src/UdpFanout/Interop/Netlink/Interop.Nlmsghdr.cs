@@ -9,7 +9,6 @@ internal static partial class Interop
         public const int NETLINK_ROUTE = 0;
 
         public const ushort NLM_F_REQUEST = 0x1;
-        public const ushort NLM_F_MULTI = 0x2;
         public const ushort NLM_F_DUMP = 0x300;
         public const ushort NLMSG_ERROR = 2;
         public const ushort NLMSG_DONE = 3;
