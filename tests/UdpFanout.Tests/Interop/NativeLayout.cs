@@ -35,6 +35,7 @@ internal static class NativeLayout
         ("fanout_downstream_set", ["count", "flags", "order_len", "downstreams", "table"]),
         ("fanout_counter", ["packets", "bytes"]),
         ("__sk_buff", ["ingress_ifindex", "ifindex"]),
+        ("xdp_md", ["data", "data_end", "ingress_ifindex", "rx_queue_index"]),
         ("xdp_umem_reg", ["addr", "len", "chunk_size", "headroom", "flags"]),
         ("xdp_ring_offset", ["producer", "consumer", "desc", "flags"]),
         ("xdp_mmap_offsets", ["rx", "tx", "fr", "cr"]),

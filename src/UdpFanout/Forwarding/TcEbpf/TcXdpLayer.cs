@@ -71,14 +71,7 @@ internal sealed partial class TcXdpLayer : IDisposable
         {
             // Opened here, in the listener's namespace: the refresh runs on timer threads, which may be elsewhere.
             transmitters = XdpTransmitters.Open();
-            obj = ListenerObject.Load(TC_XDP_OBJECT, config.Bind, o =>
-            {
-                o.ReuseMap(TC_XDP_MAP_DOWNSTREAM_SETS, tc.MapFd(TC_MAP_DOWNSTREAM_SETS));
-                o.ReuseMap(TC_XDP_MAP_RR_POSITION, tc.MapFd(TC_MAP_RR_POSITION));
-                o.ReuseMap(TC_XDP_MAP_SLOT_STATS, tc.MapFd(TC_MAP_SLOT_STATS));
-                o.ReuseMap(TC_XDP_MAP_TC_STATS, tc.MapFd(TC_MAP_STATS));
-                o.ReuseMap(TC_XDP_MAP_CHAIN, slot.ChainMapFd);
-            }, TcProgram.BalanceOf(config.Balance, config.HashKey), slot.Slot);
+            obj = Load(config, tc, slot.ChainMapFd, slot.Slot);
             var layer = new TcXdpLayer(slot, transmitters, obj, logger, config.Name);
             layer.Refresh();
             slot.Fill(obj.ProgramFd(TC_XDP_PROGRAM));
@@ -93,6 +86,23 @@ internal sealed partial class TcXdpLayer : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Loads the layer's program on <paramref name="tc"/>'s maps, in slot <paramref name="chainSlot"/> of the chain
+    /// whose prog array is <paramref name="chainMapFd"/> (-1: a chain of its own, empty, for BPF_PROG_TEST_RUN).
+    /// </summary>
+    public static BpfObject Load(ListenerConfig config, TcProgram tc, int chainMapFd, uint chainSlot) =>
+        ListenerObject.Load(TC_XDP_OBJECT, config.Bind, o =>
+        {
+            o.ReuseMap(TC_XDP_MAP_DOWNSTREAM_SETS, tc.MapFd(TC_MAP_DOWNSTREAM_SETS));
+            o.ReuseMap(TC_XDP_MAP_RR_POSITION, tc.MapFd(TC_MAP_RR_POSITION));
+            o.ReuseMap(TC_XDP_MAP_SLOT_STATS, tc.MapFd(TC_MAP_SLOT_STATS));
+            o.ReuseMap(TC_XDP_MAP_TC_STATS, tc.MapFd(TC_MAP_STATS));
+            if (chainMapFd >= 0)
+            {
+                o.ReuseMap(TC_XDP_MAP_CHAIN, chainMapFd);
+            }
+        }, TcProgram.BalanceOf(config.Balance, config.HashKey), chainSlot);
 
     /// <summary>The layer's per-verdict counters, summed over CPUs.</summary>
     public (long Packets, long Bytes) Read(fanout_tc_xdp_stat stat)
