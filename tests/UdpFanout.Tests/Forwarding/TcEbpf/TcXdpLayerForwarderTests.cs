@@ -86,6 +86,23 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
     }
 
     [Fact]
+    public async Task Forward_Weights123AtXdp_SharesFollowTheWeightsWithin1Percent()
+    {
+        var set = Downstreams(0, 1, 2).Select((d, i) => d with { Weight = i + 1 }).ToArray();
+        var forwarder = Start(set);
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 12_000, _ => 64);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(12_000, Counter(stats, "tc_xdp_forwarded_total"));
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.InRange(Receivers[i].Count / 12_000.0, (i + 1) / 6.0 - 0.01, (i + 1) / 6.0 + 0.01);
+        }
+    }
+
+    [Fact]
     public async Task Forward_LocalSenderWithChecksumOffload_SeedsPassToTheTcProgramAndArriveIntact()
     {
         SetClientChecksumOffload(on: true);
