@@ -244,6 +244,20 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
         Assert.DoesNotContain("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
     }
 
+    [Fact]
+    public async Task Start_AnAfXdpListenerThatDemandsSkbModeBesideANativeLayer_IsRefusedAndTheLayerGoesOn()
+    {
+        var tc = Start(Downstreams(0));
+        var afXdp = Listener() with { Name = "afxdp", Mode = ForwardingMode.AfXdp, XdpMode = XdpAttachMode.Skb, Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) };
+
+        var error = Assert.Throws<InvalidOperationException>(() => StartOther(afXdp, Downstreams(1)));
+        using var client = ClientSocket();
+        await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+
+        Assert.Equal($"listener 'afxdp': {Bed.ProxyIngress} already runs this process's other listeners' XDP programs in native mode, and an interface has one mode (set xdp_mode: auto or native)", error.InnerException!.Message);
+        Assert.Equal(100, Counter(tc.ReadStats(), "tc_xdp_forwarded_total"));
+    }
+
     private IListenerForwarder StartOther(ListenerConfig config, Downstream[] downstreams) => Bed.Proxy.Invoke(() =>
     {
         IListenerForwarder f = config.Mode == ForwardingMode.AfXdp
