@@ -47,7 +47,7 @@ int drop_listener(struct xdp_md *ctx)
     struct ethhdr *eth = data;
     struct iphdr *ip = (void *)(eth + 1);
     struct udphdr *udp = (void *)(ip + 1);
-    if ((void *)(udp + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->protocol != IPPROTO_UDP)
+    if ((void *)(udp + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->protocol != 17)
         return XDP_PASS;
     return udp->dest == bpf_htons(%d) ? XDP_DROP : XDP_PASS;
 }
