@@ -5,6 +5,7 @@ using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.AfXdp.Transmit;
 using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Forwarding.Xdp;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
 using UdpFanout.Tuning;
@@ -36,7 +37,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly UserspaceForwarder _fallback;
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
     private BpfObject? _object;
-    private XdpAttachment? _attachment;
+    private XdpChainSlot? _attachment;
     private SegmentFollower? _segment;
     // Taken by ReadStats and by the part of DisposeAsync that closes sockets and maps, so a scrape never reads them closed.
     private readonly Lock _closing = new();
@@ -78,9 +79,15 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         DataPlane.Update(initial);
         try
         {
+            // The interface's XDP slot is shared with its other listeners: this program gets a place in its chain.
+            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
             // the interface has, however many that is.
-            _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj => obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available));
+            _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj =>
+            {
+                obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available);
+                obj.ReuseMap(XDP_MAP_CHAIN, _attachment.ChainMapFd);
+            }, xdpChainSlot: _attachment.Slot);
             var xsks = _object.Map(XDP_MAP_XSKS);
             _segment = new SegmentFollower(ifindex, DataPlane, _config.Name, _logger);
             for (var queue = 0; queue < queues; queue++)
@@ -102,7 +109,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             }
             await _fallback.StartAsync(initial, cancellationToken);
             _segment.Start();
-            _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd(XDP_PROGRAM), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
+            _attachment.Fill(_object.ProgramFd(XDP_PROGRAM));
         }
         catch (BpfException e)
         {
