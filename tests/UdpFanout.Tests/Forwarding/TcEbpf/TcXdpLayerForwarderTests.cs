@@ -103,6 +103,33 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
     }
 
     [Fact]
+    public async Task Forward_FramesOfTheBenchmarksGenerator_AllAtXdp()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-trafgen-{Guid.NewGuid():N}.cfg");
+        File.WriteAllText(config, $$"""
+            {
+              eth(da={{Bed.Proxy.Exec($"cat /sys/class/net/{Bed.ProxyIngress}/address").Trim()}}, sa={{Bed.Client.Exec($"cat /sys/class/net/{Bed.ClientInterface}/address").Trim()}}),
+              ipv4(saddr={{Bed.ClientAddress}}, daddr={{Bed.ProxyAddress}}, ttl=64),
+              udp(sport=drnd(1024, 65000), dport={{ListenPort}}),
+              fill(0x41, 64),
+            }
+            """);
+        try
+        {
+            Bed.Client.Exec($"trafgen --dev {Bed.ClientInterface} --conf {config} -n 3000 -q --gap 10us");
+            await Eventually.TrueAsync(() => forwarder.ReadStats().Forwarded == 3000, "3000 datagrams forwarded");
+
+            var stats = forwarder.ReadStats();
+            Assert.True(Counter(stats, "tc_xdp_forwarded_total") == 3000, string.Join(", ", stats.ModeCounters.Where(c => c.Value != 0).Select(c => $"{c.Name}{string.Join("", c.Labels?.Select(l => "/" + l.Value) ?? [])}={c.Value}")));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
     public async Task Forward_LocalSenderWithChecksumOffload_SeedsPassToTheTcProgramAndArriveIntact()
     {
         SetClientChecksumOffload(on: true);
