@@ -2,7 +2,8 @@
 /* The tc_ebpf mode's data path, attached at the clsact ingress of the listener's interface.
  *
  * For an IPv4 or IPv6 UDP datagram to the listener's address and port it picks a downstream of the datagram's
- * family (the next of a per-CPU round robin, or by the source's hash in the family set's Maglev table), rewrites
+ * family (the next of a per-CPU walk of the family set's weighted round-robin order, or by the source's hash in
+ * the family set's Maglev table), rewrites
  * the destination address and port with checksum updates, decrements the TTL or hop limit as a router
  * would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
  * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The client's source address
@@ -28,7 +29,7 @@
 #include "include/fanout_parse6.h"
 #include "include/fanout_csum.h"
 #include "include/fanout_csum6.h"
-#include "include/fanout_hash.h"
+#include "include/fanout_choose.h"
 
 /* Filled in by the daemon before load. */
 const volatile struct fanout_listener listener = {};
@@ -63,25 +64,6 @@ static __always_inline int refuse(__u32 stat, __u64 bytes)
 	return drop(stat, bytes);
 }
 
-/* The current set of one family (FANOUT_FAMILY_*). */
-static __always_inline struct fanout_downstream_set *current_set(__u32 family)
-{
-	__u32 zero = 0;
-	void *inner = bpf_map_lookup_elem(&downstream_sets, &zero);
-	if (!inner)
-		return NULL;
-	return bpf_map_lookup_elem(inner, &family);
-}
-
-static __always_inline __u32 next_position(void)
-{
-	__u32 zero = 0;
-	__u64 *position = bpf_map_lookup_elem(&rr_position, &zero);
-	if (!position)
-		return 0;
-	return (__u32)(*position)++;
-}
-
 /* Direct packet access sees only the skb's linear part. Senders that build skbs from pages leave everything
  * past the Ethernet header in fragments: PF_PACKET with a TX ring (trafgen, the benchmark's generator) and
  * drivers that receive into pages without pulling the headers. Pull the headers in, or every such datagram would
@@ -108,23 +90,11 @@ static __always_inline __u32 no_downstream_stat(const struct fanout_downstream_s
 static __always_inline __u32 pick_downstream(__u32 family, __u32 hash_slot, struct fanout_downstream *target)
 {
 	struct fanout_downstream_set *set = current_set(family);
-	if (!set || set->count == 0 || set->count > FANOUT_MAX_DOWNSTREAMS)
+	if (!set_usable(set))
 		return no_downstream_stat(set);
-	__u32 index;
-	if (listener.balance == FANOUT_BALANCE_SOURCE_HASH) {
-		/* clang knows a remainder is below its divisor and would drop this check, but the verifier does not
-		 * know it: the empty asm hides the value from clang, so the bound the verifier needs stays. */
-		asm volatile("" : "+r"(hash_slot));
-		if (hash_slot >= FANOUT_MAGLEV_TABLE_SIZE)
-			return FANOUT_TC_NO_DOWNSTREAM;
-		/* A byte, so below FANOUT_MAX_DOWNSTREAMS. The table is built for this very set: an index past the
-		 * set's end would be a daemon bug, never followed. */
-		index = set->table[hash_slot];
-		if (index >= set->count)
-			return FANOUT_TC_NO_DOWNSTREAM;
-	} else {
-		index = next_position() % set->count;
-	}
+	__u64 *position = cpu_position();
+	__u32 index = choose_downstream(set, listener.balance, hash_slot, position_of(position));
+	advance(position);
 	if (index >= FANOUT_MAX_DOWNSTREAMS)
 		return FANOUT_TC_NO_DOWNSTREAM;
 	*target = set->downstreams[index];
@@ -162,11 +132,7 @@ static __always_inline int redirect(const struct bpf_fib_lookup *fib, long rc, _
 	count(FANOUT_TC_FORWARDED, payload);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		count(FANOUT_TC_FORWARDED_UNRESOLVED, payload);
-	struct fanout_counter *per_downstream = bpf_map_lookup_elem(&slot_stats, &slot);
-	if (per_downstream) {
-		per_downstream->packets++;
-		per_downstream->bytes += payload;
-	}
+	count_downstream(slot, payload);
 	return verdict;
 }
 

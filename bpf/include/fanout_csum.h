@@ -1,4 +1,4 @@
-/* This file contains the checksum-preserving header rewrites of the tc program.
+/* This file contains the checksum-preserving header rewrites of the tc program and its XDP layer.
  *
  * The IPv4 header is rewritten in place and its checksum updated incrementally here (RFC 1624): it is always
  * complete, whoever sent the packet, and direct writes are much cheaper than a helper call per field.
@@ -76,6 +76,62 @@ static __always_inline int update_udp_csum(struct __sk_buff *skb, __u32 udp_off,
 	if (err)
 		return err;
 	return bpf_l4_csum_replace(skb, check, old_port, new_port, BPF_F_MARK_MANGLED_0 | sizeof(new_port));
+}
+
+/* The most UDP bytes (header and payload) whose checksum the XDP layer checks, those of a 1,500-byte MTU frame: the
+ * verifier refuses a loop much longer. Longer datagrams go to the tc program. */
+#define UDP_CSUM_MAX_WORDS (1480 / 4)
+
+/* Whether the UDP checksum covers the datagram as it stands; a zero checksum (none) counts as valid. A frame off the
+ * wire carries a complete checksum, but one that a local sender put on a veth may carry only checksum offload's
+ * pseudo-header seed (CHECKSUM_PARTIAL), which XDP cannot see: updated incrementally and sent on as an XDP frame
+ * it would arrive with a wrong checksum. The tc program gets those, where the kernel knows which kind it is. As in
+ * ipv4_csum_valid, words are summed as they load: the one's complement sum is the same in either byte order. */
+static __always_inline bool udp4_csum_valid(const struct udphdr *udp, __be32 saddr, __be32 daddr, void *data_end)
+{
+	if (udp->check == 0)
+		return true;
+	__u32 len = bpf_ntohs(udp->len);
+	__u64 sum = (__u64)saddr + daddr + (__u16)bpf_htons(IPPROTO_UDP_NUM) + udp->len;
+	const __u32 *word = (const __u32 *)udp;
+
+	for (__u32 i = 0; i < UDP_CSUM_MAX_WORDS; i++) {
+		if (i * 4 + 4 > len)
+			break;
+		if ((void *)(word + i + 1) > data_end)
+			return false;
+		sum += word[i];
+	}
+	if (len > UDP_CSUM_MAX_WORDS * 4)
+		return false;
+	const __u8 *tail = (const __u8 *)udp + (len & ~3u);
+	if (len & 2) {
+		if ((void *)(tail + 2) > data_end)
+			return false;
+		sum += *(const __u16 *)tail;
+		tail += 2;
+	}
+	if (len & 1) {
+		if ((void *)(tail + 1) > data_end)
+			return false;
+		sum += *tail; /* the odd byte, padded with a zero byte after it */
+	}
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	return csum_fold32((__u32)sum + (__u32)(sum >> 32)) == 0xffff;
+}
+
+/* The XDP layer's UDP update, written directly: a frame at XDP came off the wire with a complete checksum (or
+ * none, 0, which stays 0). The new sum of 0 is sent as all ones, its other form, since 0 means no checksum. */
+static __always_inline void rewrite_udp_dest(struct udphdr *udp, __be32 old_addr, __be32 new_addr, __be16 new_port)
+{
+	__be16 old_port = udp->dest;
+
+	udp->dest = new_port;
+	if (udp->check == 0)
+		return;
+	__u32 sum = (__u16)~udp->check + csum_change32(old_addr, new_addr) + (__u16)~old_port + new_port;
+	__u16 check = ~csum_fold32(sum);
+	udp->check = check ? check : 0xffff;
 }
 
 #endif

@@ -1,4 +1,5 @@
-/* This file contains every map of the tc program, each with a one-line purpose. */
+/* This file contains every map of the tc program, each with a one-line purpose; its XDP layer shares them (the
+ * daemon hands it the tc program's maps before load). */
 #ifndef UDP_FANOUT_MAPS_H
 #define UDP_FANOUT_MAPS_H
 

@@ -16,6 +16,9 @@
 /* Slots of the Maglev table of balance: source_hash; a prime, so every downstream's walk reaches every slot. */
 #define FANOUT_MAGLEV_TABLE_SIZE 65537
 
+/* Listener programs one interface's XDP slot can chain (xdp_chain.bpf.c tail-calls them in slot order). */
+#define FANOUT_XDP_CHAIN_SLOTS 16
+
 /* The XSKMAP's size as compiled. The daemon resizes the map to the interface's RX queue count before load
  * (bpf_map__set_max_entries), so this does not bound how many queues the af_xdp mode serves. */
 #define FANOUT_MAX_QUEUES 64
@@ -54,6 +57,8 @@ struct fanout_listener {
 	__be32 addr6[4]; /* IPv6 destination; all zero (::) = any */
 	__u8 families;   /* FANOUT_LISTEN_*: a listener on :: receives both, as a dual-stack socket does */
 	__u8 pad[3];
+	/* The program's slot in its interface's XDP chain: what is not its listener's goes on to the later slots. */
+	__u32 xdp_chain_slot;
 };
 
 /* One address field for both families rather than a second array for IPv6: a set holds one family only (its key
@@ -69,9 +74,13 @@ struct fanout_downstream {
 struct fanout_downstream_set {
 	__u32 count;
 	__u32 flags; /* FANOUT_SET_* */
+	/* FANOUT_BALANCE_ROUND_ROBIN: how many entries of table hold the weighted order (0 = plain position % count). */
+	__u32 order_len;
 	struct fanout_downstream downstreams[FANOUT_MAX_DOWNSTREAMS];
-	/* FANOUT_BALANCE_SOURCE_HASH: the Maglev table, slot to index in downstreams (256 fit a byte). The daemon
-	 * builds it (Balancing/MaglevTable.cs); it travels in the set so table and set are swapped together. */
+	/* An index in downstreams per entry (256 fit a byte), so the policy's state travels and swaps with its set.
+	 * FANOUT_BALANCE_SOURCE_HASH: the Maglev table, slot to index (Balancing/MaglevTable.cs).
+	 * FANOUT_BALANCE_ROUND_ROBIN: the first order_len entries are one cycle of the smooth weighted order
+	 * (Balancing/RoundRobinPolicy.cs), walked by the per-CPU position. */
 	__u8 table[FANOUT_MAGLEV_TABLE_SIZE];
 };
 
@@ -98,6 +107,24 @@ enum fanout_tc_stat {
 	FANOUT_TC_PASS_EXTENSION_HEADER = 11, /* to the stack: IPv6 with an extension header before UDP */
 	FANOUT_TC_PASS_OTHER_FAMILY = 12, /* to the stack: no downstream of the datagram's family, the fallback sends it */
 	FANOUT_TC_STAT_COUNT = 13,
+};
+
+/* Per-verdict counters of the tc_ebpf listener's XDP layer (tc_fanout_xdp.bpf.c), indexed by this enum. Only
+ * FORWARDED ends a datagram there; every other verdict passes it on unchanged to the tc program, which counts it
+ * again as received, so only FORWARDED joins the listener's received and forwarded. */
+enum fanout_tc_xdp_stat {
+	FANOUT_TC_XDP_FORWARDED = 0,          /* rewritten and sent at XDP (redirect or XDP_TX) */
+	FANOUT_TC_XDP_PASS_FRAGMENT = 1,      /* to tc: a fragment */
+	FANOUT_TC_XDP_PASS_BAD_HEADER = 2,    /* to tc: an IPv4 header the kernel would refuse */
+	FANOUT_TC_XDP_PASS_TTL = 3,           /* to tc, which drops it: the TTL would expire */
+	FANOUT_TC_XDP_PASS_NO_DOWNSTREAM = 4, /* to tc: the IPv4 set is empty; tc drops it or passes it on */
+	FANOUT_TC_XDP_PASS_VLAN = 5,          /* to tc: a VLAN-tagged frame (tc sees it untagged, with the tag aside) */
+	FANOUT_TC_XDP_PASS_NO_NEIGH = 6,      /* to tc: the next hop's neighbour is unresolved, bpf_redirect_neigh resolves it */
+	FANOUT_TC_XDP_PASS_FIB = 7,           /* to tc: the route lookup said frag needed, forwarding disabled or no route */
+	FANOUT_TC_XDP_PASS_EGRESS = 8,        /* to tc: the egress interface cannot take XDP frames now */
+	FANOUT_TC_XDP_REDIRECT_FAILED = 9,    /* to tc: bpf_redirect_map refused the egress */
+	FANOUT_TC_XDP_PASS_UDP_CHECKSUM = 10, /* to tc: a UDP checksum that does not verify, e.g. a local sender's offload seed */
+	FANOUT_TC_XDP_STAT_COUNT = 11,
 };
 
 /* Per-verdict counters of the XDP program, indexed by this enum. */

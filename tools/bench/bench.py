@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import control_plane  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
-from systems import Baseline, Nftables, Nginx, UdpFanout  # noqa: E402
+from systems import Baseline, Nftables, Nginx, UdpFanout, XdpDropBaseline  # noqa: E402
 from testbed import SegmentTestbed, Testbed  # noqa: E402
 
 
@@ -41,6 +41,10 @@ def parse_args():
                    help="only the control-plane section (10 to 10,000 downstreams): docs/control-plane.md and .png")
     p.add_argument("--counts", default="10,100,1000,10000", help="downstream counts of the control-plane section")
     p.add_argument("--window", type=float, default=10.0, help="seconds of daemon CPU measured per count and protocol")
+    p.add_argument("--isolated", action="store_true",
+                   help="also the isolated measure (generator on core 0, receive steered to core 1) for the skb paths")
+    p.add_argument("--isolated-rates", default="150000,250000", help="fixed rates of the isolated measure")
+    p.add_argument("--isolated-count", type=int, default=1_000_000, help="datagrams per isolated run")
     p.add_argument("--out", default=None, help="markdown report (default docs/benchmarks.md, or artifacts/bench/smoke.md with --smoke)")
     return p.parse_args()
 
@@ -63,7 +67,9 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 1),
         lambda: UdpFanout(bed, binary, "userspace", 2),
         lambda: UdpFanout(bed, binary, "userspace", 4),
-        lambda: UdpFanout(bed, binary, "tc_ebpf"),
+        lambda: XdpDropBaseline(bed),
+        lambda: UdpFanout(bed, binary, "tc_ebpf", xdp="auto"),
+        lambda: UdpFanout(bed, binary, "tc_ebpf", xdp="off"),
         lambda: UdpFanout(bed, binary, "af_xdp"),
         lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
         lambda: UdpFanout(bed, binary, "tc_ebpf", balance="source_hash"),
@@ -95,12 +101,13 @@ def main():
     segment = args.topology == "segment"
     out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks-segment.md" if segment else "docs/benchmarks.md")
     points = []  # (system, size, many_ports, rate or None, summary)
+    isolated = []  # (system, rate, [µs of core 1 per delivered datagram, per run])
     idle_rss = {}
     with (SegmentTestbed() if segment else Testbed()) as bed:
         wanted = args.only.split(",") if args.only else None
         for make in systems(bed, args.binary, args.smoke):
             system = make()
-            if wanted and system.name != report.BASELINE and not any(w in system.name for w in wanted):
+            if wanted and system.name not in (report.BASELINE, report.XDP_BASELINE) and not any(w in system.name for w in wanted):
                 # Never started: only the config directory its constructor wrote goes.
                 shutil.rmtree(getattr(system, "dir", ""), ignore_errors=True)
                 continue
@@ -119,12 +126,21 @@ def main():
                     print(f"   {size:>5} B, {'many ports' if many else 'one port  '}, "
                           f"{'full rate' if rate is None else f'{rate:>7}/s'}: delivered {summary['delivered_pps'][0]:>10.0f}/s "
                           f"of {summary['offered_pps'][0]:>10.0f}/s, {summary['busy_cores'][0]:.2f} cores busy", flush=True)
+                if args.isolated and report.skb_path(system.name):
+                    for rate in [int(r) for r in args.isolated_rates.split(",")]:
+                        samples = [measure.run_isolated(bed, system, rate, args.isolated_count) for _ in range(runs)]
+                        us = [s["core1_us_per_datagram"] for s in samples if s["core1_us_per_datagram"] is not None]
+                        isolated.append((system.name, rate, us))
+                        print(f"   isolated {rate:>7}/s: core 1 {', '.join(f'{u:.2f}' for u in us)} µs per delivered datagram", flush=True)
     os.makedirs("artifacts/bench", exist_ok=True)
     with open("artifacts/bench/points.json", "w") as f:
-        json.dump({"points": points, "idle_rss": idle_rss}, f)
+        json.dump({"points": points, "idle_rss": idle_rss, "isolated": isolated}, f)
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
     command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
     text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), segment)
+    extra, extra_goals = report.xdp_sections(points, isolated)
+    text += extra
+    goals += extra_goals
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)

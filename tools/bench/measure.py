@@ -77,3 +77,44 @@ def run(bed, system, size, many_ports, rate, seconds):
         "busy_cores": busy / hz / elapsed,
         "rss_kib": rss[0] if rss else None,
     }
+
+
+def cpu_busy_jiffies(cpu):
+    """One CPU's busy time (everything but idle and iowait), in USER_HZ ticks."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                fields = [int(x) for x in line.split()[1:]]
+                return sum(fields) - fields[3] - fields[4]
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+
+def run_isolated(bed, system, rate, count):
+    """The isolated measure: the generator pinned to core 0, the proxy interface's receive processing steered to core
+    1 (rps_cpus), `count` 64-byte datagrams at `rate`; returns core 1's busy microseconds per delivered datagram.
+
+    It isolates what runs on skbs after RPS (nftables, the TC program, the userspace modes). It cannot isolate XDP on
+    a veth: XDP runs in the sender's softirq there, before any steering, so the core-0 generator pays for it and core
+    1 sees almost nothing; the XDP rows are compared by the share of the XDP-drop baseline delivered flat out instead.
+    """
+    rps = f"/sys/class/net/{bed.proxy_if}/queues/rx-0/rps_cpus"
+    bed.ns(bed.proxy, f"sh -c 'echo 2 > {rps}'")
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
+        f.write(trafgen_config(bed, 64, True))
+    argv = ["ip", "netns", "exec", bed.cli, "taskset", "-c", "0", "trafgen", "--dev", bed.client_if, "--conf", f.name,
+            "-P", "1", "-q", "-b", f"{rate}pps", "-n", str(count)]
+    try:
+        delivered0, busy0, t0 = bed.delivered(), cpu_busy_jiffies(1), time.time()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        time.sleep(0.3)  # let in-flight datagrams reach the sinks
+        busy, delivered = cpu_busy_jiffies(1) - busy0, bed.delivered() - delivered0
+        elapsed = time.time() - t0
+    finally:
+        os.unlink(f.name)
+        bed.ns(bed.proxy, f"sh -c 'echo 0 > {rps}'", check=False)
+    hz = os.sysconf("SC_CLK_TCK")
+    return {
+        "offered_pps": count / elapsed,
+        "delivered": delivered,
+        "core1_us_per_datagram": busy / hz / delivered * 1e6 if delivered else None,
+    }

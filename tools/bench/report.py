@@ -228,3 +228,42 @@ def plot(points, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+XDP_BASELINE = "baseline (XDP drop at proxy)"
+
+
+def skb_path(name):
+    """The systems the isolated measure can isolate: those whose work runs on skbs after RPS steers them."""
+    return name.startswith("nftables") or ("udp-fanout" in name and ("xdp: off" in name or "userspace" in name))
+
+
+def xdp_sections(points, isolated):
+    """Two methods side by side: the share of the XDP-drop baseline's rate each system delivers flat out (64-byte
+    payloads, many ports; the goal of the XDP layer: tc_ebpf with xdp: auto at 90 % or more), and the isolated
+    measure (core 1's busy time per delivered datagram with the generator on core 0) for the skb paths."""
+    lines, goals = [], []
+    base = find(points, XDP_BASELINE, 64, True, None)
+    if base:
+        rate = base["offered_pps"][0]
+        lines += ["", "## Share of the XDP-drop baseline delivered flat out", "",
+                  f"The generator reaches {rate:,.0f} datagrams/s into an XDP drop at the proxy (64-byte payloads, many ports).", "",
+                  "| system | delivered/s (median, min-max) | share of the XDP-drop rate |", "|---|---|---|"]
+        for name in dict.fromkeys(p[0] for p in points):
+            p = find(points, name, 64, True, None)
+            if name in (XDP_BASELINE, BASELINE) or not p:
+                continue
+            median, low, high = p["delivered_pps"]
+            lines.append(f"| {name} | {median:,.0f} ({low:,.0f}-{high:,.0f}) | {median / rate:.0%} |")
+            if "tc_ebpf" in name and "xdp: auto" in name:
+                goals.append(f"{'MET' if median >= 0.9 * rate else 'NOT MET'}: tc_ebpf with its XDP layer delivers "
+                             f"{median / rate:.0%} of the XDP-drop baseline's rate flat out (goal: 90 %)")
+    if isolated:
+        lines += ["", "## Isolated measure (skb paths)", "",
+                  "Generator pinned to core 0, the proxy interface's receive processing steered to core 1 (rps_cpus), "
+                  "64-byte payloads at fixed rates; core 1's busy time per delivered datagram, per run. XDP rows are "
+                  "left out: on a veth XDP runs in the sender's softirq, on core 0, before any steering.", "",
+                  "| system | rate/s | µs of core 1 per delivered datagram (runs) |", "|---|---|---|"]
+        for name, rate, us in isolated:
+            lines.append(f"| {name} | {rate:,} | {', '.join(f'{u:.2f}' for u in us)} |")
+    return "\n".join(lines) + ("\n" if lines else ""), goals

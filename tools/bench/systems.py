@@ -29,6 +29,48 @@ class Baseline:
         self.bed.ns(self.bed.proxy, "nft delete table netdev base", check=False)
 
 
+class XdpDropBaseline:
+    """Drops the listener's datagrams at XDP on the proxy's ingress: the rate the generator reaches with no skb at all."""
+    name = "baseline (XDP drop at proxy)"
+    pid = None
+    PROGRAM = """
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+SEC("xdp")
+int drop_listener(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    struct iphdr *ip = (void *)(eth + 1);
+    struct udphdr *udp = (void *)(ip + 1);
+    if ((void *)(udp + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->protocol != 17)
+        return XDP_PASS;
+    return udp->dest == bpf_htons(%d) ? XDP_DROP : XDP_PASS;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+    def __init__(self, bed):
+        self.bed = bed
+        self.dir = tempfile.mkdtemp(prefix="ufb-xdpdrop-")
+
+    def __enter__(self):
+        with open(f"{self.dir}/drop.c", "w") as f:
+            f.write(self.PROGRAM % LISTEN_PORT)
+        triplet = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+        sh(f"clang -O2 -target bpf -I/usr/include/{triplet} -c {self.dir}/drop.c -o {self.dir}/drop.o")
+        self.bed.ns(self.bed.proxy, f"ip link set dev {self.bed.proxy_if} xdpdrv obj {self.dir}/drop.o sec xdp")
+        return self
+
+    def __exit__(self, *exc):
+        self.bed.ns(self.bed.proxy, f"ip link set dev {self.bed.proxy_if} xdpdrv off", check=False)
+        sh(f"rm -rf {self.dir}", check=False)
+
+
 class Nftables:
     """Stateless round robin in the kernel: notrack, then rewrite the destination from numgen (ip or ip6)."""
     pid = None
@@ -136,7 +178,7 @@ stream {{
 class UdpFanout(Process):
     """The daemon itself, with a generated config for one listener in the given mode, over IPv4 or IPv6."""
 
-    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", family=4, preserve_source=False):
+    def __init__(self, bed, binary, mode, workers=1, balance="round_robin", family=4, preserve_source=False, xdp=None):
         self.dir = tempfile.mkdtemp(prefix="ufb-fanout-")
         self.family = family
         # source_ip_port: the generator sends from one address and many ports, which spread only by port.
@@ -146,6 +188,8 @@ class UdpFanout(Process):
             f"      - {{ name: s{i}, address: \"{sink(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
         interface = f"    interface: {bed.proxy_if}\n" if mode != "userspace" else ""
         preserve = "    preserve_source: true\n" if preserve_source else ""
+        # tc_ebpf's XDP layer (xdp: auto, the default) forwards before an skb exists; off measures the TC program alone.
+        interface += f"    xdp: {xdp}\n" if xdp else ""
         config = f"""listeners:
   - name: bench
     bind: "{proxy}:{LISTEN_PORT}"
@@ -163,7 +207,8 @@ metrics: {{ enabled: false }}
                      + (" (TX ring)" if mode == "af_xdp" and preserve_source and bed.segment else "")
                      + (" source_hash" if balance == "source_hash" else "")
                      + (" preserve_source" if preserve_source and not (mode == "af_xdp" and bed.segment) else "")
-                     + ("" if family == 4 else " IPv6"))
+                     + ("" if family == 4 else " IPv6")
+                     + (f" xdp: {xdp}" if xdp else ""))
 
     def _started(self):
         return "listener bench started" in open(self.log.name).read()

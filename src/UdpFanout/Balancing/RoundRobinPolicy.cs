@@ -17,15 +17,10 @@ internal sealed class RoundRobinPolicy : IBalancingPolicy
     {
         _sequence = sequence;
         _count = weights.Count;
-        var divisor = weights.Aggregate(0, Gcd);
-        if (divisor == 0)
+        // Equal weights need no order: p mod n is the same walk without the lookup.
+        if (weights.Distinct().Count() > 1)
         {
-            // Workers drop before they ask the policy of an empty set, so an empty one needs no order.
-            return;
-        }
-        if (weights.Any(w => w != divisor))
-        {
-            _order = SmoothOrder(weights.Select(w => w / divisor).ToArray());
+            _order = Order(weights);
         }
     }
 
@@ -40,6 +35,18 @@ internal sealed class RoundRobinPolicy : IBalancingPolicy
                 ? RoundRobin.IndexOf(position++, _count)
                 : _order[RoundRobin.IndexOf(position++, _order.Length)];
         }
+    }
+
+    /// <summary>
+    /// One cycle of the order position <c>p</c> walks, each entry an index in the set: 0..n-1 for equal weights,
+    /// else nginx's smooth weighted order of the weights divided by their greatest common divisor. The tc_ebpf
+    /// programs walk the same order, carried in their set's map.
+    /// </summary>
+    /// <param name="weights">The members' weights, each at least 1; empty gives an empty order.</param>
+    public static int[] Order(IReadOnlyList<int> weights)
+    {
+        var divisor = weights.Aggregate(0, Gcd);
+        return divisor == 0 ? [] : SmoothOrder(weights.Select(w => w / divisor).ToArray());
     }
 
     /// <summary>nginx's smooth weighted round robin, one cycle of it: each pick raises every member by its weight and lowers the highest by the total.</summary>

@@ -23,6 +23,18 @@ internal sealed class BpfLink : SafeHandle
         return fd >= 0 ? new BpfLink(fd) : throw BpfException.For($"cannot attach {what}", -fd);
     }
 
+    /// <summary>
+    /// Attaches <paramref name="programFd"/> to the XDP slot of <paramref name="ifindex"/> in the mode of
+    /// <paramref name="flags"/> (XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE). Unlike a netlink attach it never
+    /// replaces a program: with one there, whoever attached it, the kernel refuses with EBUSY.
+    /// </summary>
+    public static unsafe BpfLink CreateXdp(int programFd, int ifindex, uint flags, string what)
+    {
+        var opts = new bpf_link_create_opts { sz = (nuint)sizeof(bpf_link_create_opts), flags = flags };
+        var fd = bpf_link_create(programFd, ifindex, BPF_XDP, &opts);
+        return fd >= 0 ? new BpfLink(fd) : throw BpfException.For($"cannot attach {what}", -fd);
+    }
+
     /// <summary>Runs <paramref name="programFd"/> instead of the link's program, atomically: every packet meets one or the other.</summary>
     public void Update(int programFd, string what)
     {

@@ -33,6 +33,9 @@ internal sealed class BpfMap(nint handle, string name)
         }
     }
 
+    /// <summary>Deletes one key; false when it failed (a stop path that must go on, or a key already gone).</summary>
+    public unsafe bool TryDelete(uint key) => bpf_map_delete_elem(Fd, &key) == 0;
+
     /// <summary>The values of every CPU for one key of a per-CPU map.</summary>
     public unsafe TValue[] LookupPerCpu<TValue>(uint key) where TValue : unmanaged
     {

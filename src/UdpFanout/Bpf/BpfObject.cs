@@ -40,6 +40,16 @@ internal sealed class BpfObject : SafeHandle
         return data is null ? throw new BpfException($"{Path}: section {section} has no initial value", Interop.Libc.EINVAL) : new Span<byte>(data, (int)size);
     }
 
+    /// <summary>Makes map <paramref name="name"/> the existing map <paramref name="fd"/>, shared with another object; only before <see cref="Load"/>.</summary>
+    public void ReuseMap(string name, int fd)
+    {
+        var result = bpf_map__reuse_fd(Map(name).Handle, fd);
+        if (result != 0)
+        {
+            throw BpfException.For($"{Path}: cannot share map {name}", -result);
+        }
+    }
+
     public void Load()
     {
         var result = 0;

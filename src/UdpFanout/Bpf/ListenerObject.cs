@@ -11,12 +11,15 @@ internal static class ListenerObject
 {
     /// <param name="beforeLoad">Settles what else must be fixed before load, such as the size of a map.</param>
     /// <param name="balance">The listener's <c>FANOUT_BALANCE_*</c> and <c>FANOUT_HASH_*</c>, for a program that balances.</param>
-    public static BpfObject Load(string objectFile, IPEndPoint bind, Action<BpfObject>? beforeLoad = null, (byte Policy, byte HashKey) balance = default)
+    /// <param name="xdpChainSlot">An XDP program's slot in its interface's chain.</param>
+    public static BpfObject Load(string objectFile, IPEndPoint bind, Action<BpfObject>? beforeLoad = null, (byte Policy, byte HashKey) balance = default, uint xdpChainSlot = 0)
     {
         var obj = BpfObject.Open(BpfObjectLocator.Find(objectFile));
         try
         {
-            MemoryMarshal.Write(obj.GlobalData(".rodata"), Listener(bind, balance));
+            var listener = Listener(bind, balance);
+            listener.xdp_chain_slot = xdpChainSlot;
+            MemoryMarshal.Write(obj.GlobalData(".rodata"), listener);
             beforeLoad?.Invoke(obj);
             obj.Load();
             return obj;

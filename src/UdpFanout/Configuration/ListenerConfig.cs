@@ -30,6 +30,8 @@ internal sealed record ListenerConfig
 
     private readonly int? _maxPacketSize;
     public XdpAttachMode XdpMode { get; init; } = XdpAttachMode.Auto;
+    /// <summary>tc_ebpf: whether an XDP layer forwards before the tc program, where the interface runs XDP natively.</summary>
+    public XdpLayer Xdp { get; init; } = XdpLayer.Auto;
     /// <summary>af_xdp: how many RX queues to serve, from queue 0; null serves every queue the interface has.</summary>
     public int? Queues { get; init; }
     /// <summary>

@@ -53,6 +53,11 @@ internal static partial class ListenerParser
         var maxPacket = s.Int("max_packet_size", 1, ListenerConfig.MaxUdpPayloadOf(bind?.AddressFamily ?? System.Net.Sockets.AddressFamily.InterNetwork));
         var xdpMode = s.Enum<XdpAttachMode>("xdp_mode");
         var queues = s.Int("queues", 1, 1024);
+        var xdpLayer = s.Enum<XdpLayer>("xdp");
+        if (mode != ForwardingMode.TcEbpf && s.Get("xdp") is { } xdpNode)
+        {
+            s.Errors.Add(xdpNode, s.PathOf("xdp"), $"only applies to mode tc_ebpf, not {mode.YamlName()} (af_xdp attaches at XDP anyway: see xdp_mode)");
+        }
         var metricsBind = s.Endpoint("metrics_bind");
         var preserveSource = s.Bool("preserve_source");
         if (mode == ForwardingMode.TcEbpf && preserveSource == false)
@@ -89,6 +94,7 @@ internal static partial class ListenerParser
             SendBufferBytes = sendBuffer ?? defaults.SendBufferBytes,
             MaxPacketSize = maxPacket ?? defaults.MaxPacketSize,
             XdpMode = xdpMode ?? defaults.XdpMode,
+            Xdp = xdpLayer ?? defaults.Xdp,
             Queues = queues,
             MetricsBind = metricsBind,
             PreserveSource = preserveSource ?? defaults.PreserveSource,
@@ -104,12 +110,6 @@ internal static partial class ListenerParser
             var name = d.String("name", required: true);
             var address = d.Endpoint("address", required: true);
             var weight = d.Int("weight", 0, DownstreamConfig.MaxWeight) ?? DownstreamConfig.DefaultWeight;
-            if (mode == ForwardingMode.TcEbpf && balance == BalancePolicy.RoundRobin && weight > 1)
-            {
-                // The tc program's round robin spreads over its set evenly (its Maglev table carries weights); a
-                // drain (0) works in both, as it only leaves the set.
-                d.Errors.Add(d.Get("weight")!, d.PathOf("weight"), $"mode tc_ebpf round-robins with weights 0 and 1 only, not {weight} (use balance: source_hash, or mode userspace or af_xdp)");
-            }
             d.ReportUnknownKeys();
             if (name is not null && firstByName.TryGetValue(name, out var first))
             {

@@ -28,7 +28,7 @@ public sealed class ConfigLoaderFuzzTests
     private static readonly string[] Keys =
     [
         "listeners", "name", "bind", "mode", "interface", "downstream", "address", "workers", "cpus", "batch_size", "recv_buffer_bytes",
-        "send_buffer_bytes", "max_packet_size", "xdp_mode", "queues", "metrics_bind", "kubernetes", "namespace", "service", "port",
+        "send_buffer_bytes", "max_packet_size", "xdp_mode", "xdp", "queues", "metrics_bind", "kubernetes", "namespace", "service", "port",
         "port_name", "kubeconfig", "health", "enabled", "interval_secs", "timeout_secs", "protocol", "probe_port", "unhealthy_threshold",
         "healthy_threshold", "fail_open", "metrics", "tuning", "mtu", "combined_channels", "memlock",
     ];

@@ -106,7 +106,7 @@ public sealed class ConfigLoaderTests
 
     [Theory]
     [InlineData("worker: 2", "listeners[0].worker", "unknown key 'worker'; did you mean 'workers'?")]
-    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: balance, batch_size, bind, cpus, downstream, hash_key, interface, kubernetes, max_packet_size, metrics_bind, mode, name, preserve_source, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp_mode)")]
+    [InlineData("bind_address: x", "listeners[0].bind_address", "unknown key 'bind_address' (known keys: balance, batch_size, bind, cpus, downstream, hash_key, interface, kubernetes, max_packet_size, metrics_bind, mode, name, preserve_source, queues, recv_buffer_bytes, send_buffer_bytes, workers, xdp, xdp_mode)")]
     [InlineData("workers: 0", "listeners[0].workers", "0 is out of range (1..256)")]
     [InlineData("workers: many", "listeners[0].workers", "'many' is not a whole number")]
     [InlineData("workers: [1]", "listeners[0].workers", "expected a number, found a list")]
@@ -117,6 +117,7 @@ public sealed class ConfigLoaderTests
     [InlineData("cpus: [-1]", "listeners[0].cpus[0]", "expected a CPU number (0..1023)")]
     [InlineData("xdp_mode: native", "listeners[0].xdp_mode", "only applies to mode af_xdp, not userspace")]
     [InlineData("preserve_source: yes", "listeners[0].preserve_source", "'yes' is not true or false")]
+    [InlineData("xdp: off", "listeners[0].xdp", "only applies to mode tc_ebpf, not userspace (af_xdp attaches at XDP anyway: see xdp_mode)")]
     [InlineData("balance: least_conn", "listeners[0].balance", "unknown value 'least_conn' (expected round_robin | source_hash)")]
     [InlineData("hash_key: source_ip_port", "listeners[0].hash_key", "only applies to balance: source_hash")]
     [InlineData("interface: \"eth0/1\"", "listeners[0].interface", "'eth0/1' is not a valid interface name (1-15 characters, no '/', ':' or spaces)")]
@@ -183,19 +184,37 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void Parse_TcEbpfRoundRobinWithWeightAbove1_IsRefused()
+    public void Parse_TcEbpfRoundRobinWithWeightAbove1_IsAccepted()
     {
-        var error = Single("""
+        var l = ConfigLoader.Parse("""
             listeners:
               - name: syslog
                 bind: "10.0.0.9:5514"
                 mode: tc_ebpf
                 interface: eth0
                 downstream: [{ name: a, address: "10.0.0.1:6000", weight: 2 }]
-            """);
+            """, File).Listeners[0];
 
-        Assert.Equal((6, "listeners[0].downstream[0].weight", "mode tc_ebpf round-robins with weights 0 and 1 only, not 2 (use balance: source_hash, or mode userspace or af_xdp)"),
-            (error.Line, error.Path, error.Message));
+        Assert.Equal(2, l.Downstreams[0].Weight);
+    }
+
+    [Theory]
+    [InlineData("", "auto")]
+    [InlineData("xdp: auto", "auto")]
+    [InlineData("xdp: off", "off")]
+    public void Parse_TcEbpfXdp_AutoByDefault(string line, string expected)
+    {
+        var l = ConfigLoader.Parse($$"""
+            listeners:
+              - name: syslog
+                bind: "10.0.0.9:5514"
+                mode: tc_ebpf
+                interface: eth0
+                {{line}}
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+            """, File).Listeners[0];
+
+        Assert.Equal(expected, UdpFanout.Model.YamlNames.YamlName(l.Xdp));
     }
 
     [Theory]

@@ -152,8 +152,8 @@ public abstract class BalancingForwarderTests : IDisposable
     }
 
     /// <summary>
-    /// Weighted round robin: 6,000 datagrams split exactly 1,000/2,000/3,000. A fact in the modes that have it
-    /// (tc_ebpf round-robins with weights 0 and 1 only, and check refuses others there).
+    /// Weighted round robin: 6,000 datagrams split exactly 1,000/2,000/3,000. A fact in the modes whose workers
+    /// share one sequence (tc_ebpf keeps a position per CPU: TcEbpfBalancingTests checks its shares).
     /// </summary>
     private protected async Task WeightedRoundRobinSplitsExactly()
     {
@@ -167,6 +167,30 @@ public abstract class BalancingForwarderTests : IDisposable
         }
 
         Assert.Equal([1000, 2000, 3000], _receivers.Take(3).Select(r => r.Count));
+    }
+
+    /// <summary>
+    /// Weighted round robin where each CPU keeps its own position in the weighted order (tc_ebpf): over
+    /// <paramref name="datagrams"/> datagrams each share is within <paramref name="tolerance"/> of its weight's.
+    /// </summary>
+    private protected async Task WeightedRoundRobinFollowsWeights(int datagrams, double tolerance)
+    {
+        var set = Set().Take(3).Select((d, i) => d with { Weight = i + 1 }).ToArray();
+        var forwarder = Start(set, BalancePolicy.RoundRobin, HashKey.SourceIp);
+        var source = _sources.Take(1);
+
+        for (var k = 0; k < datagrams / 100; k++)
+        {
+            await SendRoundAsync(Enumerable.Repeat(source[0], 100).ToArray(), round: 0, k, sameSource: true);
+        }
+
+        var counts = _receivers.Take(3).Select(r => r.Count).ToArray();
+        Assert.Equal(datagrams, counts.Sum());
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.InRange(counts[i] / (double)datagrams, (i + 1) / 6.0 - tolerance, (i + 1) / 6.0 + tolerance);
+        }
+        Assert.Equal(datagrams, forwarder.ReadStats().Forwarded);
     }
 
     [Fact]

@@ -30,11 +30,13 @@ internal static class NativeLayout
         ("bpf_tc_opts", ["sz", "prog_fd", "flags", "prog_id", "handle", "priority"]),
         ("bpf_link_info", ["type", "id", "prog_id", "xdp.ifindex", "netns.attach_type"]),
         ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
-        ("fanout_listener", ["addr", "port", "balance", "hash_key", "addr6", "families", "pad"]),
+        ("bpf_link_create_opts", ["sz", "flags"]),
+        ("fanout_listener", ["addr", "port", "balance", "hash_key", "addr6", "families", "pad", "xdp_chain_slot"]),
         ("fanout_downstream", ["addr", "port", "slot"]),
-        ("fanout_downstream_set", ["count", "flags", "downstreams", "table"]),
+        ("fanout_downstream_set", ["count", "flags", "order_len", "downstreams", "table"]),
         ("fanout_counter", ["packets", "bytes"]),
         ("__sk_buff", ["ingress_ifindex", "ifindex"]),
+        ("xdp_md", ["data", "data_end", "ingress_ifindex", "rx_queue_index"]),
         ("xdp_umem_reg", ["addr", "len", "chunk_size", "headroom", "flags"]),
         ("xdp_ring_offset", ["producer", "consumer", "desc", "flags"]),
         ("xdp_mmap_offsets", ["rx", "tx", "fr", "cr"]),
@@ -46,6 +48,8 @@ internal static class NativeLayout
         ("pollfd", ["fd", "events", "revents"]),
         ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data", "ifr_hwaddr"]),
         ("nlmsghdr", ["nlmsg_len", "nlmsg_type", "nlmsg_flags", "nlmsg_seq", "nlmsg_pid"]),
+        ("genlmsghdr", ["cmd", "version", "reserved"]),
+        ("nlattr", ["nla_len", "nla_type"]),
         ("tcmsg", ["tcm_family", "tcm__pad1", "tcm__pad2", "tcm_ifindex", "tcm_handle", "tcm_parent", "tcm_info"]),
         ("rtattr", ["rta_len", "rta_type"]),
         ("ndmsg", ["ndm_family", "ndm_pad1", "ndm_pad2", "ndm_ifindex", "ndm_state", "ndm_flags", "ndm_type"]),
@@ -78,6 +82,7 @@ internal static class NativeLayout
                 #include <linux/ethtool.h>
                 #include <linux/netlink.h>
                 #include <linux/rtnetlink.h>
+                #include <linux/genetlink.h>
                 #include <bpf/libbpf.h>
                 #include <bpf/bpf.h>
                 #include "fanout_shared.h"

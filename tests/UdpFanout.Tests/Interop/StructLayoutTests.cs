@@ -41,6 +41,9 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<bpf_tc_hook>("bpf_tc_hook");
         AssertLayout<bpf_tc_opts>("bpf_tc_opts");
         AssertLayout<bpf_test_run_opts>("bpf_test_run_opts");
+        // Only its head: libbpf reads no further than sz, so the rest of the struct is left out on purpose.
+        Assert.Equal(NativeLayout.Of("bpf_link_create_opts.sz"), Marshal.OffsetOf<bpf_link_create_opts>(nameof(bpf_link_create_opts.sz)));
+        Assert.Equal(NativeLayout.Of("bpf_link_create_opts.flags"), Marshal.OffsetOf<bpf_link_create_opts>(nameof(bpf_link_create_opts.flags)));
     }
 
     [Fact]
@@ -86,6 +89,8 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<ndmsg>("ndmsg");
         AssertLayout<rtmsg>("rtmsg");
         AssertLayout<sockaddr_nl>("sockaddr_nl");
+        AssertLayout<genlmsghdr>("genlmsghdr");
+        AssertLayout<nlattr>("nlattr");
     }
 
     [Fact]
@@ -97,6 +102,7 @@ public sealed unsafe class StructLayoutTests
         Assert.Equal(NativeLayout.Of("fanout_downstream_set"), sizeof(fanout_downstream_set));
         var set = new fanout_downstream_set();
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.flags"), (byte*)&set.flags - (byte*)&set);
+        Assert.Equal(NativeLayout.Of("fanout_downstream_set.order_len"), (byte*)&set.order_len - (byte*)&set);
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.downstreams"), (byte*)&set.downstreams - (byte*)&set);
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.table"), (byte*)&set.table - (byte*)&set);
     }

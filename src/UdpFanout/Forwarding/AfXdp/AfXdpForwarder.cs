@@ -6,6 +6,7 @@ using UdpFanout.Configuration;
 using UdpFanout.Forwarding.AfXdp.Transmit;
 using UdpFanout.Forwarding.RawSend;
 using UdpFanout.Forwarding.Userspace;
+using UdpFanout.Forwarding.Xdp;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
 using UdpFanout.Tuning;
@@ -37,7 +38,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly UserspaceForwarder _fallback;
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
     private BpfObject? _object;
-    private XdpAttachment? _attachment;
+    private XdpChainSlot? _attachment;
     private SegmentFollower? _segment;
     // Taken by ReadStats and by the part of DisposeAsync that closes sockets and maps, so a scrape never reads them closed.
     private readonly Lock _closing = new();
@@ -79,9 +80,15 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         DataPlane.Update(initial);
         try
         {
+            // The interface's XDP slot is shared with its other listeners: this program gets a place in its chain.
+            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
             // the interface has, however many that is.
-            _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj => obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available));
+            _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj =>
+            {
+                obj.Map(XDP_MAP_XSKS).SetMaxEntries((uint)available);
+                obj.ReuseMap(XDP_MAP_CHAIN, _attachment.ChainMapFd);
+            }, xdpChainSlot: _attachment.Slot);
             var xsks = _object.Map(XDP_MAP_XSKS);
             // Frames on the TX ring keep the client's address, so only a listener that asks for that uses the ring.
             _segment = _config.PreserveSource ? new SegmentFollower(ifindex, DataPlane, _config.Name, _logger) : null;
@@ -105,7 +112,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             }
             await _fallback.StartAsync(initial, cancellationToken);
             _segment?.Start();
-            _attachment = XdpAttachment.Attach(ifindex, iface, _object.ProgramFd(XDP_PROGRAM), _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
+            _attachment.Fill(_object.ProgramFd(XDP_PROGRAM));
         }
         catch (BpfException e)
         {

@@ -25,8 +25,12 @@ internal sealed class DownstreamSlots
     /// downstreams free slots. Returns the slots of downstreams that left; the caller frees them with
     /// <see cref="Release"/> once no program can use them.
     /// </summary>
-    /// <param name="buildTable">The Maglev table (slot to member index) of one family's members, for balance: source_hash.</param>
-    public unsafe List<(Downstream Downstream, ushort Slot)> Assign(DownstreamSet next, fanout_downstream_set* sets, Func<IReadOnlyList<Downstream>, int[]>? buildTable = null)
+    /// <param name="buildTable">
+    /// Member indexes for one family's table, from that family's members: the Maglev table (slot to member) for
+    /// balance: source_hash, or one cycle of the weighted order for round_robin, whose length goes into order_len.
+    /// </param>
+    /// <param name="isOrder">Whether <paramref name="buildTable"/> builds the weighted order rather than a Maglev table.</param>
+    public unsafe List<(Downstream Downstream, ushort Slot)> Assign(DownstreamSet next, fanout_downstream_set* sets, Func<IReadOnlyList<Downstream>, int[]>? buildTable = null, bool isOrder = false)
     {
         if (next.Members.Count > FANOUT_MAX_DOWNSTREAMS)
         {
@@ -52,6 +56,7 @@ internal sealed class DownstreamSlots
             if (buildTable is not null && members.Length > 0)
             {
                 var table = buildTable(members);
+                sets[family].order_len = isOrder ? (uint)table.Length : 0;
                 for (var slot = 0; slot < table.Length; slot++)
                 {
                     sets[family].table[slot] = (byte)table[slot];

@@ -44,6 +44,20 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         (fanout_tc_stat.FANOUT_TC_PASS_OTHER_FAMILY, "other_family"),
     ];
 
+    /// <summary>The XDP layer's verdicts that pass a datagram on to the tc program, by their reason label.</summary>
+    private static readonly (fanout_tc_xdp_stat Stat, string Reason)[] XdpPassedReasons =
+    [
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_FRAGMENT, "fragment"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_BAD_HEADER, "bad_header"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_TTL, "ttl_expiring"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_NO_DOWNSTREAM, "no_downstream"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_VLAN, "vlan"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_NO_NEIGH, "neighbour_unresolved"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_FIB, "route"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_EGRESS, "egress_without_xdp"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_UDP_CHECKSUM, "udp_checksum"),
+    ];
+
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
@@ -51,6 +65,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private readonly bool _tcxLinks;
     private TcProgram? _program;
     private IDisposable? _attachment;
+    private TcXdpLayer? _xdp;
     private bool _overLimit;
     // Taken by ReadStats and by the part of DisposeAsync that closes the maps, so a scrape never reads a closed map.
     private readonly Lock _maps = new();
@@ -89,12 +104,15 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
             _attachment = Attach(ifindex, iface);
+            // After the tc program, which takes whatever the layer passes from its first frame on.
+            _xdp = TcXdpLayer.Start(_config, ifindex, iface, _program, _logger);
         }
         catch (BpfException e)
         {
             throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
         }
-        LogAttached(_logger, _config.Name, iface, _attachment is TcxAttachment { TookOver: true } ? "took over the tcx link kept while it restarted" : _attachment is TcxAttachment ? "tcx link" : "tc filter");
+        LogAttached(_logger, _config.Name, iface, _attachment is TcxAttachment { TookOver: true } ? "took over the tcx link kept while it restarted" : _attachment is TcxAttachment ? "tcx link" : "tc filter",
+            _xdp is not null ? "with an XDP layer in native mode" : "without an XDP layer");
         foreach (var family in ListenedFamilies())
         {
             if (File.Exists(ForwardingSetting(family, iface)) && File.ReadAllText(ForwardingSetting(family, iface)).Trim() == "0")
@@ -206,6 +224,10 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         stats.Add(new ModeCounter("tc_forwarded_neighbour_unresolved_total",
             "Datagrams counted as forwarded that the tc program redirected while the next hop's neighbour was unresolved: the kernel sends them once it answers and drops them if it never does.",
             _program.Read(fanout_tc_stat.FANOUT_TC_FORWARDED_UNRESOLVED).Packets));
+        if (_xdp is not null)
+        {
+            AddXdpLayer(stats, _xdp);
+        }
         foreach (var (downstream, (packets, bytes)) in _program.DownstreamTotals())
         {
             stats.AddDownstream(downstream, packets, bytes);
@@ -215,6 +237,11 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
 
     public async ValueTask DisposeAsync()
     {
+        if (_xdp is not null)
+        {
+            // First, so what is still on its way meets the tc program, which is still attached.
+            StopPath.Step(_logger, _config.Name, "leaving the XDP chain", _xdp.LeaveChain);
+        }
         if (_attachment is not null)
         {
             // A tcx link under systemd stays attached in the store, for the next process or listener to take over.
@@ -228,16 +255,35 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             // maps are still open.
             StopPath.Step(_logger, _config.Name, "reading the final counters", () => _final = ReadLiveStats());
             _final ??= _fallback.ReadStats();
+            StopPath.Step(_logger, _config.Name, "closing the XDP layer", () => _xdp?.Dispose());
+            _xdp = null;
             StopPath.Step(_logger, _config.Name, "closing the tc program", () => _program?.Dispose());
             _program = null;
         }
     }
 
+    /// <summary>
+    /// What the XDP layer forwarded joins received and forwarded; what it passed the tc program counts when it
+    /// meets it, so those are only the layer's own counters, by reason.
+    /// </summary>
+    private static void AddXdpLayer(StatsBuilder stats, TcXdpLayer xdp)
+    {
+        var (packets, bytes) = xdp.Read(fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED);
+        stats.AddReceived(packets, bytes).AddForwarded(packets, bytes);
+        stats.Add(new ModeCounter("tc_xdp_forwarded_total", "Datagrams the tc_ebpf listener's XDP layer forwarded before the kernel built an skb (also counted in forwarded).", packets));
+        foreach (var (stat, reason) in XdpPassedReasons)
+        {
+            stats.Add(new ModeCounter("tc_xdp_passed_total", "Datagrams of the listener the XDP layer passed on to the tc program, by reason (counted there again).", xdp.Read(stat).Packets, [new("reason", reason)]));
+        }
+        stats.Add(new ModeCounter("tc_xdp_redirect_failed_total", "Datagrams whose redirect the XDP layer's bpf_redirect_map refused; passed on unchanged to the tc program.",
+            xdp.Read(fanout_tc_xdp_stat.FANOUT_TC_XDP_REDIRECT_FAILED).Packets));
+    }
+
     private static ModeCounter PassedToStack(string reason, long value) =>
         new("tc_passed_to_stack_total", "Datagrams the tc program passed to the kernel stack for the fallback socket, by reason.", value, [new("reason", reason)]);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program attached to {Interface} ingress ({How})")]
-    private static partial void LogAttached(ILogger logger, string listener, string @interface, string how);
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: tc program attached to {Interface} ingress ({How}), {Xdp}")]
+    private static partial void LogAttached(ILogger logger, string listener, string @interface, string how, string xdp);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: this kernel has no tcx links (Linux 6.6): the program is attached as a tc filter, which does not outlive the process, so datagrams that arrive while the service restarts take the fallback socket")]
     private static partial void LogNoTcx(ILogger logger, string listener);

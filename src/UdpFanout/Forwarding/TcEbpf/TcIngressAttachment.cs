@@ -39,7 +39,7 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
     private TcIngressAttachment(int ifindex, uint handle, IPEndPoint bind, string listener, uint programId)
     {
         _ifindex = ifindex;
-        _namespace = CurrentNamespace();
+        _namespace = CurrentNetns.Name();
         _handle = handle;
         _bind = bind;
         _listener = listener;
@@ -53,7 +53,7 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
         lock (Gate)
         {
             // The same bind may take over (a listener restarted on reload starts before the old one stops).
-            var namespaceName = CurrentNamespace();
+            var namespaceName = CurrentNetns.Name();
             foreach (var other in Live.Where(a => a._namespace == namespaceName && a._ifindex == ifindex))
             {
                 if (Model.TcFilterHandle.Collision(bind, other._bind) is { } collision)
@@ -127,9 +127,6 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
             return true;
         }
     }
-
-    /// <summary>The calling thread's network namespace, e.g. "net:[4026531840]".</summary>
-    private static string CurrentNamespace() => new FileInfo("/proc/thread-self/ns/net").LinkTarget ?? "";
 
     private static void DestroyQdisc(int ifindex)
     {

@@ -36,14 +36,22 @@ internal sealed class TcProgram : IDisposable
 
     /// <summary>Opens and loads the program for datagrams to <paramref name="bind"/> (0.0.0.0 = any IPv4 address, :: = any of both families).</summary>
     public static TcProgram Load(IPEndPoint bind, BalancePolicy balance = BalancePolicy.RoundRobin, HashKey hashKey = HashKey.SourceIp) =>
-        new(ListenerObject.Load(TC_OBJECT, bind, balance: (
-            balance == BalancePolicy.SourceHash ? FANOUT_BALANCE_SOURCE_HASH : FANOUT_BALANCE_ROUND_ROBIN,
-            hashKey == HashKey.SourceIpPort ? FANOUT_HASH_SOURCE_IP_PORT : FANOUT_HASH_SOURCE_IP)), balance);
+        new(ListenerObject.Load(TC_OBJECT, bind, balance: BalanceOf(balance, hashKey)), balance);
+
+    /// <summary>The listener's policy as the programs' <c>FANOUT_BALANCE_*</c> and <c>FANOUT_HASH_*</c>.</summary>
+    public static (byte Policy, byte HashKey) BalanceOf(BalancePolicy balance, HashKey hashKey) => (
+        balance == BalancePolicy.SourceHash ? FANOUT_BALANCE_SOURCE_HASH : FANOUT_BALANCE_ROUND_ROBIN,
+        hashKey == HashKey.SourceIpPort ? FANOUT_HASH_SOURCE_IP_PORT : FANOUT_HASH_SOURCE_IP);
+
+    /// <summary>One of the program's maps, for the XDP layer, which shares it before its own load.</summary>
+    public int MapFd(string name) => _object.Map(name).Fd;
 
     /// <summary>
-    /// Swaps the sets (one per family, each with its Maglev table under source_hash) as a new inner map: the kernel
-    /// waits for running programs before the outer-map update returns, so no datagram goes to a removed downstream
-    /// afterwards and its counter slot can be reused, and both families and their tables change together.
+    /// Swaps the sets (one per family, each with its policy's table: the Maglev table, or the weighted round-robin
+    /// order) as a new inner map: the kernel waits for running programs before the outer-map update returns, so no
+    /// datagram goes to a removed downstream afterwards and its counter slot can be reused, and both families and
+    /// their tables change together. The tc program's XDP layer reads this very map, and the wait covers it too: an
+    /// XDP program runs, and hands a redirected frame to its egress, inside one RCU read-side section of its NAPI poll.
     /// </summary>
     public unsafe void Publish(DownstreamSet set)
     {
@@ -53,7 +61,9 @@ internal sealed class TcProgram : IDisposable
             List<(Downstream Downstream, ushort Slot)> removed;
             try
             {
-                removed = _slots.Assign(set, values, _balance == BalancePolicy.SourceHash ? members => MaglevTable.Build(members) : null);
+                removed = _balance == BalancePolicy.SourceHash
+                    ? _slots.Assign(set, values, members => MaglevTable.Build(members))
+                    : _slots.Assign(set, values, members => RoundRobinPolicy.Order(members.Select(d => d.Weight).ToArray()), isOrder: true);
                 Swap(values);
             }
             finally

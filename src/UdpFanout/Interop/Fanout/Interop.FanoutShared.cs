@@ -18,6 +18,7 @@ internal static partial class Interop
         public const byte FANOUT_HASH_SOURCE_IP = 0;
         public const byte FANOUT_HASH_SOURCE_IP_PORT = 1;
         public const int FANOUT_MAX_QUEUES = 64;
+        public const int FANOUT_XDP_CHAIN_SLOTS = 16;
         public const uint FANOUT_SET_ALL_UNHEALTHY = 1;
         public const uint FANOUT_SET_OTHER_FAMILY = 2;
         public const uint FANOUT_FAMILY_IPV4 = 0;
@@ -34,11 +35,32 @@ internal static partial class Interop
         public const string TC_MAP_STATS = "stats";
         public const string TC_MAP_SLOT_STATS = "slot_stats";
 
+        /// <summary>
+        /// tc_fanout_xdp.bpf.o: a tc_ebpf listener's XDP layer. Its set, position and per-downstream maps are the tc
+        /// program's (shared before load), its chain map its interface's.
+        /// </summary>
+        public const string TC_XDP_OBJECT = "tc_fanout_xdp.bpf.o";
+        public const string TC_XDP_PROGRAM = "tc_fanout_xdp";
+        public const string TC_XDP_MAP_DOWNSTREAM_SETS = TC_MAP_DOWNSTREAM_SETS;
+        public const string TC_XDP_MAP_RR_POSITION = TC_MAP_RR_POSITION;
+        public const string TC_XDP_MAP_SLOT_STATS = TC_MAP_SLOT_STATS;
+        /// <summary>The tc program's verdict counters: in the XDP layer's object because the maps header declares them, unused there.</summary>
+        public const string TC_XDP_MAP_TC_STATS = TC_MAP_STATS;
+        public const string TC_XDP_MAP_EGRESS = "xdp_egress";
+        public const string TC_XDP_MAP_STATS = "tc_xdp_stats";
+        public const string TC_XDP_MAP_CHAIN = XDP_CHAIN_MAP_CHAIN;
+
         /// <summary>xdp_fanout.bpf.o: its file, program and maps.</summary>
         public const string XDP_OBJECT = "xdp_fanout.bpf.o";
         public const string XDP_PROGRAM = "xdp_fanout";
         public const string XDP_MAP_XSKS = "xsks";
         public const string XDP_MAP_STATS = "xdp_stats";
+        public const string XDP_MAP_CHAIN = XDP_CHAIN_MAP_CHAIN;
+
+        /// <summary>xdp_chain.bpf.o: the root of an interface's XDP chain and the chain's prog array.</summary>
+        public const string XDP_CHAIN_OBJECT = "xdp_chain.bpf.o";
+        public const string XDP_CHAIN_PROGRAM = "xdp_chain_root";
+        public const string XDP_CHAIN_MAP_CHAIN = "xdp_chain";
 
         /// <summary><c>struct fanout_listener</c>: what the program matches (network byte order) and how it balances.</summary>
         internal unsafe struct fanout_listener
@@ -50,6 +72,7 @@ internal static partial class Interop
             public fixed byte addr6[16];
             public byte families;
             public fixed byte pad[3];
+            public uint xdp_chain_slot;
         }
 
         /// <summary><c>struct fanout_downstream</c>: address (IPv4 in its first 4 bytes) and port in network byte order, and its counter slot.</summary>
@@ -65,6 +88,7 @@ internal static partial class Interop
         {
             public uint count;
             public uint flags;
+            public uint order_len;
             public Downstreams downstreams;
             public Table table;
 
@@ -105,6 +129,23 @@ internal static partial class Interop
             FANOUT_TC_PASS_EXTENSION_HEADER = 11,
             FANOUT_TC_PASS_OTHER_FAMILY = 12,
             FANOUT_TC_STAT_COUNT = 13,
+        }
+
+        /// <summary><c>enum fanout_tc_xdp_stat</c>: the tc_ebpf XDP layer's per-verdict counters.</summary>
+        internal enum fanout_tc_xdp_stat : uint
+        {
+            FANOUT_TC_XDP_FORWARDED = 0,
+            FANOUT_TC_XDP_PASS_FRAGMENT = 1,
+            FANOUT_TC_XDP_PASS_BAD_HEADER = 2,
+            FANOUT_TC_XDP_PASS_TTL = 3,
+            FANOUT_TC_XDP_PASS_NO_DOWNSTREAM = 4,
+            FANOUT_TC_XDP_PASS_VLAN = 5,
+            FANOUT_TC_XDP_PASS_NO_NEIGH = 6,
+            FANOUT_TC_XDP_PASS_FIB = 7,
+            FANOUT_TC_XDP_PASS_EGRESS = 8,
+            FANOUT_TC_XDP_REDIRECT_FAILED = 9,
+            FANOUT_TC_XDP_PASS_UDP_CHECKSUM = 10,
+            FANOUT_TC_XDP_STAT_COUNT = 11,
         }
 
         /// <summary><c>enum fanout_xdp_stat</c>: the XDP program's per-verdict counters.</summary>

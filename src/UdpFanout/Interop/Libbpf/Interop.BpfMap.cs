@@ -14,5 +14,9 @@ internal static partial class Interop
         /// <summary>Sets a map's size before load; returns 0 or a negative errno.</summary>
         [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map__set_max_entries")]
         public static partial int bpf_map__set_max_entries(nint map, uint max_entries);
+
+        /// <summary>Makes a map of an opened, not yet loaded object use an existing map; 0 or a negative errno.</summary>
+        [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map__reuse_fd")]
+        public static partial int bpf_map__reuse_fd(nint map, int fd);
     }
 }

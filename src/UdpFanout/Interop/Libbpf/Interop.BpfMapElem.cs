@@ -15,6 +15,10 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map_lookup_elem", SetLastError = true)]
         public static unsafe partial int bpf_map_lookup_elem(int fd, void* key, void* value);
 
+        /// <summary>Returns 0, or -1 with errno set (ENOENT when the key is not there).</summary>
+        [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map_delete_elem", SetLastError = true)]
+        public static unsafe partial int bpf_map_delete_elem(int fd, void* key);
+
         /// <summary>Returns a new map's fd, or -1 with errno set.</summary>
         [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         public static partial int bpf_map_create(uint map_type, string map_name, uint key_size, uint value_size, uint max_entries, nint opts);

@@ -54,6 +54,7 @@ internal static partial class Interop
         public const int EBUSY = 16;
         public const int EEXIST = 17;
         public const int EINVAL = 22;
+        public const int ENOSPC = 28;
         public const int ENOBUFS = 105;
         public const int EMSGSIZE = 90;
         public const int ECONNREFUSED = 111;

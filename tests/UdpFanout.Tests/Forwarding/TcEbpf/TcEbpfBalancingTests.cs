@@ -12,4 +12,8 @@ public sealed class TcEbpfBalancingTests() : BalancingForwarderTests("ubt", "10.
     private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
 
     private protected override IListenerForwarder Create(ListenerConfig listener) => new TcEbpfForwarder(listener, NullLoggerFactory.Instance, FileDescriptorStores.None());
+
+    /// <summary>The program walks the daemon's smooth weighted order with a position per CPU: shares within 1 % of 1/6, 2/6, 3/6.</summary>
+    [Fact]
+    public Task RoundRobin_Weights123_60000DatagramsSplitByWeightWithin1Percent() => WeightedRoundRobinFollowsWeights(60_000, 0.01);
 }

@@ -1,0 +1,41 @@
+namespace UdpFanout.Forwarding.Xdp;
+
+/// <summary>
+/// One listener's place in its interface's <see cref="InterfaceXdpChain"/>: known before the listener's program is
+/// loaded (the program carries its slot, to send what is not its own on to the later ones), filled once it is.
+/// Disposing empties the slot, so the interface's frames no longer meet the program.
+/// </summary>
+internal sealed class XdpChainSlot : IDisposable
+{
+    private readonly InterfaceXdpChain _chain;
+    private int _left;
+
+    public XdpChainSlot(InterfaceXdpChain chain, uint slot)
+    {
+        _chain = chain;
+        Slot = slot;
+    }
+
+    public uint Slot { get; }
+
+    public bool Native => _chain.Native;
+
+    /// <summary>The chain's prog array, for the listener object's xdp_chain map before load.</summary>
+    public int ChainMapFd => _chain.SlotsFd;
+
+    /// <summary>The interface's XDP link (see <see cref="InterfaceXdpChain.LinkFd"/>).</summary>
+    public int LinkFd => _chain.LinkFd;
+
+    /// <summary>False once left: a stopping listener no longer claims an attached program.</summary>
+    public bool Attached => Volatile.Read(ref _left) == 0;
+
+    public void Fill(int programFd) => _chain.Fill(Slot, programFd);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _left, 1) == 0)
+        {
+            _chain.Leave(Slot);
+        }
+    }
+}

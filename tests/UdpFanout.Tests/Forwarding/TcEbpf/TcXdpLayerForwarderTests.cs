@@ -1,0 +1,329 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using UdpFanout.Balancing;
+using UdpFanout.Bpf;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding;
+using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Forwarding.TcEbpf;
+using UdpFanout.Model;
+using UdpFanout.Tests.Testing;
+
+namespace UdpFanout.Tests.Forwarding.TcEbpf;
+
+/// <summary>
+/// tc_ebpf with its XDP layer, attached for real, where every downstream's veth can take XDP frames (an XDP_PASS
+/// program on its peer, which veth needs to receive redirected frames): the shared data-path tests then run with
+/// the layer forwarding, and these add what the layer itself must do: forward at XDP, pass to the tc program
+/// where it cannot, count each datagram once, share the interface's XDP slot with other listeners and tools.
+/// </summary>
+public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
+{
+    private readonly RecordingLogger _log = new();
+
+    public TcXdpLayerForwarderTests() : base("uxf", "10.194")
+    {
+        // Complete UDP checksums, as frames off a wire carry; a local sender's offload seed is a case of its own below.
+        SetClientChecksumOffload(on: false);
+        for (var i = 0; i < 3; i++)
+        {
+            SetPeerXdp(i, attached: true);
+            // The proxy knows each downstream's MAC before the first datagram: an unresolved neighbour is the tc
+            // program's to resolve (Forward_NextHopUnresolved_FirstDatagramsMeetTheTcProgram).
+            Bed.Proxy.Exec($"ping -c 1 -W 2 {Bed.DownstreamAddress(i)}");
+        }
+    }
+
+    private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
+
+    protected override IPAddress ExpectedSource(int index) => Bed.ClientAddress;
+
+    private protected override IListenerForwarder Create(ListenerConfig listener) =>
+        new TcEbpfForwarder(listener, new LoggerFactory([new RecordingLoggerProvider(_log)]), FileDescriptorStores.None());
+
+    private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((TcEbpfForwarder)forwarder).FallbackFault;
+
+    private protected override long FragmentsPassed(ListenerStats stats) =>
+        stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
+
+    [Fact]
+    public async Task Forward_EgressTakesXdpFrames_EveryDatagramOnceByteExactAllAtXdp()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 30_000, seq => 16 + (int)(seq % 1400));
+
+        Assert.Equal(Enumerable.Range(0, 30_000).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        Assert.All(Receivers, r => Assert.All(r.Sources, s => Assert.Equal(Bed.ClientAddress, s.Address)));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((30_000L, 30_000L, 30_000L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+        Assert.All(Receivers.Select((r, i) => (r, i)), p => Assert.Equal(p.r.Count, stats.Downstreams.Single(d => d.Downstream.Name == $"s{p.i}").Packets));
+        Assert.Contains(_log.Messages, l => l.Contains("with an XDP layer in native mode"));
+    }
+
+    [Fact]
+    public async Task Forward_EgressCannotTakeXdpFrames_EverythingThroughTheTcProgramCountedOnce()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            SetPeerXdp(i, attached: false);
+        }
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 9_000, seq => 16 + (int)(seq % 1400));
+
+        Assert.Equal(Enumerable.Range(0, 9_000).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        // A round-robin position per CPU: the counts may differ by one per CPU.
+        Assert.All(Receivers, r => Assert.InRange(r.Count, 2_995, 3_005));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((9_000L, 9_000L, 0L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+        Assert.Equal(9_000, Counter(stats, "tc_xdp_passed_total", "egress_without_xdp"));
+    }
+
+    [Fact]
+    public async Task Forward_Weights123AtXdp_SharesFollowTheWeightsWithin1Percent()
+    {
+        var set = Downstreams(0, 1, 2).Select((d, i) => d with { Weight = i + 1 }).ToArray();
+        var forwarder = Start(set);
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 12_000, _ => 64);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(12_000, Counter(stats, "tc_xdp_forwarded_total"));
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.InRange(Receivers[i].Count / 12_000.0, (i + 1) / 6.0 - 0.01, (i + 1) / 6.0 + 0.01);
+        }
+    }
+
+    [Fact]
+    public async Task Forward_FramesOfTheBenchmarksGenerator_AllAtXdp()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2));
+        var config = Path.Combine(Path.GetTempPath(), $"udp-fanout-trafgen-{Guid.NewGuid():N}.cfg");
+        File.WriteAllText(config, $$"""
+            {
+              eth(da={{Bed.Proxy.Exec($"cat /sys/class/net/{Bed.ProxyIngress}/address").Trim()}}, sa={{Bed.Client.Exec($"cat /sys/class/net/{Bed.ClientInterface}/address").Trim()}}),
+              ipv4(saddr={{Bed.ClientAddress}}, daddr={{Bed.ProxyAddress}}, ttl=64),
+              udp(sport=drnd(1024, 65000), dport={{ListenPort}}),
+              fill(0x41, 64),
+            }
+            """);
+        try
+        {
+            Bed.Client.Exec($"trafgen --dev {Bed.ClientInterface} --conf {config} -n 3000 -q --gap 10us");
+            await Eventually.TrueAsync(() => forwarder.ReadStats().Forwarded == 3000, "3000 datagrams forwarded");
+
+            var stats = forwarder.ReadStats();
+            Assert.True(Counter(stats, "tc_xdp_forwarded_total") == 3000, string.Join(", ", stats.ModeCounters.Where(c => c.Value != 0).Select(c => $"{c.Name}{string.Join("", c.Labels?.Select(l => "/" + l.Value) ?? [])}={c.Value}")));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task Forward_LocalSenderWithChecksumOffload_SeedsPassToTheTcProgramAndArriveIntact()
+    {
+        SetClientChecksumOffload(on: true);
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 3_000, seq => 16 + (int)(seq % 1400));
+
+        Assert.Equal(Enumerable.Range(0, 3_000).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((3_000L, 3_000L, 0L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+        Assert.Equal(3_000, Counter(stats, "tc_xdp_passed_total", "udp_checksum"));
+    }
+
+    [Fact]
+    public async Task Forward_OneEgressTakesXdpFramesTheOthersNot_BothLayersShareOneRotation()
+    {
+        SetPeerXdp(1, attached: false);
+        SetPeerXdp(2, attached: false);
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 9_000, _ => 64);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(Enumerable.Range(0, 9_000).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.Equal((9_000L, 9_000L), (stats.Received, stats.Forwarded));
+        Assert.Equal(Receivers[0].Count, Counter(stats, "tc_xdp_forwarded_total"));
+        Assert.All(Receivers, r => Assert.InRange(r.Count, 2_700, 3_300));
+    }
+
+    [Fact]
+    public async Task Forward_NextHopUnresolved_FirstDatagramsMeetTheTcProgramWhichResolvesIt()
+    {
+        Bed.Proxy.Exec($"ip neigh flush dev {Bed.Id}d0");
+        var forwarder = Start(Downstreams(0));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 1, _ => 64);
+        await SendPacedAsync(client, 100, _ => 64);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((101L, 101L), (stats.Received, stats.Forwarded));
+        Assert.Equal(1, Counter(stats, "tc_xdp_passed_total", "neighbour_unresolved"));
+        Assert.Equal(1, Counter(stats, "tc_forwarded_neighbour_unresolved_total"));
+        Assert.Equal(100, Counter(stats, "tc_xdp_forwarded_total"));
+    }
+
+    [Fact]
+    public async Task Forward_XdpOff_NoLayerAndTheTcProgramForwardsAlone()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2), Listener() with { Xdp = XdpLayer.Off });
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 3_000, _ => 64);
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((3_000L, 3_000L), (stats.Received, stats.Forwarded));
+        Assert.DoesNotContain(stats.ModeCounters, c => c.Name.StartsWith("tc_xdp_", StringComparison.Ordinal));
+        Assert.DoesNotContain("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+        Assert.Contains(_log.Messages, l => l.Contains("without an XDP layer"));
+    }
+
+    [Fact]
+    public async Task Start_AnotherToolsXdpProgramOnTheInterface_TcAloneSaysWhyOnceAndStopLeavesTheProgram()
+    {
+        Bed.Proxy.Exec($"ip link set dev {Bed.ProxyIngress} xdpdrv obj {BpfObjectLocator.Find("xdp_chain.bpf.o")} sec xdp");
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 300, _ => 64);
+        Stop();
+
+        Assert.Equal((300L, 0L), (forwarder.ReadStats().Forwarded, Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total", orZero: true)));
+        Assert.Single(_log.Messages, l => l.Contains("no XDP layer on") && l.Contains("did not attach"));
+        Assert.Contains("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+    }
+
+    [Fact]
+    public async Task Start_TwoTcEbpfListenersOnOneInterface_BothForwardAtXdpAndStoppingOneLeavesTheOther()
+    {
+        var first = Start(Downstreams(0));
+        var second = StartOther(Listener() with { Name = "second", Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) }, Downstreams(1));
+        try
+        {
+            using var client = ClientSocket();
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+            await SendToAsync(client, ListenPort + 1, 100, 100, () => Receivers[1].Count);
+            Assert.Equal(100, Counter(first.ReadStats(), "tc_xdp_forwarded_total"));
+            Assert.Equal(100, Counter(second.ReadStats(), "tc_xdp_forwarded_total"));
+
+            Stop();
+            await SendToAsync(client, ListenPort + 1, 200, 100, () => Receivers[1].Count);
+
+            Assert.Equal(200, Counter(second.ReadStats(), "tc_xdp_forwarded_total"));
+            Assert.Contains("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+        }
+        finally
+        {
+            Bed.Proxy.Invoke(() => second.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        }
+        Assert.DoesNotContain("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+    }
+
+    [Fact]
+    public async Task Start_AnAfXdpListenerBesideOnOneInterface_BothForwardAndEachStopLeavesTheOther()
+    {
+        var afXdp = StartOther(Listener() with { Name = "afxdp", Mode = ForwardingMode.AfXdp, Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) }, Downstreams(1));
+        var tc = Start(Downstreams(0));
+        var afXdpStopped = false;
+        try
+        {
+            using var client = ClientSocket();
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+            await SendToAsync(client, ListenPort + 1, 100, 100, () => Receivers[1].Count);
+            Assert.Equal(100, Counter(tc.ReadStats(), "tc_xdp_forwarded_total"));
+            Assert.Equal(100, afXdp.ReadStats().Forwarded);
+
+            Bed.Proxy.Invoke(() => afXdp.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            afXdpStopped = true;
+            await SendToAsync(client, ListenPort, 200, 100, () => Receivers[0].Count);
+            Assert.Equal(200, Counter(tc.ReadStats(), "tc_xdp_forwarded_total"));
+
+            afXdp = StartOther(Listener() with { Name = "afxdp", Mode = ForwardingMode.AfXdp, Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) }, Downstreams(1));
+            afXdpStopped = false;
+            Stop();
+            await SendToAsync(client, ListenPort + 1, 300, 100, () => Receivers[1].Count);
+            Assert.Equal(100, afXdp.ReadStats().Forwarded);
+            Assert.Equal(200, Receivers[1].Count);
+        }
+        finally
+        {
+            if (!afXdpStopped)
+            {
+                Bed.Proxy.Invoke(() => afXdp.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            }
+        }
+        Assert.DoesNotContain("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+    }
+
+    [Fact]
+    public async Task Start_AnAfXdpListenerThatDemandsSkbModeBesideANativeLayer_IsRefusedAndTheLayerGoesOn()
+    {
+        var tc = Start(Downstreams(0));
+        var afXdp = Listener() with { Name = "afxdp", Mode = ForwardingMode.AfXdp, XdpMode = XdpAttachMode.Skb, Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort + 1) };
+
+        var error = Assert.Throws<InvalidOperationException>(() => StartOther(afXdp, Downstreams(1)));
+        using var client = ClientSocket();
+        await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+
+        Assert.Equal($"listener 'afxdp': {Bed.ProxyIngress} already runs this process's other listeners' XDP programs in native mode, and an interface has one mode (set xdp_mode: auto or native)", error.InnerException!.Message);
+        Assert.Equal(100, Counter(tc.ReadStats(), "tc_xdp_forwarded_total"));
+    }
+
+    private IListenerForwarder StartOther(ListenerConfig config, Downstream[] downstreams) => Bed.Proxy.Invoke(() =>
+    {
+        IListenerForwarder f = config.Mode == ForwardingMode.AfXdp
+            ? new AfXdpForwarder(config, new LoggerFactory([new RecordingLoggerProvider(_log)]), FileDescriptorStores.None())
+            : Create(config);
+        try
+        {
+            f.StartAsync(new DownstreamSet(downstreams), CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch
+        {
+            f.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+        return f;
+    });
+
+    /// <summary>With offload on, the client's frames carry only the pseudo-header seed in their UDP checksum.</summary>
+    private void SetClientChecksumOffload(bool on) => Bed.Client.Exec($"ethtool -K {Bed.ClientInterface} tx {(on ? "on" : "off")}");
+
+    /// <summary>An XDP_PASS program on the downstream's side of its veth: the proxy's end then takes redirected frames.</summary>
+    private void SetPeerXdp(int downstream, bool attached) =>
+        Bed.Downstreams[downstream].Exec(attached
+            ? $"ip link set dev {Bed.Id}s{downstream} xdpdrv obj {BpfObjectLocator.Find("xdp_chain.bpf.o")} sec xdp"
+            : $"ip link set dev {Bed.Id}s{downstream} xdpdrv off");
+
+    private async Task SendToAsync(Socket client, int port, int first, int count, Func<int> arrived)
+    {
+        var before = arrived();
+        for (var seq = first; seq < first + count; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress, port));
+        }
+        await Eventually.TrueAsync(() => arrived() == before + count, $"{count} datagrams to port {port} at their receiver");
+    }
+
+    private static long Counter(ListenerStats stats, string name, string? reason = null, bool orZero = false)
+    {
+        var matching = stats.ModeCounters.Where(c => c.Name == name && (reason is null || c.Labels![0].Value == reason)).ToArray();
+        return orZero && matching.Length == 0 ? 0 : matching.Single().Value;
+    }
+}

@@ -1,0 +1,227 @@
+using System.Buffers.Binary;
+using System.Net;
+using UdpFanout.Balancing;
+using UdpFanout.Bpf;
+using UdpFanout.Configuration;
+using UdpFanout.Forwarding.TcEbpf;
+using UdpFanout.Model;
+using UdpFanout.Tests.Interop;
+using UdpFanout.Tests.Testing;
+using static Interop.Fanout;
+
+namespace UdpFanout.Tests.Forwarding.TcEbpf;
+
+/// <summary>
+/// The tc_ebpf listener's XDP layer run on fixture frames through BPF_PROG_TEST_RUN: {description, input frame,
+/// expected verdict, expected output frame, the counter it lands in}. In a namespace where the downstream has a
+/// route and a neighbour, with forwarding on; the egress takes XDP frames unless a fixture says otherwise. Every
+/// frame the layer does not forward must come out unchanged, for the tc program to meet as it was.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public sealed class TcXdpProgramFixtureTests : IDisposable
+{
+    private const uint XdpPass = 2;
+    private const uint XdpTx = 3;
+    private const uint XdpRedirect = 4;
+
+    private static readonly IPEndPoint Listener = IPEndPoint.Parse("192.0.2.1:5514");
+    private static readonly IPEndPoint Downstream = IPEndPoint.Parse("10.194.250.2:6000");
+    private static readonly byte[] DownstreamMac = [0x02, 0, 0, 0, 0, 0x99];
+
+    private readonly NetworkNamespace _ns = new($"uxffx{Environment.ProcessId % 10000:x}");
+    private readonly int _egress;
+    private readonly int _ingress;
+    private readonly byte[] _egressMac;
+
+    public TcXdpProgramFixtureTests()
+    {
+        _ns.Exec("ip link add fxa type veth peer name fxb");
+        _ns.Exec("ip addr add 10.194.250.1/24 dev fxa");
+        _ns.Exec("ip link set fxa up");
+        _ns.Exec("ip link set fxb up");
+        _ns.Exec("ip neigh add 10.194.250.2 lladdr 02:00:00:00:00:99 dev fxa nud permanent");
+        _ns.Exec("sysctl -qw net.ipv4.ip_forward=1");
+        _egress = int.Parse(_ns.Exec("cat /sys/class/net/fxa/ifindex").Trim());
+        _ingress = int.Parse(_ns.Exec("cat /sys/class/net/fxb/ifindex").Trim());
+        _egressMac = Convert.FromHexString(_ns.Exec("cat /sys/class/net/fxa/address").Trim().Replace(":", ""));
+    }
+
+    public void Dispose() => _ns.Dispose();
+
+    public static TheoryData<string, Ipv4UdpFrame, bool, uint, uint> Fixtures()
+    {
+        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+        return new()
+        {
+            { "matching UDP: destination, TTL and MACs rewritten, checksums right", matching, true, XdpRedirect, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED },
+            { "IP options: rewritten around them", matching with { IpOptions = [1, 1, 1, 0] }, true, XdpRedirect, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED },
+            { "zero UDP checksum: stays zero", matching with { ZeroUdpChecksum = true }, true, XdpRedirect, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED },
+            { "odd payload length: its checksum verifies", matching with { Payload = [1, 2, 3, 4, 5, 6, 7] }, true, XdpRedirect, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED },
+            { "VLAN tag: to tc", matching with { VlanId = 42 }, true, XdpPass, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_VLAN },
+            { "first fragment: to tc", matching with { MoreFragments = true }, true, XdpPass, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_FRAGMENT },
+            { "later fragment: to tc", matching with { FragmentOffsetUnits = 185 }, true, XdpPass, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_FRAGMENT },
+            { "TTL 1: to tc, which drops it", matching with { Ttl = 1 }, true, XdpPass, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_TTL },
+            { "bad IPv4 header checksum: to tc", matching with { BadIpChecksum = true }, true, XdpPass, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_BAD_HEADER },
+            { "total length beyond the frame: to tc", matching with { TotalLength = 20 + 8 + 9 + 1 }, true, XdpPass, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_BAD_HEADER },
+            { "egress that cannot take XDP frames: to tc", matching, false, XdpPass, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_EGRESS },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Run_Fixture_GivesTheExpectedVerdictFrameAndCounter(string description, Ipv4UdpFrame input, bool egressTakesXdp, uint verdict, uint stat)
+    {
+        var frame = input.Build();
+
+        var (actual, output, counted) = Run([new Downstream("d", Downstream)], frame, egressTakesXdp);
+
+        Assert.True(verdict == actual, $"{description}: verdict {actual}, expected {verdict}");
+        var expected = verdict == XdpPass ? frame : Forwarded(input);
+        Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(output));
+        Assert.Equal($"{(fanout_tc_xdp_stat)stat} 1", counted);
+    }
+
+    [Fact]
+    public void Run_BadUdpChecksum_OrALocalSendersOffloadSeed_PassesUntouchedToTc()
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port }.Build();
+        frame[14 + 20 + 6] ^= 0x5a;
+
+        var (verdict, output, counted) = Run([new Downstream("d", Downstream)], frame, egressTakesXdp: true);
+
+        Assert.Equal((XdpPass, Convert.ToHexString(frame)), (verdict, Convert.ToHexString(output)));
+        Assert.Equal($"{fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_UDP_CHECKSUM} 1", counted);
+    }
+
+    [Theory]
+    [InlineData("another UDP port", 5515, "192.0.2.1")]
+    [InlineData("another address", 5514, "192.0.2.99")]
+    public void Run_NotTheListenersDatagram_PassesUntouchedUncounted(string description, int port, string address)
+    {
+        var frame = new Ipv4UdpFrame { Destination = IPAddress.Parse(address), DestinationPort = port }.Build();
+
+        var (verdict, output, counted) = Run([new Downstream("d", Downstream)], frame, egressTakesXdp: true);
+
+        Assert.True(verdict == XdpPass, description);
+        Assert.Equal(frame, output);
+        Assert.Equal("", counted);
+    }
+
+    [Fact]
+    public void Run_Ipv6_PassesUntouchedUncounted()
+    {
+        var frame = new byte[14 + 40 + 8];
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x86DD);
+        frame[14] = 0x60;
+
+        var (verdict, output, counted) = Run([new Downstream("d", Downstream)], frame, egressTakesXdp: true);
+
+        Assert.Equal((XdpPass, "", Convert.ToHexString(frame)), (verdict, counted, Convert.ToHexString(output)));
+    }
+
+    [Theory]
+    [InlineData("an IPv6-only listener (its IPv4 address field is 0)", "[2001:db8::1]:5514")]
+    [InlineData("an IPv4 listener on another port", "192.0.2.1:5515")]
+    public void Run_ListenerWithoutIpv4_Ipv4DatagramToItsPort_PassesUntouchedUncounted(string description, string listener)
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port }.Build();
+
+        var (verdict, output, counted) = Run([new Downstream("d", Downstream)], frame, egressTakesXdp: true, listener: IPEndPoint.Parse(listener));
+
+        Assert.True(verdict == XdpPass, description);
+        Assert.Equal(Convert.ToHexString(frame), Convert.ToHexString(output));
+        Assert.Equal("", counted);
+    }
+
+    [Fact]
+    public void Run_DualStackListener_Ipv4Datagram_GoesToTheIpv4SetsDownstream()
+    {
+        var input = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+        // The IPv6 downstream first: a single mixed set would send the datagram to index 0.
+        Downstream[] set = [new Downstream("v6", IPEndPoint.Parse("[2001:db8::9]:6000")), new Downstream("d", Downstream)];
+
+        var (verdict, output, counted) = Run(set, input.Build(), egressTakesXdp: true, listener: IPEndPoint.Parse("[::]:5514"));
+
+        Assert.Equal(XdpRedirect, verdict);
+        Assert.Equal(Convert.ToHexString(Forwarded(input)), Convert.ToHexString(output));
+        Assert.Equal($"{fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED} 1", counted);
+    }
+
+    [Fact]
+    public void Run_OnlyIpv6Downstreams_Ipv4PassesUntouchedToTc()
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port }.Build();
+
+        var (verdict, output, counted) = Run([new Downstream("v6", IPEndPoint.Parse("[2001:db8::9]:6000"))], frame, egressTakesXdp: true,
+            listener: IPEndPoint.Parse("[::]:5514"));
+
+        Assert.Equal((XdpPass, Convert.ToHexString(frame)), (verdict, Convert.ToHexString(output)));
+        Assert.Equal($"{fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_NO_DOWNSTREAM} 1", counted);
+    }
+
+    [Theory]
+    [InlineData("no downstream", null, (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_NO_DOWNSTREAM)]
+    [InlineData("no route to the downstream", "203.0.113.5:6000", (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_FIB)]
+    [InlineData("the next hop's neighbour unresolved", "10.194.250.3:6000", (uint)fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_NO_NEIGH)]
+    public void Run_NothingToSendTo_PassesUntouchedToTc(string description, string? downstream, uint stat)
+    {
+        var frame = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port }.Build();
+        Downstream[] set = downstream is null ? [] : [new Downstream("d", IPEndPoint.Parse(downstream))];
+
+        var (verdict, output, counted) = Run(set, frame, egressTakesXdp: true);
+
+        Assert.True(verdict == XdpPass, description);
+        Assert.Equal(frame, output);
+        Assert.Equal($"{(fanout_tc_xdp_stat)stat} 1", counted);
+    }
+
+    [Fact]
+    public void Run_EgressIsTheIngress_SentBackWithXdpTx()
+    {
+        var input = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+
+        var (verdict, output, counted) = Run([new Downstream("d", Downstream)], input.Build(), egressTakesXdp: true, ingress: _egress);
+
+        Assert.Equal(XdpTx, verdict);
+        Assert.Equal(Convert.ToHexString(Forwarded(input)), Convert.ToHexString(output));
+        Assert.Equal($"{fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED} 1", counted);
+    }
+
+    /// <summary>The frame the layer should send: to the downstream, TTL one less, from the egress's MAC to the neighbour's.</summary>
+    private byte[] Forwarded(Ipv4UdpFrame input)
+    {
+        var frame = (input with { Destination = Downstream.Address, DestinationPort = Downstream.Port, Ttl = (byte)(input.Ttl - 1) }).Build();
+        DownstreamMac.CopyTo(frame, 0);
+        _egressMac.CopyTo(frame, 6);
+        return frame;
+    }
+
+    /// <summary>Runs the frame once through a freshly loaded layer on a tc program's maps; says which counter counted it.</summary>
+    private (uint Verdict, byte[] Output, string Counted) Run(Downstream[] set, byte[] frame, bool egressTakesXdp, int? ingress = null, IPEndPoint? listener = null) => _ns.Invoke(() =>
+    {
+        var bind = listener ?? Listener;
+        var config = new ListenerConfig { Name = "fx", Bind = bind, Mode = ForwardingMode.TcEbpf, Interface = "fxb" };
+        using var tc = TcProgram.Load(bind);
+        tc.Publish(new DownstreamSet(set));
+        using var layer = TcXdpLayer.Load(config, tc, chainMapFd: -1, chainSlot: 0);
+        if (egressTakesXdp)
+        {
+            layer.Map(TC_XDP_MAP_EGRESS).Update((uint)_egress, _egress);
+        }
+        var (verdict, output) = BpfTestRun.Run(layer.ProgramFd(TC_XDP_PROGRAM), frame, Context(ingress ?? _ingress, frame.Length));
+        var stats = layer.Map(TC_XDP_MAP_STATS);
+        var counted = Enum.GetValues<fanout_tc_xdp_stat>().Where(s => s != fanout_tc_xdp_stat.FANOUT_TC_XDP_STAT_COUNT)
+            .Select(s => (Stat: s, Packets: stats.LookupPerCpu<fanout_counter>((uint)s).Aggregate(0UL, (a, c) => a + c.packets)))
+            .Where(c => c.Packets != 0).Select(c => $"{c.Stat} {c.Packets}");
+        return (verdict, output, string.Join(", ", counted));
+    });
+
+    /// <summary>An xdp_md saying which device the frame came in on, as bpf_fib_lookup needs; the kernel wants data_end to be the frame's length.</summary>
+    private static byte[] Context(int ingress, int length)
+    {
+        var ctx = new byte[NativeLayout.Of("xdp_md")];
+        BinaryPrimitives.WriteInt32LittleEndian(ctx.AsSpan((int)NativeLayout.Of("xdp_md.data_end")), length);
+        BinaryPrimitives.WriteInt32LittleEndian(ctx.AsSpan((int)NativeLayout.Of("xdp_md.ingress_ifindex")), ingress);
+        return ctx;
+    }
+}
