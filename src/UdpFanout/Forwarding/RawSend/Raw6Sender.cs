@@ -19,12 +19,11 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
 {
     // IPv6, fragment and UDP headers (56 bytes), rounded up to keep them aligned.
     private const int HeaderSlot = 64;
-    /// <summary>How long a route MTU is trusted before a datagram over it asks again (a route or device MTU may have grown).</summary>
-    private const long MtuRefreshMilliseconds = 10_000;
 
     private readonly RawSocket? _socket;
     private readonly IDatagramSender _plain;
-    private readonly RouteMtu _routes = new();
+    private readonly DownstreamMtus _mtus = new();
+    private readonly DownstreamTally _tally = new();
     private readonly Datagram* _datagrams;
     private readonly sockaddr_in6* _addr;
     private int _capacity;
@@ -36,11 +35,6 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
     private int _messages;
     private int _plainCount;
     private uint _nextId = (uint)Random.Shared.Next();
-    private long[] _tallyPackets = new long[16];
-    private long[] _tallyBytes = new long[16];
-    private ActiveDownstreams? _mtuSet;
-    private int[] _mtu = [];
-    private long[] _mtuCheckedAt = [];
 
     /// <summary>Takes ownership of <paramref name="socket"/> and <paramref name="plain"/>.</summary>
     /// <param name="socket">The IPv6 raw socket; null on a host without IPv6, where every datagram goes plain.</param>
@@ -77,7 +71,7 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
             DestinationPort = destination.v6.sin6_port,
         };
         new ReadOnlySpan<byte>(client.v6.sin6_addr, 16).CopyTo(new Span<byte>(_datagrams[i].Source, 16));
-        QueuePackets(i, MtuFor(downstreams, target, Ipv6UdpHeaders.Length + (int)length));
+        QueuePackets(i, _mtus.For(downstreams, target, Ipv6UdpHeaders.Length + (int)length));
     }
 
     public void Send(ActiveDownstreams downstreams, WorkerCounters counters)
@@ -85,12 +79,7 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
         counters.SourceNotKept += _plainCount;
         _plainCount = 0;
         _plain.Send(downstreams, counters);
-        if (_tallyPackets.Length < downstreams.Count)
-        {
-            // Only when a larger downstream set arrives, never per datagram.
-            _tallyPackets = new long[downstreams.Count];
-            _tallyBytes = new long[downstreams.Count];
-        }
+        _tally.Fit(downstreams.Count);
         if (SendRound(downstreams, counters, resend: true))
         {
             // Refused as larger than the device's MTU: cut at the MTU asked again, once.
@@ -100,7 +89,7 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
                 if (_datagrams[i].Resend)
                 {
                     _datagrams[i].Resend = false;
-                    QueuePackets(i, _mtu[_datagrams[i].Target]);
+                    QueuePackets(i, _mtus.For(downstreams, _datagrams[i].Target, 0));
                 }
             }
             SendRound(downstreams, counters, resend: false);
@@ -110,13 +99,12 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
             ref readonly var datagram = ref _datagrams[i];
             if (!datagram.Failed)
             {
-                _tallyPackets[datagram.Target]++;
-                _tallyBytes[datagram.Target] += datagram.Length;
+                _tally.Add(datagram.Target, datagram.Length);
                 counters.Forwarded++;
                 counters.ForwardedBytes += datagram.Length;
             }
         }
-        Tally(downstreams);
+        _tally.MoveTo(downstreams);
         _count = 0;
         _messages = 0;
     }
@@ -140,7 +128,7 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
     {
         _socket?.Dispose();
         _plain.Dispose();
-        _routes.Dispose();
+        _mtus.Dispose();
         NativeMemory.Free(_datagrams);
         NativeMemory.Free(_addr);
         NativeMemory.Free(_hdr);
@@ -200,7 +188,7 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
             ref var datagram = ref _datagrams[_owner[offset]];
             if (errno == EMSGSIZE)
             {
-                RefreshMtu(downstreams, datagram.Target);
+                _mtus.Refresh(downstreams, datagram.Target);
             }
             if (errno == EMSGSIZE && resend && offset == datagram.FirstMessage)
             {
@@ -278,47 +266,6 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
         _headers = (byte*)NativeMemory.Realloc(_headers, (nuint)messages * HeaderSlot);
         _owner = (int*)NativeMemory.Realloc(_owner, (nuint)messages * sizeof(int));
         _capacity = messages;
-    }
-
-    /// <summary>
-    /// The route MTU to downstream <paramref name="target"/>, asked once per downstream and set, and again when a
-    /// datagram of <paramref name="needed"/> bytes does not fit what was asked more than the refresh interval ago.
-    /// </summary>
-    private int MtuFor(ActiveDownstreams downstreams, int target, int needed)
-    {
-        if (!ReferenceEquals(downstreams, _mtuSet))
-        {
-            _mtuSet = downstreams;
-            _mtu = new int[downstreams.Count];
-            _mtuCheckedAt = new long[downstreams.Count];
-        }
-        var mtu = _mtu[target];
-        if (mtu != 0 && (needed <= mtu || Environment.TickCount64 - _mtuCheckedAt[target] < MtuRefreshMilliseconds))
-        {
-            return mtu;
-        }
-        return RefreshMtu(downstreams, target);
-    }
-
-    private int RefreshMtu(ActiveDownstreams downstreams, int target)
-    {
-        var mtu = _routes.Of(downstreams.Addresses[target]);
-        _mtu[target] = mtu;
-        _mtuCheckedAt[target] = Environment.TickCount64;
-        return mtu;
-    }
-
-    private void Tally(ActiveDownstreams downstreams)
-    {
-        for (var t = 0; t < downstreams.Count; t++)
-        {
-            if (_tallyPackets[t] != 0)
-            {
-                downstreams.Counters[t].Add(_tallyPackets[t], _tallyBytes[t]);
-                _tallyPackets[t] = 0;
-                _tallyBytes[t] = 0;
-            }
-        }
     }
 
     /// <summary>One queued datagram: what its headers need, its packets in the batch, whether one failed or it goes again.</summary>

@@ -22,12 +22,11 @@ namespace UdpFanout.Forwarding.RawSend;
 internal sealed unsafe class RawSender : IDatagramSender
 {
     private const int HeaderSlot = 32;
-    /// <summary>How long a route MTU is trusted before a datagram over it asks again (a route or device MTU may have grown).</summary>
-    private const long MtuRefreshMilliseconds = 10_000;
 
     private readonly RawSocket _socket;
     private readonly IDatagramSender _rest;
-    private readonly RouteMtu _routes = new();
+    private readonly DownstreamMtus _mtus = new();
+    private readonly DownstreamTally _tally = new();
     private readonly FragmentBatch _fragments = new();
     private readonly mmsghdr* _hdr;
     private readonly iovec* _iov;
@@ -38,14 +37,8 @@ internal sealed unsafe class RawSender : IDatagramSender
     private int _count;
     private int _oversizeCount;
     private ushort _nextId = (ushort)Random.Shared.Next();
-    private long[] _tallyPackets = new long[16];
-    private long[] _tallyBytes = new long[16];
     // The set of the send under way, whose tallies Abandon hands to its counters.
     private ActiveDownstreams? _sending;
-    // Route MTUs per downstream of _mtuSet, 0 until a datagram to it needs one.
-    private ActiveDownstreams? _mtuSet;
-    private int[] _mtu = [];
-    private long[] _mtuCheckedAt = [];
 
     /// <summary>Takes ownership of <paramref name="socket"/> and <paramref name="rest"/>.</summary>
     /// <param name="rest">Sends what is not IPv4 to IPv4.</param>
@@ -72,7 +65,7 @@ internal sealed unsafe class RawSender : IDatagramSender
         var datagram = new Datagram { Payload = (byte*)payload, Length = (int)length, Source = sourceAddress, SourcePort = sourcePort, Target = target, Id = NextId() };
         var destination = downstreams.Addresses[target].v4;
         var total = Ipv4UdpHeaders.Length + (int)length;
-        if (total > MtuFor(downstreams, target, total))
+        if (total > _mtus.For(downstreams, target, total))
         {
             _oversize[_oversizeCount++] = datagram;
             return;
@@ -95,12 +88,7 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     public void Send(ActiveDownstreams downstreams, WorkerCounters counters)
     {
-        if (_tallyPackets.Length < downstreams.Count)
-        {
-            // Only when a larger downstream set arrives, never per datagram.
-            _tallyPackets = new long[downstreams.Count];
-            _tallyBytes = new long[downstreams.Count];
-        }
+        _tally.Fit(downstreams.Count);
         _sending = downstreams;
         _rest.Send(downstreams, counters);
         var offset = 0;
@@ -131,7 +119,7 @@ internal sealed unsafe class RawSender : IDatagramSender
             {
                 // Larger than the device's MTU though it fitted the route's as last asked: the MTU went down since.
                 var target = _datagrams[offset].Target;
-                RefreshMtu(downstreams, target);
+                _mtus.Refresh(downstreams, target);
                 _oversize[_oversizeCount++] = _datagrams[offset++];
                 continue;
             }
@@ -143,7 +131,7 @@ internal sealed unsafe class RawSender : IDatagramSender
         {
             SendFragmented(_oversize[i], downstreams, counters);
         }
-        Tally(downstreams);
+        _tally.MoveTo(downstreams);
         _sending = null;
         _count = 0;
         _oversizeCount = 0;
@@ -154,7 +142,7 @@ internal sealed unsafe class RawSender : IDatagramSender
         _rest.Abandon();
         if (_sending is { } downstreams)
         {
-            Tally(downstreams);
+            _tally.MoveTo(downstreams);
             _sending = null;
         }
         _count = 0;
@@ -171,7 +159,7 @@ internal sealed unsafe class RawSender : IDatagramSender
     {
         _socket.Dispose();
         _rest.Dispose();
-        _routes.Dispose();
+        _mtus.Dispose();
         _fragments.Dispose();
         NativeMemory.Free(_hdr);
         NativeMemory.Free(_iov);
@@ -215,7 +203,7 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     private void SendFragmented(in Datagram datagram, ActiveDownstreams downstreams, WorkerCounters counters)
     {
-        var mtu = MtuFor(downstreams, datagram.Target, int.MaxValue);
+        var mtu = _mtus.For(downstreams, datagram.Target, int.MaxValue);
         if (Ipv4Fragments.Count(datagram.Length, mtu) < 2)
         {
             // The route says it fits and the device refused it whole: nothing smaller to cut it into.
@@ -234,51 +222,9 @@ internal sealed unsafe class RawSender : IDatagramSender
 
     private void Forwarded(in Datagram datagram, WorkerCounters counters)
     {
-        _tallyPackets[datagram.Target]++;
-        _tallyBytes[datagram.Target] += datagram.Length;
+        _tally.Add(datagram.Target, datagram.Length);
         counters.Forwarded++;
         counters.ForwardedBytes += datagram.Length;
-    }
-
-    /// <summary>
-    /// The route MTU to downstream <paramref name="target"/>, asked once per downstream and set, and again when a
-    /// datagram of <paramref name="needed"/> bytes does not fit what was asked more than the refresh interval ago.
-    /// </summary>
-    private int MtuFor(ActiveDownstreams downstreams, int target, int needed)
-    {
-        if (!ReferenceEquals(downstreams, _mtuSet))
-        {
-            _mtuSet = downstreams;
-            _mtu = new int[downstreams.Count];
-            _mtuCheckedAt = new long[downstreams.Count];
-        }
-        var mtu = _mtu[target];
-        if (mtu != 0 && (needed <= mtu || Environment.TickCount64 - _mtuCheckedAt[target] < MtuRefreshMilliseconds))
-        {
-            return mtu;
-        }
-        return RefreshMtu(downstreams, target);
-    }
-
-    private int RefreshMtu(ActiveDownstreams downstreams, int target)
-    {
-        var mtu = _routes.Of(downstreams.Addresses[target]);
-        _mtu[target] = mtu;
-        _mtuCheckedAt[target] = Environment.TickCount64;
-        return mtu;
-    }
-
-    private void Tally(ActiveDownstreams downstreams)
-    {
-        for (var t = 0; t < downstreams.Count; t++)
-        {
-            if (_tallyPackets[t] != 0)
-            {
-                downstreams.Counters[t].Add(_tallyPackets[t], _tallyBytes[t]);
-                _tallyPackets[t] = 0;
-                _tallyBytes[t] = 0;
-            }
-        }
     }
 
     /// <summary>One queued datagram: where its payload lies and what its headers need.</summary>
