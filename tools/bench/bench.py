@@ -68,7 +68,8 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 2),
         lambda: UdpFanout(bed, binary, "userspace", 4),
         lambda: XdpDropBaseline(bed),
-        lambda: UdpFanout(bed, binary, "tc_ebpf", xdp="auto"),
+        # The default config (xdp: auto): the row every tc_ebpf goal and variant (source_hash, IPv6) compares with.
+        lambda: UdpFanout(bed, binary, "tc_ebpf"),
         lambda: UdpFanout(bed, binary, "tc_ebpf", xdp="off"),
         lambda: UdpFanout(bed, binary, "af_xdp"),
         lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
