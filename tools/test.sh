@@ -40,5 +40,17 @@ if [ "$status" != 0 ] && [ "$failed" = 0 ]; then
   # The build or the test host failed before any result was written: count it as a failure.
   failed=1
 fi
+if [ "$failed" != 0 ]; then
+  # CI keeps only the end of this output: name each failed test and its message's first lines right above the summary.
+  for trx in "$results"/*.trx; do
+    [ -f "$trx" ] || continue
+    perl -0777 -ne 'sub text { my $t = shift; $t =~ s/&lt;/</g; $t =~ s/&gt;/>/g; $t =~ s/&quot;/"/g; $t =~ s/&apos;/\x27/g; $t =~ s/&amp;/&/g; $t }
+      while (/<UnitTestResult [^>]*testName="([^"]*)"[^>]*outcome="Failed"((?:(?!<UnitTestResult ).)*)/sg) {
+        my ($name, $body) = (text($1), $2);
+        my @lines = $body =~ /<Message>(.*?)<\/Message>/s ? grep { length } split /\n/, text($1) : ();
+        print "FAILED $name\n"; print "  $_\n" for @lines[0 .. ($#lines < 5 ? $#lines : 5)];
+      }' "$trx"
+  done
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
