@@ -127,6 +127,8 @@ def main():
                     print(f"   {size:>5} B, {'many ports' if many else 'one port  '}, "
                           f"{'full rate' if rate is None else f'{rate:>7}/s'}: delivered {summary['delivered_pps'][0]:>10.0f}/s "
                           f"of {summary['offered_pps'][0]:>10.0f}/s, {summary['busy_cores'][0]:.2f} cores busy", flush=True)
+                if hasattr(system, "accounting"):
+                    print(f"   accounted by the daemon: {system.accounting()}", flush=True)
                 if args.isolated and report.skb_path(system.name):
                     for rate in [int(r) for r in args.isolated_rates.split(",")]:
                         samples = [measure.run_isolated(bed, system, rate, args.isolated_count) for _ in range(runs)]

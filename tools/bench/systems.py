@@ -3,11 +3,15 @@
 Every system is a context manager; `pid` (when there is a process) lets the harness read its resident memory.
 """
 import os
+import re
 import subprocess
 import tempfile
 import time
 
 from testbed import LISTEN_PORT, SINK_PORT, sh
+
+# The daemon's metrics, inside the proxy namespace.
+METRICS_PORT = 9718
 
 
 class Baseline:
@@ -197,7 +201,7 @@ class UdpFanout(Process):
 {interface}{balancing}{preserve}    workers: {workers}
     downstream:
 {downstream}
-metrics: {{ enabled: false }}
+metrics: {{ enabled: true, bind: "127.0.0.1:{METRICS_PORT}" }}
 """
         with open(f"{self.dir}/config.yaml", "w") as f:
             f.write(config)
@@ -212,6 +216,21 @@ metrics: {{ enabled: false }}
 
     def _started(self):
         return "listener bench started" in open(self.log.name).read()
+
+    def accounting(self):
+        """The daemon's own account since it started: received, forwarded and each drop reason, from its metrics
+        (scraped between runs, never while one is measured), so a row that delivers less says where the rest went."""
+        text = self.bed.ns(self.bed.proxy, f"curl -s --max-time 10 http://127.0.0.1:{METRICS_PORT}/metrics", check=False)
+        totals = {}
+        for line in text.splitlines():
+            m = re.match(r'udp_fanout_(packets_received|packets_forwarded|packets_dropped|[a-z_]*passed[a-z_]*|'
+                         r'source_not_kept|worker_restarts|afxdp_rx_frames)_total\{([^}]*)\} (\S+)', line)
+            if m and 'listener="bench"' in m.group(2):
+                # The reason of a drop or pass, the queue of a frame count: what tells one row's losses apart.
+                label = re.search(r'(?:reason|queue)="([^"]*)"', m.group(2))
+                key = m.group(1) + (f"[{label.group(1)}]" if label else "")
+                totals[key] = totals.get(key, 0) + float(m.group(3))
+        return {k: int(v) for k, v in totals.items() if v}
 
     def __exit__(self, *exc):
         super().__exit__(*exc)
