@@ -89,6 +89,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault FallbackFault => _fallback.Fault;
 
+    /// <summary>The XDP layer while it runs (null without one); for tests.</summary>
+    public TcXdpLayer? XdpLayer => _xdp;
+
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
         var (iface, ifindex) = ListenerInterface.Resolve(_config);
