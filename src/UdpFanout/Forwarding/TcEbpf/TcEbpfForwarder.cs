@@ -110,7 +110,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             // After the tc program, which takes whatever the layer passes from its first frame on.
             _xdp = TcXdpLayer.Start(_config, ifindex, iface, _program, _logger);
         }
-        catch (BpfException e)
+        catch (UserFixableException e) when (e is BpfException or Interop.Netlink.NetlinkException)
         {
             throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
         }

@@ -20,6 +20,7 @@ internal static partial class Interop
             private readonly int _fd;
             private byte[] _buffer;
             private uint _sequence;
+            private int _closed;
 
             private NetlinkSocket(int fd, int bufferSize)
             {
@@ -29,6 +30,7 @@ internal static partial class Interop
 
             public delegate void MessageHandler(ushort type, ReadOnlySpan<byte> body);
 
+            /// <summary>The descriptor, for tests that ask for its port id.</summary>
             public int Fd => _fd;
 
             /// <summary>
@@ -156,7 +158,14 @@ internal static partial class Interop
                 return true;
             }
 
-            public void Dispose() => Libc.close(_fd);
+            /// <summary>Closes the descriptor once: a second close could hit a descriptor opened since under the same number.</summary>
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref _closed, 1) == 0)
+                {
+                    Libc.close(_fd);
+                }
+            }
 
             /// <summary>
             /// One datagram of messages, whole: its size is peeked first (MSG_PEEK | MSG_TRUNC report it without

@@ -1,9 +1,12 @@
 internal static partial class Interop
 {
     /// <summary>
-    /// The netlink uAPI as far as the daemon speaks it: &lt;linux/netlink.h&gt; (this file and nlattr, sockaddr_nl),
-    /// &lt;linux/rtnetlink.h&gt; (rtmsg, ndmsg, tcmsg; its rtattr is nlattr), &lt;linux/genetlink.h&gt; (genlmsghdr) and
-    /// &lt;linux/netdev.h&gt;; <see cref="NetlinkSocket"/> sends requests and reads every reply and notification.
+    /// The netlink uAPI as far as the daemon speaks it, one file per struct with the constants that go with it:
+    /// &lt;linux/netlink.h&gt; (this file, nlattr, sockaddr_nl), &lt;linux/rtnetlink.h&gt; (rtmsg, ndmsg with
+    /// &lt;linux/neighbour.h&gt;'s attributes, tcmsg with &lt;linux/pkt_sched.h&gt;'s handles; its rtattr is nlattr),
+    /// &lt;linux/genetlink.h&gt; (genlmsghdr) and &lt;linux/netdev.h&gt;. <see cref="NetlinkSocket"/> sends requests and
+    /// reads every reply and notification, <see cref="NetlinkRequest"/> builds a request and
+    /// <see cref="NetlinkAttributes"/> reads the attributes of a message.
     /// </summary>
     internal static partial class Netlink
     {
