@@ -47,6 +47,9 @@ internal sealed partial class TcXdpLayer : IDisposable
         _follower = new Thread(Follow) { IsBackground = true, Name = $"{listener}/xdp-egress" };
     }
 
+    /// <summary>The test seam that makes the thread fail after its next wait, as a socket that fell behind (ENOBUFS) does.</summary>
+    public InjectedFault Fault { get; } = new();
+
     /// <summary>How often the egress list was read (at the start, then once per burst of notifications); for tests.</summary>
     public long Refreshes => Interlocked.Read(ref _refreshes);
 
@@ -157,6 +160,7 @@ internal sealed partial class TcXdpLayer : IDisposable
                 if (!due)
                 {
                     due = _transmitters.WaitForChange(StopCheckMilliseconds);
+                    Fault.ThrowIfArmed();
                     failing = false;
                 }
                 if (due)

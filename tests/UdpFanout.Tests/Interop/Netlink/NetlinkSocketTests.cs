@@ -123,6 +123,36 @@ public sealed unsafe partial class NetlinkSocketTests : IDisposable
     }
 
     [Fact]
+    public void ReceiveNotifications_MoreThanTheSocketCouldTake_ThrowsENOBUFS()
+    {
+        var batch = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllLines(batch, Enumerable.Range(0, 200).Select(i => $"neigh add 10.181.0.{10 + i} lladdr 02:00:5e:10:18:{i:x2} dev nla"));
+            var error = Assert.IsType<NetlinkException>(Assert.Throws<InvalidOperationException>(() => _ns.Invoke(() =>
+            {
+                using var socket = NetlinkSocket.Open(NETLINK_ROUTE, RTMGRP_NEIGH);
+                // The smallest receive buffer the kernel allows holds a few notifications, not 200.
+                var size = 1;
+                Assert.Equal(0, setsockopt(socket.Fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(int)));
+                _ns.Exec($"ip -batch {batch}");
+                var deadline = DateTime.UtcNow.AddSeconds(10);
+                while (DateTime.UtcNow < deadline)
+                {
+                    socket.ReceiveNotifications(100, (_, _) => { });
+                }
+            })).InnerException);
+
+            Assert.Equal((ENOBUFS, false), (error.Errno, error.Refused));
+            Assert.Equal("the kernel dropped netlink messages this socket could not take in time (while asked to read notifications): No buffer space available (errno 105)", error.Message);
+        }
+        finally
+        {
+            File.Delete(batch);
+        }
+    }
+
+    [Fact]
     public void ReceiveNotifications_DatagramLargerThanTheBuffer_ReadWhole()
     {
         var bodies = _ns.Invoke(() =>
