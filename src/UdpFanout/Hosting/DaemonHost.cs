@@ -40,6 +40,7 @@ internal static class DaemonHost
         builder.Services.AddSingleton<ForwarderRegistry>();
         builder.Services.AddSingleton<RetiredStats>();
         builder.Services.AddSingleton<ListenerSupervisor>();
+        builder.Services.AddSingleton<IRunningListeners>(sp => sp.GetRequiredService<ListenerSupervisor>());
         builder.Services.AddSingleton<FanoutMetrics>();
         builder.Services.AddSingleton<ReloadService>();
         builder.Services.AddSingleton<MetricsService>();

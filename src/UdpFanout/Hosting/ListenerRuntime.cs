@@ -4,6 +4,7 @@ using UdpFanout.Configuration;
 using UdpFanout.Discovery;
 using UdpFanout.Forwarding;
 using UdpFanout.Health;
+using UdpFanout.Metrics;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
 
@@ -13,7 +14,7 @@ namespace UdpFanout.Hosting;
 /// A running listener: its config, its data path, the rotation that feeds it downstreams, the discovery that finds
 /// them and the health checker that takes dead ones out.
 /// </summary>
-internal sealed partial class ListenerRuntime : IAsyncDisposable
+internal sealed partial class ListenerRuntime : IRunningListener, IAsyncDisposable
 {
     private readonly IListenerForwarder _forwarder;
     private readonly TimeProvider _time;

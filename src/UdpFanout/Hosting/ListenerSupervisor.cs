@@ -13,7 +13,7 @@ namespace UdpFanout.Hosting;
 /// removed listeners start and stop.
 /// </summary>
 internal sealed partial class ListenerSupervisor(
-    ForwarderRegistry registry, ListenerSelection selection, RetiredStats retired, FileDescriptorStore sockets, TimeProvider time, ILogger<ListenerSupervisor> logger) : IAsyncDisposable
+    ForwarderRegistry registry, ListenerSelection selection, RetiredStats retired, FileDescriptorStore sockets, TimeProvider time, ILogger<ListenerSupervisor> logger) : IRunningListeners, IAsyncDisposable
 {
     private readonly Dictionary<string, ListenerRuntime> _running = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _applying = new(1, 1);
@@ -22,6 +22,8 @@ internal sealed partial class ListenerSupervisor(
 
     /// <summary>The running listeners; a fresh array each time, safe to read from the metrics thread.</summary>
     public IReadOnlyList<ListenerRuntime> Running { get; private set; } = [];
+
+    IReadOnlyList<IRunningListener> IRunningListeners.Running => Running;
 
     /// <summary>
     /// Moves every listener to <paramref name="config"/>. A listener that cannot take its part keeps running as it

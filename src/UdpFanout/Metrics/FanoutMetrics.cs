@@ -3,7 +3,6 @@ using Prometheus;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
-using UdpFanout.Hosting;
 using UdpFanout.Model;
 
 namespace UdpFanout.Metrics;
@@ -25,7 +24,7 @@ internal sealed class FanoutMetrics
 
     private static readonly string[] ListenerLabels = ["listener", "mode"];
 
-    private readonly ListenerSupervisor _supervisor;
+    private readonly IRunningListeners _listeners;
     private readonly RetiredStats _retired;
     private readonly SeriesRetirement _retirement;
     // One scrape collects and renders at a time: otherwise one scrape's GaugeSeries.RemoveUnset removes series that
@@ -45,9 +44,9 @@ internal sealed class FanoutMetrics
     private readonly Counter _reloads;
     private readonly Gauge _lastReload;
 
-    public FanoutMetrics(ListenerSupervisor supervisor, RetiredStats retired, TimeProvider time)
+    public FanoutMetrics(IRunningListeners listeners, RetiredStats retired, TimeProvider time)
     {
-        _supervisor = supervisor;
+        _listeners = listeners;
         _retired = retired;
         _retirement = new SeriesRetirement(time, RetirementGrace);
         Registry = Prometheus.Metrics.NewCustomRegistry();
@@ -107,7 +106,7 @@ internal sealed class FanoutMetrics
     private void Collect()
     {
         _downstreamSeries.BeginScrape();
-        var running = _supervisor.Running;
+        var running = _listeners.Running;
         var live = running.Select(r => (r.Config, Stats: r.ReadStats()));
         foreach (var (listener, stats) in _retired.CombineWith(live))
         {
@@ -144,7 +143,7 @@ internal sealed class FanoutMetrics
         }
     }
 
-    private void ExportDiscovery(IReadOnlyList<ListenerRuntime> running)
+    private void ExportDiscovery(IReadOnlyList<IRunningListener> running)
     {
         foreach (var runtime in running)
         {
@@ -157,7 +156,7 @@ internal sealed class FanoutMetrics
         _discovery.RemoveUnset();
     }
 
-    private void ExportHealth(IReadOnlyList<ListenerRuntime> running)
+    private void ExportHealth(IReadOnlyList<IRunningListener> running)
     {
         foreach (var runtime in running)
         {
@@ -173,7 +172,7 @@ internal sealed class FanoutMetrics
     }
 
     /// <param name="runtime">The running instance, or null for a stopped listener whose final counts still show.</param>
-    private void Export(ListenerConfig listener, ListenerStats stats, ListenerRuntime? runtime)
+    private void Export(ListenerConfig listener, ListenerStats stats, IRunningListener? runtime)
     {
         var name = listener.Name;
         var mode = listener.Mode.YamlName();

@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Configuration;
-using UdpFanout.Hosting;
 
 namespace UdpFanout.Metrics;
 

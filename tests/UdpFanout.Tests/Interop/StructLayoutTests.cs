@@ -85,12 +85,15 @@ public sealed unsafe class StructLayoutTests
     {
         AssertLayout<nlmsghdr>("nlmsghdr");
         AssertLayout<tcmsg>("tcmsg");
-        AssertLayout<rtattr>("rtattr");
         AssertLayout<ndmsg>("ndmsg");
         AssertLayout<rtmsg>("rtmsg");
         AssertLayout<sockaddr_nl>("sockaddr_nl");
         AssertLayout<genlmsghdr>("genlmsghdr");
         AssertLayout<nlattr>("nlattr");
+        // One walker reads both: rtnetlink's rtattr is nlattr under other names.
+        Assert.Equal(NativeLayout.Of("rtattr"), sizeof(nlattr));
+        Assert.Equal(NativeLayout.Of("rtattr.rta_len"), Marshal.OffsetOf<nlattr>(nameof(nlattr.nla_len)));
+        Assert.Equal(NativeLayout.Of("rtattr.rta_type"), Marshal.OffsetOf<nlattr>(nameof(nlattr.nla_type)));
     }
 
     [Fact]

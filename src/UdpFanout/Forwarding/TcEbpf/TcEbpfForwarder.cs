@@ -89,6 +89,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// <summary>The test seam that makes the fallback worker's next batch fail (see <see cref="InjectedFault"/>).</summary>
     public InjectedFault FallbackFault => _fallback.Fault;
 
+    /// <summary>The XDP layer while it runs (null without one); for tests.</summary>
+    public TcXdpLayer? XdpLayer => _xdp;
+
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
         var (iface, ifindex) = ListenerInterface.Resolve(_config);
@@ -107,7 +110,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             // After the tc program, which takes whatever the layer passes from its first frame on.
             _xdp = TcXdpLayer.Start(_config, ifindex, iface, _program, _logger);
         }
-        catch (BpfException e)
+        catch (UserFixableException e) when (e is BpfException or Interop.Netlink.NetlinkException)
         {
             throw new ForwarderException($"listener '{_config.Name}': {e.Message}", e);
         }

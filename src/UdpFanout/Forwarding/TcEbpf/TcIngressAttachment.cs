@@ -122,7 +122,7 @@ internal sealed unsafe class TcIngressAttachment : IDisposable
         {
             return ClsactFilters.AnyOn(ifindex);
         }
-        catch (Bpf.BpfException)
+        catch (Interop.Netlink.NetlinkException)
         {
             return true;
         }

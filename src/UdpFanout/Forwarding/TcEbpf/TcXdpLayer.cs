@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Xdp;
+using UdpFanout.Model;
 using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;
@@ -9,13 +10,17 @@ namespace UdpFanout.Forwarding.TcEbpf;
 /// <summary>
 /// A tc_ebpf listener's XDP layer (bpf/tc_fanout_xdp.bpf.c): the tc program's forwarding before an skb exists,
 /// in a slot of the interface's XDP chain, on the tc program's own set, position and per-downstream maps. It keeps
-/// the list of interfaces that can take XDP frames current, once a second, since a veth's changes with its peer.
+/// the list of interfaces that can take XDP frames current, since a veth's changes with its peer: read whole at the
+/// start, and again whenever the kernel reports a device change or lost a notification (a thread waits for them).
 /// Native mode only: in generic mode XDP runs on an skb already, so the layer would save nothing.
 /// </summary>
 internal sealed partial class TcXdpLayer : IDisposable
 {
-    /// <summary>How often the egress list is read again: a veth whose peer drops its XDP program is sent to for up to this long.</summary>
-    private static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(1);
+    /// <summary>How long the thread waits for a notification before it looks whether the layer is stopping.</summary>
+    private const int StopCheckMilliseconds = 100;
+
+    /// <summary>How soon a read of the egress list that failed is tried again (no notification may come to prompt it).</summary>
+    private const int RetryMilliseconds = 1000;
 
     private readonly XdpChainSlot _slot;
     private readonly XdpTransmitters _transmitters;
@@ -24,11 +29,11 @@ internal sealed partial class TcXdpLayer : IDisposable
     private readonly BpfMap _stats;
     private readonly ILogger _logger;
     private readonly string _listener;
-    private readonly Lock _gate = new();
-    private readonly Timer _refresh;
+    private readonly Thread _follower;
     private HashSet<int> _listed = [];
     private bool _refreshFailing;
-    private bool _disposed;
+    private volatile bool _disposed;
+    private long _refreshes;
 
     private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, ILogger logger, string listener)
     {
@@ -39,8 +44,14 @@ internal sealed partial class TcXdpLayer : IDisposable
         _stats = obj.Map(TC_XDP_MAP_STATS);
         _logger = logger;
         _listener = listener;
-        _refresh = new Timer(_ => Refresh(), null, Timeout.Infinite, Timeout.Infinite);
+        _follower = new Thread(Follow) { IsBackground = true, Name = $"{listener}/xdp-egress" };
     }
+
+    /// <summary>The test seam that makes the thread fail after its next wait, as a socket that fell behind (ENOBUFS) does.</summary>
+    public InjectedFault Fault { get; } = new();
+
+    /// <summary>How often the egress list was read (at the start, then once per burst of notifications); for tests.</summary>
+    public long Refreshes => Interlocked.Read(ref _refreshes);
 
     /// <summary>The interface's XDP link, for a holder that keeps it across a restart.</summary>
     public int LinkFd => _slot.LinkFd;
@@ -76,13 +87,13 @@ internal sealed partial class TcXdpLayer : IDisposable
         BpfObject? obj = null;
         try
         {
-            // Opened here, in the listener's namespace: the refresh runs on timer threads, which may be elsewhere.
+            // Opened here, in the listener's namespace: the refresh runs on a thread of its own, which may be elsewhere.
             transmitters = XdpTransmitters.Open();
             obj = Load(config, tc, slot.ChainMapFd, slot.Slot);
             var layer = new TcXdpLayer(slot, transmitters, obj, logger, config.Name);
             layer.Refresh();
             slot.Fill(obj.ProgramFd(TC_XDP_PROGRAM));
-            layer._refresh.Change(RefreshInterval, RefreshInterval);
+            layer._follower.Start();
             return layer;
         }
         catch
@@ -121,50 +132,99 @@ internal sealed partial class TcXdpLayer : IDisposable
     /// <summary>Takes the program out of the interface's chain: the interface's frames meet the tc program alone from then on.</summary>
     public void LeaveChain() => _slot.Dispose();
 
-    /// <summary>Leaves the chain if still in it, stops the refresh and closes the program and its maps.</summary>
+    /// <summary>Leaves the chain if still in it, stops the thread and closes the program and its maps.</summary>
     public void Dispose()
     {
         _slot.Dispose();
-        lock (_gate)
+        _disposed = true;
+        if (_follower.IsAlive)
         {
-            _disposed = true;
-            _refresh.Dispose();
-            _object.Dispose();
-            _transmitters.Dispose();
+            _follower.Join();
+        }
+        _object.Dispose();
+        _transmitters.Dispose();
+    }
+
+    /// <summary>
+    /// Reads the list again after each burst of device notifications, after notifications were lost, and a while
+    /// after a read that failed; never ends in an exception, or the list would go stale for good.
+    /// </summary>
+    private void Follow()
+    {
+        var due = false;
+        var failing = false;
+        while (!_disposed)
+        {
+            try
+            {
+                if (!due)
+                {
+                    due = _transmitters.WaitForChange(StopCheckMilliseconds);
+                    Fault.ThrowIfArmed();
+                    failing = false;
+                }
+                if (due)
+                {
+                    due = !Refresh();
+                    if (due)
+                    {
+                        SleepUnlessDisposed(RetryMilliseconds);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                // Lost notifications (ENOBUFS) or anything else: only a fresh read knows what holds now. Said once,
+                // and a failure that comes back at once is tried again at the retry pace, not in a tight loop.
+                if (failing)
+                {
+                    SleepUnlessDisposed(RetryMilliseconds);
+                }
+                else
+                {
+                    LogNotificationsFailed(_logger, _listener, UserFixableException.Describe(e));
+                }
+                failing = true;
+                due = true;
+            }
         }
     }
 
-    /// <summary>Lists the interfaces that take XDP frames now and forgets those that stopped. Runs on a timer: never throws.</summary>
-    private void Refresh()
+    private void SleepUnlessDisposed(int milliseconds)
     {
-        lock (_gate)
+        for (var waited = 0; waited < milliseconds && !_disposed; waited += 10)
         {
-            if (_disposed)
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>Lists the interfaces that take XDP frames now and forgets those that stopped; false when it could not.</summary>
+    private bool Refresh()
+    {
+        Interlocked.Increment(ref _refreshes);
+        try
+        {
+            var now = _transmitters.Read();
+            foreach (var ifindex in _listed.Where(i => !now.Contains(i)))
             {
-                return;
+                _egress.TryDelete((uint)ifindex);
             }
-            try
+            foreach (var ifindex in now.Where(i => !_listed.Contains(i)))
             {
-                var now = _transmitters.Read();
-                foreach (var ifindex in _listed.Where(i => !now.Contains(i)))
-                {
-                    _egress.TryDelete((uint)ifindex);
-                }
-                foreach (var ifindex in now.Where(i => !_listed.Contains(i)))
-                {
-                    _egress.Update((uint)ifindex, ifindex);
-                }
-                _listed = now;
-                _refreshFailing = false;
+                _egress.Update((uint)ifindex, ifindex);
             }
-            catch (BpfException e)
+            _listed = now;
+            _refreshFailing = false;
+            return true;
+        }
+        catch (UserFixableException e) when (e is BpfException or Interop.Netlink.NetlinkException)
+        {
+            if (!_refreshFailing)
             {
-                if (!_refreshFailing)
-                {
-                    LogRefreshFailed(_logger, _listener, e.Message);
-                }
-                _refreshFailing = true;
+                LogRefreshFailed(_logger, _listener, e.Message);
             }
+            _refreshFailing = true;
+            return false;
         }
     }
 
@@ -173,4 +233,7 @@ internal sealed partial class TcXdpLayer : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: cannot read which interfaces take XDP frames, the XDP layer keeps its last list: {Reason}")]
     private static partial void LogRefreshFailed(ILogger logger, string listener, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following the kernel's device notifications failed, the XDP layer reads which interfaces take XDP frames afresh: {Reason}")]
+    private static partial void LogNotificationsFailed(ILogger logger, string listener, string reason);
 }

@@ -41,6 +41,7 @@ internal static partial class Interop
         public const int SK_MEMINFO_DROPS = 8;
         public const int SK_MEMINFO_VARS = 9;
 
+        public const int MSG_PEEK = 0x2;
         public const int MSG_TRUNC = 0x20;
         public const int MSG_DONTWAIT = 0x40;
         public const int MSG_ERRQUEUE = 0x2000;
@@ -57,6 +58,7 @@ internal static partial class Interop
         public const int ENOSPC = 28;
         public const int ENOBUFS = 105;
         public const int EMSGSIZE = 90;
+        public const int EPROTO = 71;
         public const int ECONNREFUSED = 111;
         public const int ENETUNREACH = 101;
         public const int EHOSTUNREACH = 113;

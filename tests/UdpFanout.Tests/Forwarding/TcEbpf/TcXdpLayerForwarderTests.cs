@@ -86,6 +86,64 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
     }
 
     [Fact]
+    public async Task Forward_EgressGainsThenLosesXdpWhileRunning_TheLayerFollowsTheKernelsNotifications()
+    {
+        SetPeerXdp(0, attached: false);
+        var forwarder = Start(Downstreams(0));
+        var layer = ((TcEbpfForwarder)forwarder).XdpLayer!;
+        using var client = ClientSocket();
+        await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+        Assert.Equal((0, 100), (Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total"), Counter(forwarder.ReadStats(), "tc_xdp_passed_total", "egress_without_xdp")));
+        // Read once at the start and not again while no device changes: nothing polls.
+        await Task.Delay(1500);
+        Assert.Equal(1, layer.Refreshes);
+
+        SetPeerXdp(0, attached: true);
+        var seq = 100;
+        await Eventually.TrueAsync(() =>
+        {
+            client.SendTo(NumberedPayload.Create(seq++, 64), new IPEndPoint(Bed.ProxyAddress, ListenPort));
+            return Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total") > 0;
+        }, "a datagram forwarded at XDP once the egress takes XDP frames");
+        SetPeerXdp(0, attached: false);
+        var passed = Counter(forwarder.ReadStats(), "tc_xdp_passed_total", "egress_without_xdp");
+        await Eventually.TrueAsync(() =>
+        {
+            client.SendTo(NumberedPayload.Create(seq++, 64), new IPEndPoint(Bed.ProxyAddress, ListenPort));
+            return Counter(forwarder.ReadStats(), "tc_xdp_passed_total", "egress_without_xdp") > passed;
+        }, "a datagram passed to the tc program once the egress no longer takes XDP frames");
+
+        await Eventually.TrueAsync(() => Receivers[0].Count == seq, $"{seq} datagrams at the receiver");
+        Assert.Equal(Enumerable.Range(0, seq).Select(i => (long)i), Receivers[0].Sequences.Order());
+        Assert.True(layer.Refreshes >= 3, $"{layer.Refreshes} reads: at the start and after each change");
+    }
+
+    [Fact]
+    public async Task Follow_NotificationsLost_ReadsAfreshSaysSoOnceAndFollowsOn()
+    {
+        SetPeerXdp(0, attached: false);
+        var forwarder = Start(Downstreams(0));
+        var layer = ((TcEbpfForwarder)forwarder).XdpLayer!;
+
+        // What the notification socket throws when the kernel dropped notifications it could not take.
+        layer.Fault.Arm(global::Interop.Netlink.NetlinkException.For("the kernel dropped netlink messages this socket could not take in time (while asked to read notifications)", global::Interop.Libc.ENOBUFS));
+        await Eventually.TrueAsync(() => layer.Refreshes == 2, "a fresh read of every interface after the lost notifications");
+        SetPeerXdp(0, attached: true);
+        using var client = ClientSocket();
+        var seq = 0;
+        await Eventually.TrueAsync(() =>
+        {
+            client.SendTo(NumberedPayload.Create(seq++, 64), new IPEndPoint(Bed.ProxyAddress, ListenPort));
+            return Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total") > 0;
+        }, "a datagram forwarded at XDP once the egress takes XDP frames, notified after the failure");
+
+        var warning = Assert.Single(_log.At(LogLevel.Warning));
+        Assert.Equal("listener kernel: following the kernel's device notifications failed, the XDP layer reads which interfaces take XDP frames afresh: " +
+            "the kernel dropped netlink messages this socket could not take in time (while asked to read notifications): No buffer space available (errno 105)", warning.Message);
+        await Eventually.TrueAsync(() => Receivers[0].Count == seq, $"{seq} datagrams at the receiver");
+    }
+
+    [Fact]
     public async Task Forward_Weights123AtXdp_SharesFollowTheWeightsWithin1Percent()
     {
         var set = Downstreams(0, 1, 2).Select((d, i) => d with { Weight = i + 1 }).ToArray();

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using static Interop.Netlink;
 
@@ -15,7 +14,7 @@ namespace UdpFanout.Forwarding.AfXdp.Transmit;
 /// A failure (a netlink socket that fell behind and lost notifications, say) is logged once until it is over,
 /// counted, and followed by a fresh dump; meanwhile everything goes through the kernel, never to a stale MAC.
 /// </summary>
-internal sealed unsafe partial class SegmentFollower : IDisposable
+internal sealed partial class SegmentFollower : IDisposable
 {
     private const int PollMilliseconds = 100;
     private const int RetryMilliseconds = 1000;
@@ -24,8 +23,8 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
     private readonly ListenerDataPlane _dataPlane;
     private readonly string _listener;
     private readonly ILogger _logger;
-    private readonly RtNetlinkSocket _requests;
-    private readonly RtNetlinkSocket _notifications;
+    private readonly NetlinkSocket _requests;
+    private readonly NetlinkSocket _notifications;
     private readonly Thread _thread;
     // Held by the following thread and by Refresh (a reload's thread): the tables and the request socket.
     private readonly Lock _gate = new();
@@ -47,11 +46,11 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
         _dataPlane = dataPlane;
         _listener = listener;
         _logger = logger;
-        _requests = RtNetlinkSocket.Open(0);
+        _requests = NetlinkSocket.Open(NETLINK_ROUTE);
         try
         {
             // Subscribed before the dump, so no change between the dump and the first read goes unseen.
-            _notifications = RtNetlinkSocket.Open(RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE);
+            _notifications = NetlinkSocket.Open(NETLINK_ROUTE, RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE);
         }
         catch
         {
@@ -176,16 +175,9 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
             _neighbours.Clear();
             _routes.Clear();
             _unconfirmed.Clear();
-            var request = new NeighbourDump
-            {
-                Header = new nlmsghdr { nlmsg_len = (uint)sizeof(NeighbourDump), nlmsg_type = RTM_GETNEIGH, nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-                Body = new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex },
-            };
-            var error = _requests.Request(new Span<byte>(&request, sizeof(NeighbourDump)), dump: true, OnNeighbour);
-            if (error != 0)
-            {
-                throw new ForwarderException($"the kernel refused to list the neighbours: {Interop.Libc.StrError(error)}");
-            }
+            var request = new NetlinkRequest(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP)
+                .Put(new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex });
+            _requests.Request(request, "list the neighbours", OnNeighbour);
             Publish();
             if (_failing)
             {
@@ -199,7 +191,7 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
     {
         lock (_gate)
         {
-            if (type is RTM_NEWROUTE or RTM_DELROUTE && body.Length >= sizeof(rtmsg) && body[0] == Interop.Libc.AF_INET)
+            if (type is RTM_NEWROUTE or RTM_DELROUTE && NetlinkAttributes.TrySplit<rtmsg>(body, out var route, out _) && route.rtm_family == Interop.Libc.AF_INET)
             {
                 _routes.Clear();
                 _changed = true;
@@ -213,13 +205,11 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
 
     private void OnNeighbour(ushort type, ReadOnlySpan<byte> body)
     {
-        if (body.Length < sizeof(ndmsg))
+        if (type is not (RTM_NEWNEIGH or RTM_DELNEIGH) || !NetlinkAttributes.TrySplit<ndmsg>(body, out var message, out var attributes))
         {
             return;
         }
-        var message = MemoryMarshal.Read<ndmsg>(body);
-        var attributes = body[sizeof(ndmsg)..];
-        if (message.ndm_family != Interop.Libc.AF_INET || message.ndm_ifindex != _ifindex || RtAttributes.Address(attributes, NDA_DST) is not { } address)
+        if (message.ndm_family != Interop.Libc.AF_INET || message.ndm_ifindex != _ifindex || NetlinkAttributes.Read<uint>(attributes, NDA_DST) is not { } address)
         {
             return;
         }
@@ -229,7 +219,7 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
             _unconfirmed.Remove(address);
             return;
         }
-        var mac = RtAttributes.Find(attributes, NDA_LLADDR) is { Length: 6 } lladdr ? FrameRewriter.PackMac(lladdr) : 0;
+        var mac = NetlinkAttributes.Find(attributes, NDA_LLADDR) is { Length: 6 } lladdr ? FrameRewriter.PackMac(lladdr) : 0;
         var entry = new NeighbourEntry(message.ndm_state, mac);
         if (!_neighbours.TryGetValue(address, out var known) || known != entry)
         {
@@ -274,15 +264,17 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
     /// </summary>
     private void Confirm(uint address)
     {
-        var request = new NeighbourUse
+        var request = new NetlinkRequest(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK)
+            .Put(new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex, ndm_flags = NTF_USE })
+            .Attribute(NDA_DST, address);
+        try
         {
-            Header = new nlmsghdr { nlmsg_len = (uint)sizeof(NeighbourUse), nlmsg_type = RTM_NEWNEIGH, nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
-            Body = new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex, ndm_flags = NTF_USE },
-            Destination = new rtattr { rta_len = (ushort)(sizeof(rtattr) + sizeof(uint)), rta_type = NDA_DST },
-            Address = address,
-        };
-        // An error (the entry went meanwhile) needs nothing: its deletion arrives as a notification.
-        _requests.Request(new Span<byte>(&request, sizeof(NeighbourUse)), dump: false, (_, _) => { });
+            _requests.Request(request, "confirm a neighbour", (_, _) => { });
+        }
+        catch (NetlinkException e) when (e.Refused)
+        {
+            // The entry went meanwhile: nothing to do, its deletion arrives as a notification.
+        }
     }
 
     private NextHop RouteTo(uint address)
@@ -291,29 +283,28 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
         {
             return known;
         }
-        var request = new RouteLookup
-        {
-            Header = new nlmsghdr { nlmsg_len = (uint)sizeof(RouteLookup), nlmsg_type = RTM_GETROUTE, nlmsg_flags = NLM_F_REQUEST },
-            Body = new rtmsg { rtm_family = (byte)Interop.Libc.AF_INET, rtm_dst_len = 32 },
-            Destination = new rtattr { rta_len = (ushort)(sizeof(rtattr) + sizeof(uint)), rta_type = RTA_DST },
-            Address = address,
-        };
+        var request = new NetlinkRequest(RTM_GETROUTE, NLM_F_REQUEST)
+            .Put(new rtmsg { rtm_family = (byte)Interop.Libc.AF_INET, rtm_dst_len = 32 })
+            .Attribute(RTA_DST, address);
         var hop = NextHop.Elsewhere;
-        // An error reply (no route at all) leaves it elsewhere: the kernel then says so to the sender itself.
-        _requests.Request(new Span<byte>(&request, sizeof(RouteLookup)), dump: false, (type, body) =>
+        try
         {
-            if (type != RTM_NEWROUTE || body.Length < sizeof(rtmsg))
+            _requests.Request(request, "look up a route", (type, body) =>
             {
-                return;
-            }
-            var route = MemoryMarshal.Read<rtmsg>(body);
-            var attributes = body[sizeof(rtmsg)..];
-            var oif = RtAttributes.Find(attributes, RTA_OIF) is { Length: 4 } value ? MemoryMarshal.Read<int>(value) : 0;
-            if (route.rtm_type == RTN_UNICAST && oif == _ifindex)
-            {
-                hop = new NextHop(true, RtAttributes.Address(attributes, RTA_GATEWAY) ?? address);
-            }
-        });
+                if (type != RTM_NEWROUTE || !NetlinkAttributes.TrySplit<rtmsg>(body, out var route, out var attributes))
+                {
+                    return;
+                }
+                if (route.rtm_type == RTN_UNICAST && NetlinkAttributes.Read<int>(attributes, RTA_OIF) == _ifindex)
+                {
+                    hop = new NextHop(true, NetlinkAttributes.Read<uint>(attributes, RTA_GATEWAY) ?? address);
+                }
+            });
+        }
+        catch (NetlinkException e) when (e.Refused)
+        {
+            // No route at all leaves it elsewhere: the kernel then says so to the sender itself.
+        }
         _routes[address] = hop;
         return hop;
     }
@@ -328,31 +319,6 @@ internal sealed unsafe partial class SegmentFollower : IDisposable
             _failing = true;
             LogFollowFailed(_logger, e, _listener);
         }
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct NeighbourDump
-    {
-        public nlmsghdr Header;
-        public ndmsg Body;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct NeighbourUse
-    {
-        public nlmsghdr Header;
-        public ndmsg Body;
-        public rtattr Destination;
-        public uint Address;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RouteLookup
-    {
-        public nlmsghdr Header;
-        public rtmsg Body;
-        public rtattr Destination;
-        public uint Address;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following the kernel's neighbours and routes failed; datagrams go through the kernel until a fresh dump succeeds (afxdp_netlink_failures_total)")]

@@ -1,6 +1,4 @@
-using UdpFanout.Configuration;
-
-namespace UdpFanout.Hosting;
+namespace UdpFanout.Configuration;
 
 /// <summary>
 /// Which listeners of the config this process runs: all of them, or the one named by <c>--listener</c>

@@ -1,6 +1,4 @@
-using UdpFanout.Configuration;
-
-namespace UdpFanout.Hosting;
+namespace UdpFanout.Configuration;
 
 /// <summary>The config the daemon runs now, and the file it came from; replaced only by a successful reload.</summary>
 internal sealed class CurrentConfig(string path, FanoutConfig initial)
