@@ -518,6 +518,25 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// A listener on [::] with an IPv4 downstream "v4" (a receiver on downstream 0, port 6100, added to
+    /// <see cref="Receivers"/> as the fourth) and the IPv6 downstreams s1 and s2, then 300 numbered datagrams from
+    /// an IPv4 client (0 to 299) and 300 from an IPv6 client (1000 to 1299), all of them at the receivers.
+    /// </summary>
+    private protected async Task<IListenerForwarder> ForwardBothFamiliesThroughAnIpv6AnyListenerAsync()
+    {
+        UseFamily("IPv6");
+        Receivers.Add(Bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, 6100)));
+        Downstream[] set = [new("v4", new IPEndPoint(Bed.DownstreamAddress(0), 6100)), .. Downstreams(1, 2)];
+        var forwarder = Start(set, Listener(IPAddress.IPv6Any));
+        using var client4 = ClientSocket(AddressFamily.InterNetwork);
+        using var client6 = ClientSocket();
+
+        await SendPacedAsync(client4, 300, _ => 64, burst: 100, to: Bed.ProxyAddress);
+        await SendPacedAsync(client6, 300, _ => 64, burst: 100, first: 1000);
+        return forwarder;
+    }
+
+    /// <summary>
     /// The first step of a test that takes <paramref name="family"/> ("IPv4", the default, or "IPv6"): the
     /// receivers, listener, downstreams and client sockets of the helpers below are then on that side of the testbed.
     /// </summary>

@@ -48,16 +48,8 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
     [Fact]
     public async Task Forward_MixedFamilyListener_BothFamiliesTakeTheSocketsAndReachEveryDownstream()
     {
-        UseFamily("IPv6");
         // The payload leaves through a socket of the proxy, so a datagram of either family can go to a downstream of either.
-        Receivers.Add(Bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, 6100)));
-        Downstream[] set = [new("v4", new IPEndPoint(Bed.DownstreamAddress(0), 6100)), .. Downstreams(1, 2)];
-        var forwarder = Start(set, Listener(IPAddress.IPv6Any));
-        using var client4 = ClientSocket(AddressFamily.InterNetwork);
-        using var client6 = ClientSocket();
-
-        await SendPacedAsync(client4, 300, _ => 64, burst: 100, to: Bed.ProxyAddress);
-        await SendPacedAsync(client6, 300, _ => 64, burst: 100, first: 1000);
+        var forwarder = await ForwardBothFamiliesThroughAnIpv6AnyListenerAsync();
 
         Assert.Equal(Enumerable.Range(0, 300).Concat(Enumerable.Range(1000, 300)).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
         Assert.All(Receivers[1..], r => Assert.InRange(r.Count, 150, 250));

@@ -40,13 +40,18 @@ public sealed class RawSenderTests : IDisposable
         _bed.Dispose();
     }
 
+    public static TheoryData<string, string> EveryModeInBothFamilies() => new()
+    {
+        { "Userspace", "IPv4" },
+        { "Userspace", "IPv6" },
+        { "AfXdp", "IPv4" },
+        { "AfXdp", "IPv6" },
+        { "TcEbpf", "IPv4" },
+        { "TcEbpf", "IPv6" },
+    };
+
     [Theory]
-    [InlineData("Userspace", "IPv4")]
-    [InlineData("Userspace", "IPv6")]
-    [InlineData("AfXdp", "IPv4")]
-    [InlineData("AfXdp", "IPv6")]
-    [InlineData("TcEbpf", "IPv4")]
-    [InlineData("TcEbpf", "IPv6")]
+    [MemberData(nameof(EveryModeInBothFamilies))]
     public async Task Forward_SmallMtuSizedAndFragmentedDatagrams_ReceiversSeeTheClientsAddressAndPortEachOnceByteExact(string modeName, string family)
     {
         var mode = Enum.Parse<ForwardingMode>(modeName);
@@ -75,12 +80,7 @@ public sealed class RawSenderTests : IDisposable
     }
 
     [Theory]
-    [InlineData("Userspace", "IPv4")]
-    [InlineData("Userspace", "IPv6")]
-    [InlineData("AfXdp", "IPv4")]
-    [InlineData("AfXdp", "IPv6")]
-    [InlineData("TcEbpf", "IPv4")]
-    [InlineData("TcEbpf", "IPv6")]
+    [MemberData(nameof(EveryModeInBothFamilies))]
     public async Task Forward_DownstreamLinkMtuBelowTheClients_FullSizedDatagramsAreFragmentedToItAndArriveWhole(string modeName, string family)
     {
         var mode = Enum.Parse<ForwardingMode>(modeName);
