@@ -11,15 +11,16 @@ using UdpFanout.Tests.Testing;
 namespace UdpFanout.Tests.Forwarding.Userspace;
 
 /// <summary>
-/// The userspace mode with real packets: most cases over loopback, and those that run in both families over IPv4
-/// and IPv6 through a dual-stack testbed, the client, the proxy and each downstream in namespaces of their own,
-/// joined by veth pairs (<see cref="Bed"/>). UserspaceForwarderIpv6Tests has what mixes the families.
+/// The userspace mode with real packets: most cases over loopback; those that run in each family, as theories over
+/// "IPv4" and "IPv6", and those that mix the families through a dual-stack testbed, the client, the proxy and each
+/// downstream in namespaces of their own, joined by veth pairs (<see cref="Bed"/>).
 /// </summary>
 [Collection(KernelCollection.Name)]
 public sealed class UserspaceForwarderTests : IAsyncLifetime
 {
     private readonly List<CountingReceiver> _receivers = [];
     private UserspaceForwarder? _forwarder;
+    private readonly List<IDisposable> _owned = [];
     private NetnsTestbed? _bed;
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -31,11 +32,12 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
             await _forwarder.DisposeAsync();
         }
         _receivers.ForEach(r => r.Dispose());
+        _owned.ForEach(o => o.Dispose());
         _bed?.Dispose();
     }
 
     /// <summary>The dual-stack testbed of the cases over both families, built by the first that asks for it.</summary>
-    private NetnsTestbed Bed => _bed ??= NetnsTestbed.Create("u6c", "10.190", downstreams: 3, ipv6: "fd90");
+    private NetnsTestbed Bed => _bed ??= NetnsTestbed.Create("u6c", "10.190", downstreams: 4, ipv6: "fd90");
 
     [Theory]
     [InlineData("IPv4")]
@@ -43,7 +45,7 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
     public async Task Forward_100kNumberedDatagramsFromOnePort_EachArrivesOnceByteExactAndSpreadWithinOne(string family)
     {
         var listener = BedListener(family);
-        var downstreams = BedReceivers(family, 3);
+        var downstreams = BedReceivers(family, family, family);
         var forwarder = BedStart(listener, downstreams);
         using var client = BedClient(forwarder, listener.Bind);
 
@@ -75,7 +77,7 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
         var listener = BedListener(family);
         var largest = family == "IPv6" ? ListenerConfig.MaxUdpPayload6 : ListenerConfig.MaxUdpPayload;
         Assert.Equal(largest, listener.MaxPacketSize);
-        var forwarder = BedStart(listener, BedReceivers(family, 1));
+        var forwarder = BedStart(listener, BedReceivers(family));
         using var client = BedClient(forwarder, listener.Bind);
 
         await client.SendAsync(3, _ => largest, burst: 1);
@@ -185,7 +187,7 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
     {
         // Every datagram to the closed port draws its error: the downstream's ICMP rate limit off.
         Bed.Downstreams[1].Exec(family == "IPv6" ? "sysctl -qw net.ipv6.icmp.ratelimit=0" : "sysctl -qw net.ipv4.icmp_ratemask=0");
-        var alive = BedReceivers(family, 1)[0];
+        var alive = BedReceivers(family)[0];
         var dead = new Downstream("dead", new IPEndPoint(family == "IPv6" ? Bed.DownstreamAddress6(1) : Bed.DownstreamAddress(1), 6001));
         var listener = BedListener(family);
         var forwarder = BedStart(listener, [dead, alive]);
@@ -348,6 +350,99 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
         await Eventually.TrueAsync(() => WorkerCpus("test/w0") == "1" && WorkerCpus("test/w1") == "0", "workers pinned to CPUs 1 and 0");
     }
 
+    /// <summary>
+    /// A dual-stack listener on [::] takes IPv4 and IPv6 clients alike and round-robins every datagram over
+    /// downstreams of both families, each sent from the socket of its downstream's family.
+    /// </summary>
+    [Fact]
+    public async Task Forward_DualStackListener_Ipv4AndIpv6ClientsToDownstreamsOfBothFamilies_EachOnceAndSpreadWithinOne()
+    {
+        var downstreams = BedReceivers("IPv4", "IPv6", "IPv4", "IPv6");
+        var forwarder = BedStart(DualStackListener(), downstreams);
+        var v4 = BedClientSocket(AddressFamily.InterNetwork);
+        var v6 = BedClientSocket(AddressFamily.InterNetworkV6);
+        var payload = new byte[200];
+
+        for (long seq = 0; seq < 20_000; seq++)
+        {
+            var length = 16 + (int)(seq % 180);
+            NumberedPayload.Write(payload.AsSpan(0, length), seq);
+            // A third from the IPv4 client: a period prime to the four downstreams', so each gets both families.
+            if (seq % 3 == 0)
+            {
+                v4.SendTo(payload.AsSpan(0, length), SocketFlags.None, new IPEndPoint(Bed.ProxyAddress, 5514));
+            }
+            else
+            {
+                v6.SendTo(payload.AsSpan(0, length), SocketFlags.None, new IPEndPoint(Bed.ProxyAddress6, 5514));
+            }
+            if (seq % 1000 == 999)
+            {
+                var expected = seq + 1;
+                await Eventually.TrueAsync(() => forwarder.ReadStats().Received >= expected, $"the proxy to receive {expected} datagrams");
+            }
+        }
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) >= 20_000, "all datagrams to arrive");
+
+        Assert.Equal(Enumerable.Range(0, 20_000).Select(i => (long)i), _receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(_receivers, r => Assert.Equal(0, r.Corrupt));
+        Assert.Equal([5000, 5000, 5000, 5000], _receivers.Select(r => r.Count));
+        // Each receiver saw both clients' datagrams, from the proxy's address of its own family.
+        Assert.All(_receivers, r => Assert.Contains(r.Sequences, s => s % 3 == 0));
+        Assert.All(_receivers, r => Assert.Contains(r.Sequences, s => s % 3 != 0));
+        Assert.Equal([IPAddress.Parse("10.190.11.1"), IPAddress.Parse("fd90:12::1"), IPAddress.Parse("10.190.13.1"), IPAddress.Parse("fd90:14::1")],
+            _receivers.Select(r => Assert.Single(r.Sources.Select(s => s.Address).Distinct())));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((20_000L, 20_000L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+    }
+
+    /// <summary>An IPv4 client of a listener on [::] arrives as ::ffff:a.b.c.d and is hashed as the IPv4 address it is.</summary>
+    [Fact]
+    public async Task Forward_DualStackSourceHash_EverySourceOfEitherFamilyAtItsPredictedDownstream()
+    {
+        var downstreams = BedReceivers("IPv4", "IPv6", "IPv4", "IPv6");
+        BedStart(DualStackListener() with { Balance = BalancePolicy.SourceHash, HashKey = HashKey.SourceIpPort }, downstreams);
+        var v4 = new ClientSources(Bed, addresses: 20);
+        var v6 = new ClientSources(Bed, addresses: 20, ipv6: true);
+        _owned.Add(v4);
+        _owned.Add(v6);
+        IPEndPoint[] sources = [.. v4.Take(200), .. v6.Take(200)];
+
+        for (var k = 0; k < 5; k++)
+        {
+            v4.Send(sources[..200], i => i * 10L + k, new IPEndPoint(Bed.ProxyAddress, 5514));
+            v6.Send(sources[200..], i => (200 + i) * 10L + k, new IPEndPoint(Bed.ProxyAddress6, 5514));
+            var expected = (k + 1) * 400;
+            await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) >= expected, $"{expected} datagrams at the receivers");
+        }
+
+        var predicted = new int[sources.Length];
+        new MaglevPolicy(downstreams).Pick(sources.Select(s => SourceHash.Key(s, HashKey.SourceIpPort)).ToArray(), predicted);
+        for (var r = 0; r < _receivers.Count; r++)
+        {
+            var bySource = _receivers[r].Sequences.GroupBy(seq => (int)(seq / 10)).ToArray();
+            Assert.All(bySource, g => Assert.True(predicted[g.Key] == r, $"source {sources[g.Key]} at receiver {r}, predicted {predicted[g.Key]}"));
+        }
+        Assert.Equal(2000, _receivers.Sum(r => r.Count));
+        Assert.All(_receivers, r => Assert.Contains(r.Sequences, s => s < 2000));
+    }
+
+    /// <summary>A datagram too large for an IPv4 downstream fails its send and counts as send_error; nothing else is lost.</summary>
+    [Fact]
+    public async Task Forward_65527BytesToAnIpv4Downstream_DroppedAsSendErrorAndAccounted()
+    {
+        var forwarder = BedStart(DualStackListener(), BedReceivers("IPv4"));
+        using var client = BedClient(forwarder, new IPEndPoint(Bed.ProxyAddress6, 5514));
+
+        await client.SendAsync(4, seq => seq % 2 == 0 ? ListenerConfig.MaxUdpPayload6 : ListenerConfig.MaxUdpPayload, burst: 1);
+
+        await Eventually.TrueAsync(() => _receivers[0].Count == 2, "the two 65507-byte datagrams");
+        var stats = forwarder.ReadStats();
+        Assert.Equal([1L, 3L], _receivers[0].Sequences.Order());
+        Assert.Equal((4L, 2L, 2L), (stats.Received, stats.Forwarded, stats.Dropped[(int)DropReason.SendError]));
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+    }
+
     /// <summary>The Cpus_allowed_list of this process's thread with the given name, or null.</summary>
     private static string? WorkerCpus(string threadName)
     {
@@ -382,23 +477,33 @@ public sealed class UserspaceForwarderTests : IAsyncLifetime
     private ListenerConfig BedListener(string family) =>
         new() { Name = "test", Bind = new IPEndPoint(family == "IPv6" ? Bed.ProxyAddress6 : Bed.ProxyAddress, 5514), Workers = 2 };
 
+    /// <summary>A listener of two workers on [::], which takes both families.</summary>
+    private static ListenerConfig DualStackListener() => new() { Name = "test", Bind = new IPEndPoint(IPAddress.IPv6Any, 5514), Workers = 2 };
+
     /// <summary>Started on a thread inside the testbed proxy's namespace, so every socket it opens lives there.</summary>
     private UserspaceForwarder BedStart(ListenerConfig listener, Downstream[] downstreams) =>
         Bed.Proxy.Invoke(() => StartAsync(listener, downstreams).GetAwaiter().GetResult());
 
-    /// <summary>A receiver in each of the first <paramref name="count"/> downstream namespaces, on its address of <paramref name="family"/>, port 6000 + i.</summary>
-    private Downstream[] BedReceivers(string family, int count)
+    /// <summary>A receiver in downstream namespace i for each entry, on its address of that family ("IPv4" or "IPv6"), port 6000 + i.</summary>
+    private Downstream[] BedReceivers(params string[] families)
     {
-        var result = new Downstream[count];
-        for (var i = 0; i < count; i++)
+        var result = new Downstream[families.Length];
+        for (var i = 0; i < families.Length; i++)
         {
-            var address = family == "IPv6" ? Bed.DownstreamAddress6(i) : Bed.DownstreamAddress(i);
+            var address = families[i] == "IPv6" ? Bed.DownstreamAddress6(i) : Bed.DownstreamAddress(i);
             var port = 6000 + i;
             var receiver = Bed.Downstreams[i].Invoke(() => new CountingReceiver(address, port));
             _receivers.Add(receiver);
             result[i] = new Downstream($"s{i}", receiver.Endpoint);
         }
         return result;
+    }
+
+    private Socket BedClientSocket(AddressFamily family)
+    {
+        var socket = Bed.Client.Invoke(() => new Socket(family, SocketType.Dgram, ProtocolType.Udp));
+        _owned.Add(socket);
+        return socket;
     }
 
     private PacedSender BedClient(UserspaceForwarder forwarder, IPEndPoint target) =>
