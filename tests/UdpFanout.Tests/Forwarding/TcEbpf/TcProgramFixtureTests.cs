@@ -439,9 +439,15 @@ public sealed class TcProgramFixtureTests : IDisposable
     private static IPEndPoint DownstreamOf(string family) => IsIpv6(family) ? Downstream6 : Downstream;
 
     /// <summary>A UDP datagram to the family's listener, with the frame types' default payload unless <paramref name="payload"/> is given.</summary>
-    private static byte[] Matching(string family, byte[]? payload = null) => IsIpv6(family)
-        ? (payload is null ? Matching6 : Matching6 with { Payload = payload }).Build()
-        : (payload is null ? new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port } : new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port, Payload = payload }).Build();
+    private static byte[] Matching(string family, byte[]? payload = null)
+    {
+        if (IsIpv6(family))
+        {
+            return (Matching6 with { Payload = payload ?? Matching6.Payload }).Build();
+        }
+        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+        return (matching with { Payload = payload ?? matching.Payload }).Build();
+    }
 
     /// <summary>A __sk_buff saying the frame came in on a forwarding device, as bpf_fib_lookup needs.</summary>
     private byte[] Context()
