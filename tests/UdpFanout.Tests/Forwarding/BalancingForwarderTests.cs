@@ -8,8 +8,9 @@ using UdpFanout.Tests.Testing;
 namespace UdpFanout.Tests.Forwarding;
 
 /// <summary>
-/// The balancing policies with real packets through a testbed of ten downstreams, in each mode that inherits
-/// these: affinity, spread, disruption, weights and drain. A datagram's sequence number names its source
+/// The balancing policies with real packets through a dual-stack testbed of ten downstreams, in each mode that
+/// inherits these and in each family (every case runs once all over IPv4, once all over IPv6): affinity, spread,
+/// disruption, weights and drain. A datagram's sequence number names its source
 /// (<c>round * 10,000,000 + source * 100 + k</c>), because in some modes the receivers see the proxy as sender.
 /// Every source is also checked against the C# <see cref="MaglevPolicy"/>, so each mode hashes as it does.
 /// </summary>
@@ -21,29 +22,13 @@ public abstract class BalancingForwarderTests : IDisposable
     private const long RoundStride = 10_000_000;
     private readonly NetnsTestbed _bed;
     private readonly List<CountingReceiver> _receivers = [];
-    private readonly ClientSources _sources;
-    private readonly bool _ipv6;
+    private ClientSources _sources = null!;
+    private bool _ipv6;
     private IListenerForwarder? _forwarder;
 
-    /// <param name="ipv6">The IPv6 /16 of a dual-stack testbed whose IPv6 side every datagram takes: clients, listener and downstreams; null for IPv4.</param>
-    protected BalancingForwarderTests(string prefix, string network, string? ipv6 = null)
-    {
-        _ipv6 = ipv6 is not null;
+    /// <param name="ipv6">The IPv6 /16 of the dual-stack testbed, whose IPv6 side the "IPv6" cases take: clients, listener and downstreams.</param>
+    protected BalancingForwarderTests(string prefix, string network, string ipv6) =>
         _bed = NetnsTestbed.Create(prefix, network, Downstreams, ipv6: ipv6);
-        try
-        {
-            for (var i = 0; i < Downstreams; i++)
-            {
-                _receivers.Add(_bed.Downstreams[i].Invoke(() => new CountingReceiver(_ipv6 ? IPAddress.IPv6Any : IPAddress.Any, 6000 + i)));
-            }
-            _sources = new ClientSources(_bed, addresses: 50, _ipv6);
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
-    }
 
     private protected abstract ForwardingMode Mode { get; }
 
@@ -60,9 +45,12 @@ public abstract class BalancingForwarderTests : IDisposable
         _bed.Dispose();
     }
 
-    [Fact]
-    public async Task SourceHash_1000SourcesOf50Datagrams_EachSourceWhollyAtItsPredictedDownstream()
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task SourceHash_1000SourcesOf50Datagrams_EachSourceWhollyAtItsPredictedDownstream(string family)
     {
+        UseFamily(family);
         var set = Set();
         var forwarder = Start(set, BalancePolicy.SourceHash, HashKey.SourceIpPort);
         var sources = _sources.Take(1000);
@@ -86,9 +74,12 @@ public abstract class BalancingForwarderTests : IDisposable
         Assert.Equal(Mode != ForwardingMode.Userspace, stats.ModeCounters.Any(c => c.Name == "fallback_received_total"));
     }
 
-    [Fact]
-    public async Task SourceHash_SourceIp_EveryPortOfAnAddressToOneDownstream()
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task SourceHash_SourceIp_EveryPortOfAnAddressToOneDownstream(string family)
     {
+        UseFamily(family);
         var set = Set();
         Start(set, BalancePolicy.SourceHash, HashKey.SourceIp);
         var sources = _sources.Take(500);
@@ -101,9 +92,12 @@ public abstract class BalancingForwarderTests : IDisposable
         Assert.True(byAddress.Select(g => at[g.First()][0]).Distinct().Count() >= 8, "50 addresses reached fewer than 8 of 10 downstreams");
     }
 
-    [Fact]
-    public async Task SourceHash_10000SourcesOverTenEqualDownstreams_SpreadAsPredictedWithin120Percent()
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task SourceHash_10000SourcesOverTenEqualDownstreams_SpreadAsPredictedWithin120Percent(string family)
     {
+        UseFamily(family);
         var set = Set();
         Start(set, BalancePolicy.SourceHash, HashKey.SourceIpPort);
         var sources = _sources.Take(10_000);
@@ -124,9 +118,12 @@ public abstract class BalancingForwarderTests : IDisposable
         Assert.True(counts.Max() <= 1.20 * counts.Min(), string.Join(", ", counts));
     }
 
-    [Fact]
-    public async Task SourceHash_OneOfTenRemovedThenBack_ItsSourcesSpreadOverTheRestAndFewOthersMove()
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task SourceHash_OneOfTenRemovedThenBack_ItsSourcesSpreadOverTheRestAndFewOthersMove(string family)
     {
+        UseFamily(family);
         var set = Set();
         var forwarder = Start(set, BalancePolicy.SourceHash, HashKey.SourceIpPort);
         var sources = _sources.Take(1000);
@@ -155,8 +152,9 @@ public abstract class BalancingForwarderTests : IDisposable
     /// Weighted round robin: 6,000 datagrams split exactly 1,000/2,000/3,000. A fact in the modes whose workers
     /// share one sequence (tc_ebpf keeps a position per CPU: TcEbpfBalancingTests checks its shares).
     /// </summary>
-    private protected async Task WeightedRoundRobinSplitsExactly()
+    private protected async Task WeightedRoundRobinSplitsExactly(string family)
     {
+        UseFamily(family);
         var set = Set().Take(3).Select((d, i) => d with { Weight = i + 1 }).ToArray();
         Start(set, BalancePolicy.RoundRobin, HashKey.SourceIp);
         var source = _sources.Take(1);
@@ -173,8 +171,9 @@ public abstract class BalancingForwarderTests : IDisposable
     /// Weighted round robin where each CPU keeps its own position in the weighted order (tc_ebpf): over
     /// <paramref name="datagrams"/> datagrams each share is within <paramref name="tolerance"/> of its weight's.
     /// </summary>
-    private protected async Task WeightedRoundRobinFollowsWeights(int datagrams, double tolerance)
+    private protected async Task WeightedRoundRobinFollowsWeights(string family, int datagrams, double tolerance)
     {
+        UseFamily(family);
         var set = Set().Take(3).Select((d, i) => d with { Weight = i + 1 }).ToArray();
         var forwarder = Start(set, BalancePolicy.RoundRobin, HashKey.SourceIp);
         var source = _sources.Take(1);
@@ -193,9 +192,12 @@ public abstract class BalancingForwarderTests : IDisposable
         Assert.Equal(datagrams, forwarder.ReadStats().Forwarded);
     }
 
-    [Fact]
-    public async Task SourceHash_Weights123_SourcesSplitByWeight()
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task SourceHash_Weights123_SourcesSplitByWeight(string family)
     {
+        UseFamily(family);
         var set = Set().Take(3).Select((d, i) => d with { Weight = i + 1 }).ToArray();
         Start(set, BalancePolicy.SourceHash, HashKey.SourceIpPort);
         var sources = _sources.Take(3000);
@@ -214,10 +216,13 @@ public abstract class BalancingForwarderTests : IDisposable
     }
 
     [Theory]
-    [InlineData("round_robin")]
-    [InlineData("source_hash")]
-    public async Task Weight0_DrainedDownstreamGetsNothingAndReturnsWhenRaised(string policy)
+    [InlineData("round_robin", "IPv4")]
+    [InlineData("round_robin", "IPv6")]
+    [InlineData("source_hash", "IPv4")]
+    [InlineData("source_hash", "IPv6")]
+    public async Task Weight0_DrainedDownstreamGetsNothingAndReturnsWhenRaised(string policy, string family)
     {
+        UseFamily(family);
         Assert.True(YamlNames.TryParse<BalancePolicy>(policy, out var balance));
         var configs = Set().Take(3).Select(d => new DownstreamConfig(d.Name, d.Endpoint)).ToArray();
         var forwarder = Start([], balance, HashKey.SourceIpPort);
@@ -232,6 +237,20 @@ public abstract class BalancingForwarderTests : IDisposable
         rotation.SetConfigured([configs[0], configs[1] with { Weight = 1 }, configs[2]]);
         await SendRoundAsync(sources, round: 1, k: 0);
         Assert.InRange(_receivers[1].Count, 50, 150);
+    }
+
+    /// <summary>
+    /// The first step of every test: a receiver on each downstream and 50 client addresses, all on the side of the
+    /// dual-stack testbed that <paramref name="family"/> ("IPv4" or "IPv6") names, which every datagram then takes.
+    /// </summary>
+    private void UseFamily(string family)
+    {
+        _ipv6 = family switch { "IPv4" => false, "IPv6" => true, _ => throw new ArgumentOutOfRangeException(nameof(family), family, "IPv4 or IPv6") };
+        for (var i = 0; i < Downstreams; i++)
+        {
+            _receivers.Add(_bed.Downstreams[i].Invoke(() => new CountingReceiver(_ipv6 ? IPAddress.IPv6Any : IPAddress.Any, 6000 + i)));
+        }
+        _sources = new ClientSources(_bed, addresses: 50, _ipv6);
     }
 
     private IListenerForwarder Start(Downstream[] set, BalancePolicy balance, HashKey hashKey)

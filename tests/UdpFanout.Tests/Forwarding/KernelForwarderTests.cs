@@ -9,8 +9,11 @@ using UdpFanout.Tests.Testing;
 namespace UdpFanout.Tests.Forwarding;
 
 /// <summary>
-/// What every eBPF mode must do, with its program attached for real on the proxy of a network-namespace testbed
-/// and real packets: each mode's test class inherits these and adds its own.
+/// What every eBPF mode must do, with its program attached for real on the proxy of a dual-stack network-namespace
+/// testbed and real packets counted by ordinary sockets at the receivers (so a datagram with a bad checksum, which
+/// the receiving kernel drops silently, shows as missing): each mode's test class inherits these and adds its own.
+/// A test runs over IPv4 unless it starts with <see cref="UseFamily"/>: the cases the same in both families are
+/// theories over "IPv4" and "IPv6", and IPv6's own (extension headers, neighbour discovery) take IPv6.
 /// </summary>
 [Collection(KernelCollection.Name)]
 public abstract class KernelForwarderTests : IAsyncLifetime
@@ -21,28 +24,43 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     private IListenerForwarder? _forwarder;
 
     protected KernelForwarderTests(string prefix, string network, int proxyRxQueues = 1) =>
-        Bed = NetnsTestbed.Create(prefix, network, downstreams: 3, proxyRxQueues: proxyRxQueues);
+        Bed = NetnsTestbed.Create(prefix, network, downstreams: 3, proxyRxQueues: proxyRxQueues, ipv6: "fd91");
+
+    /// <summary>Whether this test runs over IPv6 (see <see cref="UseFamily"/>).</summary>
+    private protected bool Ipv6 { get; private set; }
 
     private protected abstract ForwardingMode Mode { get; }
 
     private protected abstract IListenerForwarder Create(ListenerConfig listener);
 
-    /// <summary>Datagrams the mode's program passed to the kernel as fragments, from its mode counters.</summary>
-    private protected abstract long FragmentsPassed(ListenerStats stats);
+    /// <summary>Datagrams the mode's program passed to the kernel, from its mode counters, by reason label.</summary>
+    private protected abstract long PassedToStack(ListenerStats stats, string reason);
 
     /// <summary>The test seam of the forwarder's userspace fallback (see <see cref="InjectedFault"/>).</summary>
     private protected abstract InjectedFault FallbackFault(IListenerForwarder forwarder);
 
-    /// <summary>The source address downstream <paramref name="index"/> sees: the client's when the mode keeps it, else the proxy's.</summary>
+    /// <summary>The source address downstream <paramref name="index"/> sees in the test's family: the client's when the mode keeps it, else the proxy's.</summary>
     protected abstract IPAddress ExpectedSource(int index);
+
+    /// <summary>The client's address in the test's family.</summary>
+    protected IPAddress ClientAddress => Ipv6 ? Bed.ClientAddress6 : Bed.ClientAddress;
+
+    /// <summary>The listener's address in the test's family.</summary>
+    protected IPAddress ProxyAddress => Ipv6 ? Bed.ProxyAddress6 : Bed.ProxyAddress;
 
     public Task InitializeAsync()
     {
+        AddReceivers();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A receiver on each downstream, port 6000 + i, for the test's family.</summary>
+    private void AddReceivers()
+    {
         for (var i = 0; i < 3; i++)
         {
-            Receivers.Add(Bed.Downstreams[i].Invoke(() => new CountingReceiver(IPAddress.Any, 6000 + i)));
+            Receivers.Add(Bed.Downstreams[i].Invoke(() => new CountingReceiver(Ipv6 ? IPAddress.IPv6Any : IPAddress.Any, 6000 + i)));
         }
-        return Task.CompletedTask;
     }
 
     public Task DisposeAsync()
@@ -56,26 +74,30 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    [Fact]
-    public async Task Forward_100kNumberedDatagramsFromOnePort_EachArrivesOnceByteExactSpreadWithinOnePercent()
+    [Theory]
+    [InlineData("IPv4", 100_000)]
+    [InlineData("IPv6", 30_000)]
+    public async Task Forward_NumberedDatagramsFromOnePort_EachArrivesOnceByteExactSpreadWithinOnePercent(string family, int count)
     {
+        UseFamily(family);
         var forwarder = Start(Downstreams(0, 1, 2));
         using var client = ClientSocket();
 
-        await SendPacedAsync(client, 100_000, seq => 16 + (int)(seq % 1400));
+        await SendPacedAsync(client, count, seq => 16 + (int)(seq % 1400));
 
         var all = Receivers.SelectMany(r => r.Sequences).Order().ToArray();
-        Assert.Equal(Enumerable.Range(0, 100_000).Select(i => (long)i), all);
+        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), all);
         Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
         var counts = Receivers.Select(r => r.Count).ToArray();
-        Assert.True(counts.Max() - counts.Min() <= 1000, $"spread beyond 1%: {string.Join(",", counts)}");
+        Assert.True(counts.Max() - counts.Min() <= count / 100, $"spread beyond 1%: {string.Join(",", counts)}");
         foreach (var (receiver, i) in Receivers.Select((r, i) => (r, i)))
         {
             Assert.All(receiver.Sources, s => Assert.Equal(ExpectedSource(i), s.Address));
         }
         var stats = forwarder.ReadStats();
-        Assert.Equal(100_000, stats.Forwarded);
+        Assert.Equal((count, count), (stats.Received, stats.Forwarded));
         Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
         foreach (var (receiver, i) in Receivers.Select((r, i) => (r, i)))
         {
             Assert.Equal(receiver.Count, stats.Downstreams.Single(d => d.Downstream.Name == $"s{i}").Packets);
@@ -118,9 +140,12 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task Forward_8000ByteDatagramsFragmentedOnTheWire_ArriveWholeThroughTheFallback()
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task Forward_8000ByteDatagramsFragmentedOnTheWire_ArriveWholeThroughTheFallback(string family)
     {
+        UseFamily(family);
         var forwarder = Start(Downstreams(0, 1, 2));
         using var client = ClientSocket();
 
@@ -129,9 +154,29 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(0, 30).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
         Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
         var stats = forwarder.ReadStats();
-        Assert.Equal(30, stats.Forwarded);
+        Assert.Equal((30L, 30L), (stats.Received, stats.Forwarded));
         // Only first fragments carry the UDP header the program matches; the rest pass without a look.
-        Assert.Equal(30, FragmentsPassed(stats));
+        Assert.Equal(30, PassedToStack(stats, "fragment"));
+        Assert.Equal(30, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+    }
+
+    [Fact]
+    public async Task Forward_Ipv6DatagramsWithADestinationOptionsHeader_GoThroughTheFallback()
+    {
+        UseFamily("IPv6");
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+        // A destination options header of 8 bytes holding one PadN option: the kernel puts it on every datagram.
+        client.SetRawSocketOption(IPPROTO_IPV6, IPV6_DSTOPTS, new byte[] { 0, 0, 1, 4, 0, 0, 0, 0 });
+
+        await SendPacedAsync(client, 50, _ => 64, burst: 10);
+
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((50L, 50L), (stats.Received, stats.Forwarded));
+        Assert.Equal(50, PassedToStack(stats, "extension_header"));
+        Assert.Equal(50, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
     }
 
     [Fact]
@@ -249,6 +294,22 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         Assert.True(connection.Connected);
         await Eventually.TrueAsync(() => other.Count == 1, "a datagram to another port to reach the proxy's own socket");
         Assert.Equal(0, Receivers[0].Count);
+    }
+
+    [Fact]
+    public async Task Start_NeighbourDiscoveryFromTheClient_IsStillAnswered()
+    {
+        UseFamily("IPv6");
+        var forwarder = Start(Downstreams(0));
+        Bed.Client.Exec("ip -6 neigh flush all");
+
+        var ping = Bed.Client.TryExec($"ping -6 -c 2 -W 2 {Bed.ProxyAddress6}");
+        using var client = ClientSocket();
+        await SendPacedAsync(client, 10, _ => 64, burst: 10);
+
+        Assert.True(ping.Code == 0, ping.Output);
+        Assert.Contains("lladdr", Bed.Client.Exec($"ip -6 neigh show {Bed.ProxyAddress6}"));
+        Assert.Equal(10, forwarder.ReadStats().Forwarded);
     }
 
     [Fact]
@@ -431,6 +492,65 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         Assert.False(daemon.HasExited);
     }
 
+    [Fact]
+    public async Task Daemon_Ipv6ListenerAndDownstreamsInTheConfig_AcceptedAndForwarded()
+    {
+        UseFamily("IPv6");
+        var downstreams = string.Concat(Enumerable.Range(0, 3).Select(i => $"\n      - {{ name: s{i}, address: \"[{Bed.DownstreamAddress6(i)}]:{6000 + i}\" }}"));
+        using var config = new TempConfig($$"""
+            listeners:
+              - name: kernel6
+                bind: "[{{Bed.ProxyAddress6}}]:{{ListenPort}}"
+                mode: {{Mode.YamlName()}}
+                interface: {{Bed.ProxyIngress}}
+                downstream:{{downstreams}}
+            metrics: { enabled: false }
+            """);
+        using var daemon = new DaemonProcess(config.Path, Bed.Proxy);
+        daemon.WaitReady();
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress6, ListenPort), () => Receivers.Sum(r => r.Count));
+
+        await client.SendAsync(300, _ => 64, burst: 300);
+
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.InRange(r.Count, 50, 150));
+        Assert.DoesNotContain("fail:", daemon.Output);
+    }
+
+    /// <summary>
+    /// A listener on [::] with an IPv4 downstream "v4" (a receiver on downstream 0, port 6100, added to
+    /// <see cref="Receivers"/> as the fourth) and the IPv6 downstreams s1 and s2, then 300 numbered datagrams from
+    /// an IPv4 client (0 to 299) and 300 from an IPv6 client (1000 to 1299), all of them at the receivers.
+    /// </summary>
+    private protected async Task<IListenerForwarder> ForwardBothFamiliesThroughAnIpv6AnyListenerAsync()
+    {
+        UseFamily("IPv6");
+        Receivers.Add(Bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, 6100)));
+        Downstream[] set = [new("v4", new IPEndPoint(Bed.DownstreamAddress(0), 6100)), .. Downstreams(1, 2)];
+        var forwarder = Start(set, Listener(IPAddress.IPv6Any));
+        using var client4 = ClientSocket(AddressFamily.InterNetwork);
+        using var client6 = ClientSocket();
+
+        await SendPacedAsync(client4, 300, _ => 64, burst: 100, to: Bed.ProxyAddress);
+        await SendPacedAsync(client6, 300, _ => 64, burst: 100, first: 1000);
+        return forwarder;
+    }
+
+    /// <summary>
+    /// The first step of a test that takes <paramref name="family"/> ("IPv4", the default, or "IPv6"): the
+    /// receivers, listener, downstreams and client sockets of the helpers below are then on that side of the testbed.
+    /// </summary>
+    private protected void UseFamily(string family)
+    {
+        Ipv6 = family switch { "IPv4" => false, "IPv6" => true, _ => throw new ArgumentOutOfRangeException(nameof(family), family, "IPv4 or IPv6") };
+        if (Ipv6)
+        {
+            Receivers.ForEach(r => r.Dispose());
+            Receivers.Clear();
+            AddReceivers();
+        }
+    }
+
     /// <summary>
     /// The daemon in the proxy namespace on <paramref name="config"/>, once <paramref name="client"/>'s first 300
     /// numbered datagrams went through it.
@@ -504,43 +624,53 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         _forwarder = null;
     }
 
-    private protected ListenerConfig Listener() => new()
+    /// <summary>The test's listener, on the proxy's address of its family unless <paramref name="bind"/> says otherwise.</summary>
+    private protected ListenerConfig Listener(IPAddress? bind = null) => new()
     {
         Name = "kernel",
-        Bind = new IPEndPoint(Bed.ProxyAddress, ListenPort),
+        Bind = new IPEndPoint(bind ?? ProxyAddress, ListenPort),
         Mode = Mode,
         Interface = Bed.ProxyIngress,
     };
 
+    /// <summary>Downstreams on the testbed's receivers, in the test's family.</summary>
     private protected Downstream[] Downstreams(params int[] indexes) =>
-        indexes.Select(i => new Downstream($"s{i}", new IPEndPoint(Bed.DownstreamAddress(i), 6000 + i))).ToArray();
+        indexes.Select(i => new Downstream($"s{i}", new IPEndPoint(Ipv6 ? Bed.DownstreamAddress6(i) : Bed.DownstreamAddress(i), 6000 + i))).ToArray();
 
-    protected Socket ClientSocket() => Bed.Client.Invoke(() =>
+    /// <summary>A client socket in the client namespace, in the test's family or the one <paramref name="family"/> names.</summary>
+    protected Socket ClientSocket(AddressFamily? family = null) => Bed.Client.Invoke(() =>
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(Bed.ClientAddress, 0));
+        var ipv6 = family is null ? Ipv6 : family == AddressFamily.InterNetworkV6;
+        var socket = new Socket(ipv6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(ipv6 ? Bed.ClientAddress6 : Bed.ClientAddress, 0));
         return socket;
     });
 
-    /// <summary>Sends in bursts, each waiting for the receivers to catch up, so the test measures delivery, not overflow.</summary>
-    protected async Task SendPacedAsync(Socket client, long count, Func<long, int> lengthOf, int burst = 1000)
+    /// <summary>
+    /// Sends in bursts, each waiting for the receivers to catch up, so the test measures delivery, not overflow:
+    /// numbers <paramref name="first"/> onwards, to the listener's address in the test's family unless <paramref name="to"/> says otherwise.
+    /// </summary>
+    protected async Task SendPacedAsync(Socket client, long count, Func<long, int> lengthOf, int burst = 1000, long first = 0, IPAddress? to = null)
     {
-        var target = new IPEndPoint(Bed.ProxyAddress, ListenPort);
+        var target = new IPEndPoint(to ?? ProxyAddress, ListenPort);
         var buffer = new byte[65507];
         var start = Receivers.Sum(r => r.Count);
-        for (var seq = 0L; seq < count;)
+        for (var seq = first; seq < first + count;)
         {
-            var end = Math.Min(count, seq + burst);
+            var end = Math.Min(first + count, seq + burst);
             for (; seq < end; seq++)
             {
                 var payload = buffer.AsSpan(0, lengthOf(seq));
                 NumberedPayload.Write(payload, seq);
                 client.SendTo(payload, SocketFlags.None, target);
             }
-            var expected = start + end;
+            var expected = start + end - first;
             await Eventually.TrueAsync(() => Receivers.Sum(r => r.Count) >= expected, $"{expected} datagrams at the receivers");
         }
     }
+
+    private const int IPPROTO_IPV6 = 41;
+    private const int IPV6_DSTOPTS = 59;
 
     private sealed class DisposableListener(TcpListener listener) : IDisposable
     {

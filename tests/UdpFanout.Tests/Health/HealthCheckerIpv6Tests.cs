@@ -18,15 +18,7 @@ namespace UdpFanout.Tests.Health;
 [Collection(KernelCollection.Name)]
 public sealed class HealthCheckerIpv6Tests : IAsyncLifetime
 {
-    private static readonly HealthConfig Health = new()
-    {
-        Enabled = true,
-        Protocol = HealthProtocol.UdpEcho,
-        Interval = TimeSpan.FromMilliseconds(100),
-        Timeout = TimeSpan.FromMilliseconds(50),
-        UnhealthyThreshold = 3,
-        HealthyThreshold = 2,
-    };
+    private static readonly HealthConfig Health = HealthCheckerTests.Health;
 
     private readonly NetnsTestbed _bed = NetnsTestbed.Create("u6c", "10.190", downstreams: 3, ipv6: "fd90");
     private readonly List<EchoingReceiver> _receivers = [];

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.AfXdp;
 using UdpFanout.Forwarding;
@@ -10,13 +11,14 @@ using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.AfXdp;
 
-/// <summary>The XDP program and AF_XDP sockets for real on a veth with two RX queues: the shared data-path tests plus the mode's own.</summary>
+/// <summary>The XDP program and AF_XDP sockets for real on a veth with two RX queues: the shared data-path tests plus the mode's own, a mixed-family listener among them.</summary>
 public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202", proxyRxQueues: 2)
 {
     private protected override ForwardingMode Mode => ForwardingMode.AfXdp;
 
     // The payload leaves through a socket of the proxy, from its address on the downstream's network.
-    protected override IPAddress ExpectedSource(int index) => IPAddress.Parse($"{Bed.Network}.{11 + index}.1");
+    protected override IPAddress ExpectedSource(int index) =>
+        IPAddress.Parse(Ipv6 ? $"{Bed.Ipv6Network}:{11 + index}::1" : $"{Bed.Network}.{11 + index}.1");
 
     private readonly RecordingLogger _log = new();
 
@@ -25,8 +27,8 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
 
     private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((AfXdpForwarder)forwarder).FallbackFault;
 
-    private protected override long FragmentsPassed(ListenerStats stats) =>
-        stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
+    private protected override long PassedToStack(ListenerStats stats, string reason) =>
+        stats.ModeCounters.Single(c => c.Name == "afxdp_passed_to_stack_total" && c.Labels![0].Value == reason).Value;
 
     // Not in tc_ebpf: its fallback keeps the client's address, so the ICMP errors go to the client, not to the proxy.
     [Fact]
@@ -41,6 +43,19 @@ public sealed class AfXdpForwarderTests() : KernelForwarderTests("ufx", "10.202"
         await Eventually.TrueAsync(() => IcmpErrors(forwarder, closed, IcmpError.PortUnreachable) == 20, "20 port unreachable errors for the closed downstream");
         var stats = forwarder.ReadStats();
         Assert.Equal((20L, 20L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+    }
+
+    [Fact]
+    public async Task Forward_MixedFamilyListener_BothFamiliesTakeTheSocketsAndReachEveryDownstream()
+    {
+        // The payload leaves through a socket of the proxy, so a datagram of either family can go to a downstream of either.
+        var forwarder = await ForwardBothFamiliesThroughAnIpv6AnyListenerAsync();
+
+        Assert.Equal(Enumerable.Range(0, 300).Concat(Enumerable.Range(1000, 300)).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers[1..], r => Assert.InRange(r.Count, 150, 250));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((600L, 600L), (stats.Received, stats.Forwarded));
+        Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
     }
 
     [Fact]

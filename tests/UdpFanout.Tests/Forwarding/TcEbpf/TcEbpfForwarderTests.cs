@@ -12,22 +12,24 @@ using UdpFanout.Tests.Testing;
 namespace UdpFanout.Tests.Forwarding.TcEbpf;
 
 /// <summary>
-/// The tc program attached for real: the shared data-path tests and the classic tc filter's lifecycle (what kernels
-/// before 6.6 get), then the tcx link's: attached, shared, kept across a restart, taken over and detached.
+/// The tc program attached for real: the shared data-path tests and what only a router in the kernel does (the
+/// hop limit, each family to its own downstreams, the other family's through the fallback), the classic tc
+/// filter's lifecycle (what kernels before 6.6 get), then the tcx link's: attached, shared, kept across a restart,
+/// taken over and detached.
 /// </summary>
 public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201")
 {
     private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
 
-    protected override IPAddress ExpectedSource(int index) => Bed.ClientAddress;
+    protected override IPAddress ExpectedSource(int index) => ClientAddress;
 
     private protected override IListenerForwarder Create(ListenerConfig listener) =>
         new TcEbpfForwarder(listener, NullLoggerFactory.Instance, FileDescriptorStores.None(), tcxLinks: false);
 
     private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((TcEbpfForwarder)forwarder).FallbackFault;
 
-    private protected override long FragmentsPassed(ListenerStats stats) =>
-        stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
+    private protected override long PassedToStack(ListenerStats stats, string reason) =>
+        stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == reason).Value;
 
     [Fact]
     public async Task Forward_NextHopThatNeverAnswers_CountsAsForwardedAndAsUnresolved()
@@ -445,6 +447,64 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
     }
 
     /// <summary>A store as outside systemd: descriptors close with their listener.</summary>
+    [Fact]
+    public void Forward_Ipv6HopLimit_ArrivesDecrementedByOne()
+    {
+        UseFamily("IPv6");
+        using var receiver = Bed.Downstreams[0].Invoke(() => new HopLimitReceiver(6500));
+        var forwarder = Start([new Downstream("s0", new IPEndPoint(Bed.DownstreamAddress6(0), 6500))]);
+        using var client = ClientSocket();
+        // IPV6_UNICAST_HOPS (16 at level IPPROTO_IPV6): sent with 64, whatever the namespace's default.
+        client.SetRawSocketOption(41, 16, BitConverter.GetBytes(64));
+
+        for (var seq = 0; seq < 20; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress6, ListenPort));
+        }
+        var received = receiver.Receive(20);
+
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => ((long)i, 63)), received.OrderBy(r => r.Sequence));
+        Assert.Equal(20, forwarder.ReadStats().Forwarded);
+        Assert.Equal(0, forwarder.ReadStats().ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+    }
+
+    [Fact]
+    public async Task Forward_MixedFamilyListener_EachFamilyGoesInTheKernelToItsOwnDownstreams()
+    {
+        var forwarder = await ForwardBothFamiliesThroughAnIpv6AnyListenerAsync();
+
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Receivers[3].Sequences.Order());
+        Assert.Equal(Enumerable.Range(1000, 300).Select(i => (long)i), Receivers[..3].SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers[1..3], r => Assert.InRange(r.Count, 100, 200));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((600L, 600L), (stats.Received, stats.Forwarded));
+        Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+        // The XDP layer (xdp: auto) met each IPv4 datagram once, forwarded or passed to tc, and left IPv6 to tc.
+        Assert.Equal(300, stats.ModeCounters.Where(c => c.Name is "tc_xdp_forwarded_total" or "tc_xdp_passed_total" or "tc_xdp_redirect_failed_total").Sum(c => c.Value));
+    }
+
+    [Fact]
+    public async Task Forward_NoDownstreamOfTheDatagramsFamily_TheFallbackSendsItToTheOtherFamily()
+    {
+        UseFamily("IPv6");
+        using var ipv4Receiver = Bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, 6100));
+        var forwarder = Start([new Downstream("v4", new IPEndPoint(Bed.DownstreamAddress(0), 6100))]);
+        using var client = ClientSocket();
+        var target = new IPEndPoint(Bed.ProxyAddress6, ListenPort);
+
+        for (var seq = 0; seq < 50; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), target);
+        }
+
+        await Eventually.TrueAsync(() => ipv4Receiver.Count == 50, "50 datagrams at the IPv4 downstream");
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), ipv4Receiver.Sequences.Order());
+        var stats = forwarder.ReadStats();
+        Assert.Equal((50L, 50L), (stats.Received, stats.Forwarded));
+        Assert.Equal(50, PassedToStack(stats, "other_family"));
+        Assert.Equal(50, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+    }
+
     private static FileDescriptorStore Unstored() => new(null, [], NullLogger.Instance);
 
     private TcEbpfForwarder StartTcx(ListenerConfig listener, Downstream[] downstreams, FileDescriptorStore store) => Bed.Proxy.Invoke(() =>

@@ -13,8 +13,9 @@ namespace UdpFanout.Tests.Forwarding.TcEbpf;
 
 /// <summary>
 /// The tc program run on fixture frames through BPF_PROG_TEST_RUN: {description, input frame, expected verdict,
-/// expected output frame}. It runs in a namespace where the downstream has a route and a neighbour, with
-/// forwarding on, as on a real proxy.
+/// expected output frame}, and for IPv6 the counter it lands in. It runs in a namespace where the downstream of
+/// either family has a route and a neighbour, with forwarding on in both, as on a real proxy. The cases the same
+/// in both families are theories over "IPv4" and "IPv6".
 /// </summary>
 [Collection(KernelCollection.Name)]
 public sealed class TcProgramFixtureTests : IDisposable
@@ -26,18 +27,24 @@ public sealed class TcProgramFixtureTests : IDisposable
 
     private static readonly IPEndPoint Listener = IPEndPoint.Parse("192.0.2.1:5514");
     private static readonly IPEndPoint Downstream = IPEndPoint.Parse("10.201.250.2:6000");
+    private static readonly IPEndPoint Listener6 = IPEndPoint.Parse("[fd91:1::1]:5514");
+    private static readonly IPEndPoint Downstream6 = IPEndPoint.Parse("[fd91:250::2]:6000");
+    private static readonly Ipv6UdpFrame Matching6 = new() { Destination = Listener6.Address, DestinationPort = Listener6.Port };
 
     private readonly NetworkNamespace _ns = new($"uftfx{Environment.ProcessId % 10000:x}");
     private readonly int _ingressIfindex;
 
     public TcProgramFixtureTests()
     {
+        _ns.Exec("sysctl -qw net.ipv6.conf.all.forwarding=1");
+        _ns.Exec("sysctl -qw net.ipv4.ip_forward=1");
         _ns.Exec("ip link add fxa type veth peer name fxb");
         _ns.Exec("ip addr add 10.201.250.1/24 dev fxa");
+        _ns.Exec("ip addr add fd91:250::1/64 dev fxa nodad");
         _ns.Exec("ip link set fxa up");
         _ns.Exec("ip link set fxb up");
         _ns.Exec("ip neigh add 10.201.250.2 lladdr 02:00:00:00:00:99 dev fxa nud permanent");
-        _ns.Exec("sysctl -qw net.ipv4.ip_forward=1");
+        _ns.Exec("ip -6 neigh add fd91:250::2 lladdr 02:00:00:00:00:99 dev fxa nud permanent");
         _ingressIfindex = int.Parse(_ns.Exec("cat /sys/class/net/fxb/ifindex").Trim());
     }
 
@@ -60,6 +67,49 @@ public sealed class TcProgramFixtureTests : IDisposable
             { "later fragment: to the stack", matching with { FragmentOffsetUnits = 185 }, TcActUnspec, null },
             { "later fragment with TTL 1: to the stack, its bytes only look like the listener's port", matching with { FragmentOffsetUnits = 185, Ttl = 1 }, TcActUnspec, null },
         };
+    }
+
+    private static Ipv6UdpFrame Forwarded6(Ipv6UdpFrame input) =>
+        input with { Destination = Downstream6.Address, DestinationPort = Downstream6.Port, HopLimit = (byte)(input.HopLimit - 1) };
+
+    public static TheoryData<string, Ipv6UdpFrame, uint, Ipv6UdpFrame?, string> Ipv6Fixtures() => new()
+    {
+        { "matching UDP: destination rewritten, hop limit decremented, checksum right", Matching6, TcActRedirect, Forwarded6(Matching6), "FANOUT_TC_FORWARDED 1" },
+        { "traffic class and flow label: kept", Matching6 with { TrafficClass = 0xB8, FlowLabel = 0x12345 }, TcActRedirect, Forwarded6(Matching6 with { TrafficClass = 0xB8, FlowLabel = 0x12345 }), "FANOUT_TC_FORWARDED 1" },
+        { "VLAN tag: rewritten behind it", Matching6 with { VlanId = 42 }, TcActRedirect, Forwarded6(Matching6 with { VlanId = 42 }), "FANOUT_TC_FORWARDED 1" },
+        { "odd payload length: checksum right", Matching6 with { Payload = [9, 8, 7] }, TcActRedirect, Forwarded6(Matching6 with { Payload = [9, 8, 7] }), "FANOUT_TC_FORWARDED 1" },
+        { "another UDP port: untouched, not counted", Matching6 with { DestinationPort = 5515 }, TcActUnspec, null, "" },
+        { "another address: untouched, not counted", Matching6 with { Destination = IPAddress.Parse("fd91:1::99") }, TcActUnspec, null, "" },
+        { "destination options: to the stack", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.DestinationOptions] }, TcActUnspec, null, "FANOUT_TC_PASS_EXTENSION_HEADER 1" },
+        { "hop-by-hop options: to the stack", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.HopByHop] }, TcActUnspec, null, "FANOUT_TC_PASS_EXTENSION_HEADER 1" },
+        { "routing header: to the stack", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Routing] }, TcActUnspec, null, "FANOUT_TC_PASS_EXTENSION_HEADER 1" },
+        { "authentication header: to the stack", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Authentication] }, TcActUnspec, null, "FANOUT_TC_PASS_EXTENSION_HEADER 1" },
+        { "three extension headers: to the stack", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.HopByHop, Ipv6UdpFrame.Routing, Ipv6UdpFrame.DestinationOptions] }, TcActUnspec, null, "FANOUT_TC_PASS_EXTENSION_HEADER 1" },
+        { "first fragment: to the stack", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], MoreFragments = true }, TcActUnspec, null, "FANOUT_TC_PASS_FRAGMENT 1" },
+        { "fragment header behind destination options: a fragment", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.DestinationOptions, Ipv6UdpFrame.Fragment], MoreFragments = true }, TcActUnspec, null, "FANOUT_TC_PASS_FRAGMENT 1" },
+        { "later fragment: no UDP header in it, untouched, not counted", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], FragmentOffsetUnits = 185 }, TcActUnspec, null, "" },
+        { "later fragment with hop limit 1: untouched, its bytes only look like the listener's port", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], FragmentOffsetUnits = 185, HopLimit = 1 }, TcActUnspec, null, "" },
+        { "hop limit 1: dropped as a router drops it", Matching6 with { HopLimit = 1 }, TcActShot, Matching6 with { HopLimit = 1 }, "FANOUT_TC_TTL_EXPIRED 1" },
+        { "hop limit 0: dropped", Matching6 with { HopLimit = 0 }, TcActShot, Matching6 with { HopLimit = 0 }, "FANOUT_TC_TTL_EXPIRED 1" },
+        { "first fragment with hop limit 1: dropped, not reassembled and sent on", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], MoreFragments = true, HopLimit = 1 }, TcActShot, Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], MoreFragments = true, HopLimit = 1 }, "FANOUT_TC_TTL_EXPIRED 1" },
+        { "zero UDP checksum, invalid in IPv6: to the stack, which drops it", Matching6 with { ZeroUdpChecksum = true }, TcActUnspec, null, "FANOUT_TC_PASS_BAD_HEADER 1" },
+        { "version 4 in an IPv6 frame", Matching6 with { IpVersion = 4 }, TcActUnspec, null, "FANOUT_TC_PASS_BAD_HEADER 1" },
+        { "payload length beyond the frame", Matching6 with { PayloadLength = 8 + 8 + 1 }, TcActUnspec, null, "FANOUT_TC_PASS_BAD_HEADER 1" },
+        { "payload length shorter than the UDP header", Matching6 with { PayloadLength = 4 }, TcActUnspec, null, "FANOUT_TC_PASS_BAD_HEADER 1" },
+        { "payload length short of the UDP header behind an extension header", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.DestinationOptions], PayloadLength = 8 + 4 }, TcActUnspec, null, "FANOUT_TC_PASS_BAD_HEADER 1" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Ipv6Fixtures))]
+    public void Run_Ipv6Fixture_GivesTheExpectedVerdictFrameAndCounter(string description, Ipv6UdpFrame input, uint verdict, Ipv6UdpFrame? output, string counted)
+    {
+        var frame = input.Build();
+
+        var (actualVerdict, actualOutput, actualCounted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream6)]), frame, Listener6);
+
+        Assert.True(verdict == actualVerdict, $"{description}: verdict {actualVerdict}, expected {verdict}");
+        Assert.Equal(Convert.ToHexString(output?.Build() ?? frame), Convert.ToHexString(actualOutput));
+        Assert.Equal(counted, actualCounted);
     }
 
     /// <summary>What the kernel's ip_rcv_core refuses: the program must neither forward nor change it, and count it.</summary>
@@ -85,21 +135,25 @@ public sealed class TcProgramFixtureTests : IDisposable
     {
         var frame = input.Build();
 
-        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame, Listener);
 
         Assert.True(verdict == TcActUnspec, $"{description}: verdict {verdict}");
         Assert.Equal(Convert.ToHexString(frame), Convert.ToHexString(output));
         Assert.Equal($"{fanout_tc_stat.FANOUT_TC_PASS_BAD_HEADER} 1", counted);
     }
 
-    [Fact]
-    public void Run_LinkPaddingPastTheTotalLength_IsForwarded()
+    /// <summary>
+    /// Ethernet pads short frames to 60 bytes (an IPv4 one with two bytes of payload by 16), and a link may leave
+    /// bytes past the end of any packet: bytes past the IPv4 total length or the IPv6 payload length are not a bad header.
+    /// </summary>
+    [Theory]
+    [InlineData("IPv4", 60 - 14 - 20 - 8 - 2)]
+    [InlineData("IPv6", 10)]
+    public void Run_LinkPaddingPastTheIpLength_IsForwarded(string family, int padding)
     {
-        // Ethernet pads short frames to 60 bytes: bytes past the IP total length are not a bad header.
-        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port, Payload = [1, 2] };
-        var frame = matching.Build().Concat(new byte[60 - 14 - 20 - 8 - 2]).ToArray();
+        var frame = Matching(family, payload: [1, 2]).Concat(new byte[padding]).ToArray();
 
-        var (verdict, _, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+        var (verdict, _, counted) = RunAndCount(new DownstreamSet([new Downstream("d", DownstreamOf(family))]), frame, ListenerOf(family));
 
         Assert.Equal(TcActRedirect, verdict);
         Assert.Equal($"{fanout_tc_stat.FANOUT_TC_FORWARDED} 1", counted);
@@ -117,7 +171,7 @@ public sealed class TcProgramFixtureTests : IDisposable
     {
         var frame = new Ipv4UdpFrame { Destination = Listener.Address, Ttl = ttl, MoreFragments = fragment }.Build();
 
-        var (verdict, _, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame);
+        var (verdict, _, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream)]), frame, Listener);
 
         Assert.True(verdict == TcActShot, $"{description}: verdict {verdict}");
         Assert.Equal($"{fanout_tc_stat.FANOUT_TC_TTL_EXPIRED} 1", counted);
@@ -165,84 +219,191 @@ public sealed class TcProgramFixtureTests : IDisposable
     }
 
     [Fact]
-    public void Run_NoDownstream_DropsAndCounts()
+    public void Run_RewriteWhoseChecksumComesOutZero_WritesAllOnes()
     {
-        var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
+        // A payload word chosen so that the forwarded datagram's checksum computes to zero: RFC 8200 wants it sent
+        // as 0xffff, never as 0 (which would mean "no checksum", refused by every IPv6 receiver).
+        var forwarded = Forwarded6(Matching6 with { Payload = [1, 2, 3, 4, 5, 6, 0, 0] });
+        var udp = forwarded.Build().AsSpan(forwarded.UdpOffset);
+        var word = Ipv6UdpFrame.UdpChecksum(forwarded.Source, forwarded.Destination, udp);
+        byte[] payload = [1, 2, 3, 4, 5, 6, (byte)(word >> 8), (byte)word];
+        var expected = Forwarded6(Matching6 with { Payload = payload }).Build();
+        Assert.Equal(0, Ipv6UdpFrame.UdpChecksum(forwarded.Source, forwarded.Destination, expected.AsSpan(forwarded.UdpOffset)));
 
-        var (verdict, stats) = RunAndRead(DownstreamSet.Empty, frame, fanout_tc_stat.FANOUT_TC_NO_DOWNSTREAM);
+        var (verdict, output, _) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream6)]), (Matching6 with { Payload = payload }).Build(), Listener6);
 
-        Assert.Equal(TcActShot, verdict);
-        Assert.Equal(1, stats);
+        Assert.Equal(TcActRedirect, verdict);
+        Assert.Equal(0xFFFF, BinaryPrimitives.ReadUInt16BigEndian(output.AsSpan(Matching6.UdpOffset + 6)));
+        Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(output));
     }
 
     [Fact]
-    public void Run_EveryDownstreamUnhealthy_DropsAsNoHealthyDownstream()
+    public void Run_OnlyIpv4Downstreams_PassesToTheFallbackAsOtherFamily()
     {
-        var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
+        var frame = Matching6.Build();
 
-        var (verdict, _, counted) = RunAndCount(new DownstreamSet([], DropReason.NoHealthyDownstream), frame);
+        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("v4", Downstream)]), frame, Listener6);
 
-        Assert.Equal(TcActShot, verdict);
-        Assert.Equal($"{fanout_tc_stat.FANOUT_TC_NO_HEALTHY_DOWNSTREAM} 1", counted);
+        Assert.Equal(TcActUnspec, verdict);
+        Assert.Equal(frame, output);
+        Assert.Equal("FANOUT_TC_PASS_OTHER_FAMILY 1", counted);
     }
 
     [Fact]
-    public void Run_NoRouteToTheDownstream_DropsAndCounts()
+    public void Run_BothFamiliesInTheSet_EachDatagramGoesToADownstreamOfItsOwnFamily()
     {
-        var frame = new Ipv4UdpFrame { Destination = Listener.Address }.Build();
-        var unroutable = new Downstream("far", IPEndPoint.Parse("203.0.113.5:6000"));
+        var any = IPEndPoint.Parse($"[::]:{Listener6.Port}");
+        var set = new DownstreamSet([new Downstream("v4", Downstream), new Downstream("v6", Downstream6)]);
+        var v6 = Matching6 with { Destination = IPAddress.Parse("fd91:1::5") };
+        var v4 = new Ipv4UdpFrame { Destination = IPAddress.Parse("10.191.1.1"), DestinationPort = Listener6.Port };
 
-        var (verdict, stats) = RunAndRead(new DownstreamSet([unroutable]), frame, fanout_tc_stat.FANOUT_TC_NO_ROUTE);
+        var (v6Verdict, v6Output, v6Counted) = RunAndCount(set, v6.Build(), any);
+        var (v4Verdict, v4Output, v4Counted) = RunAndCount(set, v4.Build(), any);
 
-        Assert.Equal(TcActShot, verdict);
-        Assert.Equal(1, stats);
+        Assert.Equal((TcActRedirect, "FANOUT_TC_FORWARDED 1"), (v6Verdict, v6Counted));
+        Assert.Equal(Convert.ToHexString(Forwarded6(v6).Build()), Convert.ToHexString(v6Output));
+        Assert.Equal((TcActRedirect, "FANOUT_TC_FORWARDED 1"), (v4Verdict, v4Counted));
+        var v4Expected = v4 with { Destination = Downstream.Address, DestinationPort = Downstream.Port, Ttl = (byte)(v4.Ttl - 1) };
+        Assert.Equal(Convert.ToHexString(v4Expected.Build()), Convert.ToHexString(v4Output));
+    }
+
+    [Fact]
+    public void Run_Ipv4ToAnIpv6OnlyListener_PassesUntouchedAndUncounted()
+    {
+        var frame = new Ipv4UdpFrame { Destination = IPAddress.Parse("10.191.1.1"), DestinationPort = Listener6.Port }.Build();
+
+        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("v4", Downstream)]), frame, Listener6);
+
+        Assert.Equal((TcActUnspec, ""), (verdict, counted));
+        Assert.Equal(frame, output);
+    }
+
+    [Fact]
+    public void Run_Ipv6ToAnIpv4Listener_PassesUntouchedAndUncounted()
+    {
+        var frame = Matching6.Build();
+
+        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream6)]), frame, IPEndPoint.Parse($"0.0.0.0:{Listener6.Port}"));
+
+        Assert.Equal((TcActUnspec, ""), (verdict, counted));
+        Assert.Equal(frame, output);
+    }
+
+    [Fact]
+    public void Run_LargerThanTheEgressMtu_PassesAsFragNeeded()
+    {
+        _ns.Exec("ip link set fxa mtu 1280");
+        var frame = (Matching6 with { Payload = new byte[1300] }).Build();
+
+        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream6)]), frame, Listener6);
+
+        Assert.Equal((TcActUnspec, "FANOUT_TC_PASS_FRAG_NEEDED 1"), (verdict, counted));
+        Assert.Equal(frame, output);
+    }
+
+    [Fact]
+    public void Run_ForwardingDisabledOnTheIngressDevice_PassesAsForwardingDisabled()
+    {
+        _ns.Exec("sysctl -qw net.ipv6.conf.fxb.forwarding=0");
+        var frame = Matching6.Build();
+
+        var (verdict, output, counted) = RunAndCount(new DownstreamSet([new Downstream("d", Downstream6)]), frame, Listener6);
+
+        Assert.Equal((TcActUnspec, "FANOUT_TC_PASS_FORWARDING_DISABLED 1"), (verdict, counted));
+        Assert.Equal(frame, output);
+    }
+
+    [Theory]
+    [InlineData("IPv4", "no downstream", (int)DropReason.NoDownstream, "FANOUT_TC_NO_DOWNSTREAM 1")]
+    [InlineData("IPv4", "every downstream unhealthy", (int)DropReason.NoHealthyDownstream, "FANOUT_TC_NO_HEALTHY_DOWNSTREAM 1")]
+    [InlineData("IPv6", "no downstream", (int)DropReason.NoDownstream, "FANOUT_TC_NO_DOWNSTREAM 1")]
+    [InlineData("IPv6", "every downstream unhealthy", (int)DropReason.NoHealthyDownstream, "FANOUT_TC_NO_HEALTHY_DOWNSTREAM 1")]
+    public void Run_EmptySet_DropsWithItsReason(string family, string description, int reason, string counted)
+    {
+        var (verdict, _, actual) = RunAndCount(new DownstreamSet([], (DropReason)reason), Matching(family), ListenerOf(family));
+
+        Assert.True(verdict == TcActShot, description);
+        Assert.Equal(counted, actual);
+    }
+
+    [Theory]
+    [InlineData("IPv4", "203.0.113.5:6000")]
+    [InlineData("IPv6", "[fd91:999::5]:6000")]
+    public void Run_NoRouteToTheDownstream_DropsAndCounts(string family, string unroutable)
+    {
+        var (verdict, _, counted) = RunAndCount(new DownstreamSet([new Downstream("far", IPEndPoint.Parse(unroutable))]), Matching(family), ListenerOf(family));
+
+        Assert.Equal((TcActShot, "FANOUT_TC_NO_ROUTE 1"), (verdict, counted));
     }
 
     /// <summary>
-    /// The C and C# hashes and the table the program reads agree: for 100,000 random sources (address and port)
-    /// the program rewrites each datagram to the downstream the C# policy picks for that source. Both hash keys.
+    /// The C and C# hashes and the table the program reads agree, each family's own: for 100,000 random sources
+    /// (address and port) the program rewrites each datagram to the downstream the C# policy picks for that source.
+    /// Both hash keys.
     /// </summary>
     [Theory]
-    [InlineData(HashKeyName.SourceIpPort, 100_000)]
-    [InlineData(HashKeyName.SourceIp, 10_000)]
-    public void Run_SourceHashForRandomSources_PicksTheDownstreamTheCSharpPolicyPicks(HashKeyName keyName, int sources)
+    [InlineData("IPv4", HashKeyName.SourceIpPort, 100_000)]
+    [InlineData("IPv4", HashKeyName.SourceIp, 10_000)]
+    [InlineData("IPv6", HashKeyName.SourceIpPort, 100_000)]
+    [InlineData("IPv6", HashKeyName.SourceIp, 10_000)]
+    public void Run_SourceHashForRandomSources_PicksTheDownstreamTheCSharpPolicyPicks(string family, HashKeyName keyName, int sources)
     {
+        var ipv6 = IsIpv6(family);
         var hashKey = keyName == HashKeyName.SourceIp ? HashKey.SourceIp : HashKey.SourceIpPort;
         // Ten routable downstreams (permanent neighbours), weighted unevenly so weights travel in the table too.
-        var set = Enumerable.Range(0, 10).Select(i => new Downstream($"d{i}", IPEndPoint.Parse($"10.201.250.{10 + i}:{6000 + i}")) { Weight = 1 + i % 3 }).ToArray();
+        var set = Enumerable.Range(0, 10).Select(i => new Downstream($"d{i}", IPEndPoint.Parse(ipv6 ? $"[fd91:250::{10 + i}]:{6000 + i}" : $"10.201.250.{10 + i}:{6000 + i}")) { Weight = 1 + i % 3 }).ToArray();
         foreach (var d in set)
         {
             _ns.Exec($"ip neigh replace {d.Endpoint.Address} lladdr 02:00:00:00:00:99 dev fxa nud permanent");
         }
-        var random = new Random(12);
-        var frames = Enumerable.Range(0, sources).Select(_ => new Ipv4UdpFrame
-        {
-            Destination = Listener.Address,
-            DestinationPort = Listener.Port,
-            Source = new IPAddress(random.NextInt64(1, uint.MaxValue)),
-            SourcePort = random.Next(1, 65536),
-        }).ToArray();
-        var keys = frames.Select(f => SourceHash.Key(new IPEndPoint(f.Source, f.SourcePort), hashKey)).ToArray();
+        var random = new Random(ipv6 ? 13 : 12);
+        var frames = Enumerable.Range(0, sources).Select(_ => ipv6 ? RandomIpv6Source(random) : RandomIpv4Source(random)).ToArray();
+        var keys = frames.Select(f => SourceHash.Key(f.Source, hashKey)).ToArray();
         var expected = new int[keys.Length];
         new MaglevPolicy(set).Pick(keys, expected);
 
         var chosen = _ns.Invoke(() =>
         {
-            using var program = TcProgram.Load(Listener, BalancePolicy.SourceHash, hashKey);
+            using var program = TcProgram.Load(ListenerOf(family), BalancePolicy.SourceHash, hashKey);
             program.Publish(new DownstreamSet(set));
             var context = Context();
             return frames.Select(f =>
             {
-                var (verdict, output) = BpfTestRun.Run(program.ProgramFd, f.Build(), context);
+                var (verdict, output) = BpfTestRun.Run(program.ProgramFd, f.Frame, context);
                 Assert.Equal(TcActRedirect, verdict);
-                // Destination address and port of the rewritten frame: IPv4 at 14, its destination at 16, UDP's port at 22.
-                return new IPEndPoint(new IPAddress(output.AsSpan(14 + 16, 4)), BinaryPrimitives.ReadUInt16BigEndian(output.AsSpan(14 + 20 + 2)));
+                // Destination address and port of the rewritten frame: IPv4 at 14, its destination at 16, UDP's port
+                // at 22; IPv6 at 14, its destination at 24, UDP's port at 42.
+                return ipv6
+                    ? new IPEndPoint(new IPAddress(output.AsSpan(14 + 24, 16)), BinaryPrimitives.ReadUInt16BigEndian(output.AsSpan(14 + 40 + 2)))
+                    : new IPEndPoint(new IPAddress(output.AsSpan(14 + 16, 4)), BinaryPrimitives.ReadUInt16BigEndian(output.AsSpan(14 + 20 + 2)));
             }).ToArray();
         });
 
         var disagreements = Enumerable.Range(0, sources).Where(i => !chosen[i].Equals(set[expected[i]].Endpoint)).ToArray();
-        Assert.True(disagreements.Length == 0, $"{disagreements.Length} of {sources} sources disagree, first {(disagreements.Length > 0 ? frames[disagreements[0]].Source + ":" + frames[disagreements[0]].SourcePort : "")}");
+        Assert.True(disagreements.Length == 0, $"{disagreements.Length} of {sources} sources disagree, first {(disagreements.Length > 0 ? frames[disagreements[0]].Source : "")}");
         Assert.Equal(10, chosen.Distinct().Count());
+    }
+
+    private static (IPEndPoint Source, byte[] Frame) RandomIpv4Source(Random random)
+    {
+        var frame = new Ipv4UdpFrame
+        {
+            Destination = Listener.Address,
+            DestinationPort = Listener.Port,
+            Source = new IPAddress(random.NextInt64(1, uint.MaxValue)),
+            SourcePort = random.Next(1, 65536),
+        };
+        return (new IPEndPoint(frame.Source, frame.SourcePort), frame.Build());
+    }
+
+    private static (IPEndPoint Source, byte[] Frame) RandomIpv6Source(Random random)
+    {
+        var source = new byte[16];
+        random.NextBytes(source);
+        // Global unicast or ULA, never multicast.
+        source[0] = (byte)random.Next(0x20, 0xFE);
+        var frame = Matching6 with { Source = new IPAddress(source), SourcePort = random.Next(1, 65536) };
+        return (new IPEndPoint(frame.Source, frame.SourcePort), frame.Build());
     }
 
     /// <summary>The hash keys, public for the theory's data (the config's enum is internal).</summary>
@@ -259,24 +420,34 @@ public sealed class TcProgramFixtureTests : IDisposable
         return BpfTestRun.Run(program.ProgramFd, frame, Context());
     });
 
-    private (uint Verdict, long Count) RunAndRead(DownstreamSet set, byte[] frame, fanout_tc_stat stat) => _ns.Invoke(() =>
-    {
-        using var program = TcProgram.Load(Listener);
-        program.Publish(set);
-        var (verdict, _) = BpfTestRun.Run(program.ProgramFd, frame, Context());
-        return (verdict, program.Read(stat).Packets);
-    });
-
     /// <summary>Runs the frame once and says which of the program's counters counted it, and how often.</summary>
-    private (uint Verdict, byte[] Output, string Counted) RunAndCount(DownstreamSet set, byte[] frame) => _ns.Invoke(() =>
+    private (uint Verdict, byte[] Output, string Counted) RunAndCount(DownstreamSet set, byte[] frame, IPEndPoint listener) => _ns.Invoke(() =>
     {
-        using var program = TcProgram.Load(Listener);
+        using var program = TcProgram.Load(listener);
         program.Publish(set);
         var (verdict, output) = BpfTestRun.Run(program.ProgramFd, frame, Context());
         var counted = Enum.GetValues<fanout_tc_stat>().Where(s => s != fanout_tc_stat.FANOUT_TC_STAT_COUNT)
             .Select(s => (Stat: s, program.Read(s).Packets)).Where(c => c.Packets != 0).Select(c => $"{c.Stat} {c.Packets}");
         return (verdict, output, string.Join(", ", counted));
     });
+
+    private static bool IsIpv6(string family) =>
+        family switch { "IPv4" => false, "IPv6" => true, _ => throw new ArgumentOutOfRangeException(nameof(family), family, "IPv4 or IPv6") };
+
+    private static IPEndPoint ListenerOf(string family) => IsIpv6(family) ? Listener6 : Listener;
+
+    private static IPEndPoint DownstreamOf(string family) => IsIpv6(family) ? Downstream6 : Downstream;
+
+    /// <summary>A UDP datagram to the family's listener, with the frame types' default payload unless <paramref name="payload"/> is given.</summary>
+    private static byte[] Matching(string family, byte[]? payload = null)
+    {
+        if (IsIpv6(family))
+        {
+            return (Matching6 with { Payload = payload ?? Matching6.Payload }).Build();
+        }
+        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+        return (matching with { Payload = payload ?? matching.Payload }).Build();
+    }
 
     /// <summary>A __sk_buff saying the frame came in on a forwarding device, as bpf_fib_lookup needs.</summary>
     private byte[] Context()

@@ -37,15 +37,15 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
 
     private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
 
-    protected override IPAddress ExpectedSource(int index) => Bed.ClientAddress;
+    protected override IPAddress ExpectedSource(int index) => ClientAddress;
 
     private protected override IListenerForwarder Create(ListenerConfig listener) =>
         new TcEbpfForwarder(listener, new LoggerFactory([new RecordingLoggerProvider(_log)]), FileDescriptorStores.None());
 
     private protected override InjectedFault FallbackFault(IListenerForwarder forwarder) => ((TcEbpfForwarder)forwarder).FallbackFault;
 
-    private protected override long FragmentsPassed(ListenerStats stats) =>
-        stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == "fragment").Value;
+    private protected override long PassedToStack(ListenerStats stats, string reason) =>
+        stats.ModeCounters.Single(c => c.Name == "tc_passed_to_stack_total" && c.Labels![0].Value == reason).Value;
 
     [Fact]
     public async Task Forward_EgressTakesXdpFrames_EveryDatagramOnceByteExactAllAtXdp()

@@ -5,14 +5,16 @@ using UdpFanout.Forwarding.Userspace;
 
 namespace UdpFanout.Tests.Forwarding.Userspace;
 
-/// <summary>The balancing policies with real packets through the userspace mode (sources from recvmmsg).</summary>
-public sealed class UserspaceBalancingTests() : BalancingForwarderTests("ubu", "10.250")
+/// <summary>The balancing policies with real packets through the userspace mode (sources from recvmmsg, as sockaddr_in or sockaddr_in6).</summary>
+public sealed class UserspaceBalancingTests() : BalancingForwarderTests("ubu", "10.250", ipv6: "fd90")
 {
     private protected override ForwardingMode Mode => ForwardingMode.Userspace;
 
     private protected override IListenerForwarder Create(ListenerConfig listener) =>
         new UserspaceForwarder(listener with { Workers = 2 }, NullLogger.Instance, store: null);
 
-    [Fact]
-    public Task RoundRobin_Weights123_6000DatagramsSplit1000_2000_3000() => WeightedRoundRobinSplitsExactly();
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public Task RoundRobin_Weights123_6000DatagramsSplit1000_2000_3000(string family) => WeightedRoundRobinSplitsExactly(family);
 }
