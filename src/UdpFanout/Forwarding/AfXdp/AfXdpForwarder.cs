@@ -36,6 +36,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
+    private readonly FileDescriptorStore _store;
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
     private BpfObject? _object;
     private XdpChainSlot? _attachment;
@@ -49,6 +50,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         _config = config;
         _logger = loggers.CreateLogger<AfXdpForwarder>();
         _fallback = UserspaceForwarder.FragmentFallback(config, loggers, store);
+        _store = store;
         DataPlane = new ListenerDataPlane(config);
     }
 
@@ -81,7 +83,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         try
         {
             // The interface's XDP slot is shared with its other listeners: this program gets a place in its chain.
-            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
+            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.XdpMode, _store, warning => LogWarning(_logger, _config.Name, warning));
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
             // the interface has, however many that is.
             _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj =>
