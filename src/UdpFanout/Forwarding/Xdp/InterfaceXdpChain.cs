@@ -49,9 +49,6 @@ internal sealed class InterfaceXdpChain
     /// <summary>Whether the root attached in native (driver) mode rather than generic (skb) mode.</summary>
     public bool Native { get; }
 
-    /// <summary>Whether the root replaced the one of a link kept across a restart, rather than attaching anew.</summary>
-    public bool TookOver { get; private init; }
-
     /// <summary>The chain's prog array, which each listener's object reuses before load.</summary>
     public int SlotsFd => _slots.Fd;
 
@@ -146,7 +143,7 @@ internal sealed class InterfaceXdpChain
             }
             root = LoadRoot();
             link.Update(root.ProgramFd(XDP_CHAIN_PROGRAM), what);
-            return new InterfaceXdpChain(key, root, link, native.Value, store, name) { TookOver = true };
+            return new InterfaceXdpChain(key, root, link, native.Value, store, name);
         }
         catch
         {
