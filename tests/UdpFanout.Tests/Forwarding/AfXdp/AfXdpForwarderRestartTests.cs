@@ -141,7 +141,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         });
         void Stop(AfXdpForwarder forwarder) => bed.Proxy.Invoke(() => forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult());
         var interfaceDrops = InterfaceDrops(bed);
-        var forwarder = Start(store);
+        AfXdpForwarder? forwarder = Start(store);
         var attached = XdpLinks.Of(bed.Proxy, bed.ProxyIngress)!.Value;
         Assert.True(attached.Native);
         var sent = new StrongBox<long>();
@@ -158,6 +158,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
                     await Task.Delay(300);
                     var from = watcher.Elapsed;
                     Stop(forwarder);
+                    forwarder = null;
                     if (restart < 5)
                     {
                         forwarder = Start(store);
@@ -196,7 +197,10 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         finally
         {
             await stop.CancelAsync();
-            Stop(forwarder);
+            if (forwarder is not null)
+            {
+                Stop(forwarder);
+            }
             store.CloseSpare();
             next?.CloseSpare();
             while (systemd.Next(0.3) is var (_, fd))
