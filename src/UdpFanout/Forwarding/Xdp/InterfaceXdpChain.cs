@@ -158,11 +158,11 @@ internal sealed class InterfaceXdpChain
     private static InterfaceXdpChain Attach((string, int) key, string ifname, XdpAttachMode mode, FileDescriptorStore store, Action<string> warn)
     {
         var root = LoadRoot();
+        var (link, native) = (default(BpfLink), false);
         try
         {
             var programFd = root.ProgramFd(XDP_CHAIN_PROGRAM);
             var what = $"the XDP chain to {ifname}";
-            var (link, native) = (default(BpfLink), false);
             if (mode != XdpAttachMode.Skb)
             {
                 try
@@ -186,6 +186,7 @@ internal sealed class InterfaceXdpChain
         }
         catch
         {
+            link?.Dispose();
             root.Dispose();
             throw;
         }
