@@ -229,10 +229,12 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
 
     public async ValueTask DisposeAsync()
     {
-        // Detach first, so the interface's traffic returns to the kernel before the sockets go.
+        // Out of the interface's XDP chain first, so its traffic returns to the kernel (and the listener's to the
+        // fallback socket, which under systemd the next process takes over) before the workers empty their RX rings
+        // and the sockets go. The chain's link stays attached in the store under systemd: nothing is detached.
         if (_attachment is not null)
         {
-            StopPath.Step(_logger, _config.Name, "detaching the XDP program", _attachment.Dispose);
+            StopPath.Step(_logger, _config.Name, "taking the XDP program out of the interface's chain", _attachment.Dispose);
         }
         foreach (var (_, worker) in _queues)
         {
