@@ -45,6 +45,19 @@ internal sealed class BpfLink : SafeHandle
         }
     }
 
+    /// <summary>
+    /// Detaches the link's program now, though other holders (systemd's store, which closes its copy only once it
+    /// reads a removal) keep the link open: a link that is no longer wanted frees the slot before another attaches.
+    /// </summary>
+    public void Detach(string what)
+    {
+        var result = bpf_link_detach(Fd);
+        if (result < 0)
+        {
+            throw BpfException.For($"cannot detach {what}", -result);
+        }
+    }
+
     /// <summary>What the kernel says the link is: its type, program and, for a tcx link, interface and direction.</summary>
     public unsafe bpf_link_info Info()
     {

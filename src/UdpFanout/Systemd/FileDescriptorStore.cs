@@ -120,6 +120,19 @@ internal sealed partial class FileDescriptorStore
         }
     }
 
+    /// <summary>
+    /// Closes a descriptor <see cref="Take"/> handed out that the listener cannot use after all (a kept XDP link in a
+    /// mode the config no longer allows), and removes it from systemd's store.
+    /// </summary>
+    public void Drop(string name, IDisposable item)
+    {
+        lock (_gate)
+        {
+            _held.Remove(name);
+            Discard(name, item);
+        }
+    }
+
     /// <summary>Closes every spare descriptor that no listener took after a config was applied, and removes it from systemd's store.</summary>
     public void CloseSpare()
     {

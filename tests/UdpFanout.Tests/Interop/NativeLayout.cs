@@ -31,6 +31,7 @@ internal static class NativeLayout
         ("bpf_link_info", ["type", "id", "prog_id", "xdp.ifindex", "netns.attach_type"]),
         ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
         ("bpf_link_create_opts", ["sz", "flags"]),
+        ("bpf_xdp_query_opts", ["sz", "prog_id", "drv_prog_id", "hw_prog_id", "skb_prog_id", "attach_mode"]),
         ("fanout_listener", ["addr", "port", "balance", "hash_key", "addr6", "families", "pad", "xdp_chain_slot"]),
         ("fanout_downstream", ["addr", "port", "slot"]),
         ("fanout_downstream_set", ["count", "flags", "order_len", "downstreams", "table"]),

@@ -41,6 +41,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<bpf_tc_hook>("bpf_tc_hook");
         AssertLayout<bpf_tc_opts>("bpf_tc_opts");
         AssertLayout<bpf_test_run_opts>("bpf_test_run_opts");
+        AssertLayout<bpf_xdp_query_opts>("bpf_xdp_query_opts");
         // Only its head: libbpf reads no further than sz, so the rest of the struct is left out on purpose.
         Assert.Equal(NativeLayout.Of("bpf_link_create_opts.sz"), Marshal.OffsetOf<bpf_link_create_opts>(nameof(bpf_link_create_opts.sz)));
         Assert.Equal(NativeLayout.Of("bpf_link_create_opts.flags"), Marshal.OffsetOf<bpf_link_create_opts>(nameof(bpf_link_create_opts.flags)));

@@ -130,6 +130,29 @@ public sealed class FileDescriptorStoreTests : IDisposable
         return forwarder;
     }
 
+    [Fact]
+    public void Drop_ATakenDescriptorOfNoUseAfterAll_ClosesItAndRemovesItFromTheStore()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _store.Keep("test/link", (int)socket.Handle);
+        _store.Return("test/link", socket);
+        var taken = _store.Take("test/link", fd => new Socket(new SafeSocketHandle(fd, ownsHandle: true)), _ => true);
+        Assert.Same(socket, taken);
+
+        // Taken, so its name is held; the removal reaches systemd all the same, or it would hand the closed one out again.
+        _store.Drop("test/link", taken!);
+
+        Assert.True(socket.SafeHandle.IsClosed);
+        var messages = new List<string>();
+        while (_systemd.Next(0.2) is var (text, passed))
+        {
+            messages.Add(text);
+            passed?.Dispose();
+        }
+        Assert.Equal(["FDSTORE=1\nFDNAME=test/link", "FDSTOREREMOVE=1\nFDNAME=test/link"], messages);
+    }
+
     private void DrainNotifications()
     {
         while (_systemd.Next(0.2) is var (_, passed))

@@ -36,6 +36,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     private readonly ListenerConfig _config;
     private readonly ILogger _logger;
     private readonly UserspaceForwarder _fallback;
+    private readonly FileDescriptorStore _store;
     private readonly List<(XskSocket Socket, AfXdpQueueWorker Worker)> _queues = [];
     private BpfObject? _object;
     private XdpChainSlot? _attachment;
@@ -49,6 +50,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         _config = config;
         _logger = loggers.CreateLogger<AfXdpForwarder>();
         _fallback = UserspaceForwarder.FragmentFallback(config, loggers, store);
+        _store = store;
         DataPlane = new ListenerDataPlane(config);
     }
 
@@ -81,7 +83,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         try
         {
             // The interface's XDP slot is shared with its other listeners: this program gets a place in its chain.
-            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.XdpMode, warning => LogWarning(_logger, _config.Name, warning));
+            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.XdpMode, _store, warning => LogWarning(_logger, _config.Name, warning));
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
             // the interface has, however many that is.
             _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj =>
@@ -227,10 +229,12 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
 
     public async ValueTask DisposeAsync()
     {
-        // Detach first, so the interface's traffic returns to the kernel before the sockets go.
+        // Out of the interface's XDP chain first, so its traffic returns to the kernel (and the listener's to the
+        // fallback socket, which under systemd the next process takes over) before the workers empty their RX rings
+        // and the sockets go. The chain's link stays attached in the store under systemd: nothing is detached.
         if (_attachment is not null)
         {
-            StopPath.Step(_logger, _config.Name, "detaching the XDP program", _attachment.Dispose);
+            StopPath.Step(_logger, _config.Name, "taking the XDP program out of the interface's chain", _attachment.Dispose);
         }
         foreach (var (_, worker) in _queues)
         {

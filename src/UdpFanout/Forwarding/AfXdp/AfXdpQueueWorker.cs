@@ -145,6 +145,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
         var rx = _socket.Rx;
         var poll = new pollfd { fd = _socket.Fd, events = POLLIN };
         long drainDeadline = 0;
+        var settled = false;
         while (true)
         {
             if (_loop.Stopping)
@@ -182,12 +183,20 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             }
             if (available == 0)
             {
-                // Stops only once the RX ring is empty: the program is detached before the workers stop, so nothing
-                // more arrives, and what it redirected before is forwarded instead of lost with the ring (under
-                // systemd the next process gets everything after that through the kept fallback socket).
+                // Stops only once the RX ring is empty: the program leaves the chain before the workers stop, so
+                // nothing more arrives, and what it redirected before is forwarded instead of lost with the ring
+                // (under systemd the next process gets everything after that through the kept fallback socket).
                 if (_loop.Stopping)
                 {
-                    break;
+                    if (settled)
+                    {
+                        break;
+                    }
+                    // A frame the program redirected on another CPU just before its slot emptied reaches the ring at
+                    // the end of that CPU's NAPI poll, microseconds later: one more look after a pause.
+                    settled = true;
+                    Thread.Sleep(1);
+                    continue;
                 }
                 Interlocked.Increment(ref _rxRingEmpty);
                 // What a busy device left on the TX ring is sent now, not behind the next frame to arrive.
@@ -208,6 +217,7 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
             _gate.Exit();
             _unrecycledCount = 0;
             Recycle(first, count);
+            settled = false;
         }
     }
 

@@ -108,7 +108,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             await _fallback.StartAsync(initial, cancellationToken);
             _attachment = Attach(ifindex, iface);
             // After the tc program, which takes whatever the layer passes from its first frame on.
-            _xdp = TcXdpLayer.Start(_config, ifindex, iface, _program, _logger);
+            _xdp = TcXdpLayer.Start(_config, ifindex, iface, _program, _store, _logger);
         }
         catch (UserFixableException e) when (e is BpfException or Interop.Netlink.NetlinkException)
         {

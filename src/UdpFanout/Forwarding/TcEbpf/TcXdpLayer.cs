@@ -3,6 +3,7 @@ using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Xdp;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;
@@ -53,14 +54,12 @@ internal sealed partial class TcXdpLayer : IDisposable
     /// <summary>How often the egress list was read (at the start, then once per burst of notifications); for tests.</summary>
     public long Refreshes => Interlocked.Read(ref _refreshes);
 
-    /// <summary>The interface's XDP link, for a holder that keeps it across a restart.</summary>
-    public int LinkFd => _slot.LinkFd;
-
     /// <summary>
     /// Starts the layer in front of <paramref name="tc"/>, or returns null, having said why once in the log, when the
     /// interface cannot run it natively or its XDP slot belongs to someone else: the tc program then forwards alone.
+    /// The interface's XDP link is taken from <paramref name="store"/> when it kept one across a restart.
     /// </summary>
-    public static TcXdpLayer? Start(ListenerConfig config, int ifindex, string iface, TcProgram tc, ILogger logger)
+    public static TcXdpLayer? Start(ListenerConfig config, int ifindex, string iface, TcProgram tc, FileDescriptorStore store, ILogger logger)
     {
         if (config.Xdp == XdpLayer.Off)
         {
@@ -76,7 +75,7 @@ internal sealed partial class TcXdpLayer : IDisposable
         XdpChainSlot slot;
         try
         {
-            slot = InterfaceXdpChain.Join(ifindex, iface, XdpAttachMode.Native, _ => { });
+            slot = InterfaceXdpChain.Join(ifindex, iface, XdpAttachMode.Native, store, _ => { });
         }
         catch (BpfException e)
         {

@@ -23,9 +23,6 @@ internal sealed class XdpChainSlot : IDisposable
     /// <summary>The chain's prog array, for the listener object's xdp_chain map before load.</summary>
     public int ChainMapFd => _chain.SlotsFd;
 
-    /// <summary>The interface's XDP link (see <see cref="InterfaceXdpChain.LinkFd"/>).</summary>
-    public int LinkFd => _chain.LinkFd;
-
     /// <summary>False once left: a stopping listener no longer claims an attached program.</summary>
     public bool Attached => Volatile.Read(ref _left) == 0;
 

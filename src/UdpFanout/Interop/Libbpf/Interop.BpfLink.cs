@@ -20,5 +20,9 @@ internal static partial class Interop
         /// <summary>BPF_LINK_UPDATE: swaps the link's program atomically; 0 or a negative errno.</summary>
         [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_link_update")]
         public static partial int bpf_link_update(int link_fd, int new_prog_fd, nint opts);
+
+        /// <summary>BPF_LINK_DETACH: detaches the link's program now, whoever else holds the link open; 0 or a negative errno.</summary>
+        [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_link_detach")]
+        public static partial int bpf_link_detach(int link_fd);
     }
 }

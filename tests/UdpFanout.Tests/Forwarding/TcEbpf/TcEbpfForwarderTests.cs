@@ -434,7 +434,9 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
                     passed.Add(fd);
                 }
             }
-            Assert.Equal(["FDSTORE=1\nFDNAME=kernel/0", "FDSTORE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/0"], messages);
+            // The XDP layer's interface link is stored too (TcXdpLayerForwarderTests follows it across a restart).
+            var xdp = $"xdp@{Bed.ProxyIngress}";
+            Assert.Equal(["FDSTORE=1\nFDNAME=kernel/0", "FDSTORE=1\nFDNAME=kernel/tcx", $"FDSTORE=1\nFDNAME={xdp}", $"FDSTOREREMOVE=1\nFDNAME={xdp}", "FDSTOREREMOVE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/0"], messages);
             // This process let go; systemd's copy (here the test's) still holds the program attached, as the store would.
             Assert.Single(TcxPrograms());
         }

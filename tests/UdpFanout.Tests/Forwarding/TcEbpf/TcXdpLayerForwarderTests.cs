@@ -8,6 +8,7 @@ using UdpFanout.Forwarding;
 using UdpFanout.Forwarding.AfXdp;
 using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Model;
+using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.TcEbpf;
@@ -345,6 +346,56 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
         Assert.Equal($"listener 'afxdp': {Bed.ProxyIngress} already runs this process's other listeners' XDP programs in native mode, and an interface has one mode (set xdp_mode: auto or native)", error.InnerException!.Message);
         Assert.Equal(100, Counter(tc.ReadStats(), "tc_xdp_forwarded_total"));
     }
+
+    [Fact]
+    public async Task Restart_UnderSystemd_TheXdpLinkStaysAndTheNextLayerForwardsAtXdpOnTheSameLink()
+    {
+        using var systemd = new NotifySocket();
+        var store = new FileDescriptorStore(systemd.Path, [], Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        TcEbpfForwarder? next = null;
+        try
+        {
+            using var client = ClientSocket();
+            var first = StartStored(store);
+            await SendToAsync(client, ListenPort, 0, 100, () => Receivers[0].Count);
+            Assert.Equal(100, Counter(first.ReadStats(), "tc_xdp_forwarded_total"));
+            var attached = XdpLinks.Of(Bed.Proxy, Bed.ProxyIngress)!.Value;
+            Bed.Proxy.Invoke(() => first.DisposeAsync().AsTask().GetAwaiter().GetResult());
+
+            // No listener runs: the XDP link stays, its chain empty, and the kept tcx link's program forwards on.
+            Assert.Equal(attached, XdpLinks.Of(Bed.Proxy, Bed.ProxyIngress));
+            await SendToAsync(client, ListenPort, 100, 100, () => Receivers[0].Count);
+
+            next = StartStored(store);
+            var now = XdpLinks.Of(Bed.Proxy, Bed.ProxyIngress)!.Value;
+            Assert.Equal((attached.LinkId, true), (now.LinkId, now.Native));
+            Assert.NotEqual(attached.ProgramId, now.ProgramId);
+            await SendToAsync(client, ListenPort, 200, 100, () => Receivers[0].Count);
+            Assert.Equal(100, Counter(next.ReadStats(), "tc_xdp_forwarded_total"));
+            Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Receivers[0].Sequences.Order());
+        }
+        finally
+        {
+            if (next is not null)
+            {
+                Bed.Proxy.Invoke(() => next.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            }
+            store.CloseSpare();
+            while (systemd.Next(0.3) is var (_, fd))
+            {
+                fd?.Dispose();
+            }
+        }
+        // The store's flush, played by closing every copy: the kernel detached the chain.
+        Assert.Null(XdpLinks.Of(Bed.Proxy, Bed.ProxyIngress));
+    }
+
+    private TcEbpfForwarder StartStored(FileDescriptorStore store) => Bed.Proxy.Invoke(() =>
+    {
+        var forwarder = new TcEbpfForwarder(Listener(), new LoggerFactory([new RecordingLoggerProvider(_log)]), store);
+        forwarder.StartAsync(new DownstreamSet(Downstreams(0)), CancellationToken.None).GetAwaiter().GetResult();
+        return forwarder;
+    });
 
     private IListenerForwarder StartOther(ListenerConfig config, Downstream[] downstreams) => Bed.Proxy.Invoke(() =>
     {
