@@ -190,8 +190,14 @@ internal sealed unsafe class SendBatch : IDisposable
             h.msg_iovlen = 1;
         }
 
+        private DisposeOnce _disposed;
+
         public void Dispose()
         {
+            if (!_disposed.First())
+            {
+                return;
+            }
             NativeMemory.Free(Hdr);
             NativeMemory.Free(Iov);
             NativeMemory.Free(Addr);

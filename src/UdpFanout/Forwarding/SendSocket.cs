@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using UdpFanout.Model;
 using static Interop.Libc;
 
 namespace UdpFanout.Forwarding;
@@ -75,8 +76,14 @@ internal sealed unsafe class SendSocket : IDisposable
     public int ReadErrors(ActiveDownstreams downstreams) =>
         ReadErrors(Fd, downstreams) + (Fd6 < 0 ? 0 : ReadErrors(Fd6, downstreams));
 
+    private DisposeOnce _disposed;
+
     public void Dispose()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         _v4.Dispose();
         _v6?.Dispose();
         NativeMemory.Free(_errors);

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using UdpFanout.Model;
 using static Interop.Libc;
 
 namespace UdpFanout.Health;
@@ -94,8 +95,14 @@ internal abstract unsafe class ProbeSocket : IDisposable
         poll(polls, 2, milliseconds);
     }
 
+    private DisposeOnce _disposed;
+
     public void Dispose()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         _v4.Dispose();
         _v6?.Dispose();
         NativeMemory.Free(_send);

@@ -105,6 +105,24 @@ public abstract class KernelForwarderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stop_Twice_TheSecondDoesNothingAndTheFinalCountsStay()
+    {
+        // A stop path may reach a forwarder twice (a start that failed halfway, then the stop): a second stop once
+        // freed the queue workers' native memory again and took the process down.
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+        await SendPacedAsync(client, 300, _ => 64);
+        Stop();
+        var final = forwarder.ReadStats();
+
+        Bed.Proxy.Invoke(() => forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult());
+
+        var again = forwarder.ReadStats();
+        Assert.Equal((300L, 300L, 0L), (final.Received, final.Forwarded, final.DroppedTotal));
+        Assert.Equal((final.Received, final.Forwarded, final.DroppedTotal), (again.Received, again.Forwarded, again.DroppedTotal));
+    }
+
+    [Fact]
     public async Task Forward_FramesFromAPacketRingSender_TakeTheFastPathNotTheFallback()
     {
         // trafgen sends from a PF_PACKET TX ring: the kernel builds skbs that hold only the Ethernet header in the

@@ -227,8 +227,14 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         }
     }
 
+    private DisposeOnce _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         // Out of the interface's XDP chain first, so its traffic returns to the kernel (and the listener's to the
         // fallback socket, which under systemd the next process takes over) before the workers empty their RX rings
         // and the sockets go. The chain's link stays attached in the store under systemd: nothing is detached.

@@ -117,8 +117,14 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
 
     public void Start() => _thread.Start();
 
+    private DisposeOnce _disposed;
+
     public void Dispose()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         _loop.Stop();
         if (_thread.IsAlive)
         {

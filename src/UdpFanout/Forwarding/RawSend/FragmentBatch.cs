@@ -72,8 +72,14 @@ internal sealed unsafe class FragmentBatch : IDisposable
         return true;
     }
 
+    private DisposeOnce _disposed;
+
     public void Dispose()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         NativeMemory.Free(_hdr);
         NativeMemory.Free(_iov);
         NativeMemory.Free(_headers);

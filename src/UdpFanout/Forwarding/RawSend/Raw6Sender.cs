@@ -124,8 +124,14 @@ internal sealed unsafe class Raw6Sender : IDatagramSender
     /// </summary>
     public void ReadErrors(ActiveDownstreams downstreams) => _plain.ReadErrors(downstreams);
 
+    private DisposeOnce _disposed;
+
     public void Dispose()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         _socket?.Dispose();
         _plain.Dispose();
         _mtus.Dispose();

@@ -155,8 +155,14 @@ internal sealed unsafe class RawSender : IDatagramSender
     /// </summary>
     public void ReadErrors(ActiveDownstreams downstreams) => _rest.ReadErrors(downstreams);
 
+    private DisposeOnce _disposed;
+
     public void Dispose()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         _socket.Dispose();
         _rest.Dispose();
         _mtus.Dispose();

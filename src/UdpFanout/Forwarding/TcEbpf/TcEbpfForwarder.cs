@@ -238,8 +238,14 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         return stats.Build();
     }
 
+    private DisposeOnce _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         if (_xdp is not null)
         {
             // First, so what is still on its way meets the tc program, which is still attached.

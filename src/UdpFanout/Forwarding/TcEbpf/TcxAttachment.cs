@@ -47,7 +47,16 @@ internal sealed class TcxAttachment : IDisposable
             catch
             {
                 // Detaches the old program: better than one that forwards with no process to update or count it.
-                kept.Dispose();
+                // Closing this copy alone would not: systemd's copy in its store keeps the link attached.
+                try
+                {
+                    kept.Detach(what);
+                }
+                catch (BpfException)
+                {
+                    // The update's error is the one to report; the store's copy goes below all the same.
+                }
+                store.Drop(name, kept);
                 throw;
             }
         }

@@ -100,8 +100,14 @@ internal sealed class UserspaceForwarder : IListenerForwarder
 
     public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => DataPlane.Forget(gone);
 
+    private DisposeOnce _disposed;
+
     public ValueTask DisposeAsync()
     {
+        if (!_disposed.First())
+        {
+            return ValueTask.CompletedTask;
+        }
         foreach (var (_, worker) in _workers)
         {
             worker.Stop();

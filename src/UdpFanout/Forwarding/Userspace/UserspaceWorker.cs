@@ -86,8 +86,14 @@ internal sealed unsafe partial class UserspaceWorker : IDisposable
         }
     }
 
+    private DisposeOnce _disposed;
+
     public void Dispose()
     {
+        if (!_disposed.First())
+        {
+            return;
+        }
         Stop();
         ReceiveDrops.Close();
         _sender.Dispose();

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
+using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.TcEbpf;
 using UdpFanout.Forwarding;
@@ -448,7 +449,24 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         Assert.Empty(TcxPrograms());
     }
 
-    /// <summary>A store as outside systemd: descriptors close with their listener.</summary>
+    [Fact]
+    public void Tcx_UnderSystemdTheKeptLinkRefusesTheNewProgram_TheOldProgramIsDetachedThoughSystemdHoldsTheLink()
+    {
+        using var systemd = new NotifySocket();
+        var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
+        var old = StartTcx(Listener(), Downstreams(0), store);
+        Bed.Proxy.Invoke(() => old.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        var next = FileDescriptorStores.NextProcess(systemd);
+        var ifindex = int.Parse(Bed.Proxy.Exec($"cat /sys/class/net/{Bed.ProxyIngress}/ifindex").Trim());
+
+        // No program behind the descriptor: the kernel refuses the update, as it would a program of another type.
+        var refused = Assert.Throws<InvalidOperationException>(() => Bed.Proxy.Invoke(() => TcxAttachment.Attach(ifindex, Bed.ProxyIngress, -1, "kernel", next)));
+
+        Assert.Equal(9, Assert.IsType<BpfException>(refused.InnerException).Errno);
+        // Every copy of the link is still open (the old store's, the next one's): only a detach takes the program off.
+        Assert.Empty(TcxPrograms());
+    }
+
     [Fact]
     public void Forward_Ipv6HopLimit_ArrivesDecrementedByOne()
     {
@@ -507,7 +525,8 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         Assert.Equal(50, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
     }
 
-    private static FileDescriptorStore Unstored() => new(null, [], NullLogger.Instance);
+    /// <summary>A store as outside systemd: descriptors close with their listener.</summary>
+    private static FileDescriptorStore Unstored() => FileDescriptorStores.None();
 
     private TcEbpfForwarder StartTcx(ListenerConfig listener, Downstream[] downstreams, FileDescriptorStore store) => Bed.Proxy.Invoke(() =>
     {
