@@ -49,7 +49,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         _config = config;
         _logger = loggers.CreateLogger<AfXdpForwarder>();
         _fallback = UserspaceForwarder.FragmentFallback(config, loggers, store);
-        DataPlane = new ListenerDataPlane(config);
+        DataPlane = new ListenerDataPlane(config, _logger);
     }
 
     public string Name => _config.Name;
@@ -240,6 +240,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             StopPath.Step(_logger, _config.Name, "stopping the neighbour and route follower", _segment.Dispose);
         }
+        StopPath.Step(_logger, _config.Name, "stopping the IPv6 source follower", DataPlane.Dispose);
         await StopPath.StepAsync(_logger, _config.Name, "stopping the fallback socket", _fallback.DisposeAsync);
         lock (_closing)
         {
