@@ -38,6 +38,18 @@ internal sealed partial class ListenerDataPlane : IDisposable
     /// <summary>The set workers forward to; read once per batch, between <see cref="BatchGate.Enter"/> and <see cref="BatchGate.Exit"/>.</summary>
     public ActiveDownstreams Active => Volatile.Read(ref _active);
 
+    /// <summary>What keeps the learnt IPv6 sources current; null until a set with IPv6 downstreams was active.</summary>
+    public SourceFollower? SourceFollower
+    {
+        get
+        {
+            lock (_workersGate)
+            {
+                return _sources;
+            }
+        }
+    }
+
     /// <summary>Makes <see cref="Update"/> wait for <paramref name="worker"/>'s batches too.</summary>
     public void Join(BatchGate gate, Thread worker)
     {

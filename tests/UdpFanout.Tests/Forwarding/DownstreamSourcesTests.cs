@@ -108,7 +108,32 @@ public sealed class DownstreamSourcesTests : IAsyncLifetime
         Assert.Equal(0, stats.ModeCounters.Where(c => c.Name == "ipv6_source_follow_failures_total").Sum(c => c.Value));
     }
 
-    private (IListenerForwarder Forwarder, ListenerDataPlane DataPlane) Start(string mode)
+    /// <summary>The follower fails on a burst of notifications, as a bug would: it says so once, counts it, and learns afresh.</summary>
+    [Fact]
+    public async Task Follow_FailsOnANotificationBurst_LoggedOnceCountedAndTheSourcesLearntAfresh()
+    {
+        var log = new RecordingLogger();
+        var (forwarder, dataPlane) = Start("userspace", log);
+        dataPlane.SourceFollower!.Fault.Arm(new InvalidOperationException("a bug in the follower"));
+        var link = $"{_bed.Id}d0";
+        var replacement = IPAddress.Parse("fd83:11::9");
+
+        _bed.Proxy.Exec($"ip -6 addr add {replacement}/64 dev {link} nodad");
+        _bed.Proxy.Exec($"ip -6 addr del fd83:11::1/64 dev {link}");
+
+        await Eventually.TrueAsync(() => Equals(Learnt(dataPlane, 0), replacement), "the new source learnt after the failure");
+        Assert.Equal(1, forwarder.ReadStats().ModeCounters.Single(c => c.Name == "ipv6_source_follow_failures_total").Value);
+        var warning = Assert.Single(log.At(LogLevel.Warning));
+        Assert.Equal("listener v6: following the kernel's IPv6 addresses and routes failed; IPv6 datagrams whose learnt source went stale are sent again with the kernel's choice until it works (ipv6_source_follow_failures_total)", warning.Message);
+        Assert.Contains("listener v6: following the kernel's IPv6 addresses and routes again", log.Messages);
+        using var client = Client(forwarder);
+        await client.SendAsync(300, _ => 64, burst: 100);
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) >= 300, "every datagram at the receivers");
+        Assert.Equal(replacement, Assert.Single(_receivers[0].Sources.Select(s => s.Address).Distinct()));
+        Assert.Equal(0, StaleSources(forwarder.ReadStats()));
+    }
+
+    private (IListenerForwarder Forwarder, ListenerDataPlane DataPlane) Start(string mode, ILogger? logger = null)
     {
         var downstreams = _receivers.Select((r, i) => new Downstream($"s{i}", r.Endpoint)).ToArray();
         var (forwarder, dataPlane) = _bed.Proxy.Invoke<(IListenerForwarder, ListenerDataPlane)>(() =>
@@ -121,7 +146,7 @@ public sealed class DownstreamSourcesTests : IAsyncLifetime
                 return (xdp, xdp.DataPlane);
             }
             var wildcard = new ListenerConfig { Name = "v6", Bind = new IPEndPoint(IPAddress.IPv6Any, ListenPort), Workers = 2 };
-            var userspace = new UserspaceForwarder(wildcard, NullLogger.Instance, null);
+            var userspace = new UserspaceForwarder(wildcard, logger ?? NullLogger.Instance, null);
             userspace.StartAsync(new DownstreamSet(downstreams), CancellationToken.None).GetAwaiter().GetResult();
             return (userspace, userspace.DataPlane);
         });
