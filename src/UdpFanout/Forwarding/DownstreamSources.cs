@@ -50,7 +50,7 @@ internal sealed unsafe class DownstreamSources
             return [];
         }
         var sources = new in6_pktinfo[addresses.Length];
-        var fd = socket(AF_INET6, SOCK_DGRAM | global::Interop.Netlink.SOCK_CLOEXEC, 0);
+        var fd = socket(AF_INET6, SOCK_DGRAM | Interop.Netlink.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
             // No IPv6 in this kernel: every entry stays unknown, and sends fail as they did.

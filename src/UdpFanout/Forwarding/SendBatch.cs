@@ -41,8 +41,11 @@ internal sealed unsafe class SendBatch : IDisposable
         if (address.family != AF_INET6)
         {
             _v4.Add(payload, length, target, address);
+            return;
         }
-        else if (_v6.GivesSources && downstreams.Sources.Current is { } sources && target < sources.Length && DownstreamSources.Known(sources[target]))
+        // Read once: the follower may replace the whole array meanwhile, never an entry in it.
+        var sources = _v6.GivesSources ? downstreams.Sources.Current : [];
+        if (target < sources.Length && DownstreamSources.Known(sources[target]))
         {
             _v6.Add(payload, length, target, address, sources[target]);
         }
