@@ -16,6 +16,7 @@ internal sealed class ActiveDownstreams
         Counters = set.Members.Select(counterOf).ToArray();
         ReasonWhenEmpty = set.ReasonWhenEmpty;
         Policy = policyFor(set.Members);
+        Sources = new DownstreamSources(Addresses);
     }
 
     /// <summary>Of either family, as a listener may forward to IPv4 and IPv6 downstreams together.</summary>
@@ -26,6 +27,9 @@ internal sealed class ActiveDownstreams
     public DropReason ReasonWhenEmpty { get; }
 
     public IBalancingPolicy Policy { get; }
+
+    /// <summary>The source address of each IPv6 downstream, for sockets bound to the wildcard (<see cref="SendBatch"/>).</summary>
+    public DownstreamSources Sources { get; }
 
     public int Count => Addresses.Length;
 }

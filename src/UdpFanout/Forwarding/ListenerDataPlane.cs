@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 
@@ -7,18 +8,25 @@ namespace UdpFanout.Forwarding;
 /// The data-plane state of one listener that its userspace-side workers share: the active set with its policy,
 /// the round-robin sequence, the per-downstream counters, and the swap that waits out batches of the old set.
 /// A forwarder owns one and hands it to its workers; each worker joins with the gate it brackets its batches with.
+/// Once a set with IPv6 downstreams is active, a <see cref="SourceFollower"/> keeps their learnt sources current.
 /// </summary>
-internal sealed class ListenerDataPlane
+internal sealed partial class ListenerDataPlane : IDisposable
 {
     private readonly BalancePolicy _balance;
     private readonly DownstreamCounters _counters = new();
     private readonly RoundRobin _sequence = new();
     private readonly Lock _workersGate = new();
     private (BatchGate Gate, Thread Thread)[] _workers = [];
+    private readonly string _listener;
+    private readonly ILogger _logger;
     private ActiveDownstreams _active;
+    private SourceFollower? _sources;
+    private long _sourceFailures;
 
-    public ListenerDataPlane(ListenerConfig config)
+    public ListenerDataPlane(ListenerConfig config, ILogger logger)
     {
+        _listener = config.Name;
+        _logger = logger;
         _balance = config.Balance;
         HashKey = config.HashKey;
         _active = Activate(DownstreamSet.Empty);
@@ -29,6 +37,18 @@ internal sealed class ListenerDataPlane
 
     /// <summary>The set workers forward to; read once per batch, between <see cref="BatchGate.Enter"/> and <see cref="BatchGate.Exit"/>.</summary>
     public ActiveDownstreams Active => Volatile.Read(ref _active);
+
+    /// <summary>What keeps the learnt IPv6 sources current; null until a set with IPv6 downstreams was active.</summary>
+    public SourceFollower? SourceFollower
+    {
+        get
+        {
+            lock (_workersGate)
+            {
+                return _sources;
+            }
+        }
+    }
 
     /// <summary>Makes <see cref="Update"/> wait for <paramref name="worker"/>'s batches too.</summary>
     public void Join(BatchGate gate, Thread worker)
@@ -45,7 +65,9 @@ internal sealed class ListenerDataPlane
     /// </summary>
     public void Update(DownstreamSet set)
     {
-        Interlocked.Exchange(ref _active, Activate(set));
+        var active = Activate(set);
+        Interlocked.Exchange(ref _active, active);
+        FollowSourcesOf(active);
         (BatchGate Gate, Thread Thread)[] workers;
         lock (_workersGate)
         {
@@ -57,9 +79,53 @@ internal sealed class ListenerDataPlane
         }
     }
 
-    public void AddTo(StatsBuilder stats) => _counters.AddTo(stats);
+    public void AddTo(StatsBuilder stats)
+    {
+        _counters.AddTo(stats);
+        var failures = Interlocked.Read(ref _sourceFailures) + (Volatile.Read(ref _sources)?.Failures ?? 0);
+        stats.Add(new ModeCounter("ipv6_source_follow_failures_total", "Times following the kernel's IPv6 addresses and routes for the learnt source addresses of IPv6 downstreams failed and started over.", failures));
+    }
+
+    /// <summary>Stops following the kernel for the learnt sources; after the workers stopped.</summary>
+    public void Dispose()
+    {
+        lock (_workersGate)
+        {
+            // Kept, not cleared: the final counters are read after this.
+            _sources?.Dispose();
+        }
+    }
 
     public void Forget(IEnumerable<Downstream> gone) => _counters.Forget(gone);
+
+    /// <summary>Starts the follower with the first set that has learnt sources; a failure to start is logged and tried again with the next set.</summary>
+    private void FollowSourcesOf(ActiveDownstreams active)
+    {
+        if (active.Sources.Current.Length == 0)
+        {
+            return;
+        }
+        lock (_workersGate)
+        {
+            if (_sources is not null)
+            {
+                return;
+            }
+            try
+            {
+                _sources = new SourceFollower(this, _listener, _logger);
+            }
+            catch (Exception e)
+            {
+                // The set is active regardless: a stale source then costs a retry per datagram until this works.
+                Interlocked.Increment(ref _sourceFailures);
+                LogFollowFailedToStart(_logger, e, _listener);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: cannot follow the kernel's IPv6 addresses and routes; tried again with the next downstream set (ipv6_source_follow_failures_total)")]
+    private static partial void LogFollowFailedToStart(ILogger logger, Exception exception, string listener);
 
     private ActiveDownstreams Activate(DownstreamSet set) =>
         _counters.Activate(set, members => BalancingPolicies.For(_balance, members, _sequence));

@@ -21,6 +21,10 @@ internal sealed record ModeCounter(string Name, string Help, long Value, IReadOn
     /// Datagrams a <c>preserve_source</c> sender forwarded from the proxy's address because the client's could not
     /// be kept (an IPv6 client, or a client and downstream of different families); see <see cref="WorkerCounters.SourceNotKept"/>.
     /// </summary>
+    public static ModeCounter StaleSources(long count) =>
+        new("ipv6_stale_sources_total", "IPv6 datagrams refused with the learnt source of their downstream, no longer the host's, and sent again with the source the kernel chose.", count);
+
+    /// <summary>(see <see cref="WorkerCounters.SourceNotKept"/>)</summary>
     public static ModeCounter SourceNotKept(long count) =>
         new("source_not_kept_total", "Datagrams a preserve_source listener sent from the proxy's address: the client was IPv6 or of another family than the downstream.", count);
 }

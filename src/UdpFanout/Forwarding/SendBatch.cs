@@ -22,10 +22,14 @@ internal sealed unsafe class SendBatch : IDisposable
     // The set of the send under way, whose tallies Abandon hands to its counters.
     private ActiveDownstreams? _sending;
 
-    public SendBatch(int capacity)
+    /// <param name="ipv6SourcesGiven">
+    /// Whether each IPv6 datagram carries its downstream's learnt source (<see cref="DownstreamSources"/>): for an
+    /// IPv6 socket bound to the wildcard, which the kernel would otherwise select a source for per datagram.
+    /// </param>
+    public SendBatch(int capacity, bool ipv6SourcesGiven)
     {
-        _v4 = new Lane(capacity);
-        _v6 = new Lane(capacity);
+        _v4 = new Lane(capacity, sources: false);
+        _v6 = new Lane(capacity, ipv6SourcesGiven);
     }
 
     public int Count => _v4.Count + _v6.Count;
@@ -34,7 +38,21 @@ internal sealed unsafe class SendBatch : IDisposable
     public void Add(void* payload, uint length, int target, ActiveDownstreams downstreams)
     {
         ref readonly var address = ref downstreams.Addresses[target];
-        (address.family == AF_INET6 ? _v6 : _v4).Add(payload, length, target, address);
+        if (address.family != AF_INET6)
+        {
+            _v4.Add(payload, length, target, address);
+            return;
+        }
+        // Read once: the follower may replace the whole array meanwhile, never an entry in it.
+        var sources = _v6.GivesSources ? downstreams.Sources.Current : [];
+        if (target < sources.Length && DownstreamSources.Known(sources[target]))
+        {
+            _v6.Add(payload, length, target, address, sources[target]);
+        }
+        else
+        {
+            _v6.Add(payload, length, target, address);
+        }
     }
 
     /// <summary>Sends every queued datagram from <paramref name="socket"/>, counts each as forwarded or dropped, and empties the batch.</summary>
@@ -97,6 +115,14 @@ internal sealed unsafe class SendBatch : IDisposable
             {
                 continue;
             }
+            if (errno is EINVAL or EADDRNOTAVAIL && lane.TakeSource(offset))
+            {
+                // The learnt source is no longer the host's (its address removed, or a route moved since): this
+                // datagram goes again with the kernel's choice, and the sources are learnt afresh off this path.
+                counters.StaleSources++;
+                downstreams.Sources.MarkStale();
+                continue;
+            }
             if (errno is EAGAIN or ENOBUFS)
             {
                 // The socket or device queue is full: this batch's remaining datagrams cannot go now.
@@ -156,16 +182,39 @@ internal sealed unsafe class SendBatch : IDisposable
         _v6.Dispose();
     }
 
-    /// <summary>The datagrams of one family: their headers, payloads, addresses and downstream indexes, in native memory.</summary>
-    private sealed class Lane : IDisposable
+    /// <summary>
+    /// The datagrams of one family: their headers, payloads, addresses and downstream indexes, in native memory, and
+    /// for an IPv6 lane that gives sources, one IPV6_PKTINFO control message per datagram.
+    /// </summary>
+    internal sealed class Lane : IDisposable
     {
-        public Lane(int capacity)
+        /// <summary>CMSG_SPACE(sizeof(struct in6_pktinfo)): the header, then the 20-byte in6_pktinfo padded to 8 bytes.</summary>
+        public static readonly int ControlSpace = Align(sizeof(cmsghdr)) + Align(sizeof(in6_pktinfo));
+
+        /// <summary>CMSG_LEN(sizeof(struct in6_pktinfo)): what cmsg_len says, without the trailing padding.</summary>
+        public static readonly int ControlLength = Align(sizeof(cmsghdr)) + sizeof(in6_pktinfo);
+
+        public Lane(int capacity, bool sources)
         {
             Hdr = (mmsghdr*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(mmsghdr));
             Iov = (iovec*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(iovec));
             Addr = (sockaddr_inet*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(sockaddr_inet));
             Target = (int*)NativeMemory.AllocZeroed((nuint)capacity, sizeof(int));
+            if (sources)
+            {
+                // The headers never change: written once here, only each message's address later.
+                Control = (byte*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)ControlSpace);
+                for (var i = 0; i < capacity; i++)
+                {
+                    var header = (cmsghdr*)(Control + i * ControlSpace);
+                    header->cmsg_len = (nuint)ControlLength;
+                    header->cmsg_level = SOL_IPV6;
+                    header->cmsg_type = IPV6_PKTINFO;
+                }
+            }
         }
+
+        public bool GivesSources => Control != null;
 
         public mmsghdr* Hdr { get; }
 
@@ -175,7 +224,35 @@ internal sealed unsafe class SendBatch : IDisposable
 
         public int* Target { get; }
 
+        /// <summary>One control message of ControlSpace bytes per datagram; null for a lane that gives no sources.</summary>
+        public byte* Control { get; }
+
         public int Count { get; set; }
+
+        /// <summary>Queues a datagram with <paramref name="source"/> as its source address (a lane that gives sources only).</summary>
+        public void Add(void* payload, uint length, int target, in sockaddr_inet address, in in6_pktinfo source)
+        {
+            var i = Count;
+            Add(payload, length, target, address);
+            var control = Control + i * ControlSpace;
+            *(in6_pktinfo*)(control + Align(sizeof(cmsghdr))) = source;
+            ref var h = ref Hdr[i].msg_hdr;
+            h.msg_control = control;
+            h.msg_controllen = (nuint)ControlSpace;
+        }
+
+        /// <summary>Drops datagram <paramref name="i"/>'s given source, the kernel choosing one again; false when it had none.</summary>
+        public bool TakeSource(int i)
+        {
+            ref var h = ref Hdr[i].msg_hdr;
+            if (h.msg_control == null)
+            {
+                return false;
+            }
+            h.msg_control = null;
+            h.msg_controllen = 0;
+            return true;
+        }
 
         public void Add(void* payload, uint length, int target, in sockaddr_inet address)
         {
@@ -188,6 +265,9 @@ internal sealed unsafe class SendBatch : IDisposable
             h.msg_namelen = address.Length;
             h.msg_iov = Iov + i;
             h.msg_iovlen = 1;
+            // The entry may have carried a source in an earlier batch.
+            h.msg_control = null;
+            h.msg_controllen = 0;
         }
 
         private DisposeOnce _disposed;
@@ -202,6 +282,9 @@ internal sealed unsafe class SendBatch : IDisposable
             NativeMemory.Free(Iov);
             NativeMemory.Free(Addr);
             NativeMemory.Free(Target);
+            NativeMemory.Free(Control);
         }
+
+        private static int Align(int length) => (length + sizeof(nuint) - 1) & ~(sizeof(nuint) - 1);
     }
 }

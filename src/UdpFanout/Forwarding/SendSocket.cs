@@ -27,8 +27,9 @@ internal sealed unsafe class SendSocket : IDisposable
     private readonly sockaddr_inet* _destinations;
     private readonly byte* _control;
 
-    private SendSocket(Socket v4, Socket? v6)
+    private SendSocket(Socket v4, Socket? v6, bool ipv6Wildcard)
     {
+        Ipv6Wildcard = v6 is not null && ipv6Wildcard;
         _v4 = v4;
         _v6 = v6;
         Fd = (int)v4.Handle;
@@ -43,6 +44,12 @@ internal sealed unsafe class SendSocket : IDisposable
 
     /// <summary>The IPv6 socket; -1 when the kernel has no IPv6 (booted with ipv6.disable=1).</summary>
     public int Fd6 { get; }
+
+    /// <summary>
+    /// Whether the IPv6 socket is bound to the wildcard, the kernel then selecting a source per datagram unless it is
+    /// given one (<see cref="SendBatch"/>, <see cref="DownstreamSources"/>).
+    /// </summary>
+    public bool Ipv6Wildcard { get; }
 
     /// <summary>The socket that sends to addresses of <paramref name="family"/> (AF_INET or AF_INET6); -1 when there is none.</summary>
     public int FdFor(ushort family) => family == AF_INET6 ? Fd6 : Fd;
@@ -59,7 +66,7 @@ internal sealed unsafe class SendSocket : IDisposable
             var v6 = source.AddressFamily == AddressFamily.InterNetworkV6
                 ? OpenOne(source, sendBufferBytes, logger, listener)
                 : OpenIpv6IfAny(sendBufferBytes, logger, listener);
-            return new SendSocket(v4, v6);
+            return new SendSocket(v4, v6, source.AddressFamily != AddressFamily.InterNetworkV6 || source.Equals(IPAddress.IPv6Any));
         }
         catch
         {

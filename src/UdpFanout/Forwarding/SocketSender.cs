@@ -5,7 +5,7 @@ namespace UdpFanout.Forwarding;
 /// <summary>Sends from a UDP socket of the proxy, whose address downstreams see as the source (the default).</summary>
 internal sealed unsafe class SocketSender(SendSocket socket, int batch) : IDatagramSender
 {
-    private readonly SendBatch _batch = new(batch);
+    private readonly SendBatch _batch = new(batch, socket.Ipv6Wildcard);
 
     public void Add(void* payload, uint length, in sockaddr_inet source, int target, ActiveDownstreams downstreams) =>
         _batch.Add(payload, length, target, downstreams);

@@ -33,7 +33,7 @@ internal sealed class StatsBuilder
         }
         _received += Volatile.Read(ref counters.Received);
         _receivedBytes += Volatile.Read(ref counters.ReceivedBytes);
-        return this;
+        return Add(ModeCounter.StaleSources(Volatile.Read(ref counters.StaleSources)));
     }
 
     public StatsBuilder Add(ListenerStats stats)

@@ -20,6 +20,12 @@ internal sealed class WorkerCounters
     public long SourceNotKept;
 
     /// <summary>
+    /// IPv6 datagrams the kernel refused with their downstream's learnt source (<see cref="DownstreamSources"/>), no
+    /// longer the host's, and that were sent again with a source the kernel chose. Each is also forwarded or dropped.
+    /// </summary>
+    public long StaleSources;
+
+    /// <summary>
     /// After a failure in the middle of a batch (on the worker's own thread): counts what the batch received and
     /// neither forwarded nor dropped as dropped (<see cref="DropReason.WorkerFailed"/>), so received = forwarded +
     /// dropped holds again, and returns how many that was.

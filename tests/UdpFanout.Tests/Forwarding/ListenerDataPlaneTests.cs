@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding;
@@ -14,7 +15,7 @@ public sealed class ListenerDataPlaneTests
     [Fact]
     public async Task Update_WorkerInABatchOfTheOldSet_ReturnsOnlyAfterTheBatchEnds()
     {
-        var plane = new ListenerDataPlane(new ListenerConfig { Name = "l", Bind = IPEndPoint.Parse("127.0.0.1:5514") });
+        var plane = new ListenerDataPlane(new ListenerConfig { Name = "l", Bind = IPEndPoint.Parse("127.0.0.1:5514") }, NullLogger.Instance);
         plane.Update(new DownstreamSet([A, B]));
         var gate = new BatchGate();
         using var entered = new ManualResetEventSlim();
@@ -48,7 +49,7 @@ public sealed class ListenerDataPlaneTests
     public void Update_ListenerBalance_PicksItsPolicy(string balance, Type policy)
     {
         Assert.True(YamlNames.TryParse<BalancePolicy>(balance, out var parsed));
-        var plane = new ListenerDataPlane(new ListenerConfig { Name = "l", Bind = IPEndPoint.Parse("127.0.0.1:5514"), Balance = parsed });
+        var plane = new ListenerDataPlane(new ListenerConfig { Name = "l", Bind = IPEndPoint.Parse("127.0.0.1:5514"), Balance = parsed }, NullLogger.Instance);
 
         plane.Update(new DownstreamSet([A, B]));
 

@@ -23,6 +23,7 @@ internal static class NativeLayout
         ("sockaddr_in", ["sin_family", "sin_port", "sin_addr", "sin_zero"]),
         ("sockaddr_in6", ["sin6_family", "sin6_port", "sin6_flowinfo", "sin6_addr", "sin6_scope_id"]),
         ("cmsghdr", ["cmsg_len", "cmsg_level", "cmsg_type"]),
+        ("in6_pktinfo", ["ipi6_addr", "ipi6_ifindex"]),
         ("sock_extended_err", ["ee_errno", "ee_origin", "ee_type", "ee_code", "ee_pad", "ee_info", "ee_data"]),
         ("sock_filter", ["code", "jt", "jf", "k"]),
         ("sock_fprog", ["len", "filter"]),

@@ -19,6 +19,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<sockaddr_in>("sockaddr_in");
         AssertLayout<sockaddr_in6>("sockaddr_in6");
         AssertLayout<cmsghdr>("cmsghdr");
+        AssertLayout<in6_pktinfo>("in6_pktinfo");
         AssertLayout<sock_extended_err>("sock_extended_err");
         AssertLayout<sock_filter>("sock_filter");
         AssertLayout<sock_fprog>("sock_fprog");

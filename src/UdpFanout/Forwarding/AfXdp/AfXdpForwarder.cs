@@ -51,7 +51,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         _logger = loggers.CreateLogger<AfXdpForwarder>();
         _fallback = UserspaceForwarder.FragmentFallback(config, loggers, store);
         _store = store;
-        DataPlane = new ListenerDataPlane(config);
+        DataPlane = new ListenerDataPlane(config, _logger);
     }
 
     public string Name => _config.Name;
@@ -250,6 +250,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         {
             StopPath.Step(_logger, _config.Name, "stopping the neighbour and route follower", _segment.Dispose);
         }
+        StopPath.Step(_logger, _config.Name, "stopping the IPv6 source follower", DataPlane.Dispose);
         await StopPath.StepAsync(_logger, _config.Name, "stopping the fallback socket", _fallback.DisposeAsync);
         lock (_closing)
         {

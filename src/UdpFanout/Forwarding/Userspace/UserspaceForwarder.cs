@@ -25,7 +25,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
         _config = config;
         _logger = logger;
         _store = store;
-        DataPlane = new ListenerDataPlane(config);
+        DataPlane = new ListenerDataPlane(config, logger);
     }
 
     /// <summary>
@@ -117,6 +117,7 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             _workers[i].Worker.Dispose();
             Release(_workers[i].Socket, i);
         }
+        DataPlane.Dispose();
         return ValueTask.CompletedTask;
     }
 

@@ -2,6 +2,8 @@ internal static partial class Interop
 {
     internal static partial class Libc
     {
+        /// <summary>The family of the address that dissolves a datagram socket's association (connect(2)).</summary>
+        public const ushort AF_UNSPEC = 0;
         public const ushort AF_INET = 2;
         public const ushort AF_INET6 = 10;
 
@@ -22,6 +24,8 @@ internal static partial class Interop
         /// <summary>Level of raw-socket options (&lt;linux/socket.h&gt;); ICMP_FILTER from &lt;linux/icmp.h&gt;.</summary>
         public const int SOL_RAW = 255;
         public const int ICMP_FILTER = 1;
+
+        public const int SOCK_DGRAM = 2;
 
         public const int SOL_SOCKET = 1;
         public const int SO_REUSEADDR = 2;
@@ -55,6 +59,7 @@ internal static partial class Interop
         public const int EBUSY = 16;
         public const int EEXIST = 17;
         public const int EINVAL = 22;
+        public const int EADDRNOTAVAIL = 99;
         public const int ENOSPC = 28;
         public const int ENOBUFS = 105;
         public const int EMSGSIZE = 90;

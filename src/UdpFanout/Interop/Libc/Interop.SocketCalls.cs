@@ -16,6 +16,12 @@ internal static partial class Interop
         [LibraryImport(Libraries.Libc, EntryPoint = "bind", SetLastError = true)]
         public static unsafe partial int bind(int fd, void* addr, uint addrlen);
 
+        [LibraryImport(Libraries.Libc, EntryPoint = "connect", SetLastError = true)]
+        public static unsafe partial int connect(int fd, void* addr, uint addrlen);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "getsockname", SetLastError = true)]
+        public static unsafe partial int getsockname(int fd, void* addr, uint* addrlen);
+
         [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
         public static unsafe partial nint send(int fd, void* buf, nuint len, int flags);
 
