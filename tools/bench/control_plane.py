@@ -374,6 +374,7 @@ def markdown(results, command, machine, when):
             f"{r['scrape_s'] * 1000:.1f} ms ({r['scrape_range'][0] * 1000:.1f}-{r['scrape_range'][1] * 1000:.1f}) | "
             f"{r['scrape_bytes'] / 1e6:.2f} MB | {above / 1024:.1f} MiB | {above * 1024 / n:,.0f} B | "
             f"{r['reload_s'] * 1000:.0f} ms ({r['reload_range'][0] * 1000:.0f}-{r['reload_range'][1] * 1000:.0f}) |")
+    lines += [""] + MEMORY
     if "discovery" in results:
         d = results["discovery"]
         times = d["seconds"]
@@ -392,6 +393,15 @@ def markdown(results, command, machine, when):
     lines += LIMITS
     return "\n".join(lines)
 
+
+MEMORY = [
+    "Resident memory is read after seven scrapes in a row, so it includes the garbage they leave for the GC's gen0",
+    "budget (4 MiB, set in the binary: the default follows the L3 cache, about 25 MiB here, which the daemon filled",
+    "within minutes). What stays live per downstream (measured with `GC.GetTotalMemory` on the structures a 10,000-",
+    "downstream config builds): about 160 B of parsed config, 260 B of rotation, set and counters, 360 B of health-check",
+    "state, and the rows a scrape gathers; a scrape's text is sent as it is written, never held whole. The YAML tree",
+    "of the file (about 4 KB per downstream at its peak) is given back to the kernel once a config is applied.",
+]
 
 LIMITS = [
     "## Limits of each mode",
