@@ -38,7 +38,8 @@ def parse_args():
                    help="routed: one veth per sink, the proxy routes (the default); segment: client, proxy and sinks on "
                         "one bridge, where af_xdp with preserve_source sends from its TX ring (report: docs/benchmarks-segment.md)")
     p.add_argument("--control-plane-only", action="store_true",
-                   help="only the control-plane section (10 to 10,000 downstreams): docs/control-plane.md and .png")
+                   help="only the control-plane section (10 to 10,000 downstreams, and a discovery update of the largest count): "
+                        "docs/control-plane.md and .png")
     p.add_argument("--counts", default="10,100,1000,10000", help="downstream counts of the control-plane section")
     p.add_argument("--window", type=float, default=10.0, help="seconds of daemon CPU measured per count and protocol")
     p.add_argument("--isolated", action="store_true",

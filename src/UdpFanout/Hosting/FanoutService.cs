@@ -9,7 +9,11 @@ namespace UdpFanout.Hosting;
 /// </summary>
 internal sealed class FanoutService(ListenerSupervisor supervisor, CurrentConfig current) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => supervisor.ApplyAsync(current.Value, cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await supervisor.ApplyAsync(current.Value, cancellationToken);
+        ConfigGarbage.Release();
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken) => await supervisor.DisposeAsync();
 }

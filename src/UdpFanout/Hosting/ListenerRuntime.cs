@@ -237,8 +237,11 @@ internal sealed partial class ListenerRuntime : IRunningListener, IAsyncDisposab
         }
     }
 
-    private void SaveState() =>
-        _state?.Save(new ListenerState(Config.Name, ListenerState.DiscoveryKey(Config.Kubernetes), Rotation.Down, Rotation.Discovered));
+    /// <summary>Marks the state changed; it is read when it is written, off the rotation's lock (see <see cref="ServiceState"/>).</summary>
+    private void SaveState() => _state?.Save(Config.Name, ReadState);
+
+    private ListenerState ReadState() =>
+        new(Config.Name, ListenerState.DiscoveryKey(Config.Kubernetes), Rotation.Down, Rotation.Discovered);
 
     /// <summary>One line per change, of bounded length: who is in, and how many joined and left with a few names each.</summary>
     private void LogChange(DownstreamSet set)

@@ -18,7 +18,7 @@ internal sealed partial class ListenerSupervisor(
     private readonly Dictionary<string, ListenerRuntime> _running = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _applying = new(1, 1);
     // Taken from the store before any listener starts: under systemd it holds what the previous process found.
-    private readonly ServiceState _state = new(sockets, logger);
+    private readonly ServiceState _state = new(sockets, time, logger);
 
     /// <summary>The running listeners; a fresh array each time, safe to read from the metrics thread.</summary>
     public IReadOnlyList<ListenerRuntime> Running { get; private set; } = [];
@@ -126,6 +126,9 @@ internal sealed partial class ListenerSupervisor(
                 await StopAsync(name);
             }
             Running = [];
+            // The last changes, which the state's timer may not have written yet, before the next process reads it.
+            _state.Flush();
+            _state.Dispose();
         }
         finally
         {

@@ -62,6 +62,8 @@ internal sealed partial class ReloadService(
         finally
         {
             Notify("READY=1");
+            // Applied or refused, the file's tree is garbage now.
+            ConfigGarbage.Release();
             _oneAtATime.Release();
         }
     }

@@ -89,24 +89,6 @@ internal sealed class ExpositionWriter
         return this;
     }
 
-    /// <summary>Labels formatted earlier (see <see cref="TakeLabels"/>), with the comma that joins them to those before.</summary>
-    public ExpositionWriter Labels(ReadOnlySpan<byte> labels)
-    {
-        Append(labels);
-        return this;
-    }
-
-    /// <summary>
-    /// Hands over the labels written since the last line ended, instead of writing a line: a series whose labels
-    /// are in several families is formatted once per scrape.
-    /// </summary>
-    public ReadOnlySpan<byte> TakeLabels()
-    {
-        var labels = _line.AsSpan(0, _length);
-        _length = 0;
-        return labels;
-    }
-
     /// <summary>Closes the labels, writes the value and ends the line.</summary>
     public void Value(long value)
     {

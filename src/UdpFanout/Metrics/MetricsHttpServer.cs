@@ -19,8 +19,6 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
 {
     public const int MaxConnections = 16;
     private const int MaxRequestBytes = 8192;
-    /// <summary>Room at the front of a response buffer for the status line and headers, written once the body's length is known.</summary>
-    private const int HeadRoom = 256;
 
     private static readonly byte[] EndOfHeaders = "\r\n\r\n"u8.ToArray();
 
@@ -30,8 +28,8 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _slots = new(MaxConnections, MaxConnections);
-    // Response buffers of earlier scrapes, reused: a scrape of 10,000 downstreams is megabytes, and allocating that
-    // anew each time would leave it to the garbage collector and grow the heap. Usually one; at most one per connection.
+    // Response buffers of earlier scrapes, reused: a scrape of 10,000 downstreams is megabytes, written through one
+    // buffer's chunk at a time, so no scrape allocates what grows with it. Usually one; at most one per connection.
     private readonly System.Collections.Concurrent.ConcurrentBag<ScrapeBuffer> _buffers = [];
     private Task _accepting = Task.CompletedTask;
     private bool _collectFailing;
@@ -146,7 +144,7 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
             }
             else
             {
-                await SendMetricsAsync(connection, deadline.Token);
+                await SendMetricsAsync(connection, request.EndsWith("HTTP/1.0", StringComparison.Ordinal), deadline.Token);
             }
             connection.Shutdown(SocketShutdown.Send);
         }
@@ -200,10 +198,11 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Renders the metrics into a reused buffer after <see cref="HeadRoom"/> bytes, writes the head into the room
-    /// just before the body, and sends head and body chunk by chunk, without copying the body.
+    /// Renders the metrics through a reused buffer straight to the connection (see <see cref="ScrapeBuffer"/>). A
+    /// collection that fails before anything was sent answers 500; one that fails later can only cut the response
+    /// short, which the client sees as a failed scrape (a chunked body without its last chunk).
     /// </summary>
-    private async Task SendMetricsAsync(Socket connection, CancellationToken cancellationToken)
+    private async Task SendMetricsAsync(Socket connection, bool http10, CancellationToken cancellationToken)
     {
         if (!_buffers.TryTake(out var buffer))
         {
@@ -211,7 +210,11 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
         }
         try
         {
-            buffer.Reset(HeadRoom);
+            // Without Nagle's wait: the last, short piece would sit until the client acknowledged the ones before.
+            connection.NoDelay = true;
+            // The buffer's sends block (the exposition writers are synchronous): the deadline bounds them too.
+            connection.SendTimeout = (int)_deadline.TotalMilliseconds;
+            buffer.Reset(connection, "text/plain; version=0.0.4; charset=utf-8", http10);
             try
             {
                 await _export(buffer, cancellationToken);
@@ -221,7 +224,7 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
                     LogCollectRecovered(_logger);
                 }
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException and not SocketException)
             {
                 // Once until a scrape works again: Prometheus scrapes every few seconds.
                 if (!_collectFailing)
@@ -229,17 +232,14 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
                     _collectFailing = true;
                     LogCollectFailed(_logger, Model.UserFixableException.Describe(e));
                 }
-                await connection.SendAsync(
-                    Response(500, "Internal Server Error", "collecting the metrics failed; the daemon's log says why\n"), SocketFlags.None, cancellationToken);
+                if (!buffer.Started)
+                {
+                    await connection.SendAsync(
+                        Response(500, "Internal Server Error", "collecting the metrics failed; the daemon's log says why\n"), SocketFlags.None, cancellationToken);
+                }
                 return;
             }
-            var head = Encoding.ASCII.GetBytes(Head(200, "OK", "text/plain; version=0.0.4; charset=utf-8", (int)buffer.Length));
-            // Without Nagle's wait: the last, short piece would sit until the client acknowledged the ones before.
-            connection.NoDelay = true;
-            foreach (var piece in buffer.Pieces(buffer.WriteHead(head, HeadRoom)))
-            {
-                await connection.SendAsync(piece, SocketFlags.None, cancellationToken);
-            }
+            buffer.Finish();
         }
         finally
         {
@@ -251,10 +251,11 @@ internal sealed partial class MetricsHttpServer : IAsyncDisposable
         Response(status, reason, Encoding.UTF8.GetBytes(body), "text/plain; charset=utf-8");
 
     private static byte[] Response(int status, string reason, byte[] body, string contentType) =>
-        [.. Encoding.ASCII.GetBytes(Head(status, reason, contentType, body.Length)), .. body];
+        [.. Encoding.ASCII.GetBytes(Head(status, reason, contentType, $"Content-Length: {body.Length}")), .. body];
 
-    private static string Head(int status, string reason, string contentType, int length) =>
-        $"HTTP/1.1 {status} {reason}\r\nContent-Type: {contentType}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n";
+    /// <summary>A response's status line and headers; <paramref name="framing"/> says where its body ends (empty: at the close).</summary>
+    public static string Head(int status, string reason, string contentType, string framing) =>
+        $"HTTP/1.1 {status} {reason}\r\nContent-Type: {contentType}\r\n{(framing.Length > 0 ? framing + "\r\n" : "")}Connection: close\r\n\r\n";
 
     [LoggerMessage(Level = LogLevel.Error, Message = "metrics: accepting connections fails: {Error}; retrying")]
     private static partial void LogAcceptFailed(ILogger logger, string error);

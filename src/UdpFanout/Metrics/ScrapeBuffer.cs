@@ -1,67 +1,70 @@
+using System.Net.Sockets;
+using System.Text;
+
 namespace UdpFanout.Metrics;
 
 /// <summary>
-/// The text of one scrape, in chunks of 64 KiB kept for the next scrape: a scrape of 10,000 downstreams is megabytes,
-/// and one contiguous buffer would double its way there, leaving each smaller copy behind as garbage and keeping
-/// up to twice the text. Chunks stay below the large object heap's threshold. Write-only; one scrape at a time.
+/// The text of one scrape on its way to the client, through one 64 KiB chunk kept for the next scrape. A scrape that
+/// fits in the chunk is sent whole with its Content-Length; a longer one (10,000 downstreams are megabytes) is sent
+/// chunk by chunk as it is written, with chunked transfer coding (HTTP/1.0: until the connection closes), so the
+/// daemon never holds a whole scrape: kept whole, its text was about 470 bytes of resident memory per downstream.
+/// Sends block the writer, which runs on the scrape's own task; the connection's send timeout bounds them.
+/// Write-only; one scrape at a time.
 /// </summary>
 internal sealed class ScrapeBuffer : Stream
 {
     private const int ChunkSize = 64 << 10;
 
-    private readonly List<byte[]> _chunks = [];
-    private int _chunk;
-    private int _offset;
-    private long _length;
+    private readonly byte[] _chunk = new byte[ChunkSize];
+    private Socket? _connection;
+    private string _contentType = "";
+    private bool _http10;
+    private int _length;
+    private long _sent;
 
-    /// <summary>Empties the buffer and leaves <paramref name="headRoom"/> bytes at its start for <see cref="WriteHead"/>.</summary>
-    public void Reset(int headRoom)
+    /// <summary>Starts a response to <paramref name="connection"/>; nothing is sent until a chunk fills or <see cref="Finish"/>.</summary>
+    public void Reset(Socket connection, string contentType, bool http10)
     {
-        _chunk = 0;
-        _offset = headRoom;
+        _connection = connection;
+        _contentType = contentType;
+        _http10 = http10;
         _length = 0;
-        if (_chunks.Count == 0)
+        _sent = 0;
+        Started = false;
+    }
+
+    /// <summary>Whether the head has gone out: after that a failure can only end the connection, not answer 500.</summary>
+    public bool Started { get; private set; }
+
+    /// <summary>Sends what is left and ends the response.</summary>
+    public void Finish()
+    {
+        if (!Started)
         {
-            _chunks.Add(new byte[ChunkSize]);
+            Send(Encoding.ASCII.GetBytes(MetricsHttpServer.Head(200, "OK", _contentType, $"Content-Length: {_length}")));
+            Started = true;
+            Send(_chunk.AsSpan(0, _length));
+            return;
+        }
+        SendChunk();
+        if (!_http10)
+        {
+            Send("0\r\n\r\n"u8);
         }
     }
 
-    public override long Length => _length;
-
-    /// <summary>Writes <paramref name="head"/> just before the text, into the room <see cref="Reset"/> left.</summary>
-    public int WriteHead(ReadOnlySpan<byte> head, int headRoom)
-    {
-        head.CopyTo(_chunks[0].AsSpan(headRoom - head.Length));
-        return headRoom - head.Length;
-    }
-
-    /// <summary>The pieces to send: the first from <paramref name="start"/> (where the head begins), then the text.</summary>
-    public IEnumerable<ReadOnlyMemory<byte>> Pieces(int start)
-    {
-        for (var i = 0; i <= _chunk; i++)
-        {
-            var from = i == 0 ? start : 0;
-            var to = i == _chunk ? _offset : ChunkSize;
-            yield return _chunks[i].AsMemory(from, to - from);
-        }
-    }
+    public override long Length => _sent + _length;
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         while (buffer.Length > 0)
         {
-            if (_offset == ChunkSize)
+            if (_length == ChunkSize)
             {
-                _chunk++;
-                _offset = 0;
-                if (_chunk == _chunks.Count)
-                {
-                    _chunks.Add(new byte[ChunkSize]);
-                }
+                SendChunk();
             }
-            var room = Math.Min(buffer.Length, ChunkSize - _offset);
-            buffer[..room].CopyTo(_chunks[_chunk].AsSpan(_offset));
-            _offset += room;
+            var room = Math.Min(buffer.Length, ChunkSize - _length);
+            buffer[..room].CopyTo(_chunk.AsSpan(_length));
             _length += room;
             buffer = buffer[room..];
         }
@@ -85,10 +88,43 @@ internal sealed class ScrapeBuffer : Stream
     {
     }
 
+    private void SendChunk()
+    {
+        if (!Started)
+        {
+            var framing = _http10 ? "" : "Transfer-Encoding: chunked";
+            Send(Encoding.ASCII.GetBytes(MetricsHttpServer.Head(200, "OK", _contentType, framing)));
+            Started = true;
+        }
+        if (_length == 0)
+        {
+            return;
+        }
+        if (!_http10)
+        {
+            Send(Encoding.ASCII.GetBytes($"{_length:x}\r\n"));
+        }
+        Send(_chunk.AsSpan(0, _length));
+        if (!_http10)
+        {
+            Send("\r\n"u8);
+        }
+        _sent += _length;
+        _length = 0;
+    }
+
+    private void Send(ReadOnlySpan<byte> bytes)
+    {
+        while (bytes.Length > 0)
+        {
+            bytes = bytes[_connection!.Send(bytes)..];
+        }
+    }
+
     public override bool CanRead => false;
     public override bool CanSeek => false;
     public override bool CanWrite => true;
-    public override long Position { get => _length; set => throw new NotSupportedException(); }
+    public override long Position { get => Length; set => throw new NotSupportedException(); }
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();

@@ -58,6 +58,56 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Get_ScrapeOfManyChunks_IsSentChunkedAsItIsWrittenAndWholeToAnHttp10Client()
+    {
+        var counter = Prometheus.Metrics.WithCustomRegistry(_registry).CreateCounter("udp_fanout_many_total", "Many series.", ["downstream"]);
+        for (var i = 0; i < 5000; i++)
+        {
+            counter.WithLabels($"downstream-{i}").Inc(i);
+        }
+        using var expected = new MemoryStream();
+        await _registry.CollectAndExportAsTextAsync(expected);
+        var text = Encoding.UTF8.GetString(expected.ToArray());
+
+        var http11 = await ExchangeAsync("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        var http10 = await ExchangeAsync("GET /metrics HTTP/1.0\r\n\r\n");
+
+        // Never the whole text held to learn its length: chunks of 64 KiB, then the last, empty one.
+        var (head, body) = Split(http11);
+        Assert.Contains("\r\nTransfer-Encoding: chunked\r\n", head);
+        Assert.DoesNotContain("Content-Length", head);
+        Assert.StartsWith("10000\r\n", body);
+        Assert.EndsWith("\r\n0\r\n\r\n", body);
+        // HTTP/1.0 knows no chunks: the body ends where the connection does.
+        var (head10, body10) = Split(http10);
+        Assert.DoesNotContain("Transfer-Encoding", head10);
+        Assert.DoesNotContain("Content-Length", head10);
+        Assert.Equal(text, body10);
+    }
+
+    [Fact]
+    public async Task Get_SmallScrape_IsSentWholeWithItsLength()
+    {
+        var (head, body) = Split(await ExchangeAsync("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+
+        Assert.Contains($"\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n", head);
+        Assert.DoesNotContain("Transfer-Encoding", head);
+    }
+
+    [Fact]
+    public async Task Get_CollectionFailsAfterTheFirstChunkWasSent_TheResponseEndsWithoutItsLastChunk()
+    {
+        await using var server = MetricsHttpServer.Start(new IPEndPoint(IPAddress.Loopback, 0), async (stream, _) =>
+        {
+            await stream.WriteAsync(new byte[200_000]);
+            throw new InvalidOperationException("a collector broke");
+        }, Deadline, NullLogger.Instance);
+        using var http = new HttpClient();
+
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetStringAsync($"http://127.0.0.1:{server.Bind.Port}/metrics"));
+    }
+
+    [Fact]
     public async Task Get_ThroughHttpClientByName_ServesTheMetrics()
     {
         using var http = new HttpClient();
@@ -142,6 +192,12 @@ public sealed class MetricsHttpServerTests : IAsyncLifetime
         {
             idle.ForEach(s => s.Dispose());
         }
+    }
+
+    private static (string Head, string Body) Split(string response)
+    {
+        var end = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        return (response[..(end + 2)], response[(end + 4)..]);
     }
 
     private async Task<string> ExchangeAsync(string request)
