@@ -48,7 +48,7 @@ if [ "$failed" != 0 ]; then
       while (/<UnitTestResult [^>]*testName="([^"]*)"[^>]*outcome="Failed"((?:(?!<UnitTestResult ).)*)/sg) {
         my ($name, $body) = (text($1), $2);
         my @lines = $body =~ /<Message>(.*?)<\/Message>/s ? grep { length } split /\n/, text($1) : ();
-        print "FAILED $name\n"; print "  $_\n" for @lines[0 .. ($#lines < 5 ? $#lines : 5)];
+        print "FAILED $name\n"; print "  $_\n" for @lines[0 .. ($#lines < 24 ? $#lines : 24)];
       }' "$trx"
   done
 fi

@@ -72,7 +72,9 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
                 }
                 catch (Exception e)
                 {
-                    failures.Add($"{what}: {e.Message}");
+                    // The units' own words: a failed start says why only in the journal.
+                    var journal = container.TryExec("journalctl --no-pager -q -p warning --since=-2min -u 'udp-fanout*'").Output.Trim();
+                    failures.Add($"{what}: {e.Message}\njournal, warnings of the last 2 minutes:\n{journal}");
                 }
             }
             foreach (var (name, mode) in Listeners.Take(3))

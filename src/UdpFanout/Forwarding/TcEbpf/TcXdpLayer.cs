@@ -59,10 +59,16 @@ internal sealed partial class TcXdpLayer : IDisposable
     /// interface cannot run it natively or its XDP slot belongs to someone else: the tc program then forwards alone.
     /// The interface's XDP link is taken from <paramref name="store"/> when it kept one across a restart.
     /// </summary>
-    public static TcXdpLayer? Start(ListenerConfig config, int ifindex, string iface, TcProgram tc, FileDescriptorStore store, ILogger logger)
+    /// <param name="slotOwner">An af_xdp listener that another process runs on this interface: the slot is left to it.</param>
+    public static TcXdpLayer? Start(ListenerConfig config, int ifindex, string iface, TcProgram tc, FileDescriptorStore store, ILogger logger, string? slotOwner = null)
     {
         if (config.Xdp == XdpLayer.Off)
         {
+            return null;
+        }
+        if (slotOwner is not null)
+        {
+            LogTcAlone(logger, config.Name, iface, $"its XDP slot is left to af_xdp listener '{slotOwner}', which another process runs (an interface has one XDP slot, shared only by the listeners of one process)");
             return null;
         }
         // The layer forwards IPv4 only and leaves IPv6 to the tc program: on an IPv6-only listener it would take the
