@@ -61,9 +61,20 @@ internal sealed class DownstreamRotation
     {
         get
         {
-            lock (_gate)
+            var health = new List<(Downstream, bool)>();
+            ReadHealth(health);
+            return health;
+        }
+    }
+
+    /// <summary>What <see cref="Health"/> says, added to a list the caller keeps: a scrape reuses its room.</summary>
+    public void ReadHealth(List<(Downstream Downstream, bool Up)> into)
+    {
+        lock (_gate)
+        {
+            foreach (var downstream in _configured)
             {
-                return _configured.Select(d => (d, !_down.Contains(d))).ToArray();
+                into.Add((downstream, !_down.Contains(downstream)));
             }
         }
     }

@@ -27,4 +27,10 @@ internal interface IListenerForwarder : IAsyncDisposable
     void ForgetDownstreams(IReadOnlyCollection<Downstream> gone);
 
     ListenerStats ReadStats();
+
+    /// <summary>
+    /// Adds the counters into a builder a scrape keeps. Modes that count in BPF maps add a snapshot; userspace adds
+    /// its counters without one, so its scrape allocates nothing per downstream.
+    /// </summary>
+    void AddStatsTo(StatsBuilder stats) => stats.Add(ReadStats());
 }

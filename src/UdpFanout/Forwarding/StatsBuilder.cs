@@ -5,10 +5,14 @@ namespace UdpFanout.Forwarding;
 
 /// <summary>
 /// Adds up the counters of a listener's parts (workers, queue forwarders, a kernel program, the fragment
-/// fallback, instances retired by a reload) into one <see cref="ListenerStats"/>.
+/// fallback, instances retired by a reload) into one <see cref="ListenerStats"/>. A scrape keeps one builder and reads
+/// it directly after <see cref="Clear"/> and the adds: its dictionaries keep their room, so a scrape of 10,000
+/// downstreams allocates nothing that grows with them (a snapshot by <see cref="Build"/> copies them all).
 /// </summary>
 internal sealed class StatsBuilder
 {
+    private static readonly IcmpError[] IcmpErrorTypes = Enum.GetValues<IcmpError>();
+
     private readonly long[] _dropped = new long[DropReasonLabels.Count];
     private readonly Dictionary<Downstream, (long Packets, long Bytes)> _downstreams = [];
     private readonly Dictionary<(string Name, string Labels), ModeCounter> _modeCounters = [];
@@ -18,6 +22,38 @@ internal sealed class StatsBuilder
     private long _receivedBytes;
     private long _forwarded;
     private long _forwardedBytes;
+
+    public long Received => _received;
+
+    public long ReceivedBytes => _receivedBytes;
+
+    public long Forwarded => _forwarded;
+
+    public long ForwardedBytes => _forwardedBytes;
+
+    /// <summary>Indexed by <see cref="DropReason"/>.</summary>
+    public IReadOnlyList<long> Dropped => _dropped;
+
+    public IReadOnlyDictionary<Downstream, (long Packets, long Bytes)> Downstreams => _downstreams;
+
+    /// <summary>Only non-zero counts.</summary>
+    public IReadOnlyDictionary<(Downstream Downstream, IcmpError Type), long> IcmpErrors => _icmpErrors;
+
+    public IReadOnlyCollection<ModeCounter> ModeCounters => _modeCounters.Values;
+
+    public IReadOnlyCollection<ModeInfo> ModeInfos => _modeInfos.Values;
+
+    /// <summary>Starts over at zero; the dictionaries keep their capacity for the next reading.</summary>
+    public StatsBuilder Clear()
+    {
+        Array.Clear(_dropped);
+        _downstreams.Clear();
+        _modeCounters.Clear();
+        _icmpErrors.Clear();
+        _modeInfos.Clear();
+        _received = _receivedBytes = _forwarded = _forwardedBytes = 0;
+        return this;
+    }
 
     /// <summary>
     /// Reads forwarded and dropped before received: a worker adds received first, so the snapshot never shows
@@ -69,7 +105,7 @@ internal sealed class StatsBuilder
     public StatsBuilder AddDownstream(Downstream downstream, DownstreamCounter counter)
     {
         AddDownstream(downstream, counter.Packets, counter.Bytes);
-        foreach (var type in Enum.GetValues<IcmpError>())
+        foreach (var type in IcmpErrorTypes)
         {
             AddIcmpErrors(downstream, type, counter.IcmpErrorsOf(type));
         }

@@ -171,6 +171,8 @@ internal sealed partial class ListenerRuntime : IRunningListener, IAsyncDisposab
     /// <summary>The data path's counters; after <see cref="DisposeAsync"/>, its final ones.</summary>
     public ListenerStats ReadStats() => _forwarder.ReadStats();
 
+    public void AddStatsTo(StatsBuilder stats) => _forwarder.AddStatsTo(stats);
+
     /// <summary>Drops the counters of downstreams that left the config and whose series the metrics retired.</summary>
     public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => _forwarder.ForgetDownstreams(gone);
 

@@ -23,6 +23,9 @@ internal interface IRunningListener
 
     ListenerStats ReadStats();
 
+    /// <summary>Adds the data path's counters into the builder a scrape keeps, without a snapshot where the mode can.</summary>
+    void AddStatsTo(StatsBuilder stats);
+
     /// <summary>Drops the counters of downstreams whose final counts were exported long enough.</summary>
     void ForgetDownstreams(IReadOnlyCollection<Downstream> gone);
 }

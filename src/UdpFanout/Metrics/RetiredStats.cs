@@ -23,19 +23,24 @@ internal sealed class RetiredStats
         }
     }
 
-    public IEnumerable<(ListenerConfig Listener, ListenerStats Stats)> CombineWith(IEnumerable<(ListenerConfig Config, ListenerStats Stats)> live)
+    /// <summary>Adds the final counters of <paramref name="listener"/>'s retired instances, if any, to its running one's.</summary>
+    public StatsBuilder AddTo(StatsBuilder stats, ListenerConfig listener)
     {
-        Dictionary<(string, ForwardingMode), (ListenerConfig, ListenerStats)> combined;
         lock (_gate)
         {
-            combined = new(_byListener);
+            return _byListener.TryGetValue((listener.Name, listener.Mode), out var retired) ? stats.Add(retired.Stats) : stats;
         }
-        foreach (var (config, stats) in live)
+    }
+
+    /// <summary>The listeners that stopped, not running again under the same name and mode, with their final counters.</summary>
+    public IReadOnlyList<(ListenerConfig Listener, ListenerStats Stats)> Stopped(IReadOnlyList<IRunningListener> running)
+    {
+        lock (_gate)
         {
-            var key = (config.Name, config.Mode);
-            combined[key] = combined.TryGetValue(key, out var retired) ? (config, Sum(retired.Item2, stats)) : (config, stats);
+            return _byListener.Values
+                .Where(r => !running.Any(l => l.Config.Name == r.Config.Name && l.Config.Mode == r.Config.Mode))
+                .ToArray();
         }
-        return combined.Values;
     }
 
     /// <summary>

@@ -13,42 +13,42 @@ public sealed class RetiredStatsTests
     private static readonly Downstream Sink = new("sink", new IPEndPoint(IPAddress.Loopback, 6000));
 
     [Fact]
-    public void CombineWith_RestartedListener_CountersContinueFromTheRetiredInstance()
+    public void AddTo_RestartedListener_CountersContinueFromTheRetiredInstance()
     {
         var retired = new RetiredStats();
         retired.Add(Listener, Stats(received: 10, forwarded: 8, truncated: 2, toSink: 8));
 
-        var combined = retired.CombineWith([(Listener, Stats(received: 5, forwarded: 5, truncated: 0, toSink: 5))]).Single();
+        var combined = retired.AddTo(new StatsBuilder(), Listener).Add(Stats(received: 5, forwarded: 5, truncated: 0, toSink: 5)).Build();
 
-        Assert.Equal(15, combined.Stats.Received);
-        Assert.Equal(13, combined.Stats.Forwarded);
-        Assert.Equal(2, combined.Stats.Dropped[(int)DropReason.Truncated]);
-        Assert.Equal(13, combined.Stats.Downstreams.Single().Packets);
+        Assert.Equal(15, combined.Received);
+        Assert.Equal(13, combined.Forwarded);
+        Assert.Equal(2, combined.Dropped[(int)DropReason.Truncated]);
+        Assert.Equal(13, combined.Downstreams.Single().Packets);
     }
 
     [Fact]
-    public void CombineWith_RestartedListener_IcmpErrorsContinueFromTheRetiredInstance()
+    public void AddTo_RestartedListener_IcmpErrorsContinueFromTheRetiredInstance()
     {
         var retired = new RetiredStats();
         retired.Add(Listener, Stats(received: 4, forwarded: 4, truncated: 0, toSink: 4) with { IcmpErrors = [new(Sink, IcmpError.PortUnreachable, 4)] });
 
-        var combined = retired.CombineWith([(Listener, Stats(received: 2, forwarded: 2, truncated: 0, toSink: 2) with
+        var combined = retired.AddTo(new StatsBuilder(), Listener).Add(Stats(received: 2, forwarded: 2, truncated: 0, toSink: 2) with
         {
             IcmpErrors = [new(Sink, IcmpError.PortUnreachable, 1), new(Sink, IcmpError.HostUnreachable, 1)],
-        })]).Single();
+        }).Build();
 
         Assert.Equal(
             [(IcmpError.PortUnreachable, 5L), (IcmpError.HostUnreachable, 1L)],
-            combined.Stats.IcmpErrors.Select(e => (e.Type, e.Count)).OrderBy(e => e.Type));
+            combined.IcmpErrors.Select(e => (e.Type, e.Count)).OrderBy(e => e.Type));
     }
 
     [Fact]
-    public void CombineWith_StoppedListener_KeepsExportingItsFinalCounters()
+    public void Stopped_StoppedListener_KeepsExportingItsFinalCounters()
     {
         var retired = new RetiredStats();
         retired.Add(Listener, Stats(received: 3, forwarded: 3, truncated: 0, toSink: 3));
 
-        var combined = retired.CombineWith([]).Single();
+        var combined = retired.Stopped([]).Single();
 
         Assert.Equal("syslog", combined.Listener.Name);
         Assert.Equal(3, combined.Stats.Received);
@@ -59,11 +59,11 @@ public sealed class RetiredStatsTests
     {
         var retired = new RetiredStats();
         retired.Add(Listener, Stats(received: 3, forwarded: 3, truncated: 0, toSink: 3));
-        var seen = retired.CombineWith([]).Single().Stats;
+        var seen = retired.Stopped([]).Single().Stats;
 
         retired.Remove(Listener, seen);
 
-        Assert.Empty(retired.CombineWith([]));
+        Assert.Empty(retired.Stopped([]));
     }
 
     [Fact]
@@ -71,12 +71,12 @@ public sealed class RetiredStatsTests
     {
         var retired = new RetiredStats();
         retired.Add(Listener, Stats(received: 3, forwarded: 3, truncated: 0, toSink: 3));
-        var seen = retired.CombineWith([]).Single().Stats;
+        var seen = retired.Stopped([]).Single().Stats;
         retired.Add(Listener, Stats(received: 2, forwarded: 2, truncated: 0, toSink: 2));
 
         retired.Remove(Listener, seen);
 
-        Assert.Equal(5, retired.CombineWith([]).Single().Stats.Received);
+        Assert.Equal(5, retired.Stopped([]).Single().Stats.Received);
     }
 
     [Fact]
@@ -87,7 +87,7 @@ public sealed class RetiredStatsTests
 
         retired.ForgetDownstreams(Listener, [Sink]);
 
-        var combined = retired.CombineWith([]).Single().Stats;
+        var combined = retired.Stopped([]).Single().Stats;
         Assert.Empty(combined.Downstreams);
         Assert.Equal(8, combined.Forwarded);
     }

@@ -83,6 +83,12 @@ internal sealed class UserspaceForwarder : IListenerForwarder
     public ListenerStats ReadStats()
     {
         var stats = new StatsBuilder();
+        AddStatsTo(stats);
+        return stats.Build();
+    }
+
+    public void AddStatsTo(StatsBuilder stats)
+    {
         foreach (var (_, worker) in _workers)
         {
             // A datagram the kernel dropped at the socket was received by the listener and not forwarded.
@@ -95,7 +101,6 @@ internal sealed class UserspaceForwarder : IListenerForwarder
             stats.Add(ModeCounter.SourceNotKept(_workers.Sum(w => Volatile.Read(ref w.Worker.Counters.SourceNotKept))));
         }
         DataPlane.AddTo(stats);
-        return stats.Build();
     }
 
     public void ForgetDownstreams(IReadOnlyCollection<Downstream> gone) => DataPlane.Forget(gone);
