@@ -398,9 +398,11 @@ MEMORY = [
     "Resident memory is read after seven scrapes in a row, so it includes the garbage they leave for the GC's gen0",
     "budget (4 MiB, set in the binary: the default follows the L3 cache, about 25 MiB here, which the daemon filled",
     "within minutes). What stays live per downstream (measured with `GC.GetTotalMemory` on the structures a 10,000-",
-    "downstream config builds): about 160 B of parsed config, 260 B of rotation, set and counters, 360 B of health-check",
-    "state, and the rows a scrape gathers; a scrape's text is sent as it is written, never held whole. The YAML tree",
-    "of the file (about 4 KB per downstream at its peak) is given back to the kernel once a config is applied.",
+    "downstream config builds): about 160 B of parsed config, 260 B of rotation, set and counters, and the health-check",
+    "state, which lives inline in each probed downstream. A scrape gathers into one builder kept from scrape to scrape",
+    "(a userspace listener's scrape allocates about 20 KB, whatever the count) and sends its text as it is written,",
+    "never held whole. The YAML tree of the file (about 4 KB per downstream at its peak) is given back to the kernel",
+    "once a config is applied.",
 ]
 
 LIMITS = [
