@@ -18,7 +18,7 @@ namespace UdpFanout.Tests.Health;
 [Collection(KernelCollection.Name)]
 public sealed class HealthCheckerTests : IAsyncLifetime
 {
-    /// <summary>udp_echo probes fast enough for a test: out after three failures 100 ms apart, back after two; HealthCheckerIpv6Tests probes with it too.</summary>
+    /// <summary>udp_echo probes fast enough for a test: out after three failures 100 ms apart, back after two; HealthCheckerIpv6Tests and ListenerSupervisorTests probe with it too.</summary>
     internal static readonly HealthConfig Health = new()
     {
         Enabled = true,

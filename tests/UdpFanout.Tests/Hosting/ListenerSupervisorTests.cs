@@ -21,15 +21,7 @@ namespace UdpFanout.Tests.Hosting;
 [Collection(KernelCollection.Name)]
 public sealed class ListenerSupervisorTests : IDisposable
 {
-    private static readonly HealthConfig Health = new()
-    {
-        Enabled = true,
-        Protocol = HealthProtocol.UdpEcho,
-        Interval = TimeSpan.FromMilliseconds(100),
-        Timeout = TimeSpan.FromMilliseconds(50),
-        UnhealthyThreshold = 3,
-        HealthyThreshold = 2,
-    };
+    private static readonly HealthConfig Health = Tests.Health.HealthCheckerTests.Health;
 
     private readonly NotifySocket _systemd = new();
     private readonly EchoingReceiver[] _receivers = [new(), new()];
