@@ -97,7 +97,13 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             {
                 container.Exec("systemctl stop udp-fanout@demo udp-fanout@pods");
                 // Removal stops running instances: what they attached and stored must go with them.
-                container.Exec("systemctl start udp-fanout@plain udp-fanout@kernel udp-fanout@xdp");
+                // tc_ebpf first, on purpose: one unit per listener, and the af_xdp unit of the same interface must
+                // start however the two are ordered, the tc_ebpf one leaving it the interface's XDP slot.
+                container.Exec("systemctl start udp-fanout@plain udp-fanout@kernel");
+                container.Exec("systemctl start udp-fanout@xdp");
+                Assert.Contains("its XDP slot is left to af_xdp listener 'xdp', which another process runs",
+                    container.Exec("journalctl -q -u udp-fanout@kernel --no-pager"));
+                Assert.Equal("", container.Exec("journalctl -q -u udp-fanout@kernel -u udp-fanout@xdp -p err --no-pager", allowFailure: true).Trim());
                 var programs = Listeners.Take(3).ToDictionary(l => l.Mode, l => AttachedPrograms(bed, l.Mode));
                 Assert.True(programs["tc_ebpf"].Length > 0 && programs["af_xdp"].Length > 0, "tc_ebpf and af_xdp attach their programs before the purge");
                 container.Exec("apt-get purge -y -q udp-fanout");
