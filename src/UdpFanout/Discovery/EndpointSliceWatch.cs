@@ -77,8 +77,10 @@ internal sealed class EndpointSliceWatch
                 }
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _timing.MaxBackoff.Ticks));
             }
-            catch (OperationCanceledException)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
+                // Stopping: the request in flight ends however the client reports it (a cancellation, or the 401
+                // or reset it was already getting), and none of that may fail the stop.
                 return;
             }
         }
