@@ -188,24 +188,33 @@ def preserve_source_goals(points):
 
 
 def variant_goals(points, suffix, modes, against, limit):
-    """A variant of a mode against the mode itself: CPU per datagram at the highest fixed rate both deliver whole."""
+    """A variant of a mode against the mode itself: CPU per delivered datagram at the highest fixed rate both deliver
+    whole, else (a mode that loses a few per cent at every rate in this run) at the highest both deliver 90 % of,
+    with the shares said, since the cost of a datagram delivered does not depend on the ones lost before it."""
     goals = []
     for plain_name in modes:
         variant = plain_name + suffix
         rates = sorted({r for n, s, m, r, _ in points if r is not None and n == variant}, reverse=True)
-        both = [r for r in rates
-                if all((p := find(points, n, 64, True, r)) and p["share"][0] >= 0.999 for n in (plain_name, variant))
-                and (b := find(points, BASELINE, 64, True, r)) and b["offered_pps"][0] >= 0.95 * r]
-        if not both:
+
+        def delivering(share):
+            return [r for r in rates
+                    if all((p := find(points, n, 64, True, r)) and p["share"][0] >= share for n in (plain_name, variant))
+                    and (b := find(points, BASELINE, 64, True, r)) and b["offered_pps"][0] >= 0.95 * r]
+
+        whole, most = delivering(0.999), delivering(0.90)
+        if not whole and not most:
             continue
-        rate = both[0]
+        rate = (whole or most)[0]
+        shares = "" if whole else (" (the two never both deliver every datagram in this run; at this rate "
+                                   + " and ".join(f"{find(points, n, 64, True, rate)['share'][0] * 100:.1f} %" for n in (plain_name, variant))
+                                   + ")")
         costed, plain = cpu_ns(points, variant, 64, True, rate), cpu_ns(points, plain_name, 64, True, rate)
         if costed <= 0 or plain <= 0:
             # The baseline already kept every core busy (other load on the machine): no busy time is left to compare.
             goals.append(f"{variant} against {plain_name}: not measurable in this run (the baseline kept every core busy at {rate / 1000:.0f}k/s)")
             continue
         ratio = costed / plain
-        goals.append(f"{variant} costs {ratio:.2f}x {against} CPU per datagram at {rate / 1000:.0f}k/s "
+        goals.append(f"{variant} costs {ratio:.2f}x {against} CPU per datagram at {rate / 1000:.0f}k/s{shares} "
                      f"(goal <= {limit:.2f}x): {'met' if ratio <= limit else 'NOT met'}")
     return goals
 
