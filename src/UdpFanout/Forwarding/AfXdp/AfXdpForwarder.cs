@@ -227,6 +227,15 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         }
     }
 
+    /// <summary>Stops or resumes waking the kernel to send what waits on every TX ring (see <see cref="XskTransmitter.Held"/>).</summary>
+    public void HoldTxRings(bool held)
+    {
+        foreach (var (_, worker) in _queues)
+        {
+            worker.Transmitter.Held = held;
+        }
+    }
+
     private DisposeOnce _disposed;
 
     public async ValueTask DisposeAsync()

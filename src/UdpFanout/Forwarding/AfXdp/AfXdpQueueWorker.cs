@@ -210,6 +210,12 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 // While traffic flows, a queued ICMP error fails the next send, which reads it; while none does, this does.
                 _sender.ReadErrors(_dataPlane.Active);
                 _socket.WakeIfNeeded();
+                if (_transmitter.Held)
+                {
+                    // poll() would send the TX ring in copy mode, which the seam says the device does not take.
+                    Thread.Sleep(1);
+                    continue;
+                }
                 poll.revents = 0;
                 Interop.Libc.poll(&poll, 1, PollMilliseconds);
                 continue;

@@ -31,6 +31,7 @@ internal sealed unsafe class XskTransmitter
     private long _frames;
     private long _neighbourMisses;
     private long _wakeupErrors;
+    private volatile bool _held;
 
     public XskTransmitter(XskSocket socket, ReadOnlySpan<byte> sourceMac)
     {
@@ -47,6 +48,18 @@ internal sealed unsafe class XskTransmitter
 
     /// <summary>Wake-ups of the TX ring (sendto) that failed for a reason other than a busy device or queue.</summary>
     public long WakeupErrors => Volatile.Read(ref _wakeupErrors);
+
+    /// <summary>
+    /// A test seam, like <see cref="AfXdpQueueWorker.Paused"/>: while true the kernel is never woken to send, as a
+    /// device that takes no frames would leave them (in copy mode the kernel sends only when woken: by a send, or by
+    /// a poll(), which the worker then skips too), so the TX ring
+    /// fills for real and a test proves what comes next is dropped and counted, never waited for.
+    /// </summary>
+    public bool Held
+    {
+        get => _held;
+        set => _held = value;
+    }
 
     /// <summary>Makes room in the tallies for a set of <paramref name="downstreams"/> (only when a larger set arrives).</summary>
     public void Prepare(int downstreams)
@@ -163,6 +176,10 @@ internal sealed unsafe class XskTransmitter
     /// </summary>
     public void Wake()
     {
+        if (_held)
+        {
+            return;
+        }
         var tx = _socket.Tx;
         for (var i = 0; i < MaxWakeups && Pending > 0 && tx.NeedsWakeup; i++)
         {

@@ -1,6 +1,8 @@
 using System.Net;
+using UdpFanout.Forwarding.AfXdp;
 using UdpFanout.Forwarding.AfXdp.Transmit;
 using UdpFanout.Model;
+using UdpFanout.Tests.Testing;
 
 namespace UdpFanout.Tests.Forwarding.AfXdp.Transmit;
 
@@ -82,6 +84,40 @@ public sealed class XskTransmitterTests() : SegmentForwarderTests("10.193")
         Assert.Equal((20_100L, 20_100L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
         Assert.Equal(1, Counter(forwarder, "worker_restarts_total"));
         Assert.Equal(0, Counter(forwarder, "afxdp_fill_ring_full_total"));
+    }
+
+    [Fact]
+    public async Task Forward_TheDeviceTakesNoFrames_AFullTxRingDropsAndCountsWhatComesNextAndSendsTheRestOnceItDoes()
+    {
+        Resolve(0);
+        var forwarder = Start(0);
+        await PathBecomesAsync(forwarder, 0, TxPath.Ring);
+        // Paced by what the proxy takes in: nothing reaches the receiver while the ring is held.
+        using var client = new PacedSender(ClientSocket(), new IPEndPoint(Bed.ProxyAddress, ListenPort), () => forwarder.ReadStats().Received);
+
+        forwarder.HoldTxRings(true);
+        // In bursts the worker keeps up with: the RX ring never overflows, only the TX ring fills.
+        await client.SendAsync(3_000, _ => 64, burst: 100);
+        var held = forwarder.ReadStats();
+        Assert.Equal(3_000, held.Received);
+        Assert.Equal((long)XskSocket.TxRingSize, held.Forwarded);
+        Assert.Equal(3_000 - XskSocket.TxRingSize, held.Dropped[(int)DropReason.XskTxRingFull]);
+        Assert.Equal(held.DroppedTotal, held.Dropped[(int)DropReason.XskTxRingFull]);
+        Assert.Empty(Receivers[0].Sequences);
+
+        // What the ring held goes once the device takes frames again, and then the ring has room for what follows.
+        forwarder.HoldTxRings(false);
+        await Eventually.TrueAsync(() => Receivers[0].Count == XskSocket.TxRingSize, "the held frames to arrive");
+        await client.SendAsync(1_000, _ => 64, burst: 100);
+
+        // Nothing dropped is sent, nothing is sent twice.
+        var stats = forwarder.ReadStats();
+        await Eventually.TrueAsync(() => Receivers[0].Count == stats.Forwarded, "the frames after the hold to arrive");
+        Assert.Equal((4_000L, (long)XskSocket.TxRingSize + 1_000), (stats.Received, stats.Forwarded));
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(Receivers[0].Count, Receivers[0].Sequences.Distinct().Count());
+        Assert.Equal(0, Receivers[0].Corrupt);
+        Assert.Equal(stats.Forwarded, Counter(forwarder, "afxdp_tx_frames_total"));
     }
 
     [Fact]
