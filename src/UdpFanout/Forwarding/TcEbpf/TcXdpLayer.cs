@@ -17,23 +17,13 @@ namespace UdpFanout.Forwarding.TcEbpf;
 /// </summary>
 internal sealed partial class TcXdpLayer : IDisposable
 {
-    /// <summary>How long the thread waits for a notification before it looks whether the layer is stopping.</summary>
-    private const int StopCheckMilliseconds = 100;
-
-    /// <summary>How soon a read of the egress list that failed is tried again (no notification may come to prompt it).</summary>
-    private const int RetryMilliseconds = 1000;
-
     private readonly XdpChainSlot _slot;
     private readonly XdpTransmitters _transmitters;
     private readonly BpfObject _object;
     private readonly BpfMap _egress;
     private readonly BpfMap _stats;
-    private readonly ILogger _logger;
-    private readonly string _listener;
-    private readonly Thread _follower;
+    private readonly KernelFollower _follower;
     private HashSet<int> _listed = [];
-    private bool _refreshFailing;
-    private volatile bool _disposed;
     private long _refreshes;
 
     private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, ILogger logger, string listener)
@@ -43,13 +33,13 @@ internal sealed partial class TcXdpLayer : IDisposable
         _object = obj;
         _egress = obj.Map(TC_XDP_MAP_EGRESS);
         _stats = obj.Map(TC_XDP_MAP_STATS);
-        _logger = logger;
-        _listener = listener;
-        _follower = new Thread(Follow) { IsBackground = true, Name = $"{listener}/xdp-egress" };
+        // Any change may matter (an interface gone, XDP attached to a veth's peer): the list is read again whole.
+        _follower = new KernelFollower($"{listener}/xdp-egress", transmitters.WaitForChange, _ => Refresh(),
+            e => LogFollowFailed(logger, listener, UserFixableException.Describe(e)), () => LogFollowing(logger, listener));
     }
 
     /// <summary>The test seam that makes the thread fail after its next wait, as a socket that fell behind (ENOBUFS) does.</summary>
-    public InjectedFault Fault { get; } = new();
+    public InjectedFault Fault => _follower.Fault;
 
     /// <summary>How often the egress list was read (at the start, then once per burst of notifications); for tests.</summary>
     public long Refreshes => Interlocked.Read(ref _refreshes);
@@ -96,7 +86,15 @@ internal sealed partial class TcXdpLayer : IDisposable
             transmitters = XdpTransmitters.Open();
             obj = Load(config, tc, slot.ChainMapFd, slot.Slot);
             var layer = new TcXdpLayer(slot, transmitters, obj, logger, config.Name);
-            layer.Refresh();
+            try
+            {
+                layer.Refresh();
+            }
+            catch (Exception e) when (e is BpfException or Interop.Netlink.NetlinkException)
+            {
+                // The layer starts with no egress listed (every frame to TC) and the thread reads the list again.
+                layer._follower.Fail(e);
+            }
             slot.Fill(obj.ProgramFd(TC_XDP_PROGRAM));
             layer._follower.Start();
             return layer;
@@ -141,104 +139,33 @@ internal sealed partial class TcXdpLayer : IDisposable
     public void Dispose()
     {
         _slot.Dispose();
-        _disposed = true;
-        if (_follower.IsAlive)
-        {
-            _follower.Join();
-        }
+        _follower.Dispose();
         _object.Dispose();
         _transmitters.Dispose();
     }
 
-    /// <summary>
-    /// Reads the list again after each burst of device notifications, after notifications were lost, and a while
-    /// after a read that failed; never ends in an exception, or the list would go stale for good.
-    /// </summary>
-    private void Follow()
-    {
-        var due = false;
-        var failing = false;
-        while (!_disposed)
-        {
-            try
-            {
-                if (!due)
-                {
-                    due = _transmitters.WaitForChange(StopCheckMilliseconds);
-                    Fault.ThrowIfArmed();
-                    failing = false;
-                }
-                if (due)
-                {
-                    due = !Refresh();
-                    if (due)
-                    {
-                        SleepUnlessDisposed(RetryMilliseconds);
-                    }
-                }
-            }
-            catch (Exception e)
-            {
-                // Lost notifications (ENOBUFS) or anything else: only a fresh read knows what holds now. Said once,
-                // and a failure that comes back at once is tried again at the retry pace, not in a tight loop.
-                if (failing)
-                {
-                    SleepUnlessDisposed(RetryMilliseconds);
-                }
-                else
-                {
-                    LogNotificationsFailed(_logger, _listener, UserFixableException.Describe(e));
-                }
-                failing = true;
-                due = true;
-            }
-        }
-    }
-
-    private void SleepUnlessDisposed(int milliseconds)
-    {
-        for (var waited = 0; waited < milliseconds && !_disposed; waited += 10)
-        {
-            Thread.Sleep(10);
-        }
-    }
-
-    /// <summary>Lists the interfaces that take XDP frames now and forgets those that stopped; false when it could not.</summary>
-    private bool Refresh()
+    /// <summary>Lists the interfaces that take XDP frames now and forgets those that stopped.</summary>
+    private void Refresh()
     {
         Interlocked.Increment(ref _refreshes);
-        try
+        var now = _transmitters.Read();
+        foreach (var ifindex in _listed.Where(i => !now.Contains(i)))
         {
-            var now = _transmitters.Read();
-            foreach (var ifindex in _listed.Where(i => !now.Contains(i)))
-            {
-                _egress.TryDelete((uint)ifindex);
-            }
-            foreach (var ifindex in now.Where(i => !_listed.Contains(i)))
-            {
-                _egress.Update((uint)ifindex, ifindex);
-            }
-            _listed = now;
-            _refreshFailing = false;
-            return true;
+            _egress.TryDelete((uint)ifindex);
         }
-        catch (UserFixableException e) when (e is BpfException or Interop.Netlink.NetlinkException)
+        foreach (var ifindex in now.Where(i => !_listed.Contains(i)))
         {
-            if (!_refreshFailing)
-            {
-                LogRefreshFailed(_logger, _listener, e.Message);
-            }
-            _refreshFailing = true;
-            return false;
+            _egress.Update((uint)ifindex, ifindex);
         }
+        _listed = now;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: no XDP layer on {Interface}, the tc program forwards alone: {Reason}")]
     private static partial void LogTcAlone(ILogger logger, string listener, string @interface, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: cannot read which interfaces take XDP frames, the XDP layer keeps its last list: {Reason}")]
-    private static partial void LogRefreshFailed(ILogger logger, string listener, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following which interfaces take XDP frames failed, the XDP layer keeps its last list and reads it afresh until that works: {Reason}")]
+    private static partial void LogFollowFailed(ILogger logger, string listener, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following the kernel's device notifications failed, the XDP layer reads which interfaces take XDP frames afresh: {Reason}")]
-    private static partial void LogNotificationsFailed(ILogger logger, string listener, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: following which interfaces take XDP frames again")]
+    private static partial void LogFollowing(ILogger logger, string listener);
 }

@@ -169,8 +169,9 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
         }, "a datagram forwarded at XDP once the egress takes XDP frames, notified after the failure");
 
         var warning = Assert.Single(_log.At(LogLevel.Warning));
-        Assert.Equal("listener kernel: following the kernel's device notifications failed, the XDP layer reads which interfaces take XDP frames afresh: " +
+        Assert.Equal("listener kernel: following which interfaces take XDP frames failed, the XDP layer keeps its last list and reads it afresh until that works: " +
             "the kernel dropped netlink messages this socket could not take in time (while asked to read notifications): No buffer space available (errno 105)", warning.Message);
+        Assert.Contains("listener kernel: following which interfaces take XDP frames again", _log.Messages);
         await Eventually.TrueAsync(() => Receivers[0].Count == seq, $"{seq} datagrams at the receiver");
     }
 

@@ -16,16 +16,11 @@ namespace UdpFanout.Forwarding.AfXdp.Transmit;
 /// </summary>
 internal sealed partial class SegmentFollower : IDisposable
 {
-    private const int PollMilliseconds = 100;
-    private const int RetryMilliseconds = 1000;
-
     private readonly int _ifindex;
     private readonly ListenerDataPlane _dataPlane;
-    private readonly string _listener;
-    private readonly ILogger _logger;
     private readonly NetlinkSocket _requests;
     private readonly NetlinkSocket _notifications;
-    private readonly Thread _thread;
+    private readonly KernelFollower _follower;
     // Held by the following thread and by Refresh (a reload's thread): the tables and the request socket.
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, NeighbourEntry> _neighbours = [];
@@ -33,19 +28,13 @@ internal sealed partial class SegmentFollower : IDisposable
     // Stale entries the kernel has not yet been asked to confirm.
     private readonly HashSet<uint> _unconfirmed = [];
     private SegmentTargets _current = SegmentTargets.None;
-    private volatile bool _stopping;
     private bool _changed;
-    // Set by a failure on either thread; the following thread then dumps afresh.
-    private volatile bool _failing;
-    private long _failures;
 
     /// <summary>Opens its netlink sockets in the caller's network namespace (the listener's) and subscribes at once.</summary>
     public SegmentFollower(int ifindex, ListenerDataPlane dataPlane, string listener, ILogger logger)
     {
         _ifindex = ifindex;
         _dataPlane = dataPlane;
-        _listener = listener;
-        _logger = logger;
         _requests = NetlinkSocket.Open(NETLINK_ROUTE);
         try
         {
@@ -57,17 +46,22 @@ internal sealed partial class SegmentFollower : IDisposable
             _requests.Dispose();
             throw;
         }
-        _thread = new Thread(Run) { IsBackground = true, Name = $"{listener}/neigh" };
+        _follower = new KernelFollower($"{listener}/neigh", WaitForChange, CatchUp, e =>
+        {
+            // Through the kernel until the next dump: a MAC that may have changed meanwhile is never used.
+            Volatile.Write(ref _current, SegmentTargets.None);
+            LogFollowFailed(logger, e, listener);
+        }, () => LogFollowing(logger, listener));
     }
 
-    /// <summary>The test seam that makes the next burst of notifications fail (see <see cref="InjectedFault"/>).</summary>
-    public InjectedFault Fault { get; } = new();
+    /// <summary>The test seam that makes the next wait for notifications fail (see <see cref="InjectedFault"/>).</summary>
+    public InjectedFault Fault => _follower.Fault;
 
     /// <summary>What the queue forwarders read once per batch.</summary>
     public SegmentTargets Current => Volatile.Read(ref _current);
 
     /// <summary>How often following the kernel failed and started over with a fresh dump.</summary>
-    public long Failures => Interlocked.Read(ref _failures);
+    public long Failures => _follower.Failures;
 
     /// <summary>The neighbour entry the follower holds for <paramref name="address"/> (network byte order); for tests.</summary>
     public NeighbourEntry? Neighbour(uint address)
@@ -83,13 +77,13 @@ internal sealed partial class SegmentFollower : IDisposable
     {
         try
         {
-            Resync();
+            CatchUp(afresh: true);
         }
         catch (Exception e)
         {
-            Fail(e);
+            _follower.Fail(e);
         }
-        _thread.Start();
+        _follower.Start();
     }
 
     /// <summary>Builds the targets of the set the data plane just activated (called after each update of it).</summary>
@@ -99,71 +93,56 @@ internal sealed partial class SegmentFollower : IDisposable
         {
             lock (_gate)
             {
-                Publish();
+                // While failing the tables may miss changes: everything goes through the kernel until the fresh dump.
+                if (!_follower.Failing)
+                {
+                    Publish();
+                }
             }
         }
         catch (Exception e)
         {
             // A reload must not fail for this: the set is active, and its datagrams go through the kernel meanwhile.
-            Fail(e);
+            _follower.Fail(e);
         }
     }
 
     public void Dispose()
     {
-        _stopping = true;
-        if (_thread.IsAlive)
-        {
-            _thread.Join();
-        }
+        _follower.Dispose();
         _requests.Dispose();
         _notifications.Dispose();
     }
 
-    private void Run()
+    /// <summary>Applies a burst of notifications to the tables; true when one changed them.</summary>
+    private bool WaitForChange(int milliseconds)
     {
-        while (!_stopping)
+        if (!_notifications.ReceiveNotifications(milliseconds, OnNotification))
         {
-            try
-            {
-                if (_failing)
-                {
-                    Resync();
-                }
-                Follow();
-            }
-            catch (Exception e)
-            {
-                // Anything at all: a thread that ended here would leave the targets as they were, stale for good.
-                Fail(e);
-                for (var waited = 0; waited < RetryMilliseconds && !_stopping; waited += 10)
-                {
-                    Thread.Sleep(10);
-                }
-            }
+            return false;
+        }
+        // A burst (a flush, a link going down) arrives in several reads: all of it, then one rebuild.
+        while (_notifications.ReceiveNotifications(0, OnNotification))
+        {
+        }
+        lock (_gate)
+        {
+            return _changed;
         }
     }
 
-    /// <summary>Applies notifications until stopped, or until a failure (here or in <see cref="Refresh"/>) calls for a fresh dump.</summary>
-    private void Follow()
+    private void CatchUp(bool afresh)
     {
-        while (!_stopping && !_failing)
+        if (afresh)
         {
-            if (!_notifications.ReceiveNotifications(PollMilliseconds, OnNotification))
+            Resync();
+            return;
+        }
+        lock (_gate)
+        {
+            if (_changed)
             {
-                continue;
-            }
-            // A burst (a flush, a link going down) arrives in several reads: all of it, then one rebuild.
-            while (_notifications.ReceiveNotifications(0, OnNotification))
-            {
-            }
-            Fault.ThrowIfArmed();
-            lock (_gate)
-            {
-                if (_changed)
-                {
-                    Publish();
-                }
+                Publish();
             }
         }
     }
@@ -179,11 +158,6 @@ internal sealed partial class SegmentFollower : IDisposable
                 .Put(new ndmsg { ndm_family = (byte)Interop.Libc.AF_INET, ndm_ifindex = _ifindex });
             _requests.Request(request, "list the neighbours", OnNeighbour);
             Publish();
-            if (_failing)
-            {
-                _failing = false;
-                LogFollowing(_logger, _listener);
-            }
         }
     }
 
@@ -307,18 +281,6 @@ internal sealed partial class SegmentFollower : IDisposable
         }
         _routes[address] = hop;
         return hop;
-    }
-
-    private void Fail(Exception e)
-    {
-        Interlocked.Increment(ref _failures);
-        // Through the kernel until the next dump: a MAC that may have changed meanwhile is never used.
-        Volatile.Write(ref _current, SegmentTargets.None);
-        if (!_failing)
-        {
-            _failing = true;
-            LogFollowFailed(_logger, e, _listener);
-        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following the kernel's neighbours and routes failed; datagrams go through the kernel until a fresh dump succeeds (afxdp_netlink_failures_total)")]
