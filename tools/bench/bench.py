@@ -37,6 +37,9 @@ def parse_args():
     p.add_argument("--topology", choices=["routed", "segment"], default="routed",
                    help="routed: one veth per sink, the proxy routes (the default); segment: client, proxy and sinks on "
                         "one bridge, where af_xdp with preserve_source sends from its TX ring (report: docs/benchmarks-segment.md)")
+    p.add_argument("--generator", choices=["trafgen", "xdp"], default="trafgen",
+                   help="trafgen: datagrams sent as skbs from a packet socket (the default); xdp: XDP frames from "
+                        "BPF_PROG_RUN's live mode, which reach the proxy as a NIC's frames do, before any skb exists")
     p.add_argument("--control-plane-only", action="store_true",
                    help="only the control-plane section (10 to 10,000 downstreams, and a discovery update of the largest count): "
                         "docs/control-plane.md and .png")
@@ -105,7 +108,7 @@ def main():
     points = []  # (system, size, many_ports, rate or None, summary)
     isolated = []  # (system, rate, [µs of core 1 per delivered datagram, per run])
     idle_rss = {}
-    with (SegmentTestbed() if segment else Testbed()) as bed:
+    with (SegmentTestbed(generator=args.generator) if segment else Testbed(generator=args.generator)) as bed:
         wanted = args.only.split(",") if args.only else None
         for make in systems(bed, args.binary, args.smoke):
             system = make()
@@ -141,7 +144,7 @@ def main():
         json.dump({"points": points, "idle_rss": idle_rss, "isolated": isolated}, f)
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
     command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
-    text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), segment)
+    text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), segment, args.generator)
     extra, extra_goals = report.xdp_sections(points, isolated)
     text += extra
     goals += extra_goals

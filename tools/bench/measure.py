@@ -2,10 +2,12 @@
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
+import xdpgen
 from testbed import LISTEN_PORT
 
 
@@ -47,14 +49,25 @@ def tx_packets(bed):
     return int(bed.ns(bed.cli, f"cat /sys/class/net/{bed.client_if}/statistics/tx_packets"))
 
 
-def run(bed, system, size, many_ports, rate, seconds):
-    """Returns offered and delivered datagrams per second, busy CPU seconds per second, and the RSS under load."""
+def generator_command(bed, size, many_ports, rate, family):
+    """The generator's command line (in the client's namespace), its config file, and how to read what it offered."""
+    if bed.generator == "xdp":
+        template = xdpgen.frame(bed, size, family, LISTEN_PORT)
+        argv = ["ip", "netns", "exec", bed.cli, sys.executable, xdpgen.__file__, bed.xdp_generator(template, many_ports),
+                template.hex(), str(rate or 0)]
+        return argv, None, lambda: xdpgen.offered(bed)
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
-        f.write(trafgen_config(bed, size, many_ports, getattr(system, "family", 4)))
+        f.write(trafgen_config(bed, size, many_ports, family))
     argv = ["ip", "netns", "exec", bed.cli, "trafgen", "--dev", bed.client_if, "--conf", f.name, "-P", "1", "-q"]
     if rate:
         argv += ["-b", f"{rate}pps"]
-    sent0, delivered0, busy0, t0 = tx_packets(bed), bed.delivered(), busy_jiffies(), time.time()
+    return argv, f.name, lambda: tx_packets(bed)
+
+
+def run(bed, system, size, many_ports, rate, seconds):
+    """Returns offered and delivered datagrams per second, busy CPU seconds per second, and the RSS under load."""
+    argv, config, offered = generator_command(bed, size, many_ports, rate, getattr(system, "family", 4))
+    sent0, delivered0, busy0, t0 = offered(), bed.delivered(), busy_jiffies(), time.time()
     # Its own process group: trafgen ignores SIGTERM and SIGINT while it sends, so it is killed whole.
     generator = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     rss = []
@@ -66,9 +79,10 @@ def run(bed, system, size, many_ports, rate, seconds):
     elapsed = time.time() - t0
     busy = busy_jiffies() - busy0
     time.sleep(0.3)  # let in-flight datagrams reach the sinks
-    sent, delivered = tx_packets(bed) - sent0, bed.delivered() - delivered0
+    sent, delivered = offered() - sent0, bed.delivered() - delivered0
     sampler.join()
-    os.unlink(f.name)
+    if config:
+        os.unlink(config)
     hz = os.sysconf("SC_CLK_TCK")
     return {
         "offered_pps": sent / elapsed,

@@ -27,16 +27,19 @@ def find(points, name, size, many, rate):
     return None
 
 
-def markdown(points, idle_rss, machine, command, when, segment=False):
+def markdown(points, idle_rss, machine, command, when, segment=False, generator="trafgen"):
     names = list(dict.fromkeys(p[0] for p in points))
     full = sorted({(s, m) for _, s, m, r, _ in points if r is None}, key=lambda x: (x[0], not x[1]))
     rates = sorted({r for *_, r, _ in points if r is not None})
     lines = [
         "# Benchmarks",
         "",
-        f"Made by `{command}` on {when:%Y-%m-%d %H:%M} UTC, {machine}. One trafgen core generates; the proxy",
+        f"Made by `{command}` on {when:%Y-%m-%d %H:%M} UTC, {machine}. One {generator} core generates; the proxy",
         "namespace forwards to three sink namespaces that count at their ingress. Medians of the runs, with the",
         "range in brackets. These machines are shared and noisy: compare systems within this run, as ratios.",
+        *(["", "The generator sends XDP frames (BPF_PROG_RUN's live mode) that reach the proxy's veth as a NIC's frames",
+           "reach its driver, before any skb exists; with trafgen each datagram starts as an skb, which the veth must copy",
+           "into an XDP frame before any XDP program sees it, a cost no NIC has (see tools/bench/xdpgen.py)."] if generator == "xdp" else []),
         *(["", "Same-segment topology: the client, the proxy and the sinks share one bridge and one subnet, so the proxy",
            "sends to the sinks out of the interface it receives on, and af_xdp sends from its AF_XDP TX ring."] if segment else []),
         "",

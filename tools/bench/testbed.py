@@ -9,7 +9,11 @@ Each downstream namespace counts the datagrams it is sent with an nftables count
 and drops them there, so counting costs almost nothing and ARP and everything else still pass.
 """
 import os
+import shutil
 import subprocess
+import tempfile
+
+import xdpgen
 
 NETWORK = "10.203"
 NETWORK6 = "fd00:203"
@@ -27,7 +31,10 @@ def sh(cmd, check=True):
 class Testbed:
     segment = False
 
-    def __init__(self, downstreams=3):
+    def __init__(self, downstreams=3, generator="trafgen"):
+        # trafgen (skbs from a packet socket) or xdp (XDP frames, as a NIC delivers them; see xdpgen.py).
+        self.generator = generator
+        self._xdpgen = {}
         self.id = f"ufb{os.getpid() % 10000:x}"
         self.downstreams = downstreams
         self.cli, self.proxy = f"{self.id}-cli", f"{self.id}-proxy"
@@ -56,6 +63,22 @@ class Testbed:
     def __exit__(self, *exc):
         for name in [self.cli, self.proxy, *self.sinks]:
             sh(f"ip netns del {name}", check=False)
+        if self._xdpgen:
+            shutil.rmtree(os.path.dirname(next(iter(self._xdpgen.values()))), ignore_errors=True)
+
+    def xdp_generator(self, template, many_ports):
+        """The XDP generator's object for frames like `template` from this testbed's client veth, built once."""
+        key = (template, many_ports)
+        if key not in self._xdpgen:
+            directory = os.path.dirname(next(iter(self._xdpgen.values()))) if self._xdpgen else tempfile.mkdtemp(prefix="ufb-xdpgen-")
+            self._xdpgen[key] = xdpgen.build(self, directory, template, many_ports)
+        return self._xdpgen[key]
+
+    def _take_xdp_frames(self):
+        """With the XDP generator, GRO on the proxy's end gives its veth the NAPI that takes XDP frames from the
+        client's end, as a NIC has its RX ring, whether or not an XDP program runs there."""
+        if self.generator == "xdp":
+            self.ns(self.proxy, f"ethtool -K {self.proxy_if} gro on")
 
     def _build(self):
         for name in [self.cli, self.proxy, *self.sinks]:
@@ -95,6 +118,7 @@ class Testbed:
             self.ns(self.proxy, f"ping -6 -c 1 -W 1 {self.sink_addr6(i)}", check=False)
         self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)
         self.ns(self.cli, f"ping -6 -c 1 -W 1 {self.proxy_addr6}", check=False)
+        self._take_xdp_frames()
 
     def mac(self, ns, ifname):
         return self.ns(ns, f"cat /sys/class/net/{ifname}/address").strip()
@@ -118,8 +142,8 @@ class SegmentTestbed(Testbed):
     """
     segment = True
 
-    def __init__(self, downstreams=3):
-        super().__init__(downstreams)
+    def __init__(self, downstreams=3, generator="trafgen"):
+        super().__init__(downstreams, generator)
         self.id = f"ufs{os.getpid() % 10000:x}"
         self.br = f"{self.id}-br"
         self.cli, self.proxy = f"{self.id}-cli", f"{self.id}-proxy"
@@ -160,3 +184,4 @@ class SegmentTestbed(Testbed):
             self.ns(sink, f"nft add rule netdev sink in udp dport {SINK_PORT} counter drop")
             self.ns(self.proxy, f"ping -c 1 -W 1 {self.sink_addr(i)}", check=False)
         self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)
+        self._take_xdp_frames()
