@@ -147,6 +147,19 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
         Assert.Equal(10, Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total"));
     }
 
+    [Fact]
+    public async Task Forward_MixedFamilyListener_BothFamiliesGoAtXdpEachToItsOwnDownstreams()
+    {
+        KnowDownstreamNeighbours6();
+
+        var forwarder = await ForwardBothFamiliesThroughAnIpv6AnyListenerAsync();
+
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Receivers[3].Sequences.Order());
+        Assert.Equal(Enumerable.Range(1000, 300).Select(i => (long)i), Receivers[..3].SelectMany(r => r.Sequences).Order());
+        var stats = forwarder.ReadStats();
+        Assert.Equal((600L, 600L, 600L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+    }
+
     [Theory]
     [InlineData("IPv4")]
     [InlineData("IPv6")]
