@@ -189,6 +189,30 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
     }
 
     [Fact]
+    public async Task Forward_EgressPeerDown_EveryFrameCountedAsXdpTransmitFailed()
+    {
+        // The peer's XDP program keeps the proxy's end listed as taking XDP frames, and a permanent neighbour entry
+        // outlives the lost carrier, so the route resolves and the redirect succeeds; with the peer down its NAPI is
+        // gone, and veth_xdp_xmit refuses the whole batch (ENXIO) after bpf_redirect_map returned.
+        var mac = Bed.Downstreams[0].Exec($"cat /sys/class/net/{Bed.Id}s0/address").Trim();
+        Bed.Proxy.Exec($"ip neigh replace {Bed.DownstreamAddress(0)} lladdr {mac} dev {Bed.Id}d0 nud permanent");
+        Bed.Downstreams[0].Exec($"ip link set dev {Bed.Id}s0 down");
+        var forwarder = Start(Downstreams(0));
+        using var client = ClientSocket();
+
+        for (var seq = 0; seq < 100; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(ProxyAddress, ListenPort));
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Dropped[(int)DropReason.XdpTransmitFailed] == 100, "100 transmit failures counted");
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((100L, 0L, 100L), (stats.Received, stats.Forwarded, stats.Dropped[(int)DropReason.XdpTransmitFailed]));
+        Assert.Equal(0, Counter(stats, "tc_xdp_forwarded_total"));
+        Assert.Equal(0, Receivers[0].Count);
+    }
+
+    [Fact]
     public async Task Start_AnAfXdpListenerOfTheInterfaceRunsInAnotherProcess_TheSlotIsLeftToItAndTcForwardsAlone()
     {
         // One systemd instance per listener: this process runs "kernel", another runs "steering" on the same interface.
