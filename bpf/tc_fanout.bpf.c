@@ -30,6 +30,7 @@
 #include "include/fanout_csum.h"
 #include "include/fanout_csum6.h"
 #include "include/fanout_choose.h"
+#include "include/fanout_fib.h"
 
 /* Filled in by the daemon before load. */
 const volatile struct fanout_listener listener = {};
@@ -166,15 +167,8 @@ static __always_inline int forward_ipv4(struct __sk_buff *skb, void *data, void 
 		return refuse(stat, payload);
 
 	/* Route first, so a datagram with nowhere to go is counted and dropped unchanged. */
-	struct bpf_fib_lookup fib = {
-		.family = AF_INET_NUM,
-		.l4_protocol = IPPROTO_UDP_NUM,
-		.tot_len = bpf_ntohs(pkt.ip->tot_len),
-		.tos = pkt.ip->tos,
-		.ipv4_src = pkt.ip->saddr,
-		.ipv4_dst = target.addr[0],
-		.ifindex = skb->ingress_ifindex,
-	};
+	struct bpf_fib_lookup fib = {};
+	fib4_query(&fib, pkt.ip, target.addr[0], skb->ingress_ifindex);
 	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	stat = route_stat(rc);
 	if (stat != FANOUT_TC_FORWARDED)
@@ -219,16 +213,8 @@ static __always_inline int forward_ipv6(struct __sk_buff *skb, void *data, void 
 	if (stat != FANOUT_TC_FORWARDED)
 		return refuse(stat, payload);
 
-	struct bpf_fib_lookup fib = {
-		.family = AF_INET6_NUM,
-		.l4_protocol = IPPROTO_UDP_NUM,
-		.tot_len = IPV6_HLEN + bpf_ntohs(pkt.ip->payload_len),
-		/* Traffic class and flow label, as the kernel's own forwarding lookup takes them. */
-		.flowinfo = *(__be32 *)pkt.ip & bpf_htonl(0x0FFFFFFF),
-		.ifindex = skb->ingress_ifindex,
-	};
-	__builtin_memcpy(fib.ipv6_src, &pkt.ip->saddr, sizeof(fib.ipv6_src));
-	__builtin_memcpy(fib.ipv6_dst, target.addr, sizeof(fib.ipv6_dst));
+	struct bpf_fib_lookup fib = {};
+	fib6_query(&fib, pkt.ip, target.addr, skb->ingress_ifindex);
 	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	stat = route_stat(rc);
 	if (stat != FANOUT_TC_FORWARDED)

@@ -82,17 +82,23 @@ static __always_inline int update_udp_csum(struct __sk_buff *skb, __u32 udp_off,
  * verifier refuses a loop much longer. Longer datagrams go to the tc program. */
 #define UDP_CSUM_MAX_WORDS (1480 / 4)
 
-/* Whether the UDP checksum covers the datagram as it stands; a zero checksum (none) counts as valid. A frame off the
- * wire carries a complete checksum, but one that a local sender put on a veth may carry only checksum offload's
- * pseudo-header seed (CHECKSUM_PARTIAL), which XDP cannot see: updated incrementally and sent on as an XDP frame
- * it would arrive with a wrong checksum. The tc program gets those, where the kernel knows which kind it is. As in
- * ipv4_csum_valid, words are summed as they load: the one's complement sum is the same in either byte order. */
-static __always_inline bool udp4_csum_valid(const struct udphdr *udp, __be32 saddr, __be32 daddr, void *data_end)
+/* The one's complement sum of IPv4's pseudo-header for a UDP datagram, as udp_csum_valid takes it: the words as
+ * they load, in whatever byte order, since the sum is the same in either. */
+static __always_inline __u64 udp4_pseudo_sum(__be32 saddr, __be32 daddr, const struct udphdr *udp)
 {
-	if (udp->check == 0)
-		return true;
+	return (__u64)saddr + daddr + (__u16)bpf_htons(IPPROTO_UDP_NUM) + udp->len;
+}
+
+/* Whether the UDP checksum covers the datagram as it stands, given its pseudo-header's sum (udp4_pseudo_sum,
+ * udp6_pseudo_sum); the caller deals with a zero checksum, which is none in IPv4 and invalid in IPv6. A frame off
+ * the wire carries a complete checksum, but one that a local sender put on a veth may carry only checksum
+ * offload's pseudo-header seed (CHECKSUM_PARTIAL), which XDP cannot see: updated incrementally and sent on as an
+ * XDP frame it would arrive with a wrong checksum. The tc program gets those, where the kernel knows which kind it
+ * is. As in ipv4_csum_valid, words are summed as they load: the one's complement sum is the same in either byte
+ * order. */
+static __always_inline bool udp_csum_valid(const struct udphdr *udp, __u64 sum, void *data_end)
+{
 	__u32 len = bpf_ntohs(udp->len);
-	__u64 sum = (__u64)saddr + daddr + (__u16)bpf_htons(IPPROTO_UDP_NUM) + udp->len;
 	const __u32 *word = (const __u32 *)udp;
 
 	for (__u32 i = 0; i < UDP_CSUM_MAX_WORDS; i++) {
@@ -120,16 +126,18 @@ static __always_inline bool udp4_csum_valid(const struct udphdr *udp, __be32 sad
 	return csum_fold32((__u32)sum + (__u32)(sum >> 32)) == 0xffff;
 }
 
-/* The XDP layer's UDP update, written directly: a frame at XDP came off the wire with a complete checksum (or
- * none, 0, which stays 0). The new sum of 0 is sent as all ones, its other form, since 0 means no checksum. */
-static __always_inline void rewrite_udp_dest(struct udphdr *udp, __be32 old_addr, __be32 new_addr, __be16 new_port)
+/* The XDP layer's UDP update, written directly: a frame at XDP came off the wire with a complete checksum (or, in
+ * IPv4, none: 0, which stays 0). addr_change is the pseudo-header's change (csum_change32 of the IPv4 address,
+ * csum_change128 of the IPv6 one). The new sum of 0 is sent as all ones, its other form: 0 means no checksum in
+ * IPv4 and is invalid in IPv6. */
+static __always_inline void rewrite_udp_dest(struct udphdr *udp, __u32 addr_change, __be16 new_port)
 {
 	__be16 old_port = udp->dest;
 
 	udp->dest = new_port;
 	if (udp->check == 0)
 		return;
-	__u32 sum = (__u16)~udp->check + csum_change32(old_addr, new_addr) + (__u16)~old_port + new_port;
+	__u32 sum = (__u16)~udp->check + addr_change + (__u16)~old_port + new_port;
 	__u16 check = ~csum_fold32(sum);
 	udp->check = check ? check : 0xffff;
 }

@@ -1,10 +1,12 @@
-/* This file contains the tc program's IPv6 header rewrite and its UDP checksum update.
+/* This file contains the IPv6 header rewrite of the tc program and its XDP layer, and their UDP checksum work.
  *
  * IPv6 has no header checksum: the destination and hop limit are written directly. The UDP checksum covers the
- * destination address through the pseudo-header, so its update goes through bpf_l4_csum_replace as in
- * fanout_csum.h, with the 16-byte address change given as a bpf_csum_diff. A zero UDP checksum is invalid in IPv6
- * (RFC 8200 section 8.1): the program passes such datagrams on to the stack, which drops them, and
- * BPF_F_MARK_MANGLED_0 writes a computed zero as 0xffff, so the rewrite never produces one. */
+ * destination address through the pseudo-header. The tc program updates it through bpf_l4_csum_replace as in
+ * fanout_csum.h, with the 16-byte address change given as a bpf_csum_diff; the XDP layer checks it and writes it
+ * directly (fanout_csum.h's udp_csum_valid and rewrite_udp_dest, with the sums below). A zero UDP checksum is
+ * invalid in IPv6 (RFC 8200 section 8.1): both programs pass such datagrams on to the stack, which drops them, and
+ * a computed zero is written as 0xffff (BPF_F_MARK_MANGLED_0 in tc, rewrite_udp_dest at XDP), so the rewrite never
+ * produces one. */
 #ifndef UDP_FANOUT_CSUM6_H
 #define UDP_FANOUT_CSUM6_H
 
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <bpf/bpf_helpers.h>
 #include "fanout_consts.h"
+#include "fanout_csum.h"
 
 /* Sends the packet to new_addr as a router would: destination rewritten, hop limit decremented. The caller
  * checked that ip is in bounds. */
@@ -49,6 +52,24 @@ static __always_inline int update_udp6_csum(struct __sk_buff *skb, __u32 udp_off
 	if (err)
 		return err;
 	return bpf_l4_csum_replace(skb, check, old_port, new_port, BPF_F_MARK_MANGLED_0 | sizeof(new_port));
+}
+
+/* The one's complement sum of IPv6's pseudo-header for a UDP datagram without extension headers, as udp_csum_valid
+ * takes it: both addresses, the upper-layer length (the UDP length) and the next header, as the words load. */
+static __always_inline __u64 udp6_pseudo_sum(const struct ipv6hdr *ip, const struct udphdr *udp)
+{
+	const __u32 *saddr = (const __u32 *)&ip->saddr;
+	const __u32 *daddr = (const __u32 *)&ip->daddr;
+
+	return (__u64)saddr[0] + saddr[1] + saddr[2] + saddr[3] + daddr[0] + daddr[1] + daddr[2] + daddr[3] +
+	       (__u16)bpf_htons(IPPROTO_UDP_NUM) + udp->len;
+}
+
+/* One's complement sum of the change from old to new, for a 16-byte address (rewrite_udp_dest's addr_change). */
+static __always_inline __u32 csum_change128(const __be32 old_value[4], const __be32 new_value[4])
+{
+	return csum_change32(old_value[0], new_value[0]) + csum_change32(old_value[1], new_value[1]) +
+	       csum_change32(old_value[2], new_value[2]) + csum_change32(old_value[3], new_value[3]);
 }
 
 #endif

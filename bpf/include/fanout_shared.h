@@ -110,21 +110,34 @@ enum fanout_tc_stat {
 };
 
 /* Per-verdict counters of the tc_ebpf listener's XDP layer (tc_fanout_xdp.bpf.c), indexed by this enum. Only
- * FORWARDED ends a datagram there; every other verdict passes it on unchanged to the tc program, which counts it
- * again as received, so only FORWARDED joins the listener's received and forwarded. */
+ * FORWARDED ends a datagram there; every other verdict of the layer passes it on unchanged to the tc program, which
+ * counts it again as received, so only FORWARDED joins the listener's received and forwarded. TRANSMIT_FAILED is
+ * the tracepoint program's (tc_fanout_xmit.bpf.c): frames counted FORWARDED that the egress device then dropped. */
 enum fanout_tc_xdp_stat {
 	FANOUT_TC_XDP_FORWARDED = 0,          /* rewritten and sent at XDP (redirect or XDP_TX) */
-	FANOUT_TC_XDP_PASS_FRAGMENT = 1,      /* to tc: a fragment */
-	FANOUT_TC_XDP_PASS_BAD_HEADER = 2,    /* to tc: an IPv4 header the kernel would refuse */
-	FANOUT_TC_XDP_PASS_TTL = 3,           /* to tc, which drops it: the TTL would expire */
-	FANOUT_TC_XDP_PASS_NO_DOWNSTREAM = 4, /* to tc: the IPv4 set is empty; tc drops it or passes it on */
+	FANOUT_TC_XDP_PASS_FRAGMENT = 1,      /* to tc: a fragment (IPv4, or IPv6 with a fragment header) */
+	FANOUT_TC_XDP_PASS_BAD_HEADER = 2,    /* to tc: an IP header (or IPv6 zero UDP checksum) the kernel would refuse */
+	FANOUT_TC_XDP_PASS_TTL = 3,           /* to tc, which drops it: the TTL or hop limit would expire */
+	FANOUT_TC_XDP_PASS_NO_DOWNSTREAM = 4, /* to tc: the datagram's family's set is empty; tc drops it or passes it on */
 	FANOUT_TC_XDP_PASS_VLAN = 5,          /* to tc: a VLAN-tagged frame (tc sees it untagged, with the tag aside) */
 	FANOUT_TC_XDP_PASS_NO_NEIGH = 6,      /* to tc: the next hop's neighbour is unresolved, bpf_redirect_neigh resolves it */
 	FANOUT_TC_XDP_PASS_FIB = 7,           /* to tc: the route lookup said frag needed, forwarding disabled or no route */
 	FANOUT_TC_XDP_PASS_EGRESS = 8,        /* to tc: the egress interface cannot take XDP frames now */
 	FANOUT_TC_XDP_REDIRECT_FAILED = 9,    /* to tc: bpf_redirect_map refused the egress */
 	FANOUT_TC_XDP_PASS_UDP_CHECKSUM = 10, /* to tc: a UDP checksum that does not verify, e.g. a local sender's offload seed */
-	FANOUT_TC_XDP_STAT_COUNT = 11,
+	FANOUT_TC_XDP_PASS_EXTENSION_HEADER = 11, /* to tc: IPv6 with an extension header before UDP */
+	FANOUT_TC_XDP_TRANSMIT_FAILED = 12,   /* counted FORWARDED, then dropped by the egress device (xdp:xdp_devmap_xmit) */
+	FANOUT_TC_XDP_STAT_COUNT = 13,
+};
+
+/* Which redirects the tracepoint program of a tc_ebpf listener's XDP layer (tc_fanout_xmit.bpf.c) counts: those
+ * from the listener's interface, named by its index and its network namespace's cookie (SO_NETNS_COOKIE), since
+ * the tracepoint reports every namespace's devices and an index is unique only within one. Set before load as a
+ * const volatile global (.rodata). */
+struct fanout_xmit_watch {
+	__u64 netns_cookie;
+	__u32 ifindex;
+	__u32 pad;
 };
 
 /* Per-verdict counters of the XDP program, indexed by this enum. */

@@ -1,5 +1,6 @@
 /* This file contains the maps of the tc_ebpf listener's XDP layer that the tc program does not have; the set,
- * position and per-downstream maps it shares with the tc program are in fanout_maps.h. */
+ * position and per-downstream maps it shares with the tc program are in fanout_maps.h. The layer's tracepoint
+ * program (tc_fanout_xmit.bpf.c) shares these two with it. */
 #ifndef UDP_FANOUT_TC_XDP_MAPS_H
 #define UDP_FANOUT_TC_XDP_MAPS_H
 
@@ -16,7 +17,7 @@ struct {
 	__type(value, __u32);
 } xdp_egress SEC(".maps");
 
-/* Per-verdict counters, indexed by enum fanout_tc_xdp_stat. */
+/* Per-verdict counters, indexed by enum fanout_tc_xdp_stat; TRANSMIT_FAILED is the tracepoint program's. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FANOUT_TC_XDP_STAT_COUNT);

@@ -35,6 +35,13 @@ internal sealed class BpfLink : SafeHandle
         return fd >= 0 ? new BpfLink(fd) : throw BpfException.For($"cannot attach {what}", -fd);
     }
 
+    /// <summary>Attaches the tp_btf program <paramref name="programFd"/> at the tracepoint it was loaded for.</summary>
+    public static BpfLink CreateTracing(int programFd, string what)
+    {
+        var fd = bpf_raw_tracepoint_open(null, programFd);
+        return fd >= 0 ? new BpfLink(fd) : throw BpfException.For($"cannot attach {what}", -fd);
+    }
+
     /// <summary>Runs <paramref name="programFd"/> instead of the link's program, atomically: every packet meets one or the other.</summary>
     public void Update(int programFd, string what)
     {

@@ -25,6 +25,12 @@ internal enum DropReason
     /// <summary>The TTL would expire on the next hop: dropped as a router drops it, never sent on with a fresh one (tc_ebpf).</summary>
     TtlExpired,
     /// <summary>
+    /// Sent on at XDP by tc_ebpf's XDP layer, then dropped by the egress device, which took fewer frames than the
+    /// devmap handed it (a veth whose peer cannot receive XDP frames or is down, a frame over the peer's MTU, a full
+    /// ring): the kernel reports these only in the tracepoint xdp:xdp_devmap_xmit (tc_ebpf).
+    /// </summary>
+    XdpTransmitFailed,
+    /// <summary>
     /// Arrived while a listening socket's receive buffer was full, so the kernel dropped it before the daemon saw
     /// it (the socket's drop counter; userspace workers and the eBPF modes' fallback sockets).
     /// </summary>

@@ -37,6 +37,7 @@ internal static class NativeLayout
         ("fanout_downstream", ["addr", "port", "slot"]),
         ("fanout_downstream_set", ["count", "flags", "order_len", "downstreams", "table"]),
         ("fanout_counter", ["packets", "bytes"]),
+        ("fanout_xmit_watch", ["netns_cookie", "ifindex", "pad"]),
         ("__sk_buff", ["ingress_ifindex", "ifindex"]),
         ("xdp_md", ["data", "data_end", "ingress_ifindex", "rx_queue_index"]),
         ("xdp_umem_reg", ["addr", "len", "chunk_size", "headroom", "flags"]),

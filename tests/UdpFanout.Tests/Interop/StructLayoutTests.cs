@@ -104,6 +104,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<fanout_listener>("fanout_listener");
         AssertLayout<fanout_downstream>("fanout_downstream");
         AssertLayout<fanout_counter>("fanout_counter");
+        AssertLayout<fanout_xmit_watch>("fanout_xmit_watch");
         Assert.Equal(NativeLayout.Of("fanout_downstream_set"), sizeof(fanout_downstream_set));
         var set = new fanout_downstream_set();
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.flags"), (byte*)&set.flags - (byte*)&set);

@@ -56,6 +56,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_FIB, "route"),
         (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_EGRESS, "egress_without_xdp"),
         (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_UDP_CHECKSUM, "udp_checksum"),
+        (fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_EXTENSION_HEADER, "extension_header"),
     ];
 
     private readonly ListenerConfig _config;
@@ -275,14 +276,21 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     }
 
     /// <summary>
-    /// What the XDP layer forwarded joins received and forwarded; what it passed the tc program counts when it
-    /// meets it, so those are only the layer's own counters, by reason.
+    /// What the XDP layer forwarded joins received and forwarded, less what its egresses then dropped at transmit,
+    /// which is dropped instead; what it passed the tc program counts when it meets it, so those are only the
+    /// layer's own counters, by reason.
     /// </summary>
     private static void AddXdpLayer(StatsBuilder stats, TcXdpLayer xdp)
     {
+        // The drops first: the tracepoint counts a frame only after the layer counted it forwarded, so every drop
+        // read here is of a frame in the forwarded count read next. The kernel reports drops per pair of devices,
+        // not per program, so a second layer on the interface can add drops of frames this one never sent: never
+        // more than it sent.
+        var failed = xdp.Read(fanout_tc_xdp_stat.FANOUT_TC_XDP_TRANSMIT_FAILED).Packets;
         var (packets, bytes) = xdp.Read(fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED);
-        stats.AddReceived(packets, bytes).AddForwarded(packets, bytes);
-        stats.Add(new ModeCounter("tc_xdp_forwarded_total", "Datagrams the tc_ebpf listener's XDP layer forwarded before the kernel built an skb (also counted in forwarded).", packets));
+        failed = Math.Min(failed, packets);
+        stats.AddReceived(packets, bytes).AddForwarded(packets - failed, bytes).AddDropped(DropReason.XdpTransmitFailed, failed);
+        stats.Add(new ModeCounter("tc_xdp_forwarded_total", "Datagrams the tc_ebpf listener's XDP layer forwarded before the kernel built an skb (also counted in forwarded; those its egress then dropped are not).", packets - failed));
         foreach (var (stat, reason) in XdpPassedReasons)
         {
             stats.Add(new ModeCounter("tc_xdp_passed_total", "Datagrams of the listener the XDP layer passed on to the tc program, by reason (counted there again).", xdp.Read(stat).Packets, [new("reason", reason)]));

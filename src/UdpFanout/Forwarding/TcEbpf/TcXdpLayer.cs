@@ -9,8 +9,9 @@ using static Interop.Fanout;
 namespace UdpFanout.Forwarding.TcEbpf;
 
 /// <summary>
-/// A tc_ebpf listener's XDP layer (bpf/tc_fanout_xdp.bpf.c): the tc program's forwarding before an skb exists,
-/// in a slot of the interface's XDP chain, on the tc program's own set, position and per-downstream maps. It keeps
+/// A tc_ebpf listener's XDP layer (bpf/tc_fanout_xdp.bpf.c): the tc program's forwarding of both families before an
+/// skb exists, in a slot of the interface's XDP chain, on the tc program's own set, position and per-downstream
+/// maps, with a tracepoint program that counts what its egresses drop at transmit (<see cref="TcXdpTransmitFailures"/>). It keeps
 /// the list of interfaces that can take XDP frames current, since a veth's changes with its peer: read whole at the
 /// start, and again whenever the kernel reports a device change or lost a notification (a thread waits for them).
 /// Native mode only: in generic mode XDP runs on an skb already, so the layer would save nothing.
@@ -20,17 +21,19 @@ internal sealed partial class TcXdpLayer : IDisposable
     private readonly XdpChainSlot _slot;
     private readonly XdpTransmitters _transmitters;
     private readonly BpfObject _object;
+    private readonly TcXdpTransmitFailures _transmitFailures;
     private readonly BpfMap _egress;
     private readonly BpfMap _stats;
     private readonly KernelFollower _follower;
     private HashSet<int> _listed = [];
     private long _refreshes;
 
-    private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, ILogger logger, string listener)
+    private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, TcXdpTransmitFailures transmitFailures, ILogger logger, string listener)
     {
         _slot = slot;
         _transmitters = transmitters;
         _object = obj;
+        _transmitFailures = transmitFailures;
         _egress = obj.Map(TC_XDP_MAP_EGRESS);
         _stats = obj.Map(TC_XDP_MAP_STATS);
         // Any change may matter (an interface gone, XDP attached to a veth's peer): the list is read again whole.
@@ -61,13 +64,6 @@ internal sealed partial class TcXdpLayer : IDisposable
             LogTcAlone(logger, config.Name, iface, $"its XDP slot is left to af_xdp listener '{slotOwner}', which another process runs (an interface has one XDP slot, shared only by the listeners of one process)");
             return null;
         }
-        // The layer forwards IPv4 only and leaves IPv6 to the tc program: on an IPv6-only listener it would take the
-        // interface's XDP slot to pass everything on.
-        if ((ListenerObject.Listener(config.Bind).families & FANOUT_LISTEN_IPV4) == 0)
-        {
-            LogTcAlone(logger, config.Name, iface, "it forwards IPv4 only, and this listener receives IPv6 only");
-            return null;
-        }
         XdpChainSlot slot;
         try
         {
@@ -80,12 +76,15 @@ internal sealed partial class TcXdpLayer : IDisposable
         }
         XdpTransmitters? transmitters = null;
         BpfObject? obj = null;
+        TcXdpTransmitFailures? transmitFailures = null;
         try
         {
             // Opened here, in the listener's namespace: the refresh runs on a thread of its own, which may be elsewhere.
             transmitters = XdpTransmitters.Open();
             obj = Load(config, tc, slot.ChainMapFd, slot.Slot);
-            var layer = new TcXdpLayer(slot, transmitters, obj, logger, config.Name);
+            // Before the program meets a frame, so every frame it sends that the egress drops is counted.
+            transmitFailures = TcXdpTransmitFailures.Attach(obj, ifindex, config.Name);
+            var layer = new TcXdpLayer(slot, transmitters, obj, transmitFailures, logger, config.Name);
             try
             {
                 layer.Refresh();
@@ -99,12 +98,25 @@ internal sealed partial class TcXdpLayer : IDisposable
             layer._follower.Start();
             return layer;
         }
+        catch (BpfException e) when (obj is not null && transmitFailures is null)
+        {
+            // Without the count, a frame that the egress drops would stay counted as forwarded.
+            Abandon();
+            LogTcAlone(logger, config.Name, iface, $"what it sends cannot be counted when an egress drops it: {e.Message}");
+            return null;
+        }
         catch
         {
+            Abandon();
+            throw;
+        }
+
+        void Abandon()
+        {
             slot.Dispose();
+            transmitFailures?.Dispose();
             obj?.Dispose();
             transmitters?.Dispose();
-            throw;
         }
     }
 
@@ -140,6 +152,7 @@ internal sealed partial class TcXdpLayer : IDisposable
     {
         _slot.Dispose();
         _follower.Dispose();
+        _transmitFailures.Dispose();
         _object.Dispose();
         _transmitters.Dispose();
     }

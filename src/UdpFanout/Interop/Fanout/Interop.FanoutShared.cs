@@ -50,6 +50,15 @@ internal static partial class Interop
         public const string TC_XDP_MAP_STATS = "tc_xdp_stats";
         public const string TC_XDP_MAP_CHAIN = XDP_CHAIN_MAP_CHAIN;
 
+        /// <summary>
+        /// tc_fanout_xmit.bpf.o: the XDP layer's tracepoint program, which counts what the layer's egresses dropped at
+        /// transmit into the layer's own counters; both maps are the layer's (shared before load).
+        /// </summary>
+        public const string TC_XMIT_OBJECT = "tc_fanout_xmit.bpf.o";
+        public const string TC_XMIT_PROGRAM = "tc_fanout_xmit";
+        public const string TC_XMIT_MAP_EGRESS = TC_XDP_MAP_EGRESS;
+        public const string TC_XMIT_MAP_STATS = TC_XDP_MAP_STATS;
+
         /// <summary>xdp_fanout.bpf.o: its file, program and maps.</summary>
         public const string XDP_OBJECT = "xdp_fanout.bpf.o";
         public const string XDP_PROGRAM = "xdp_fanout";
@@ -105,6 +114,14 @@ internal static partial class Interop
             }
         }
 
+        /// <summary><c>struct fanout_xmit_watch</c>: the interface whose redirects the tracepoint program counts, by index and network namespace cookie.</summary>
+        internal struct fanout_xmit_watch
+        {
+            public ulong netns_cookie;
+            public uint ifindex;
+            public uint pad;
+        }
+
         /// <summary><c>struct fanout_counter</c>: one per CPU in the per-CPU stats maps.</summary>
         internal struct fanout_counter
         {
@@ -145,7 +162,9 @@ internal static partial class Interop
             FANOUT_TC_XDP_PASS_EGRESS = 8,
             FANOUT_TC_XDP_REDIRECT_FAILED = 9,
             FANOUT_TC_XDP_PASS_UDP_CHECKSUM = 10,
-            FANOUT_TC_XDP_STAT_COUNT = 11,
+            FANOUT_TC_XDP_PASS_EXTENSION_HEADER = 11,
+            FANOUT_TC_XDP_TRANSMIT_FAILED = 12,
+            FANOUT_TC_XDP_STAT_COUNT = 13,
         }
 
         /// <summary><c>enum fanout_xdp_stat</c>: the XDP program's per-verdict counters.</summary>

@@ -37,6 +37,8 @@ internal static partial class Interop
         public const int SO_RCVBUFFORCE = 33;
         public const int SO_ATTACH_FILTER = 26;
         public const int SO_MEMINFO = 55;
+        /// <summary>The socket's network namespace as a 64-bit cookie that the kernel never reuses (Linux 5.14).</summary>
+        public const int SO_NETNS_COOKIE = 71;
 
         /// <summary>The control message type that passes file descriptors over a Unix socket.</summary>
         public const int SCM_RIGHTS = 1;

@@ -66,6 +66,153 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
     }
 
     [Fact]
+    public async Task Forward_Ipv6EgressTakesXdpFrames_EveryDatagramOnceByteExactAllAtXdp()
+    {
+        UseFamily("IPv6");
+        KnowDownstreamNeighbours6();
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 9_000, seq => 16 + (int)(seq % 1400));
+
+        Assert.Equal(Enumerable.Range(0, 9_000).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        // A datagram whose checksum the rewrite got wrong would be dropped by the receiving kernel, so missing above.
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        Assert.All(Receivers, r => Assert.All(r.Sources, s => Assert.Equal(Bed.ClientAddress6, s.Address)));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((9_000L, 9_000L, 9_000L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+        Assert.Equal(0, stats.ModeCounters.Where(c => c.Name == "tc_xdp_passed_total").Sum(c => c.Value));
+        Assert.All(Receivers.Select((r, i) => (r, i)), p => Assert.Equal(p.r.Count, stats.Downstreams.Single(d => d.Downstream.Name == $"s{p.i}").Packets));
+    }
+
+    [Fact]
+    public void Forward_Ipv6HopLimitAtXdp_ArrivesDecrementedByOne()
+    {
+        UseFamily("IPv6");
+        KnowDownstreamNeighbours6();
+        using var receiver = Bed.Downstreams[0].Invoke(() => new HopLimitReceiver(6500));
+        var forwarder = Start([new Downstream("s0", new IPEndPoint(Bed.DownstreamAddress6(0), 6500))]);
+        using var client = ClientSocket();
+        // IPV6_UNICAST_HOPS (16 at level IPPROTO_IPV6): sent with 64, whatever the namespace's default.
+        client.SetRawSocketOption(41, 16, BitConverter.GetBytes(64));
+
+        for (var seq = 0; seq < 20; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress6, ListenPort));
+        }
+        var received = receiver.Receive(20);
+
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => ((long)i, 63)), received.OrderBy(r => r.Sequence));
+        Assert.Equal(20, Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total"));
+    }
+
+    [Fact]
+    public async Task Forward_Ipv6ExtensionHeadersAndFragments_PassToTheTcProgramByReasonAndStillArrive()
+    {
+        UseFamily("IPv6");
+        KnowDownstreamNeighbours6();
+        var forwarder = Start(Downstreams(0, 1, 2));
+        using var withOptions = ClientSocket();
+        // A destination options header of 8 bytes holding one PadN option: the kernel puts it on every datagram.
+        withOptions.SetRawSocketOption(41, 59, new byte[] { 0, 0, 1, 4, 0, 0, 0, 0 });
+        using var client = ClientSocket();
+
+        await SendPacedAsync(withOptions, 20, _ => 64, burst: 10);
+        await SendPacedAsync(client, 10, _ => 8000, burst: 5, first: 20);
+
+        Assert.Equal(Enumerable.Range(0, 30).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((30L, 30L, 0L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+        // Only a first fragment carries the UDP header; the later ones are not the listener's to the layer.
+        Assert.Equal((20L, 10L), (Counter(stats, "tc_xdp_passed_total", "extension_header"), Counter(stats, "tc_xdp_passed_total", "fragment")));
+        Assert.Equal(30, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
+    }
+
+    [Fact]
+    public async Task Start_Ipv6Listener_NeighbourDiscoveryStillAnsweredWhileItsDatagramsGoAtXdp()
+    {
+        UseFamily("IPv6");
+        KnowDownstreamNeighbours6();
+        var forwarder = Start(Downstreams(0));
+        Bed.Client.Exec("ip -6 neigh flush all");
+
+        var ping = Bed.Client.TryExec($"ping -6 -c 2 -W 2 {Bed.ProxyAddress6}");
+        using var client = ClientSocket();
+        await SendPacedAsync(client, 10, _ => 64, burst: 10);
+
+        Assert.NotNull(((TcEbpfForwarder)forwarder).XdpLayer);
+        Assert.True(ping.Code == 0, ping.Output);
+        Assert.Contains("lladdr", Bed.Client.Exec($"ip -6 neigh show {Bed.ProxyAddress6}"));
+        Assert.Equal(10, Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total"));
+    }
+
+    [Fact]
+    public async Task Forward_MixedFamilyListener_BothFamiliesGoAtXdpEachToItsOwnDownstreams()
+    {
+        KnowDownstreamNeighbours6();
+
+        var forwarder = await ForwardBothFamiliesThroughAnIpv6AnyListenerAsync();
+
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), Receivers[3].Sequences.Order());
+        Assert.Equal(Enumerable.Range(1000, 300).Select(i => (long)i), Receivers[..3].SelectMany(r => r.Sequences).Order());
+        var stats = forwarder.ReadStats();
+        Assert.Equal((600L, 600L, 600L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+    }
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task Forward_EgressDropsFramesAtTransmit_CountedAsXdpTransmitFailedAndTheIdentityHolds(string family)
+    {
+        UseFamily(family);
+        KnowDownstreamNeighbours6();
+        // The downstream's end runs XDP, so the proxy's end is listed as taking XDP frames and the redirect succeeds,
+        // but its MTU is below the large datagrams: veth_xdp_xmit refuses a frame longer than its peer's MTU, and the
+        // kernel frees it after bpf_redirect_map returned. 1,280 is the least IPv6 allows on a link.
+        Bed.Downstreams[0].Exec($"ip link set dev {Bed.Id}s0 mtu 1280");
+        var forwarder = Start(Downstreams(0));
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 100, _ => 64, burst: 10);
+        for (var seq = 100; seq < 200; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 1400), new IPEndPoint(ProxyAddress, ListenPort));
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Dropped[(int)DropReason.XdpTransmitFailed] == 100, "100 transmit failures counted");
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (long)i), Receivers[0].Sequences.Order());
+        Assert.Equal((200L, 100L, 100L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+        Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        Assert.Equal(100, Counter(stats, "tc_xdp_forwarded_total"));
+    }
+
+    [Fact]
+    public async Task Forward_EgressPeerDown_EveryFrameCountedAsXdpTransmitFailed()
+    {
+        // The peer's XDP program keeps the proxy's end listed as taking XDP frames, and a permanent neighbour entry
+        // outlives the lost carrier, so the route resolves and the redirect succeeds; with the peer down its NAPI is
+        // gone, and veth_xdp_xmit refuses the whole batch (ENXIO) after bpf_redirect_map returned.
+        var mac = Bed.Downstreams[0].Exec($"cat /sys/class/net/{Bed.Id}s0/address").Trim();
+        Bed.Proxy.Exec($"ip neigh replace {Bed.DownstreamAddress(0)} lladdr {mac} dev {Bed.Id}d0 nud permanent");
+        Bed.Downstreams[0].Exec($"ip link set dev {Bed.Id}s0 down");
+        var forwarder = Start(Downstreams(0));
+        using var client = ClientSocket();
+
+        for (var seq = 0; seq < 100; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(ProxyAddress, ListenPort));
+        }
+        await Eventually.TrueAsync(() => forwarder.ReadStats().Dropped[(int)DropReason.XdpTransmitFailed] == 100, "100 transmit failures counted");
+
+        var stats = forwarder.ReadStats();
+        Assert.Equal((100L, 0L, 100L), (stats.Received, stats.Forwarded, stats.Dropped[(int)DropReason.XdpTransmitFailed]));
+        Assert.Equal(0, Counter(stats, "tc_xdp_forwarded_total"));
+        Assert.Equal(0, Receivers[0].Count);
+    }
+
+    [Fact]
     public async Task Start_AnAfXdpListenerOfTheInterfaceRunsInAnotherProcess_TheSlotIsLeftToItAndTcForwardsAlone()
     {
         // One systemd instance per listener: this process runs "kernel", another runs "steering" on the same interface.
@@ -444,6 +591,15 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
         }
         return f;
     });
+
+    /// <summary>The proxy learns each downstream's IPv6 neighbour before the first datagram, as the constructor does for IPv4.</summary>
+    private void KnowDownstreamNeighbours6()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            Bed.Proxy.Exec($"ping -6 -c 1 -W 2 {Bed.DownstreamAddress6(i)}");
+        }
+    }
 
     /// <summary>With offload on, the client's frames carry only the pseudo-header seed in their UDP checksum.</summary>
     private void SetClientChecksumOffload(bool on) => Bed.Client.Exec($"ethtool -K {Bed.ClientInterface} tx {(on ? "on" : "off")}");

@@ -26,6 +26,9 @@ public sealed class TcXdpProgramFixtureTests : IDisposable
 
     private static readonly IPEndPoint Listener = IPEndPoint.Parse("192.0.2.1:5514");
     private static readonly IPEndPoint Downstream = IPEndPoint.Parse("10.194.250.2:6000");
+    private static readonly IPEndPoint Listener6 = IPEndPoint.Parse("[fd76:1::1]:5514");
+    private static readonly IPEndPoint Downstream6 = IPEndPoint.Parse("[fd76:250::2]:6000");
+    private static readonly Ipv6UdpFrame Matching6 = new() { Source = IPAddress.Parse("fd76:2::10"), Destination = Listener6.Address, DestinationPort = Listener6.Port };
     private static readonly byte[] DownstreamMac = [0x02, 0, 0, 0, 0, 0x99];
 
     private readonly NetworkNamespace _ns = new($"uxffx{Environment.ProcessId % 10000:x}");
@@ -41,6 +44,9 @@ public sealed class TcXdpProgramFixtureTests : IDisposable
         _ns.Exec("ip link set fxb up");
         _ns.Exec("ip neigh add 10.194.250.2 lladdr 02:00:00:00:00:99 dev fxa nud permanent");
         _ns.Exec("sysctl -qw net.ipv4.ip_forward=1");
+        _ns.Exec("sysctl -qw net.ipv6.conf.all.forwarding=1");
+        _ns.Exec("ip addr add fd76:250::1/64 dev fxa nodad");
+        _ns.Exec("ip -6 neigh add fd76:250::2 lladdr 02:00:00:00:00:99 dev fxa nud permanent");
         _egress = int.Parse(_ns.Exec("cat /sys/class/net/fxa/ifindex").Trim());
         _ingress = int.Parse(_ns.Exec("cat /sys/class/net/fxb/ifindex").Trim());
         _egressMac = Convert.FromHexString(_ns.Exec("cat /sys/class/net/fxa/address").Trim().Replace(":", ""));
@@ -107,8 +113,87 @@ public sealed class TcXdpProgramFixtureTests : IDisposable
         Assert.Equal("", counted);
     }
 
+    public static TheoryData<string, Ipv6UdpFrame, uint, string> Ipv6Fixtures() => new()
+    {
+        { "matching UDP: destination, hop limit and MACs rewritten, checksum right", Matching6, XdpRedirect, "FANOUT_TC_XDP_FORWARDED 1" },
+        { "traffic class and flow label: kept", Matching6 with { TrafficClass = 0xB8, FlowLabel = 0x12345 }, XdpRedirect, "FANOUT_TC_XDP_FORWARDED 1" },
+        { "odd payload length: its checksum verifies", Matching6 with { Payload = [9, 8, 7] }, XdpRedirect, "FANOUT_TC_XDP_FORWARDED 1" },
+        { "a checksum that comes out zero: sent as 0xffff", Matching6 with { Payload = ZeroChecksumPayload() }, XdpRedirect, "FANOUT_TC_XDP_FORWARDED 1" },
+        { "destination options: to tc", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.DestinationOptions] }, XdpPass, "FANOUT_TC_XDP_PASS_EXTENSION_HEADER 1" },
+        { "hop-by-hop options: to tc", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.HopByHop] }, XdpPass, "FANOUT_TC_XDP_PASS_EXTENSION_HEADER 1" },
+        { "routing header: to tc", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Routing] }, XdpPass, "FANOUT_TC_XDP_PASS_EXTENSION_HEADER 1" },
+        { "first fragment: to tc", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], MoreFragments = true }, XdpPass, "FANOUT_TC_XDP_PASS_FRAGMENT 1" },
+        { "later fragment: no UDP header in it, not the layer's", Matching6 with { ExtensionHeaders = [Ipv6UdpFrame.Fragment], FragmentOffsetUnits = 185 }, XdpPass, "" },
+        { "hop limit 1: to tc, which drops it", Matching6 with { HopLimit = 1 }, XdpPass, "FANOUT_TC_XDP_PASS_TTL 1" },
+        { "zero UDP checksum, invalid in IPv6: to tc", Matching6 with { ZeroUdpChecksum = true }, XdpPass, "FANOUT_TC_XDP_PASS_BAD_HEADER 1" },
+        { "version 4 in an IPv6 frame: to tc", Matching6 with { IpVersion = 4 }, XdpPass, "FANOUT_TC_XDP_PASS_BAD_HEADER 1" },
+        { "payload length beyond the frame: to tc", Matching6 with { PayloadLength = 8 + 8 + 1 }, XdpPass, "FANOUT_TC_XDP_PASS_BAD_HEADER 1" },
+        { "VLAN tag: to tc", Matching6 with { VlanId = 42 }, XdpPass, "FANOUT_TC_XDP_PASS_VLAN 1" },
+        { "another UDP port: not the layer's", Matching6 with { DestinationPort = 5515 }, XdpPass, "" },
+        { "another address: not the layer's", Matching6 with { Destination = IPAddress.Parse("fd76:1::99") }, XdpPass, "" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Ipv6Fixtures))]
+    public void Run_Ipv6Fixture_GivesTheExpectedVerdictFrameAndCounter(string description, Ipv6UdpFrame input, uint verdict, string stat)
+    {
+        var frame = input.Build();
+
+        var (actual, output, counted) = Run([new Downstream("d", Downstream6)], frame, egressTakesXdp: true, listener: Listener6);
+
+        Assert.True(verdict == actual, $"{description}: verdict {actual}, expected {verdict}");
+        var expected = verdict == XdpPass ? frame : Forwarded6(input);
+        Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(output));
+        Assert.Equal(stat, counted);
+    }
+
     [Fact]
-    public void Run_Ipv6_PassesUntouchedUncounted()
+    public void Run_Ipv6BadUdpChecksum_OrALocalSendersOffloadSeed_PassesUntouchedToTc()
+    {
+        var frame = Matching6.Build();
+        frame[Matching6.UdpOffset + 6] ^= 0x5a;
+
+        var (verdict, output, counted) = Run([new Downstream("d", Downstream6)], frame, egressTakesXdp: true, listener: Listener6);
+
+        Assert.Equal((XdpPass, Convert.ToHexString(frame)), (verdict, Convert.ToHexString(output)));
+        Assert.Equal($"{fanout_tc_xdp_stat.FANOUT_TC_XDP_PASS_UDP_CHECKSUM} 1", counted);
+    }
+
+    [Fact]
+    public void Run_Ipv6NeighbourSolicitation_PassesUntouchedUncounted()
+    {
+        // ICMPv6 type 135 to the listener's solicited-node address: neighbour discovery is the stack's.
+        var frame = new byte[14 + 40 + 24];
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x86DD);
+        frame[14] = 0x60;
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(14 + 4), 24);
+        frame[14 + 6] = 58;
+        frame[14 + 7] = 255;
+        IPAddress.Parse("fd76:2::10").TryWriteBytes(frame.AsSpan(14 + 8), out _);
+        IPAddress.Parse("ff02::1:ff00:1").TryWriteBytes(frame.AsSpan(14 + 24), out _);
+        frame[14 + 40] = 135;
+        Listener6.Address.TryWriteBytes(frame.AsSpan(14 + 40 + 8), out _);
+
+        var (verdict, output, counted) = Run([new Downstream("d", Downstream6)], frame, egressTakesXdp: true, listener: IPEndPoint.Parse("[::]:5514"));
+
+        Assert.Equal((XdpPass, "", Convert.ToHexString(frame)), (verdict, counted, Convert.ToHexString(output)));
+    }
+
+    [Fact]
+    public void Run_DualStackListener_Ipv6Datagram_GoesToTheIpv6SetsDownstream()
+    {
+        // The IPv4 downstream first: a single mixed set would send the datagram to index 0.
+        Downstream[] set = [new Downstream("v4", Downstream), new Downstream("d", Downstream6)];
+
+        var (verdict, output, counted) = Run(set, Matching6.Build(), egressTakesXdp: true, listener: IPEndPoint.Parse("[::]:5514"));
+
+        Assert.Equal(XdpRedirect, verdict);
+        Assert.Equal(Convert.ToHexString(Forwarded6(Matching6)), Convert.ToHexString(output));
+        Assert.Equal($"{fanout_tc_xdp_stat.FANOUT_TC_XDP_FORWARDED} 1", counted);
+    }
+
+    [Fact]
+    public void Run_Ipv4ListenerOnly_Ipv6PassesUntouchedUncounted()
     {
         var frame = new byte[14 + 40 + 8];
         BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x86DD);
@@ -194,6 +279,28 @@ public sealed class TcXdpProgramFixtureTests : IDisposable
         DownstreamMac.CopyTo(frame, 0);
         _egressMac.CopyTo(frame, 6);
         return frame;
+    }
+
+    /// <summary>The IPv6 frame the layer should send: to the downstream, hop limit one less, from the egress's MAC to the neighbour's.</summary>
+    private byte[] Forwarded6(Ipv6UdpFrame input)
+    {
+        var frame = (input with { Destination = Downstream6.Address, DestinationPort = Downstream6.Port, HopLimit = (byte)(input.HopLimit - 1) }).Build();
+        DownstreamMac.CopyTo(frame, 0);
+        _egressMac.CopyTo(frame, 6);
+        return frame;
+    }
+
+    /// <summary>
+    /// A payload whose datagram, once sent on to the downstream, sums to all ones, so its UDP checksum computes to 0:
+    /// its first word is the checksum the forwarded datagram has with that word 0, which adds the missing sum.
+    /// </summary>
+    private static byte[] ZeroChecksumPayload()
+    {
+        var payload = new byte[8];
+        var forwarded = (Matching6 with { Destination = Downstream6.Address, DestinationPort = Downstream6.Port, Payload = payload }).Build();
+        var udp = forwarded.AsSpan(Matching6.UdpOffset);
+        BinaryPrimitives.WriteUInt16BigEndian(payload, Ipv6UdpFrame.UdpChecksum(Matching6.Source, Downstream6.Address, udp));
+        return payload;
     }
 
     /// <summary>Runs the frame once through a freshly loaded layer on a tc program's maps; says which counter counted it.</summary>
