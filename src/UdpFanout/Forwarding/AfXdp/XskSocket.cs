@@ -367,11 +367,11 @@ internal sealed unsafe class XskSocket : IDisposable
 
     private static bool Bind(int fd, int ifindex, int queue)
     {
-        // A socket of this process that just closed on the same queue (a listener restarted by a reload) holds the
-        // queue until the kernel releases its buffer pool, which it defers past an RCU grace period to a work item
-        // that takes the RTNL lock: up to a few hundred ms under traffic here, and no shorter when the socket leaves
-        // the XSKMAP before it closes, nor when the interface's XDP link stays attached across the restart
-        // (AfXdpForwarderRestartTests fail without this wait). EBUSY that long is not a conflict.
+        // A socket of ours that just closed on the same queue (a listener restarted by a reload outside systemd, a
+        // kept socket that no longer fit) holds the queue until the kernel releases its buffer pool, which it defers
+        // past an RCU grace period to a work item that takes the RTNL lock: up to a few hundred ms under traffic
+        // here, and no shorter when the socket leaves the XSKMAP before it closes, nor when the interface's XDP link
+        // stays attached across the restart. EBUSY that long is not a conflict.
         var deadline = Environment.TickCount64 + QueueReleaseMilliseconds;
         while (true)
         {

@@ -221,8 +221,9 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
     /// A daemon under a test that plays systemd is stopped (SIGSTOP, so its RX rings fill with what its program goes on
     /// redirecting) and killed (SIGKILL) while datagrams stream in at <see cref="SteadyRate"/>/s; the next process
     /// takes the kept AF_XDP sockets over with what their rings held (memfd UMEM, rings mapped again) and the kept
-    /// fallback socket with what arrived while none ran: every datagram arrives exactly once. Before the sockets were
-    /// kept, what the rings held died with the process.
+    /// fallback socket with what arrived while none ran (the kernel emptied the interface's XDP chain as the killed
+    /// process's descriptors closed, so the kept rings got nothing more): every datagram arrives exactly once. Before
+    /// the sockets were kept, what the rings held died with the process.
     /// </summary>
     [Fact]
     public async Task Crash_WithFramesInItsRxRings_TheNextProcessTakesTheSocketsOverAndEveryDatagramArrivesOnce()
@@ -257,6 +258,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         FileDescriptorStore? next = null;
         AfXdpForwarder? forwarder = null;
         var sent = new StrongBox<long>();
+        var (stopped, killed) = (0L, 0L);
         using var stop = new CancellationTokenSource();
         Task? sender = null;
         try
@@ -266,10 +268,12 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
                 await Eventually.TrueAsync(() => systemdStore.Received("READY=1"), "the daemon to be ready");
                 sender = Task.Run(() => SendAtRate(clients, new IPEndPoint(bed.ProxyAddress, ListenPort), sent, stop.Token));
                 await Task.Delay(300);
+                stopped = Volatile.Read(ref sent.Value);
                 daemon.Signal(DaemonProcess.SIGSTOP);
                 await Task.Delay(100);
                 daemon.Signal(DaemonProcess.SIGKILL);
                 Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)));
+                killed = Volatile.Read(ref sent.Value);
             }
             // No process runs: the kernel empties the chain as the killed one's descriptors close, the fallback holds the rest.
             await Task.Delay(300);
@@ -293,6 +297,9 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
             Assert.Equal(2, resumed.Length);
             var waited = resumed.Sum(m => long.Parse(Regex.Match(m, @"(\d+) frame\(s\) waiting").Groups[1].Value));
             Assert.True(waited > 0, "the killed process's RX rings held nothing: the test proves nothing");
+            // What reached the rings came while the process was stopped: once it was gone, the kernel emptied the chain
+            // and nothing more went to the kept sockets (another 50 ms of datagrams allowed for the kill itself).
+            Assert.True(waited <= killed - stopped + SteadyRate / 20, $"{waited} waited in the RX rings, but only {killed - stopped} were sent while the process was stopped or dying");
             var got = receiver.Sequences.ToHashSet();
             var missing = Enumerable.Range(0, (int)sent.Value).Where(i => !got.Contains(i)).ToArray();
             Assert.True(missing.Length == 0, $"{missing.Length} of {sent.Value} missing ({waited} waited in the kept RX rings): " + string.Join(",", missing.Take(50)));
