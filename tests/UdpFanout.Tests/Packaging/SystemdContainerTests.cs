@@ -260,7 +260,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         using var sending = new CancellationTokenSource();
         var progress = new StrongBox<long>();
         var target = new IPEndPoint(bed.ProxyAddress, ListenPort(name));
-        var sender = Task.Run(() => SendAtRate(client, target, first, progress, sending.Token));
+        var sender = Task.Run(() => SendAtRate(client, target, first, RestartRate(mode), progress, sending.Token));
         // Each operation with the numbers sent from its start until the next one's, and its longest gap.
         var operations = new List<(string Name, long From, long To, TimeSpan Gap)>();
         using (var watcher = new ArrivalGaps(() => mine.Sum(r => r.Count)))
@@ -320,15 +320,16 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         // Where datagrams were dropped on the way, so that a loss says whether the proxy or the testbed lost it.
         var drops = $"drops: listening socket {ProxySocketDrops(bed, name)} (bytes still queued {ProxySocketQueued(bed, name)}), receivers' sockets {ReceiverDrops(bed, name)}, "
             + $"proxy interface {InterfaceDrops(bed) - interfaceBefore}, softnet backlogs (whole host) {SoftnetDrops() - softnetBefore}";
-        output.WriteLine($"{mode} at {RestartRate}/s ({total / elapsed.TotalSeconds:F0}/s sent), {total} datagrams; longest gap and lost per operation: "
+        output.WriteLine($"{mode} at {RestartRate(mode)}/s ({total / elapsed.TotalSeconds:F0}/s sent), {total} datagrams; longest gap and lost per operation: "
             + string.Join(", ", operations.Zip(lost, (o, l) => $"{o.Name} {o.Gap.TotalMilliseconds:F0} ms/{l.Lost} lost")) + "; " + drops);
         Assert.True(arrived.Length == got.Count, $"{arrived.Length - got.Count} datagrams arrived twice");
         var missing = total - got.Count;
         // What a process killed mid-batch held: the batch each of userspace's two workers had taken from its socket
-        // and not yet sent (batch_size 64). tc_ebpf forwards in the kernel; af_xdp's next process takes the kept
-        // AF_XDP sockets over with what their RX rings held.
-        var excused = mode == "userspace" ? lost.Where(l => l.Name == "kill -9").Sum(l => l.Lost) : 0;
-        var held = mode == "userspace" ? 2 * 64 : 0;
+        // and not yet sent (batch_size 64). tc_ebpf forwards in the kernel. af_xdp's next process takes the kept
+        // AF_XDP sockets over with what their RX rings held, but for a batch a forwarder had taken to send when the
+        // kill landed: sent, or lost with the process, and counted in the next process's journal.
+        var excused = mode == "tc_ebpf" ? 0 : lost.Where(l => l.Name == "kill -9").Sum(l => l.Lost);
+        var held = mode == "af_xdp" ? TakenByKilledForwarders(container, unit) : 2 * 64;
         Assert.True(excused <= held, $"{mode}'s kill -9 lost {excused}, more than the process held ({held}); {drops}");
         Assert.True(missing == excused, $"{missing} of {total} datagrams missing: every datagram must arrive exactly once ({string.Join(", ", lost.Select(l => $"{l.Name}: {l.Lost}"))}); {drops}");
 
@@ -344,6 +345,16 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         container.Exec($"systemctl stop {unit}");
         await AssertNothingLeftAsync(bed, name, mode, programs, "a crash and stop");
     }
+
+    /// <summary>
+    /// The RX frames that af_xdp forwarders had taken to send when their process was killed, as the journal of the
+    /// next start counts them ("N the previous process had taken to send are not sent again"); 0 after graceful stops.
+    /// </summary>
+    private static int TakenByKilledForwarders(BootedContainer container, string unit) =>
+        TakenFrames().Matches(container.Exec($"journalctl -u {unit} --no-pager -o cat")).Sum(m => int.Parse(m.Groups[1].Value));
+
+    [GeneratedRegex(@"resumes on its kept AF_XDP socket, \d+ frame\(s\) waiting in its RX ring; (\d+) the previous process had taken to send")]
+    private static partial Regex TakenFrames();
 
     /// <summary>What the kernel dropped at the listener's port in the proxy namespace (ss's skmem d: a full receive buffer).</summary>
     private static long ProxySocketDrops(NetnsTestbed bed, string listener) =>
@@ -414,23 +425,23 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
     // The issue asks for 50,000/s. On these 2 shared cores (load average about 30 while other jobs built) tc_ebpf lost
     // nothing at that rate, but userspace lost the whole gap of its kill -9 and af_xdp lost datagrams in every
     // operation, none of it counted as a socket's drop; 20,000/s is what passes here.
-    private const int RestartRate = 20_000;
+    private static int RestartRate(string mode) => mode == "af_xdp" ? 50_000 : 20_000;
 
     private const int MaxBurst = 250;
 
     /// <summary>
-    /// Numbered datagrams from <paramref name="first"/> at <see cref="RestartRate"/> per second, in 1 ms steps;
+    /// Numbered datagrams from <paramref name="first"/> at <paramref name="rate"/> per second, in 1 ms steps;
     /// <paramref name="sent"/> counts them. A sender that fell behind (its thread starved on a busy machine) catches
     /// up in steps of at most <see cref="MaxBurst"/>, so that its own bursts never overflow a receive backlog on the
     /// way (net.core.netdev_max_backlog, 1,000 per CPU) and the loss is the proxy's, not the test's.
     /// </summary>
-    private static void SendAtRate(Socket client, IPEndPoint target, long first, StrongBox<long> sent, CancellationToken stop)
+    private static void SendAtRate(Socket client, IPEndPoint target, long first, int rate, StrongBox<long> sent, CancellationToken stop)
     {
         var payload = new byte[64];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (!stop.IsCancellationRequested)
         {
-            var due = Math.Min((long)(clock.Elapsed.TotalSeconds * RestartRate), sent.Value + MaxBurst);
+            var due = Math.Min((long)(clock.Elapsed.TotalSeconds * rate), sent.Value + MaxBurst);
             for (var next = sent.Value; next < due; next++)
             {
                 NumberedPayload.Write(payload, first + next);
@@ -461,6 +472,8 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             + $"    bind: \"{bed.ProxyAddress}:{ListenPort(name)}\"\n"
             + $"    mode: {mode}\n"
             + (mode == "userspace" ? "" : $"    interface: {bed.ProxyIngress}\n")
+            // A kill -9 at 50,000/s waits about 2.2 s in the fallback socket: more than the default 32 MiB holds.
+            + (mode == "af_xdp" ? "    recv_buffer_bytes: 134217728\n" : "")
             + "    workers: 1\n"
             + $"    metrics_bind: \"127.0.0.1:{MetricsPort(name)}\"\n"
             + "    downstream:\n"
