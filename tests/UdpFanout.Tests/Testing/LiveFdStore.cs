@@ -24,6 +24,18 @@ internal sealed class LiveFdStore : IDisposable
         _reader = Task.Run(Read);
     }
 
+    /// <summary>The FDNAME= of every descriptor the store holds now.</summary>
+    public IReadOnlyList<string> Names
+    {
+        get
+        {
+            lock (_stored)
+            {
+                return _stored.Select(s => s.Name).ToArray();
+            }
+        }
+    }
+
     /// <summary>Whether a message carried <paramref name="state"/> (e.g. READY=1).</summary>
     public bool Received(string state)
     {

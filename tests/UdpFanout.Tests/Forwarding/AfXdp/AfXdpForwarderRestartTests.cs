@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Model;
 using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 using Xunit.Abstractions;
@@ -377,6 +378,63 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
             {
                 Stop(forwarder);
             }
+        }
+        finally
+        {
+            store.CloseSpare();
+        }
+    }
+
+    /// <summary>
+    /// A reload that lowers <c>queues</c> from 2 to 1: the restarted listener takes queue 0's kept socket over, and
+    /// queue 1's, which no listener takes, is closed once the config is applied and leaves systemd's store, so the
+    /// queue is free again (a new AF_XDP socket binds it).
+    /// </summary>
+    [Fact]
+    public void Restart_WithFewerQueues_TheKeptSocketOfTheDroppedQueueIsClosedAndLeavesTheStore()
+    {
+        using var bed = NetnsTestbed.Create("kaq", "10.172", downstreams: 1, proxyRxQueues: 2);
+        using var systemd = new NotifySocket();
+        using var systemdStore = new LiveFdStore(systemd);
+        var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
+        var listener = new ListenerConfig
+        {
+            Name = "narrowed",
+            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
+            Mode = ForwardingMode.AfXdp,
+            Interface = bed.ProxyIngress,
+        };
+        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var log = new RecordingLogger();
+        void Run(ListenerConfig config, Action whileRunning) => bed.Proxy.Invoke(() =>
+        {
+            var forwarder = new AfXdpForwarder(config, new LoggerFactory([new RecordingLoggerProvider(log)]), store);
+            try
+            {
+                forwarder.StartAsync(downstreams, CancellationToken.None).GetAwaiter().GetResult();
+                whileRunning();
+            }
+            finally
+            {
+                forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            return 0;
+        });
+        try
+        {
+            Run(listener, () => { });
+            Run(listener with { Queues = 1 }, () =>
+            {
+                // The config is applied: what no listener took is closed.
+                store.CloseSpare();
+                var ifindex = (int)global::Interop.Libc.if_nametoindex(bed.ProxyIngress);
+                using var freed = XskSocket.Open(ifindex, 1, UmemFrameSize.Small);
+            });
+            Assert.Single(log.Messages, m => m.Contains("listener narrowed: queue 0 resumes on its kept AF_XDP socket"));
+            var names = systemdStore.Names;
+            Assert.Contains("narrowed/xsk0", names);
+            Assert.DoesNotContain("narrowed/xsk1", names);
+            Assert.DoesNotContain("narrowed/umem1", names);
         }
         finally
         {
