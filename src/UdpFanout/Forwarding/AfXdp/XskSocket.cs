@@ -231,7 +231,8 @@ internal sealed unsafe partial class XskSocket : IDisposable
         var mapped = new List<XskRing>();
         try
         {
-            // Once bound, a socket's rings can be mapped again (Linux 6.10): how a socket kept in systemd's store resumes.
+            // Once bound, a socket's rings can be mapped again (kernels since 2023; checked on 6.18): how a socket kept
+            // in systemd's store resumes. A kernel that refuses makes Adopt report the socket as not fitting.
             mapped.Add(new XskRing(fd, XDP_UMEM_PGOFF_FILL_RING, offsets.fr, FrameCount, sizeof(ulong), producerSide: true));
             mapped.Add(new XskRing(fd, XDP_UMEM_PGOFF_COMPLETION_RING, offsets.cr, CompletionRingSize, sizeof(ulong), producerSide: false));
             mapped.Add(new XskRing(fd, XDP_PGOFF_RX_RING, offsets.rx, RxRingSize, sizeof(xdp_desc), producerSide: false));
