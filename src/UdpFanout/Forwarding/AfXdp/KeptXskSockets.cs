@@ -28,11 +28,20 @@ internal static partial class KeptXskSockets
         var umem = store.Take(umemName, fd => new InheritedFd(fd), _ => true);
         if (kept is not null && umem is not null)
         {
-            var socket = XskSocket.Adopt(kept.Fd, umem.Fd, ifindex, queue, frameSize, out var misfit, out var skipped, out var leftOut);
-            if (socket is not null)
+            string misfit;
+            try
             {
-                LogAdopted(logger, listener, queue, socket.Rx.Available(out _), skipped, leftOut);
-                return socket;
+                var socket = XskSocket.Adopt(kept.Fd, umem.Fd, ifindex, queue, frameSize, out misfit, out var skipped, out var leftOut);
+                if (socket is not null)
+                {
+                    LogAdopted(logger, listener, queue, socket.Rx.Available(out _), skipped, leftOut);
+                    return socket;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ForwarderException)
+            {
+                // Not a memfd where one was stored, or one that cannot be mapped: as unusable as one that does not fit.
+                misfit = e.Message;
             }
             LogMisfit(logger, listener, queue, misfit);
         }
