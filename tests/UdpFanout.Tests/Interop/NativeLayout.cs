@@ -46,6 +46,7 @@ internal static class NativeLayout
         ("sockaddr_xdp", ["sxdp_family", "sxdp_flags", "sxdp_ifindex", "sxdp_queue_id", "sxdp_shared_umem_fd"]),
         ("xdp_desc", ["addr", "len", "options"]),
         ("xdp_statistics", ["rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full", "rx_fill_ring_empty_descs", "tx_ring_empty_descs"]),
+        ("xdp_options", ["flags"]),
         ("ethtool_channels", ["cmd", "max_rx", "max_tx", "max_other", "max_combined", "rx_count", "tx_count", "other_count", "combined_count"]),
         ("rlimit", ["rlim_cur", "rlim_max"]),
         ("pollfd", ["fd", "events", "revents"]),

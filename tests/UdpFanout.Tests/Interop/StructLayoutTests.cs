@@ -68,6 +68,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<sockaddr_xdp>("sockaddr_xdp");
         AssertLayout<xdp_desc>("xdp_desc");
         AssertLayout<xdp_statistics>("xdp_statistics");
+        AssertLayout<xdp_options>("xdp_options");
     }
 
     [Fact]

@@ -240,9 +240,10 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
     /// userspace's listening socket waits in systemd's file descriptor store while no process reads it; tc_ebpf's
     /// tcx link stays there too, and its program forwards on; af_xdp's XDP link stays there as well, its chain
     /// emptied as the process let go of its program (so the interface is never detached and drops nothing), and the
-    /// datagrams reach the stored fallback socket and wait. Every datagram arrives exactly once, except that a
-    /// `kill -9` loses what the process held: af_xdp's RX ring (at most 8,192 frames), the batch each userspace
-    /// worker had received and not yet sent (at most batch_size). Prints the longest time in which nothing arrived
+    /// datagrams reach the stored fallback socket and wait; its AF_XDP sockets and their memfd UMEMs stay there too,
+    /// with what their RX rings held. Every datagram arrives exactly once, except that a `kill -9` loses the batch
+    /// each userspace worker had received and not yet sent (at most batch_size), and of af_xdp at most the frames its
+    /// forwarders had taken to send (which the next start logs). Prints the longest time in which nothing arrived
     /// per operation (the gap a receive buffer has to cover) and what each lost. Stop flushes the store: then nothing
     /// of the unit holds the port or stays attached, and the programs it had attached are unloaded; the same after a
     /// crash and stop.
@@ -324,10 +325,13 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             + string.Join(", ", operations.Zip(lost, (o, l) => $"{o.Name} {o.Gap.TotalMilliseconds:F0} ms/{l.Lost} lost")) + "; " + drops);
         Assert.True(arrived.Length == got.Count, $"{arrived.Length - got.Count} datagrams arrived twice");
         var missing = total - got.Count;
-        // What a process killed mid-batch held: af_xdp's RX ring (8,192 frames), or the batch each of userspace's
-        // two workers had taken from its socket and not yet sent (batch_size 64). tc_ebpf forwards in the kernel.
+        // What a process killed mid-batch held: the batch each of userspace's two workers had taken from its socket
+        // and not yet sent (batch_size 64). tc_ebpf forwards in the kernel. af_xdp's next process takes the kept
+        // AF_XDP sockets over with what their RX rings held, but for a batch a forwarder had taken to send when the
+        // kill landed: sent, or lost with the process, and counted in the next process's journal.
         var excused = mode == "tc_ebpf" ? 0 : lost.Where(l => l.Name == "kill -9").Sum(l => l.Lost);
-        var held = mode == "af_xdp" ? 8192 : 2 * 64;
+        var held = mode switch { "af_xdp" => TakenByKilledForwarders(container, unit), "userspace" => 2 * 64, _ => 0 };
+        output.WriteLine($"{mode}'s kill -9: the process held {held}{(mode == "af_xdp" ? " (frames its forwarders had taken to send, from the journal)" : "")}");
         Assert.True(excused <= held, $"{mode}'s kill -9 lost {excused}, more than the process held ({held}); {drops}");
         Assert.True(missing == excused, $"{missing} of {total} datagrams missing: every datagram must arrive exactly once ({string.Join(", ", lost.Select(l => $"{l.Name}: {l.Lost}"))}); {drops}");
 
@@ -343,6 +347,16 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         container.Exec($"systemctl stop {unit}");
         await AssertNothingLeftAsync(bed, name, mode, programs, "a crash and stop");
     }
+
+    /// <summary>
+    /// The RX frames that af_xdp forwarders had taken to send when their process was killed, as the journal of the
+    /// next start counts them ("N the previous process had taken to send are not sent again"); 0 after graceful stops.
+    /// </summary>
+    private static int TakenByKilledForwarders(BootedContainer container, string unit) =>
+        TakenFrames().Matches(container.Exec($"journalctl -u {unit} --no-pager -o cat")).Sum(m => int.Parse(m.Groups[1].Value));
+
+    [GeneratedRegex(@"resumes on its kept AF_XDP socket, \d+ frame\(s\) waiting in its RX ring; (\d+) the previous process had taken to send")]
+    private static partial Regex TakenFrames();
 
     /// <summary>What the kernel dropped at the listener's port in the proxy namespace (ss's skmem d: a full receive buffer).</summary>
     private static long ProxySocketDrops(NetnsTestbed bed, string listener) =>
@@ -411,8 +425,10 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
     };
 
     // The issue asks for 50,000/s. On these 2 shared cores (load average about 30 while other jobs built) tc_ebpf lost
-    // nothing at that rate, but userspace lost the whole gap of its kill -9 and af_xdp lost datagrams in every
-    // operation, none of it counted as a socket's drop; 20,000/s is what passes here.
+    // nothing at that rate, but userspace lost the whole gap of its kill -9. af_xdp (with its AF_XDP sockets kept and
+    // a 128 MiB fallback buffer) lost nothing in two runs of four; in the other two the proxy's interface dropped
+    // 1,757 and 7,195 (veth's XDP ring, rx_dropped) during package operations while the sender reached only 38,000-
+    // 39,000/s. 20,000/s is what passes here.
     private const int RestartRate = 20_000;
 
     private const int MaxBurst = 250;

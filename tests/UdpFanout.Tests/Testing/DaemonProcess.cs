@@ -12,7 +12,8 @@ internal sealed partial class DaemonProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
-    private readonly NotifySocket _notify = new();
+    private readonly NotifySocket _notify;
+    private readonly bool _ownsNotify;
 
     public DaemonProcess(string configPath, params string[] extraArgs)
         : this(configPath, null, extraArgs)
@@ -21,7 +22,18 @@ internal sealed partial class DaemonProcess : IDisposable
 
     /// <summary>Runs the daemon inside <paramref name="networkNamespace"/> (ip netns exec) when one is given.</summary>
     public DaemonProcess(string configPath, NetworkNamespace? networkNamespace, params string[] extraArgs)
+        : this(configPath, networkNamespace, null, extraArgs)
     {
+    }
+
+    /// <summary>
+    /// With <paramref name="systemd"/> as its NOTIFY_SOCKET, which the test reads itself (the descriptors the daemon
+    /// stores, as systemd's store would get them); then <see cref="WaitReady"/> is not for this daemon.
+    /// </summary>
+    public DaemonProcess(string configPath, NetworkNamespace? networkNamespace, NotifySocket? systemd, params string[] extraArgs)
+    {
+        _notify = systemd ?? new NotifySocket();
+        _ownsNotify = systemd is null;
         var binary = Path.Combine(AppContext.BaseDirectory, "udp-fanout");
         var start = new ProcessStartInfo(networkNamespace is null ? binary : "ip")
         {
@@ -105,11 +117,16 @@ internal sealed partial class DaemonProcess : IDisposable
             _process.WaitForExit();
         }
         _process.Dispose();
-        _notify.Dispose();
+        if (_ownsNotify)
+        {
+            _notify.Dispose();
+        }
     }
 
     public const int SIGHUP = 1;
+    public const int SIGKILL = 9;
     public const int SIGTERM = 15;
+    public const int SIGSTOP = 19;
 
     private void Append(string? line)
     {

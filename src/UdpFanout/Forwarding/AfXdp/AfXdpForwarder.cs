@@ -96,7 +96,8 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             _segment = _config.PreserveSource ? new SegmentFollower(ifindex, DataPlane, _config.Name, _logger) : null;
             for (var queue = 0; queue < queues; queue++)
             {
-                var socket = XskSocket.Open(ifindex, queue, frameSize);
+                // Under systemd the socket of the listener's last run, with what its RX ring still holds.
+                var socket = KeptXskSockets.OpenOrAdopt(_store, _config.Name, ifindex, queue, frameSize, _logger);
                 IDatagramSender sender;
                 try
                 {
@@ -106,7 +107,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
                 }
                 catch
                 {
-                    socket.Dispose();
+                    KeptXskSockets.Return(_store, _config.Name, queue, socket);
                     throw;
                 }
                 _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, _segment, sourceMac, Fault, _config.Name, sender, _config.BatchSize, _logger)));
@@ -268,7 +269,13 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             _final ??= _fallback.ReadStats();
             foreach (var (socket, worker) in _queues)
             {
-                StopPath.Step(_logger, _config.Name, $"closing the AF_XDP socket of queue {worker.Queue}", socket.Dispose);
+                StopPath.Step(_logger, _config.Name, $"giving back the AF_XDP socket of queue {worker.Queue}", () =>
+                {
+                    // Out of this program's XSKMAP first: a socket holds every map it is in, so a kept one would
+                    // keep each old program's map in the kernel for as long as systemd keeps the socket.
+                    _object?.Map(XDP_MAP_XSKS).TryDelete((uint)worker.Queue);
+                    KeptXskSockets.Return(_store, _config.Name, worker.Queue, socket);
+                });
             }
             StopPath.Step(_logger, _config.Name, "closing the XDP program", () => _object?.Dispose());
             _object = null;

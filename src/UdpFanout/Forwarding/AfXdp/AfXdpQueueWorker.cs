@@ -312,6 +312,8 @@ internal sealed unsafe class AfXdpQueueWorker : IDisposable
                 n++;
             }
         }
+        // From here the batch goes out: a process killed now is not followed by one that sends it again.
+        _socket.MarkTaken(first + (uint)count);
         _transmitter.Submit(downstreams);
         _batchDownstreams = null;
         _fault.ThrowIfArmed();

@@ -43,6 +43,11 @@ internal sealed unsafe class XskRing : IDisposable
 
     public uint Slot(uint index) => index & _mask;
 
+    /// <summary>The published indexes of both sides, as they stand: what a ring taken over from another process holds.</summary>
+    public uint Producer => Volatile.Read(ref *_producer);
+
+    public uint Consumer => Volatile.Read(ref *_consumer);
+
     // Consumer side (RX, completion): what the kernel produced and this side has not yet consumed.
     public uint Available(out uint first)
     {

@@ -34,6 +34,7 @@ internal static partial class Interop
         public const int SO_REUSEPORT = 15;
         public const int SO_RCVTIMEO = 20;
         public const int SO_SNDBUFFORCE = 32;
+        public const int SO_DOMAIN = 39;
         public const int SO_RCVBUFFORCE = 33;
         public const int SO_ATTACH_FILTER = 26;
         public const int SO_MEMINFO = 55;

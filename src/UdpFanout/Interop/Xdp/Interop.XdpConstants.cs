@@ -14,6 +14,10 @@ internal static partial class Interop
         public const int XDP_UMEM_FILL_RING = 5;
         public const int XDP_UMEM_COMPLETION_RING = 6;
         public const int XDP_STATISTICS = 7;
+        public const int XDP_OPTIONS = 8;
+
+        /// <summary>In XDP_OPTIONS' flags: the socket is bound in zero-copy mode.</summary>
+        public const uint XDP_OPTIONS_ZEROCOPY = 1;
 
         public const ushort XDP_COPY = 1 << 1;
         public const ushort XDP_ZEROCOPY = 1 << 2;

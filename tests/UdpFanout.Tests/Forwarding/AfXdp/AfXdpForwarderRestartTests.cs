@@ -1,10 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using UdpFanout.Balancing;
 using UdpFanout.Configuration;
 using UdpFanout.Forwarding.AfXdp;
+using UdpFanout.Model;
 using UdpFanout.Systemd;
 using UdpFanout.Tests.Testing;
 using Xunit.Abstractions;
@@ -12,10 +15,9 @@ using Xunit.Abstractions;
 namespace UdpFanout.Tests.Forwarding.AfXdp;
 
 /// <summary>
-/// An af_xdp listener that a reload or a restart stops and starts while datagrams stream in, with the test playing
-/// systemd's store: the new sockets bind the queues that the old ones held (the kernel frees a closed AF_XDP
-/// socket's queue late, so a bind can meet EBUSY for a while), the interface's XDP link stays attached throughout,
-/// and what arrived meanwhile waited in the kept fallback socket.
+/// An af_xdp listener that a reload, a restart or a crash stops and starts while datagrams stream in, with the test
+/// playing systemd's store: the new listener takes the kept AF_XDP sockets over with what their rings hold, the
+/// interface's XDP link stays attached throughout, and what arrived meanwhile waited in the kept fallback socket.
 /// </summary>
 [Collection(KernelCollection.Name)]
 public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
@@ -28,7 +30,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
     private const int SteadyRate = 20_000;
 
     [Fact]
-    public async Task Restart_TenTimesWhileTrafficFlows_EachStartBindsEveryQueueAndEveryDatagramArrivesOnce()
+    public async Task Restart_TenTimesWhileTrafficFlows_EachStartTakesEveryQueueOverAndEveryDatagramArrivesOnce()
     {
         using var bed = NetnsTestbed.Create("urs", "10.196", downstreams: 1, proxyRxQueues: 2);
         using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
@@ -214,6 +216,230 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         }
         // Every holder let go, as when systemd flushes the store at stop: the kernel detached the chain.
         Assert.Null(XdpLinks.Of(bed.Proxy, bed.ProxyIngress));
+    }
+
+    /// <summary>
+    /// A daemon under a test that plays systemd is stopped (SIGSTOP, so its RX rings fill with what its program goes on
+    /// redirecting) and killed (SIGKILL) while datagrams stream in at <see cref="SteadyRate"/>/s; the next process
+    /// takes the kept AF_XDP sockets over with what their rings held (memfd UMEM, rings mapped again) and the kept
+    /// fallback socket with what arrived while none ran (the kernel emptied the interface's XDP chain as the killed
+    /// process's descriptors closed, so the kept rings got nothing more): every datagram arrives exactly once. Before
+    /// the sockets were kept, what the rings held died with the process.
+    /// </summary>
+    [Fact]
+    public async Task Crash_WithFramesInItsRxRings_TheNextProcessTakesTheSocketsOverAndEveryDatagramArrivesOnce()
+    {
+        using var bed = NetnsTestbed.Create("kac", "10.170", downstreams: 1, proxyRxQueues: 2);
+        using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
+        using var systemd = new NotifySocket();
+        var listener = new ListenerConfig
+        {
+            Name = "crashed",
+            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
+            Mode = ForwardingMode.AfXdp,
+            Interface = bed.ProxyIngress,
+            XdpMode = XdpAttachMode.Native,
+        };
+        using var config = new TempConfig($"""
+            listeners:
+              - name: {listener.Name}
+                bind: "{bed.ProxyAddress}:{ListenPort}"
+                mode: af_xdp
+                interface: {bed.ProxyIngress}
+                xdp_mode: native
+                downstream:
+                  - {"{"} name: s0, address: "{bed.DownstreamAddress(0)}:{ReceiverPort}" {"}"}
+            """);
+        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var clients = Enumerable.Range(0, 8).Select(_ => bed.Client.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))).ToArray();
+        bed.Client.Exec($"ping -c 1 -W 2 {bed.ProxyAddress}");
+        bed.Proxy.Exec($"ping -c 1 -W 2 {bed.DownstreamAddress(0)}");
+        using var systemdStore = new LiveFdStore(systemd);
+        var log = new RecordingLogger();
+        FileDescriptorStore? next = null;
+        AfXdpForwarder? forwarder = null;
+        var sent = new StrongBox<long>();
+        var (stopped, killed) = (0L, 0L);
+        using var stop = new CancellationTokenSource();
+        Task? sender = null;
+        try
+        {
+            using (var daemon = new DaemonProcess(config.Path, bed.Proxy, systemd))
+            {
+                await Eventually.TrueAsync(() => systemdStore.Received("READY=1"), "the daemon to be ready");
+                sender = Task.Run(() => SendAtRate(clients, new IPEndPoint(bed.ProxyAddress, ListenPort), sent, stop.Token));
+                await Task.Delay(300);
+                stopped = Volatile.Read(ref sent.Value);
+                daemon.Signal(DaemonProcess.SIGSTOP);
+                await Task.Delay(100);
+                daemon.Signal(DaemonProcess.SIGKILL);
+                Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(10)));
+                killed = Volatile.Read(ref sent.Value);
+            }
+            // No process runs: the kernel empties the chain as the killed one's descriptors close, the fallback holds the rest.
+            await Task.Delay(300);
+            next = systemdStore.NextProcess();
+            forwarder = bed.Proxy.Invoke(() =>
+            {
+                var started = new AfXdpForwarder(listener, new LoggerFactory([new RecordingLoggerProvider(log)]), next);
+                started.StartAsync(downstreams, CancellationToken.None).GetAwaiter().GetResult();
+                return started;
+            });
+            await Task.Delay(500);
+            await stop.CancelAsync();
+            await sender;
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (receiver.Count < sent.Value && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+            var resumed = log.Messages.Where(m => m.Contains("resumes on its kept AF_XDP socket")).ToArray();
+            output.WriteLine($"{sent.Value} datagrams at {SteadyRate}/s; {string.Join("; ", resumed)}");
+            Assert.Equal(2, resumed.Length);
+            var waited = resumed.Sum(m => long.Parse(Regex.Match(m, @"(\d+) frame\(s\) waiting").Groups[1].Value));
+            Assert.True(waited > 0, "the killed process's RX rings held nothing: the test proves nothing");
+            // What reached the rings came while the process was stopped: once it was gone, the kernel emptied the chain
+            // and nothing more went to the kept sockets (another 50 ms of datagrams allowed for the kill itself).
+            Assert.True(waited <= killed - stopped + SteadyRate / 20, $"{waited} waited in the RX rings, but only {killed - stopped} were sent while the process was stopped or dying");
+            var got = receiver.Sequences.ToHashSet();
+            var missing = Enumerable.Range(0, (int)sent.Value).Where(i => !got.Contains(i)).ToArray();
+            Assert.True(missing.Length == 0, $"{missing.Length} of {sent.Value} missing ({waited} waited in the kept RX rings): " + string.Join(",", missing.Take(50)));
+            Assert.Equal(Enumerable.Range(0, (int)sent.Value).Select(i => (long)i), receiver.Sequences.Order());
+            Assert.Equal(0, receiver.Corrupt);
+            // What the new process took from the adopted rings counts as its own received, and each was forwarded.
+            var stats = forwarder.ReadStats();
+            Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            if (forwarder is not null)
+            {
+                bed.Proxy.Invoke(() => forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult());
+            }
+            next?.CloseSpare();
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+        Assert.Null(XdpLinks.Of(bed.Proxy, bed.ProxyIngress));
+    }
+
+    /// <summary>
+    /// A kept AF_XDP socket whose UMEM frames no longer hold the interface's frames (its MTU went from 1,500 to 3,000
+    /// while the listener was stopped) is closed, with a warning, and a new one opened that forwards.
+    /// </summary>
+    [Fact]
+    public async Task Restart_AfterTheMtuOutgrewTheKeptUmem_TheKeptSocketsAreClosedAndNewOnesForward()
+    {
+        using var bed = NetnsTestbed.Create("kam", "10.171", downstreams: 1, proxyRxQueues: 2);
+        using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
+        using var systemd = new NotifySocket();
+        // systemd closes its copy of a socket the listener drops from the store: only then is the queue free to bind.
+        using var systemdStore = new LiveFdStore(systemd);
+        var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
+        var listener = new ListenerConfig
+        {
+            Name = "resized",
+            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
+            Mode = ForwardingMode.AfXdp,
+            Interface = bed.ProxyIngress,
+        };
+        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var log = new RecordingLogger();
+        AfXdpForwarder Start(ILoggerFactory loggers) => bed.Proxy.Invoke(() =>
+        {
+            var forwarder = new AfXdpForwarder(listener, loggers, store);
+            forwarder.StartAsync(downstreams, CancellationToken.None).GetAwaiter().GetResult();
+            return forwarder;
+        });
+        void Stop(AfXdpForwarder forwarder) => bed.Proxy.Invoke(() => forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        try
+        {
+            Stop(Start(NullLoggerFactory.Instance));
+            bed.Proxy.Exec($"ip link set {bed.ProxyIngress} mtu 3000");
+            var forwarder = Start(new LoggerFactory([new RecordingLoggerProvider(log)]));
+            try
+            {
+                var misfits = log.At(LogLevel.Warning).Select(e => e.Message).ToArray();
+                Assert.Equal(2, misfits.Count(m => m.Contains("does not fit (its UMEM has 33558528 bytes, frames of 4096 bytes need 67112960 (the interface's MTU changed)): closed, a new one opened")));
+                Assert.DoesNotContain(log.Messages, m => m.Contains("resumes on its kept AF_XDP socket"));
+                bed.Client.Exec($"ping -c 1 -W 2 {bed.ProxyAddress}");
+                bed.Proxy.Exec($"ping -c 1 -W 2 {bed.DownstreamAddress(0)}");
+                using var client = bed.Client.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+                for (var i = 0; i < 100; i++)
+                {
+                    client.SendTo(NumberedPayload.Create(i, 64), new IPEndPoint(bed.ProxyAddress, ListenPort));
+                }
+                await Eventually.TrueAsync(() => receiver.Count == 100, "the new sockets to forward");
+            }
+            finally
+            {
+                Stop(forwarder);
+            }
+        }
+        finally
+        {
+            store.CloseSpare();
+        }
+    }
+
+    /// <summary>
+    /// A reload that lowers <c>queues</c> from 2 to 1: the restarted listener takes queue 0's kept socket over, and
+    /// queue 1's, which no listener takes, is closed once the config is applied and leaves systemd's store, so the
+    /// queue is free again (a new AF_XDP socket binds it).
+    /// </summary>
+    [Fact]
+    public void Restart_WithFewerQueues_TheKeptSocketOfTheDroppedQueueIsClosedAndLeavesTheStore()
+    {
+        using var bed = NetnsTestbed.Create("kaq", "10.172", downstreams: 1, proxyRxQueues: 2);
+        using var systemd = new NotifySocket();
+        using var systemdStore = new LiveFdStore(systemd);
+        var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
+        var listener = new ListenerConfig
+        {
+            Name = "narrowed",
+            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
+            Mode = ForwardingMode.AfXdp,
+            Interface = bed.ProxyIngress,
+        };
+        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var log = new RecordingLogger();
+        void Run(ListenerConfig config, Action whileRunning) => bed.Proxy.Invoke(() =>
+        {
+            var forwarder = new AfXdpForwarder(config, new LoggerFactory([new RecordingLoggerProvider(log)]), store);
+            try
+            {
+                forwarder.StartAsync(downstreams, CancellationToken.None).GetAwaiter().GetResult();
+                whileRunning();
+            }
+            finally
+            {
+                forwarder.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            return 0;
+        });
+        try
+        {
+            Run(listener, () => { });
+            Run(listener with { Queues = 1 }, () =>
+            {
+                // The config is applied: what no listener took is closed.
+                store.CloseSpare();
+                var ifindex = (int)global::Interop.Libc.if_nametoindex(bed.ProxyIngress);
+                using var freed = XskSocket.Open(ifindex, 1, UmemFrameSize.Small);
+            });
+            Assert.Single(log.Messages, m => m.Contains("listener narrowed: queue 0 resumes on its kept AF_XDP socket"));
+            var names = systemdStore.Names;
+            Assert.Contains("narrowed/xsk0", names);
+            Assert.DoesNotContain("narrowed/xsk1", names);
+            Assert.DoesNotContain("narrowed/umem1", names);
+        }
+        finally
+        {
+            store.CloseSpare();
+        }
     }
 
     /// <summary>What the proxy's ingress interface dropped on receive (its rx_dropped).</summary>
