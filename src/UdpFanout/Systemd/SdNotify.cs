@@ -12,6 +12,9 @@ namespace UdpFanout.Systemd;
 /// </summary>
 internal static class SdNotify
 {
+    /// <summary>How long a send waits for room when systemd's queue is full before it gives up.</summary>
+    public const int FullQueueWaitMilliseconds = 2000;
+
     /// <summary>Sends <paramref name="state"/> to <paramref name="notifySocket"/>, with <paramref name="fd"/> attached unless it is -1.</summary>
     public static unsafe void Send(string notifySocket, string state, int fd = -1)
     {
@@ -37,13 +40,29 @@ internal static class SdNotify
                 message.msg_control = control;
                 message.msg_controllen = (nuint)controlLength;
             }
-            // Never blocks: systemd reads its notify socket when it can, and a full queue (net.unix.max_dgram_qlen,
-            // 10 by default) must not stall a reload or a listener's start; the caller logs what did not go.
-            if (sendmsg((int)socket.Handle, &message, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            // The queue holds net.unix.max_dgram_qlen messages (10 by default), and a start stores several
+            // descriptors per listener (one per worker or queue, and more): a full queue is waited out, since systemd
+            // reads it as it runs, but only so long, so that a systemd that does not read cannot hold a start or a
+            // reload up; the caller logs what did not go.
+            var deadline = Environment.TickCount64 + FullQueueWaitMilliseconds;
+            while (sendmsg((int)socket.Handle, &message, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
-                throw new IOException($"cannot send \"{state.ReplaceLineEndings(" ")}\" to systemd's notify socket {notifySocket}: {StrError(errno)}");
+                var left = deadline - Environment.TickCount64;
+                if (errno == EINTR || errno == EAGAIN && left > 0 && WaitForRoom(socket, (int)left))
+                {
+                    continue;
+                }
+                throw new IOException($"cannot send \"{state.ReplaceLineEndings(" ")}\" to systemd's notify socket {notifySocket}: " +
+                    (errno == EAGAIN ? $"its queue stayed full for {FullQueueWaitMilliseconds / 1000} s" : StrError(errno)));
             }
         }
+    }
+
+    /// <summary>Waits until the connected peer's queue has room (POLLOUT on a connected datagram socket says so).</summary>
+    private static unsafe bool WaitForRoom(Socket socket, int milliseconds)
+    {
+        var poll = new pollfd { fd = (int)socket.Handle, events = POLLOUT };
+        return Interop.Libc.poll(&poll, 1, milliseconds) >= 0 || Marshal.GetLastPInvokeError() == EINTR;
     }
 }

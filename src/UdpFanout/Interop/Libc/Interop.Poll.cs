@@ -5,6 +5,7 @@ internal static partial class Interop
     internal static partial class Libc
     {
         public const short POLLIN = 1;
+        public const short POLLOUT = 4;
 
         /// <summary><c>struct pollfd</c> from &lt;poll.h&gt;.</summary>
         internal struct pollfd
