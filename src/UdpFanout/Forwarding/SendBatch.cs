@@ -7,7 +7,9 @@ namespace UdpFanout.Forwarding;
 /// <summary>
 /// One batch of datagrams on their way out with sendmmsg: each entry points at a payload already in memory (a
 /// receive buffer or an AF_XDP frame) and at its downstream's address. Sending never blocks: what would block is
-/// dropped and counted. Native memory, allocated once per worker; nothing here allocates per datagram.
+/// dropped and counted. IPv6 datagrams go from their downstream's connected socket where it has one (one sendmmsg
+/// per downstream), else from the worker's IPv6 socket. Native memory, allocated once per worker; nothing here
+/// allocates per datagram.
 /// </summary>
 internal sealed unsafe class SendBatch : IDisposable
 {
