@@ -10,7 +10,9 @@ namespace UdpFanout.Forwarding;
 /// 0.84x its IPv4 one and had the RX ring overflow in bursts that IPv4 absorbs. A connected socket keeps its route and
 /// source: 2.2 us per datagram instead of 3.1 us here (IPv4 unconnected: 2.5 us). connect() selects the source as
 /// <see cref="DownstreamSources"/> learns it, so the sockets are opened again whenever those are learnt again (the
-/// set's <see cref="DownstreamSources.Current"/> replaced: an address or route changed) and with each new set.
+/// set's <see cref="DownstreamSources.Current"/> replaced: an address or route changed) and with each new set. Until
+/// then a connected socket keeps the source it had even once the host no longer has it (the kernel does not check a
+/// connected socket's source per datagram), so that is as current as <see cref="SourceFollower"/> keeps the sources.
 /// Like the worker's own sockets they accept nothing and report ICMP errors (<see cref="ReadErrors"/>). A downstream
 /// whose socket cannot be opened or connected (no route now) keeps the unconnected path. One thread uses an instance.
 /// </summary>
