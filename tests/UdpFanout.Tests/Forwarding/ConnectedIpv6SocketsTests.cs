@@ -71,6 +71,42 @@ public sealed class ConnectedIpv6SocketsTests : IDisposable
         }
     }
 
+    /// <summary>A connected socket's ICMPv6 errors are counted against its downstream too, and fail no datagram.</summary>
+    [Fact]
+    public async Task Send_ToAClosedIpv6Port_EachPortUnreachableCountedAgainstItsDownstreamNothingLost()
+    {
+        // Every datagram to the closed port draws its error: the downstream's ICMP rate limits off, the global one too
+        // (its burst of 50 is far below a batch sent at once).
+        _bed.Downstreams[1].Exec("sysctl -qw net.ipv6.icmp.ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 net.ipv4.icmp_msgs_burst=1000000");
+        var closed = new Downstream("closed", new IPEndPoint(_bed.DownstreamAddress6(1), 6101));
+        var set = new DownstreamSet([new Downstream("s0", _receivers[0].Endpoint), closed, new Downstream("s2", _receivers[2].Endpoint)]);
+        var (counters, active) = _bed.Proxy.Invoke(() =>
+        {
+            using var dataPlane = new ListenerDataPlane(new ListenerConfig { Name = "kb", Bind = new IPEndPoint(IPAddress.Any, 5514) }, NullLogger.Instance);
+            dataPlane.Update(set);
+            using var socket = SendSocket.Open(IPAddress.Any, 1 << 20, NullLogger.Instance, "kb");
+            using var batch = new SendBatch(64, socket.Ipv6Wildcard);
+            var workerCounters = new WorkerCounters();
+            SendNumbered(batch, socket, dataPlane.Active, workerCounters);
+            Assert.True(socket.Connected!.Current[1] >= 0);
+            // What came back after the last batch, as a waiting worker reads it.
+            var deadline = Environment.TickCount64 + 5000;
+            while (dataPlane.Active.Counters[1].IcmpErrorsOf(IcmpError.PortUnreachable) < Datagrams / 3 && Environment.TickCount64 < deadline)
+            {
+                socket.ReadErrors(dataPlane.Active);
+                Thread.Sleep(10);
+            }
+            return (workerCounters, dataPlane.Active);
+        });
+
+        await Eventually.TrueAsync(() => _receivers[0].Count + _receivers[2].Count >= 2 * Datagrams / 3, "the live downstreams' datagrams");
+        Assert.Equal(Datagrams / 3, active.Counters[1].IcmpErrorsOf(IcmpError.PortUnreachable));
+        Assert.Equal((long)Datagrams / 3, active.Counters[1].Packets);
+        Assert.Equal(0, active.Counters[0].IcmpErrorsOf(IcmpError.PortUnreachable));
+        Assert.Equal((long)Datagrams, counters.Forwarded);
+        Assert.Equal(0L, counters.Dropped.Sum());
+    }
+
     [Fact]
     public void For_SourcesLearntAgain_ConnectsAfreshAndOnlyThen()
     {
