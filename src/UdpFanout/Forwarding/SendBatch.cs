@@ -96,8 +96,7 @@ internal sealed unsafe class SendBatch : IDisposable
 
     /// <summary>
     /// Takes the IPv6 datagrams whose downstream has a connected socket out of the IPv6 lane and sends them from
-    /// those sockets, one sendmmsg per downstream; the others stay in the lane for the unconnected socket, and so
-    /// do those a connected socket refuses for a source no longer the host's (sent again with the kernel's choice).
+    /// those sockets, one sendmmsg per downstream; the others stay in the lane for the unconnected socket.
     /// </summary>
     private void SendConnected(int[] connected, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
     {
@@ -153,7 +152,6 @@ internal sealed unsafe class SendBatch : IDisposable
         Send(lane, 0, lane.Count, fd, socket, downstreams, counters);
 
     /// <summary>Sends datagrams <paramref name="first"/> to <paramref name="end"/> of <paramref name="lane"/> from <paramref name="fd"/>.</summary>
-
     private void Send(Lane lane, int first, int end, int fd, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
     {
         var queued = end;
@@ -195,18 +193,6 @@ internal sealed unsafe class SendBatch : IDisposable
                 counters.StaleSources++;
                 downstreams.Sources.MarkStale();
                 continue;
-            }
-            if (errno is EINVAL or EADDRNOTAVAIL && lane == _connected)
-            {
-                // The same from a connected socket, whose source went with it: the rest of its run goes from the
-                // unconnected socket, and the sockets are connected again once the sources are learnt again.
-                for (var i = offset; i < queued; i++)
-                {
-                    _v6.Add(lane.Iov[i].iov_base, (uint)lane.Iov[i].iov_len, lane.Target[i], downstreams.Addresses[lane.Target[i]]);
-                }
-                counters.StaleSources += queued - offset;
-                downstreams.Sources.MarkStale();
-                break;
             }
             if (errno is EAGAIN or ENOBUFS)
             {
