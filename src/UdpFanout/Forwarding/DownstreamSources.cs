@@ -13,6 +13,8 @@ namespace UdpFanout.Forwarding;
 /// address (::) is unknown: no route at that time, an IPv4 downstream, a host without IPv6; its datagrams go
 /// without the control message, the kernel selecting per datagram as before. Each set of entries is replaced
 /// whole, so a reader sees one consistent snapshot; entries are in the form the control message carries.
+/// Where it can, a worker sends from sockets connected to each IPv6 downstream instead (<see cref="ConnectedIpv6Sockets"/>,
+/// cheaper still), which it connects afresh whenever these are learnt again; the control message serves the rest.
 /// </summary>
 internal sealed unsafe class DownstreamSources
 {

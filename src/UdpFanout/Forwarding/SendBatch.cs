@@ -7,7 +7,9 @@ namespace UdpFanout.Forwarding;
 /// <summary>
 /// One batch of datagrams on their way out with sendmmsg: each entry points at a payload already in memory (a
 /// receive buffer or an AF_XDP frame) and at its downstream's address. Sending never blocks: what would block is
-/// dropped and counted. Native memory, allocated once per worker; nothing here allocates per datagram.
+/// dropped and counted. IPv6 datagrams go from their downstream's connected socket where it has one (one sendmmsg
+/// per downstream), else from the worker's IPv6 socket. Native memory, allocated once per worker; nothing here
+/// allocates per datagram.
 /// </summary>
 internal sealed unsafe class SendBatch : IDisposable
 {
@@ -17,6 +19,10 @@ internal sealed unsafe class SendBatch : IDisposable
     // One lane per family: a sendmmsg goes through one socket, and each family has its own (SendSocket).
     private readonly Lane _v4;
     private readonly Lane _v6;
+    // The IPv6 datagrams for downstreams with a connected socket (ConnectedIpv6Sockets), one run per downstream,
+    // each run starting at its index in _runStarts.
+    private readonly Lane _connected;
+    private readonly int[] _runStarts;
     private long[] _tallyPackets = new long[16];
     private long[] _tallyBytes = new long[16];
     // The set of the send under way, whose tallies Abandon hands to its counters.
@@ -30,6 +36,8 @@ internal sealed unsafe class SendBatch : IDisposable
     {
         _v4 = new Lane(capacity, sources: false);
         _v6 = new Lane(capacity, ipv6SourcesGiven);
+        _connected = new Lane(capacity, sources: false);
+        _runStarts = new int[capacity + 1];
     }
 
     public int Count => _v4.Count + _v6.Count;
@@ -68,6 +76,10 @@ internal sealed unsafe class SendBatch : IDisposable
         Send(_v4, socket.Fd, socket, downstreams, counters);
         if (socket.Fd6 >= 0)
         {
+            if (_v6.Count > 0 && socket.Connected?.For(downstreams) is { Length: > 0 } connected)
+            {
+                SendConnected(connected, socket, downstreams, counters);
+            }
             Send(_v6, socket.Fd6, socket, downstreams, counters);
         }
         else
@@ -79,12 +91,71 @@ internal sealed unsafe class SendBatch : IDisposable
         _sending = null;
         _v4.Count = 0;
         _v6.Count = 0;
+        _connected.Count = 0;
     }
 
-    private void Send(Lane lane, int fd, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
+    /// <summary>
+    /// Takes the IPv6 datagrams whose downstream has a connected socket out of the IPv6 lane and sends them from
+    /// those sockets, one sendmmsg per downstream; the others stay in the lane for the unconnected socket.
+    /// </summary>
+    private void SendConnected(int[] connected, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
     {
-        var queued = lane.Count;
-        var offset = 0;
+        var lane = _v6;
+        var runs = 0;
+        for (var i = 0; i < lane.Count; i++)
+        {
+            var target = lane.Target[i];
+            if (connected[target] < 0 || FirstOf(lane, target, i) < i)
+            {
+                // Not connected, or its downstream's run is already gathered.
+                continue;
+            }
+            _runStarts[runs++] = _connected.Count;
+            for (var j = i; j < lane.Count; j++)
+            {
+                if (lane.Target[j] == target)
+                {
+                    _connected.AddConnected(lane.Iov[j].iov_base, (uint)lane.Iov[j].iov_len, target);
+                }
+            }
+        }
+        _runStarts[runs] = _connected.Count;
+        var kept = 0;
+        for (var i = 0; i < lane.Count; i++)
+        {
+            if (connected[lane.Target[i]] < 0)
+            {
+                lane.Move(i, kept++);
+            }
+        }
+        lane.Count = kept;
+        for (var r = 0; r < runs; r++)
+        {
+            var start = _runStarts[r];
+            Send(_connected, start, _runStarts[r + 1], connected[_connected.Target[start]], socket, downstreams, counters);
+        }
+    }
+
+    private static int FirstOf(Lane lane, int target, int before)
+    {
+        for (var k = 0; k < before; k++)
+        {
+            if (lane.Target[k] == target)
+            {
+                return k;
+            }
+        }
+        return before;
+    }
+
+    private void Send(Lane lane, int fd, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters) =>
+        Send(lane, 0, lane.Count, fd, socket, downstreams, counters);
+
+    /// <summary>Sends datagrams <paramref name="first"/> to <paramref name="end"/> of <paramref name="lane"/> from <paramref name="fd"/>.</summary>
+    private void Send(Lane lane, int first, int end, int fd, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
+    {
+        var queued = end;
+        var offset = first;
         var failedAt = -1;
         var tries = 0;
         while (offset < queued)
@@ -161,6 +232,7 @@ internal sealed unsafe class SendBatch : IDisposable
         }
         _v4.Count = 0;
         _v6.Count = 0;
+        _connected.Count = 0;
     }
 
     private void Tally(ActiveDownstreams downstreams)
@@ -180,6 +252,7 @@ internal sealed unsafe class SendBatch : IDisposable
     {
         _v4.Dispose();
         _v6.Dispose();
+        _connected.Dispose();
     }
 
     /// <summary>
@@ -239,6 +312,39 @@ internal sealed unsafe class SendBatch : IDisposable
             ref var h = ref Hdr[i].msg_hdr;
             h.msg_control = control;
             h.msg_controllen = (nuint)ControlSpace;
+        }
+
+        /// <summary>Queues a datagram for a connected socket, which sends to its own peer: no address.</summary>
+        public void AddConnected(void* payload, uint length, int target)
+        {
+            var i = Count;
+            Add(payload, length, target, default);
+            Hdr[i].msg_hdr.msg_name = null;
+            Hdr[i].msg_hdr.msg_namelen = 0;
+        }
+
+        /// <summary>Moves datagram <paramref name="from"/> to the earlier place <paramref name="to"/>, its address and source with it.</summary>
+        public void Move(int from, int to)
+        {
+            if (from == to)
+            {
+                return;
+            }
+            ref var h = ref Hdr[from].msg_hdr;
+            var source = h.msg_control;
+            Addr[to] = Addr[from];
+            Target[to] = Target[from];
+            Iov[to] = Iov[from];
+            Hdr[to] = Hdr[from];
+            ref var moved = ref Hdr[to].msg_hdr;
+            moved.msg_name = Addr + to;
+            moved.msg_iov = Iov + to;
+            if (source != null)
+            {
+                var control = Control + to * ControlSpace;
+                Buffer.MemoryCopy(source, control, ControlSpace, ControlSpace);
+                moved.msg_control = control;
+            }
         }
 
         /// <summary>Drops datagram <paramref name="i"/>'s given source, the kernel choosing one again; false when it had none.</summary>

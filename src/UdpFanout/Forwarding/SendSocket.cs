@@ -27,13 +27,14 @@ internal sealed unsafe class SendSocket : IDisposable
     private readonly sockaddr_inet* _destinations;
     private readonly byte* _control;
 
-    private SendSocket(Socket v4, Socket? v6, bool ipv6Wildcard)
+    private SendSocket(Socket v4, Socket? v6, bool ipv6Wildcard, int sendBufferBytes)
     {
         Ipv6Wildcard = v6 is not null && ipv6Wildcard;
         _v4 = v4;
         _v6 = v6;
         Fd = (int)v4.Handle;
         Fd6 = v6 is null ? -1 : (int)v6.Handle;
+        Connected = Ipv6Wildcard ? new ConnectedIpv6Sockets(sendBufferBytes) : null;
         _errors = (mmsghdr*)NativeMemory.AllocZeroed(ErrorBatch, (nuint)sizeof(mmsghdr));
         _destinations = (sockaddr_inet*)NativeMemory.AllocZeroed(ErrorBatch, (nuint)sizeof(sockaddr_inet));
         _control = (byte*)NativeMemory.AllocZeroed(ErrorBatch, ControlBytes);
@@ -51,6 +52,12 @@ internal sealed unsafe class SendSocket : IDisposable
     /// </summary>
     public bool Ipv6Wildcard { get; }
 
+    /// <summary>
+    /// With <see cref="Ipv6Wildcard"/>, the sockets connected to each IPv6 downstream, which <see cref="SendBatch"/>
+    /// sends from where it can; null otherwise (a socket bound to one address has no source to select).
+    /// </summary>
+    public ConnectedIpv6Sockets? Connected { get; }
+
     /// <summary>The socket that sends to addresses of <paramref name="family"/> (AF_INET or AF_INET6); -1 when there is none.</summary>
     public int FdFor(ushort family) => family == AF_INET6 ? Fd6 : Fd;
 
@@ -66,7 +73,7 @@ internal sealed unsafe class SendSocket : IDisposable
             var v6 = source.AddressFamily == AddressFamily.InterNetworkV6
                 ? OpenOne(source, sendBufferBytes, logger, listener)
                 : OpenIpv6IfAny(sendBufferBytes, logger, listener);
-            return new SendSocket(v4, v6, source.AddressFamily != AddressFamily.InterNetworkV6 || source.Equals(IPAddress.IPv6Any));
+            return new SendSocket(v4, v6, source.AddressFamily != AddressFamily.InterNetworkV6 || source.Equals(IPAddress.IPv6Any), sendBufferBytes);
         }
         catch
         {
@@ -80,8 +87,15 @@ internal sealed unsafe class SendSocket : IDisposable
     /// that downstream is in <paramref name="downstreams"/>. Reading a queue also clears its socket's pending
     /// error, which would otherwise fail the next send once. Returns how many errors it read.
     /// </summary>
-    public int ReadErrors(ActiveDownstreams downstreams) =>
-        ReadErrors(Fd, downstreams) + (Fd6 < 0 ? 0 : ReadErrors(Fd6, downstreams));
+    public int ReadErrors(ActiveDownstreams downstreams)
+    {
+        var total = ReadErrors(Fd, downstreams) + (Fd6 < 0 ? 0 : ReadErrors(Fd6, downstreams));
+        foreach (var fd in Connected?.Current ?? [])
+        {
+            total += fd < 0 ? 0 : ReadErrors(fd, downstreams);
+        }
+        return total;
+    }
 
     private DisposeOnce _disposed;
 
@@ -93,6 +107,7 @@ internal sealed unsafe class SendSocket : IDisposable
         }
         _v4.Dispose();
         _v6?.Dispose();
+        Connected?.Dispose();
         NativeMemory.Free(_errors);
         NativeMemory.Free(_destinations);
         NativeMemory.Free(_control);

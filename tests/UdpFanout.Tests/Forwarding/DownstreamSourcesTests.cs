@@ -76,8 +76,9 @@ public sealed class DownstreamSourcesTests : IAsyncLifetime
 
     /// <summary>
     /// The proxy's address on the first downstream's link is replaced by another while datagrams flow: the follower
-    /// learns the new one, every datagram arrives once (one sent with the removed source meanwhile is refused by the
-    /// kernel and sent again with its choice, and counted), and received = forwarded + dropped holds.
+    /// learns the new one and the workers connect their IPv6 sockets afresh, every datagram arrives once (one sent
+    /// meanwhile leaves its connected socket with the removed source, which the kernel allows), and received =
+    /// forwarded + dropped holds.
     /// </summary>
     [Theory]
     [InlineData("userspace")]
