@@ -15,8 +15,11 @@ namespace UdpFanout.Forwarding;
 /// connected socket's source per datagram), so that is as current as <see cref="SourceFollower"/> keeps the sources.
 /// Like the worker's own sockets they accept nothing and report ICMP errors (<see cref="ReadErrors"/>). A downstream
 /// whose socket cannot be opened or connected (no route now) keeps the unconnected path. One thread uses an instance.
+/// A worker whose IPv6 socket is bound to one address (a userspace listener on that address) has the sockets bound
+/// to it as well: the source stays the listener's, there is none to learn, and they are opened with each new set.
 /// </summary>
-internal sealed unsafe class ConnectedIpv6Sockets(int sendBufferBytes) : IDisposable
+/// <param name="source">The address the worker's IPv6 socket is bound to; null for the wildcard.</param>
+internal sealed unsafe class ConnectedIpv6Sockets(int sendBufferBytes, sockaddr_inet? source = null) : IDisposable
 {
     /// <summary>
     /// Beyond this many IPv6 downstreams the worker keeps one unconnected socket: each connected one costs a read of
@@ -40,7 +43,7 @@ internal sealed unsafe class ConnectedIpv6Sockets(int sendBufferBytes) : IDispos
             CloseAll();
             _set = downstreams;
             _sources = sources;
-            _fds = Open(downstreams.Addresses, sources.Length > 0);
+            _fds = Open(downstreams.Addresses, source is not null || sources.Length > 0);
         }
         return _fds;
     }
@@ -91,6 +94,7 @@ internal sealed unsafe class ConnectedIpv6Sockets(int sendBufferBytes) : IDispos
         if ((setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(int)) != 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(int)) != 0)
             || setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof(int)) != 0
             || setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, (uint)sizeof(sock_fprog)) != 0
+            || source is { } bound && bind(fd, &bound, (uint)sizeof(sockaddr_in6)) != 0
             || connect(fd, &destination, (uint)sizeof(sockaddr_in6)) != 0)
         {
             close(fd);

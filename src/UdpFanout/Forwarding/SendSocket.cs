@@ -27,14 +27,15 @@ internal sealed unsafe class SendSocket : IDisposable
     private readonly sockaddr_inet* _destinations;
     private readonly byte* _control;
 
-    private SendSocket(Socket v4, Socket? v6, bool ipv6Wildcard, int sendBufferBytes)
+    private SendSocket(Socket v4, Socket? v6, IPAddress? ipv6Source, int sendBufferBytes)
     {
-        Ipv6Wildcard = v6 is not null && ipv6Wildcard;
+        Ipv6Wildcard = v6 is not null && ipv6Source is null;
         _v4 = v4;
         _v6 = v6;
         Fd = (int)v4.Handle;
         Fd6 = v6 is null ? -1 : (int)v6.Handle;
-        Connected = Ipv6Wildcard ? new ConnectedIpv6Sockets(sendBufferBytes) : null;
+        Connected = v6 is null ? null
+            : new ConnectedIpv6Sockets(sendBufferBytes, ipv6Source is null ? null : sockaddr_inet.From(new IPEndPoint(ipv6Source, 0)));
         _errors = (mmsghdr*)NativeMemory.AllocZeroed(ErrorBatch, (nuint)sizeof(mmsghdr));
         _destinations = (sockaddr_inet*)NativeMemory.AllocZeroed(ErrorBatch, (nuint)sizeof(sockaddr_inet));
         _control = (byte*)NativeMemory.AllocZeroed(ErrorBatch, ControlBytes);
@@ -53,8 +54,8 @@ internal sealed unsafe class SendSocket : IDisposable
     public bool Ipv6Wildcard { get; }
 
     /// <summary>
-    /// With <see cref="Ipv6Wildcard"/>, the sockets connected to each IPv6 downstream, which <see cref="SendBatch"/>
-    /// sends from where it can; null otherwise (a socket bound to one address has no source to select).
+    /// The sockets connected to each IPv6 downstream, which <see cref="SendBatch"/> sends from where it can (bound to
+    /// the IPv6 socket's address unless that is the wildcard); null when the kernel has no IPv6.
     /// </summary>
     public ConnectedIpv6Sockets? Connected { get; }
 
@@ -73,7 +74,8 @@ internal sealed unsafe class SendSocket : IDisposable
             var v6 = source.AddressFamily == AddressFamily.InterNetworkV6
                 ? OpenOne(source, sendBufferBytes, logger, listener)
                 : OpenIpv6IfAny(sendBufferBytes, logger, listener);
-            return new SendSocket(v4, v6, source.AddressFamily != AddressFamily.InterNetworkV6 || source.Equals(IPAddress.IPv6Any), sendBufferBytes);
+            var ipv6Source = source.AddressFamily == AddressFamily.InterNetworkV6 && !source.Equals(IPAddress.IPv6Any) ? source : null;
+            return new SendSocket(v4, v6, ipv6Source, sendBufferBytes);
         }
         catch
         {

@@ -71,6 +71,40 @@ public sealed class ConnectedIpv6SocketsTests : IDisposable
         }
     }
 
+    /// <summary>A listener bound to one IPv6 address: its connected sockets are bound to it, so that stays the source.</summary>
+    [Fact]
+    public async Task Send_BoundToOneIpv6Address_EachDatagramOnceFromAConnectedSocketWithThatSource()
+    {
+        var set = new DownstreamSet(_receivers.Select((r, i) => new Downstream($"s{i}", r.Endpoint)).ToArray());
+        var listen = _bed.ProxyAddress6;
+        var (counters, boundPort, connectedPorts) = _bed.Proxy.Invoke(() =>
+        {
+            using var dataPlane = new ListenerDataPlane(new ListenerConfig { Name = "kb", Bind = new IPEndPoint(listen, 5514) }, NullLogger.Instance);
+            dataPlane.Update(set);
+            using var socket = SendSocket.Open(listen, 1 << 20, NullLogger.Instance, "kb");
+            Assert.False(socket.Ipv6Wildcard);
+            using var batch = new SendBatch(64, socket.Ipv6Wildcard);
+            var workerCounters = new WorkerCounters();
+            SendNumbered(batch, socket, dataPlane.Active, workerCounters);
+            var fds = socket.Connected!.Current;
+            return (workerCounters, LocalPort(socket.Fd6), fds.Select(fd => fd < 0 ? -1 : LocalPort(fd)).ToArray());
+        });
+
+        await Eventually.TrueAsync(() => _receivers.Sum(r => r.Count) >= Datagrams, "every datagram at the receivers");
+        Assert.Equal((long)Datagrams, counters.Forwarded);
+        Assert.Equal(0L, counters.Dropped.Sum());
+        Assert.Equal(Enumerable.Range(0, Datagrams).Select(i => (long)i), _receivers.SelectMany(r => r.Sequences).Order());
+        Assert.Equal(-1, connectedPorts[2]);
+        for (var i = 0; i < 2; i++)
+        {
+            // Not the address of the interface towards the downstream, which the kernel would pick: the listener's.
+            var source = Assert.Single(_receivers[i].Sources);
+            Assert.Equal(listen, source.Address);
+            Assert.Equal(connectedPorts[i], source.Port);
+            Assert.NotEqual(boundPort, source.Port);
+        }
+    }
+
     /// <summary>A connected socket's ICMPv6 errors are counted against its downstream too, and fail no datagram.</summary>
     [Fact]
     public async Task Send_ToAClosedIpv6Port_EachPortUnreachableCountedAgainstItsDownstreamNothingLost()
