@@ -83,7 +83,10 @@ public sealed class InterfaceXdpChainTests : IDisposable
 
         store.CloseSpare();
         var messages = TakeSystemdCopies();
-        Assert.Equal(["FDSTORE=1\nFDNAME=xdp@" + _bed.ProxyIngress, "FDSTORE=1\nFDNAME=kept/0", "FDSTOREREMOVE=1\nFDNAME=xdp@" + _bed.ProxyIngress, "FDSTOREREMOVE=1\nFDNAME=kept/0"], messages);
+        // The link, the queue's AF_XDP socket and its UMEM, the fallback socket: stored at start, and let go of here.
+        string[] kept = ["xdp@" + _bed.ProxyIngress, "kept/xsk0", "kept/umem0", "kept/0"];
+        Assert.Equal(kept.Select(name => $"FDSTORE=1\nFDNAME={name}"), messages.Take(kept.Length));
+        Assert.Equal(kept.Select(name => $"FDSTOREREMOVE=1\nFDNAME={name}").Order(), messages.Skip(kept.Length).Order());
         // This process let go; systemd's copy holds the link, and the root attached, as the store would.
         Assert.Equal(attached, XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
 
