@@ -656,6 +656,22 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         indexes.Select(i => new Downstream($"s{i}", new IPEndPoint(Ipv6 ? Bed.DownstreamAddress6(i) : Bed.DownstreamAddress(i), 6000 + i))).ToArray();
 
     /// <summary>A client socket in the client namespace, in the test's family or the one <paramref name="family"/> names.</summary>
+    /// <summary>
+    /// Sends <paramref name="count"/> numbered IPv6 datagrams to the listener with a hop limit of 64, whatever the
+    /// namespace's default; returns each one's sequence and the hop limit it arrived with, in sequence order.
+    /// </summary>
+    private protected IEnumerable<(long Sequence, int HopLimit)> SendIpv6WithHopLimit64(HopLimitReceiver receiver, int count = 20)
+    {
+        using var client = ClientSocket();
+        // IPV6_UNICAST_HOPS (16 at level IPPROTO_IPV6).
+        client.SetRawSocketOption(41, 16, BitConverter.GetBytes(64));
+        for (var seq = 0; seq < count; seq++)
+        {
+            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress6, ListenPort));
+        }
+        return receiver.Receive(count).OrderBy(r => r.Sequence);
+    }
+
     protected Socket ClientSocket(AddressFamily? family = null) => Bed.Client.Invoke(() =>
     {
         var ipv6 = family is null ? Ipv6 : family == AddressFamily.InterNetworkV6;

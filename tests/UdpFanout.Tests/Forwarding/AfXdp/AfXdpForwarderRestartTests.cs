@@ -36,14 +36,8 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
         using var systemd = new NotifySocket();
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
-        var listener = new ListenerConfig
-        {
-            Name = "restarted",
-            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
-            Mode = ForwardingMode.AfXdp,
-            Interface = bed.ProxyIngress,
-        };
-        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var listener = Listener(bed, "restarted");
+        var downstreams = ToReceiver(bed);
         // Several source ports, so that both RX queues carry traffic and both sockets' queues are taken over.
         var clients = Enumerable.Range(0, 8).Select(_ => bed.Client.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))).ToArray();
         bed.Client.Exec($"ping -c 1 -W 2 {bed.ProxyAddress}");
@@ -122,15 +116,8 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var systemd = new NotifySocket();
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
         FileDescriptorStore? next = null;
-        var listener = new ListenerConfig
-        {
-            Name = "steady",
-            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
-            Mode = ForwardingMode.AfXdp,
-            Interface = bed.ProxyIngress,
-            XdpMode = XdpAttachMode.Native,
-        };
-        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var listener = Listener(bed, "steady") with { XdpMode = XdpAttachMode.Native };
+        var downstreams = ToReceiver(bed);
         // Several source ports, so that both RX queues carry traffic and both workers drain theirs at each stop.
         var clients = Enumerable.Range(0, 8).Select(_ => bed.Client.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))).ToArray();
         bed.Client.Exec($"ping -c 1 -W 2 {bed.ProxyAddress}");
@@ -232,14 +219,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var bed = NetnsTestbed.Create("kac", "10.170", downstreams: 1, proxyRxQueues: 2);
         using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
         using var systemd = new NotifySocket();
-        var listener = new ListenerConfig
-        {
-            Name = "crashed",
-            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
-            Mode = ForwardingMode.AfXdp,
-            Interface = bed.ProxyIngress,
-            XdpMode = XdpAttachMode.Native,
-        };
+        var listener = Listener(bed, "crashed") with { XdpMode = XdpAttachMode.Native };
         using var config = new TempConfig($"""
             listeners:
               - name: {listener.Name}
@@ -250,7 +230,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
                 downstream:
                   - {"{"} name: s0, address: "{bed.DownstreamAddress(0)}:{ReceiverPort}" {"}"}
             """);
-        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var downstreams = ToReceiver(bed);
         var clients = Enumerable.Range(0, 8).Select(_ => bed.Client.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))).ToArray();
         bed.Client.Exec($"ping -c 1 -W 2 {bed.ProxyAddress}");
         bed.Proxy.Exec($"ping -c 1 -W 2 {bed.DownstreamAddress(0)}");
@@ -339,14 +319,8 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         // systemd closes its copy of a socket the listener drops from the store: only then is the queue free to bind.
         using var systemdStore = new LiveFdStore(systemd);
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
-        var listener = new ListenerConfig
-        {
-            Name = "resized",
-            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
-            Mode = ForwardingMode.AfXdp,
-            Interface = bed.ProxyIngress,
-        };
-        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var listener = Listener(bed, "resized");
+        var downstreams = ToReceiver(bed);
         var log = new RecordingLogger();
         AfXdpForwarder Start(ILoggerFactory loggers) => bed.Proxy.Invoke(() =>
         {
@@ -397,14 +371,8 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var systemd = new NotifySocket();
         using var systemdStore = new LiveFdStore(systemd);
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
-        var listener = new ListenerConfig
-        {
-            Name = "narrowed",
-            Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
-            Mode = ForwardingMode.AfXdp,
-            Interface = bed.ProxyIngress,
-        };
-        var downstreams = new DownstreamSet([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
+        var listener = Listener(bed, "narrowed");
+        var downstreams = ToReceiver(bed);
         var log = new RecordingLogger();
         void Run(ListenerConfig config, Action whileRunning) => bed.Proxy.Invoke(() =>
         {
@@ -467,4 +435,17 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
             Thread.Sleep(1);
         }
     }
+
+    /// <summary>An af_xdp listener on the testbed's proxy interface, in the store under <paramref name="name"/>.</summary>
+    private static ListenerConfig Listener(NetnsTestbed bed, string name) => new()
+    {
+        Name = name,
+        Bind = new IPEndPoint(bed.ProxyAddress, ListenPort),
+        Mode = ForwardingMode.AfXdp,
+        Interface = bed.ProxyIngress,
+    };
+
+    /// <summary>The one downstream: the testbed's first, where the test's receiver counts.</summary>
+    private static DownstreamSet ToReceiver(NetnsTestbed bed) =>
+        new([new Downstream("s0", new IPEndPoint(bed.DownstreamAddress(0), ReceiverPort))]);
 }

@@ -473,17 +473,10 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         UseFamily("IPv6");
         using var receiver = Bed.Downstreams[0].Invoke(() => new HopLimitReceiver(6500));
         var forwarder = Start([new Downstream("s0", new IPEndPoint(Bed.DownstreamAddress6(0), 6500))]);
-        using var client = ClientSocket();
-        // IPV6_UNICAST_HOPS (16 at level IPPROTO_IPV6): sent with 64, whatever the namespace's default.
-        client.SetRawSocketOption(41, 16, BitConverter.GetBytes(64));
 
-        for (var seq = 0; seq < 20; seq++)
-        {
-            client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(Bed.ProxyAddress6, ListenPort));
-        }
-        var received = receiver.Receive(20);
+        var received = SendIpv6WithHopLimit64(receiver);
 
-        Assert.Equal(Enumerable.Range(0, 20).Select(i => ((long)i, 63)), received.OrderBy(r => r.Sequence));
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => ((long)i, 63)), received);
         Assert.Equal(20, forwarder.ReadStats().Forwarded);
         Assert.Equal(0, forwarder.ReadStats().ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
     }
