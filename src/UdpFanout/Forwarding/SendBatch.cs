@@ -23,6 +23,10 @@ internal sealed unsafe class SendBatch : IDisposable
     // each run starting at its index in _runStarts.
     private readonly Lane _connected;
     private readonly int[] _runStarts;
+    // The downstream of each run, and per downstream the count of its datagrams, then its next place in a run:
+    // zero between batches.
+    private readonly int[] _runTargets;
+    private int[] _place = new int[16];
     private long[] _tallyPackets = new long[16];
     private long[] _tallyBytes = new long[16];
     // The set of the send under way, whose tallies Abandon hands to its counters.
@@ -38,6 +42,7 @@ internal sealed unsafe class SendBatch : IDisposable
         _v6 = new Lane(capacity, ipv6SourcesGiven);
         _connected = new Lane(capacity, sources: false);
         _runStarts = new int[capacity + 1];
+        _runTargets = new int[capacity];
     }
 
     public int Count => _v4.Count + _v6.Count;
@@ -71,6 +76,7 @@ internal sealed unsafe class SendBatch : IDisposable
             // Only when a larger downstream set arrives, never per datagram.
             _tallyPackets = new long[downstreams.Count];
             _tallyBytes = new long[downstreams.Count];
+            _place = new int[downstreams.Count];
         }
         _sending = downstreams;
         Send(_v4, socket.Fd, socket, downstreams, counters);
@@ -96,56 +102,54 @@ internal sealed unsafe class SendBatch : IDisposable
 
     /// <summary>
     /// Takes the IPv6 datagrams whose downstream has a connected socket out of the IPv6 lane and sends them from
-    /// those sockets, one sendmmsg per downstream; the others stay in the lane for the unconnected socket.
+    /// those sockets, one sendmmsg per downstream; the others stay in the lane for the unconnected socket. A counting
+    /// sort by downstream: two passes over the batch, whatever the number of downstreams, each run in arrival order.
     /// </summary>
     private void SendConnected(int[] connected, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters)
     {
         var lane = _v6;
+        // Each connected downstream's datagrams, its run numbered by its first appearance.
         var runs = 0;
         for (var i = 0; i < lane.Count; i++)
         {
             var target = lane.Target[i];
-            if (connected[target] < 0 || FirstOf(lane, target, i) < i)
+            if (connected[target] >= 0 && _place[target]++ == 0)
             {
-                // Not connected, or its downstream's run is already gathered.
-                continue;
-            }
-            _runStarts[runs++] = _connected.Count;
-            for (var j = i; j < lane.Count; j++)
-            {
-                if (lane.Target[j] == target)
-                {
-                    _connected.AddConnected(lane.Iov[j].iov_base, (uint)lane.Iov[j].iov_len, target);
-                }
+                _runTargets[runs++] = target;
             }
         }
-        _runStarts[runs] = _connected.Count;
+        // Each run's start; _place now holds where its downstream's next datagram goes.
+        var end = 0;
+        for (var r = 0; r < runs; r++)
+        {
+            ref var place = ref _place[_runTargets[r]];
+            (_runStarts[r], end, place) = (end, end + place, end);
+        }
+        _runStarts[runs] = end;
         var kept = 0;
         for (var i = 0; i < lane.Count; i++)
         {
-            if (connected[lane.Target[i]] < 0)
+            var target = lane.Target[i];
+            if (connected[target] < 0)
             {
                 lane.Move(i, kept++);
             }
+            else
+            {
+                _connected.PutConnected(_place[target]++, lane.Iov[i].iov_base, (uint)lane.Iov[i].iov_len, target);
+            }
         }
         lane.Count = kept;
+        _connected.Count = end;
+        for (var r = 0; r < runs; r++)
+        {
+            _place[_runTargets[r]] = 0;
+        }
         for (var r = 0; r < runs; r++)
         {
             var start = _runStarts[r];
             Send(_connected, start, _runStarts[r + 1], connected[_connected.Target[start]], socket, downstreams, counters);
         }
-    }
-
-    private static int FirstOf(Lane lane, int target, int before)
-    {
-        for (var k = 0; k < before; k++)
-        {
-            if (lane.Target[k] == target)
-            {
-                return k;
-            }
-        }
-        return before;
     }
 
     private void Send(Lane lane, int fd, SendSocket socket, ActiveDownstreams downstreams, WorkerCounters counters) =>
@@ -314,11 +318,10 @@ internal sealed unsafe class SendBatch : IDisposable
             h.msg_controllen = (nuint)ControlSpace;
         }
 
-        /// <summary>Queues a datagram for a connected socket, which sends to its own peer: no address.</summary>
-        public void AddConnected(void* payload, uint length, int target)
+        /// <summary>Puts a datagram for a connected socket, which sends to its own peer (no address), at place <paramref name="i"/>.</summary>
+        public void PutConnected(int i, void* payload, uint length, int target)
         {
-            var i = Count;
-            Add(payload, length, target, default);
+            Put(i, payload, length, target, default);
             Hdr[i].msg_hdr.msg_name = null;
             Hdr[i].msg_hdr.msg_namelen = 0;
         }
@@ -360,9 +363,10 @@ internal sealed unsafe class SendBatch : IDisposable
             return true;
         }
 
-        public void Add(void* payload, uint length, int target, in sockaddr_inet address)
+        public void Add(void* payload, uint length, int target, in sockaddr_inet address) => Put(Count++, payload, length, target, address);
+
+        private void Put(int i, void* payload, uint length, int target, in sockaddr_inet address)
         {
-            var i = Count++;
             Addr[i] = address;
             Target[i] = target;
             Iov[i] = new iovec { iov_base = payload, iov_len = length };
