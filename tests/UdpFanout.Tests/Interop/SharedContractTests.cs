@@ -37,7 +37,7 @@ public sealed class SharedContractTests
     [Fact]
     public void Names_EveryMapAndProgramOfEveryBuiltObject_IsTheOneTheDaemonLooksUp()
     {
-        // By convention X_OBJECT is the file, X_PROGRAM its program and X_MAP_* its maps.
+        // By convention X_OBJECT is the file, X_PROGRAM its program (X_PROGRAM_* its others) and X_MAP_* its maps.
         var names = Shared.Where(f => f.FieldType == typeof(string)).ToDictionary(f => f.Name, f => (string)f.GetRawConstantValue()!);
         var prefixes = names.Keys.Where(k => k.EndsWith("_OBJECT", StringComparison.Ordinal)).Select(k => k[..^"OBJECT".Length]).ToArray();
 
@@ -46,7 +46,7 @@ public sealed class SharedContractTests
         {
             var file = names[prefix + "OBJECT"];
             var (maps, programs) = NativeContract.Names(file);
-            Assert.Equal(Listed(file, programs), Listed(file, names.Where(n => n.Key == prefix + "PROGRAM").Select(n => n.Value)));
+            Assert.Equal(Listed(file, programs), Listed(file, names.Where(n => n.Key == prefix + "PROGRAM" || n.Key.StartsWith(prefix + "PROGRAM_", StringComparison.Ordinal)).Select(n => n.Value)));
             Assert.Equal(Listed(file, maps), Listed(file, names.Where(n => n.Key.StartsWith(prefix + "MAP_", StringComparison.Ordinal)).Select(n => n.Value)));
         }
         Assert.DoesNotContain(names.Keys, k => !prefixes.Any(k.StartsWith));

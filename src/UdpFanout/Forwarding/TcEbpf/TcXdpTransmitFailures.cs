@@ -7,20 +7,29 @@ using static Interop.Libc;
 namespace UdpFanout.Forwarding.TcEbpf;
 
 /// <summary>
-/// Counts the frames an XDP layer sent on that its egress then dropped (bpf/tc_fanout_xmit.bpf.c at the tracepoint
-/// xdp:xdp_devmap_xmit) into the layer's own FANOUT_TC_XDP_TRANSMIT_FAILED: bpf_redirect_map only queues a frame,
-/// and the kernel reports a driver that takes fewer than it was given nowhere else, so without this they would stay
-/// counted as forwarded. Attached for as long as the layer runs; the link detaches when it closes.
+/// Counts the frames an XDP layer sent on that a device then dropped (bpf/tc_fanout_xmit.bpf.c) into the layer's own
+/// FANOUT_TC_XDP_TRANSMIT_FAILED: bpf_redirect_map and XDP_TX only queue a frame, and the kernel reports a driver
+/// that takes fewer than it was given only in tracepoints (xdp:xdp_devmap_xmit for redirected frames,
+/// xdp:xdp_exception and xdp:xdp_bulk_tx for XDP_TX), so without this they would stay counted as forwarded. Attached
+/// for as long as the layer runs; the links detach when they close.
 /// </summary>
 internal sealed class TcXdpTransmitFailures : IDisposable
 {
-    private readonly BpfObject _object;
-    private readonly BpfLink _link;
+    // Each program with the tracepoint it attaches to, for the log.
+    private static readonly (string Program, string Tracepoint)[] Programs =
+    [
+        (TC_XMIT_PROGRAM, "xdp:xdp_devmap_xmit"),
+        (TC_XMIT_PROGRAM_BULK_TX, "xdp:xdp_bulk_tx"),
+        (TC_XMIT_PROGRAM_TX_EXCEPTION, "xdp:xdp_exception"),
+    ];
 
-    private TcXdpTransmitFailures(BpfObject obj, BpfLink link)
+    private readonly BpfObject _object;
+    private readonly List<BpfLink> _links;
+
+    private TcXdpTransmitFailures(BpfObject obj, List<BpfLink> links)
     {
         _object = obj;
-        _link = link;
+        _links = links;
     }
 
     /// <summary>
@@ -30,6 +39,7 @@ internal sealed class TcXdpTransmitFailures : IDisposable
     public static TcXdpTransmitFailures Attach(BpfObject layer, int ifindex, string listener)
     {
         var obj = BpfObject.Open(BpfObjectLocator.Find(TC_XMIT_OBJECT));
+        var links = new List<BpfLink>(Programs.Length);
         try
         {
             var watch = new fanout_xmit_watch { netns_cookie = NetnsCookie(), ifindex = (uint)ifindex };
@@ -37,10 +47,15 @@ internal sealed class TcXdpTransmitFailures : IDisposable
             obj.ReuseMap(TC_XMIT_MAP_EGRESS, layer.Map(TC_XDP_MAP_EGRESS).Fd);
             obj.ReuseMap(TC_XMIT_MAP_STATS, layer.Map(TC_XDP_MAP_STATS).Fd);
             obj.Load();
-            return new TcXdpTransmitFailures(obj, BpfLink.CreateTracing(obj.ProgramFd(TC_XMIT_PROGRAM), $"listener '{listener}''s count of XDP transmit failures to the tracepoint xdp:xdp_devmap_xmit"));
+            foreach (var (program, tracepoint) in Programs)
+            {
+                links.Add(BpfLink.CreateTracing(obj.ProgramFd(program), $"listener '{listener}''s count of XDP transmit failures to the tracepoint {tracepoint}"));
+            }
+            return new TcXdpTransmitFailures(obj, links);
         }
         catch
         {
+            links.ForEach(l => l.Dispose());
             obj.Dispose();
             throw;
         }
@@ -48,7 +63,7 @@ internal sealed class TcXdpTransmitFailures : IDisposable
 
     public void Dispose()
     {
-        _link.Dispose();
+        _links.ForEach(l => l.Dispose());
         _object.Dispose();
     }
 

@@ -51,11 +51,14 @@ internal static partial class Interop
         public const string TC_XDP_MAP_CHAIN = XDP_CHAIN_MAP_CHAIN;
 
         /// <summary>
-        /// tc_fanout_xmit.bpf.o: the XDP layer's tracepoint program, which counts what the layer's egresses dropped at
-        /// transmit into the layer's own counters; both maps are the layer's (shared before load).
+        /// tc_fanout_xmit.bpf.o: the XDP layer's tracepoint programs, which count what devices dropped of the frames
+        /// the layer sent on (redirected through its devmap, or XDP_TX) into the layer's own counters; both maps are
+        /// the layer's (shared before load).
         /// </summary>
         public const string TC_XMIT_OBJECT = "tc_fanout_xmit.bpf.o";
         public const string TC_XMIT_PROGRAM = "tc_fanout_xmit";
+        public const string TC_XMIT_PROGRAM_BULK_TX = "tc_fanout_bulk_tx";
+        public const string TC_XMIT_PROGRAM_TX_EXCEPTION = "tc_fanout_tx_exception";
         public const string TC_XMIT_MAP_EGRESS = TC_XDP_MAP_EGRESS;
         public const string TC_XMIT_MAP_STATS = TC_XDP_MAP_STATS;
 
