@@ -20,7 +20,10 @@ import control_plane  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 from systems import Baseline, Nftables, Nginx, UdpFanout, XdpDropBaseline  # noqa: E402
-from testbed import SegmentTestbed, Testbed  # noqa: E402
+from testbed import LinkTestbed, SegmentTestbed, Testbed  # noqa: E402
+
+
+TESTBEDS = {"routed": Testbed, "segment": SegmentTestbed, "link": LinkTestbed}
 
 
 def parse_args():
@@ -34,9 +37,11 @@ def parse_args():
     p.add_argument("--only", default=None,
                    help="comma-separated parts of system names to measure (the baseline always runs), e.g. 'udp-fanout'; "
                         "skips the control-plane section")
-    p.add_argument("--topology", choices=["routed", "segment"], default="routed",
+    p.add_argument("--topology", choices=list(TESTBEDS), default="routed",
                    help="routed: one veth per sink, the proxy routes (the default); segment: client, proxy and sinks on "
-                        "one bridge, where af_xdp with preserve_source sends from its TX ring (report: docs/benchmarks-segment.md)")
+                        "one bridge, where af_xdp with preserve_source sends from its TX ring (report: docs/benchmarks-segment.md); "
+                        "link: the same segment without the bridge, the sinks are addresses on the client's veth, so the "
+                        "proxy's one veth carries both directions (report: docs/benchmarks-link.md)")
     p.add_argument("--generator", choices=["trafgen", "xdp"], default="trafgen",
                    help="trafgen: datagrams sent as skbs from a packet socket (the default); xdp: XDP frames from "
                         "BPF_PROG_RUN's live mode, which reach the proxy as a NIC's frames do, before any skb exists")
@@ -103,12 +108,13 @@ def main():
     sizes = [64] if args.smoke else [int(s) for s in args.sizes.split(",")]
     rates = [20000] if args.smoke else [int(r) for r in args.rates.split(",")]
     runs, seconds = (1, 1.0) if args.smoke else (args.runs, args.seconds)
-    segment = args.topology == "segment"
-    out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks-segment.md" if segment else "docs/benchmarks.md")
+    routed = args.topology == "routed"
+    out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks.md" if routed else f"docs/benchmarks-{args.topology}.md")
     points = []  # (system, size, many_ports, rate or None, summary)
     isolated = []  # (system, rate, [µs of core 1 per delivered datagram, per run])
     idle_rss = {}
-    with (SegmentTestbed(generator=args.generator) if segment else Testbed(generator=args.generator)) as bed:
+    accounts = {}  # the daemon's own account per udp-fanout row, at the end of its runs
+    with TESTBEDS[args.topology](generator=args.generator) as bed:
         wanted = args.only.split(",") if args.only else None
         for make in systems(bed, args.binary, args.smoke):
             system = make()
@@ -132,7 +138,8 @@ def main():
                           f"{'full rate' if rate is None else f'{rate:>7}/s'}: delivered {summary['delivered_pps'][0]:>10.0f}/s "
                           f"of {summary['offered_pps'][0]:>10.0f}/s, {summary['busy_cores'][0]:.2f} cores busy", flush=True)
                 if hasattr(system, "accounting"):
-                    print(f"   accounted by the daemon: {system.accounting()}", flush=True)
+                    accounts[system.name] = system.accounting()
+                    print(f"   accounted by the daemon: {accounts[system.name]}", flush=True)
                 if args.isolated and report.skb_path(system.name):
                     for rate in [int(r) for r in args.isolated_rates.split(",")]:
                         samples = [measure.run_isolated(bed, system, rate, args.isolated_count) for _ in range(runs)]
@@ -141,12 +148,12 @@ def main():
                         print(f"   isolated {rate:>7}/s: core 1 {', '.join(f'{u:.2f}' for u in us)} µs per delivered datagram", flush=True)
     os.makedirs("artifacts/bench", exist_ok=True)
     with open("artifacts/bench/points.json", "w") as f:
-        json.dump({"points": points, "idle_rss": idle_rss, "isolated": isolated}, f)
+        json.dump({"points": points, "idle_rss": idle_rss, "isolated": isolated, "accounts": accounts}, f)
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
     command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
-    text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), segment, args.generator)
+    text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), args.topology, args.generator)
     extra, extra_goals = report.xdp_sections(points, isolated)
-    text += extra
+    text += extra + report.account_section(accounts)
     goals += extra_goals
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
@@ -158,7 +165,7 @@ def main():
         print(line)
     # A run of --only some systems is a look at those, and the control plane does not depend on the topology: it
     # is measured with the default full run only (or --control-plane-only).
-    if not args.smoke and not args.only and not segment:
+    if not args.smoke and not args.only and routed:
         run_control_plane(args)
 
 

@@ -27,7 +27,24 @@ def find(points, name, size, many, rate):
     return None
 
 
-def markdown(points, idle_rss, machine, command, when, segment=False, generator="trafgen"):
+# What each same-segment topology is, and why the link one exists beside the bridge one.
+TOPOLOGIES = {
+    "segment": ["", "Same-segment topology: the client, the proxy and the sinks share one bridge and one subnet, so the proxy",
+                "sends to the sinks out of the interface it receives on, and af_xdp sends from its AF_XDP TX ring."],
+    "link": ["", "Same-segment topology without a bridge (`--topology link`): one veth pair between the client's namespace and",
+             "the proxy's; the sinks are addresses in the client and proxy's subnet on the client's end of it, so the proxy",
+             "sends to the sinks back out of the interface it receives on (af_xdp from its AF_XDP TX ring, userspace and",
+             "nftables by routing out of the same interface), and the sinks count at the client's ingress (destination a",
+             "sink address and the sink port), which the generator's own frames never pass. It exists beside the bridge",
+             "topology (`--topology segment`, [benchmarks-segment.md](benchmarks-segment.md)) because there every datagram",
+             "crosses the software bridge twice, client to proxy and proxy to sink, and is an skb there: a per-datagram",
+             "cost that a hardware switch does not put on the host, charged to every system alike, which pulls every",
+             "ratio towards 1, and which turns the XDP generator's frames into skbs before they reach the proxy. Here",
+             "nothing but the veth pair lies between the proxy and the others, as between a NIC and its switch port."],
+}
+
+
+def markdown(points, idle_rss, machine, command, when, topology="routed", generator="trafgen"):
     names = list(dict.fromkeys(p[0] for p in points))
     full = sorted({(s, m) for _, s, m, r, _ in points if r is None}, key=lambda x: (x[0], not x[1]))
     rates = sorted({r for *_, r, _ in points if r is not None})
@@ -40,8 +57,7 @@ def markdown(points, idle_rss, machine, command, when, segment=False, generator=
         *(["", "The generator sends XDP frames (BPF_PROG_RUN's live mode) that reach the proxy's veth as a NIC's frames",
            "reach its driver, before any skb exists; with trafgen each datagram starts as an skb, which the veth must copy",
            "into an XDP frame before any XDP program sees it, a cost no NIC has (see tools/bench/xdpgen.py)."] if generator == "xdp" else []),
-        *(["", "Same-segment topology: the client, the proxy and the sinks share one bridge and one subnet, so the proxy",
-           "sends to the sinks out of the interface it receives on, and af_xdp sends from its AF_XDP TX ring."] if segment else []),
+        *TOPOLOGIES.get(topology, []),
         "",
         "## Delivered with the generator flat out (datagrams/s)",
         "",
@@ -243,6 +259,20 @@ def plot(points, path):
 
 
 XDP_BASELINE = "baseline (XDP drop at proxy)"
+
+
+def account_section(accounts):
+    """The daemon's own account of each udp-fanout row over all its runs: received, forwarded, each drop, and for
+    af_xdp the frames it put on its TX ring, so a reader sees which path the row's datagrams really took."""
+    if not accounts:
+        return ""
+    lines = ["", "## The daemon's own account (all runs of the row, from its metrics)", "",
+             "`afxdp_tx_frames`: frames af_xdp put on its AF_XDP TX ring; `afxdp_tx_neighbour_miss`: datagrams it sent",
+             "through the kernel instead, for want of a neighbour entry.", "",
+             "| system | counters |", "|---|---|"]
+    for name, totals in accounts.items():
+        lines.append(f"| {name} | " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def skb_path(name):

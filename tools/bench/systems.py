@@ -224,7 +224,8 @@ metrics: {{ enabled: true, bind: "127.0.0.1:{METRICS_PORT}" }}
         totals = {}
         for line in text.splitlines():
             m = re.match(r'udp_fanout_(packets_received|packets_forwarded|packets_dropped|[a-z_]*passed[a-z_]*|'
-                         r'source_not_kept|worker_restarts|afxdp_rx_frames|ipv6_[a-z_]*|afxdp_rx_ring_empty|afxdp_rx_fill_ring_empty_descs)_total\{([^}]*)\} (\S+)', line)
+                         r'source_not_kept|worker_restarts|afxdp_rx_frames|ipv6_[a-z_]*|afxdp_rx_ring_empty|afxdp_rx_fill_ring_empty_descs|'
+                         r'afxdp_tx_frames|afxdp_tx_neighbour_miss)_total\{([^}]*)\} (\S+)', line)
             if m and 'listener="bench"' in m.group(2):
                 # The reason of a drop or pass, the queue of a frame count: what tells one row's losses apart.
                 label = re.search(r'(?:reason|queue)="([^"]*)"', m.group(2))

@@ -3,10 +3,11 @@
     ns cli (N.1.2) --veth-- ns proxy (N.1.1 on "in"; N.(10+i).1 on "d<i>") --veth-- ns s<i> (N.(10+i).2)
 
 and the same in IPv6 (Q:1::2, Q:1::1 and Q:(10+i)::1, Q:(10+i)::2, one /64 per link), for the IPv6 rows;
-and the same-segment one (SegmentTestbed, `--topology segment`).
+and the two same-segment ones: through a bridge (SegmentTestbed, `--topology segment`) and without one
+(LinkTestbed, `--topology link`).
 
-Each downstream namespace counts the datagrams it is sent with an nftables counter at the netdev ingress hook
-and drops them there, so counting costs almost nothing and ARP and everything else still pass.
+The sinks count the datagrams they are sent with an nftables counter at the netdev ingress hook and drop them
+there, so counting costs almost nothing and ARP and everything else still pass.
 """
 import os
 import shutil
@@ -29,7 +30,9 @@ def sh(cmd, check=True):
 
 
 class Testbed:
+    # segment: the proxy reaches the sinks out of the interface it receives on (af_xdp then uses its TX ring).
     segment = False
+    topology = "routed"
 
     def __init__(self, downstreams=3, generator="trafgen"):
         # trafgen (skbs from a packet socket) or xdp (XDP frames, as a NIC delivers them; see xdpgen.py).
@@ -110,15 +113,19 @@ class Testbed:
             self.ns(self.proxy, f"ip addr add {NETWORK}.{11 + i}.1/24 dev {outside}")
             self.ns(self.proxy, f"ip addr add {NETWORK6}:{11 + i}::1/64 dev {outside} nodad")
             self.ns(self.proxy, f"ip link set {outside} up")
-            self.ns(sink, f"nft add table netdev sink")
-            self.ns(sink, f"nft 'add chain netdev sink in {{ type filter hook ingress device {inside} priority 0; }}'")
-            self.ns(sink, f"nft add rule netdev sink in udp dport {SINK_PORT} counter drop")
+            self._count_at(sink, inside)
             # Resolve the neighbours once, so the first measured packets do not wait for ARP or NDP.
             self.ns(self.proxy, f"ping -c 1 -W 1 {self.sink_addr(i)}", check=False)
             self.ns(self.proxy, f"ping -6 -c 1 -W 1 {self.sink_addr6(i)}", check=False)
         self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)
         self.ns(self.cli, f"ping -6 -c 1 -W 1 {self.proxy_addr6}", check=False)
         self._take_xdp_frames()
+
+    def _count_at(self, ns, ifname, match=""):
+        """The sink's counter: datagrams to the sink port (and `match`) arriving at `ifname`, counted and dropped."""
+        self.ns(ns, "nft add table netdev sink")
+        self.ns(ns, f"nft 'add chain netdev sink in {{ type filter hook ingress device {ifname} priority 0; }}'")
+        self.ns(ns, f"nft add rule netdev sink in {match} udp dport {SINK_PORT} counter drop")
 
     def mac(self, ns, ifname):
         return self.ns(ns, f"cat /sys/class/net/{ifname}/address").strip()
@@ -141,6 +148,7 @@ class SegmentTestbed(Testbed):
         ns proxy (N.1.1) +-- bridge in ns br -- ns s<i> (N.1.(11+i))
     """
     segment = True
+    topology = "segment"
 
     def __init__(self, downstreams=3, generator="trafgen"):
         super().__init__(downstreams, generator)
@@ -179,9 +187,61 @@ class SegmentTestbed(Testbed):
         for i, sink in enumerate(self.sinks):
             inside = f"{self.id}s{i}"
             self._attach(sink, inside, f"{self.id}b{i}", self.sink_addr(i))
-            self.ns(sink, f"nft add table netdev sink")
-            self.ns(sink, f"nft 'add chain netdev sink in {{ type filter hook ingress device {inside} priority 0; }}'")
-            self.ns(sink, f"nft add rule netdev sink in udp dport {SINK_PORT} counter drop")
+            self._count_at(sink, inside)
+            self.ns(self.proxy, f"ping -c 1 -W 1 {self.sink_addr(i)}", check=False)
+        self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)
+        self._take_xdp_frames()
+
+
+class LinkTestbed(Testbed):
+    """The same-segment topology without a bridge (`--topology link`): one veth pair, and the sinks are addresses
+    of the client's namespace on the client's end, in the subnet of the client and the proxy, so the proxy sends to
+    every sink back out of the interface it receives on, and the sinks' frames arrive at the client's end:
+
+        ns cli (N.1.2, and the sinks N.1.(11+i)) --veth-- ns proxy (N.1.1)
+
+    On the bridge every datagram crosses a software switch twice and becomes an skb there, a per-datagram cost
+    that a hardware switch does not put on the host, charged to every system alike; here nothing lies between the
+    proxy and the generator or the sinks but the veth pair, as between a NIC and its switch port. The counter
+    matches the sink addresses at the client's ingress, so the generator's own frames (egress) are not counted.
+    """
+    segment = True
+    topology = "link"
+
+    def __init__(self, downstreams=3, generator="trafgen"):
+        super().__init__(downstreams, generator)
+        self.id = f"ufl{os.getpid() % 10000:x}"
+        self.cli, self.proxy = f"{self.id}-cli", f"{self.id}-proxy"
+        # No sink namespaces: the sinks are addresses in the client's.
+        self.sinks = []
+        self.client_if, self.proxy_if = f"{self.id}c", f"{self.id}in"
+
+    def sink_addr(self, i):
+        return f"{NETWORK}.1.{11 + i}"
+
+    def delivered(self):
+        out = self.ns(self.cli, "nft list chain netdev sink in")
+        return sum(int(token.split()[0]) for token in out.split("packets ")[1:])
+
+    def _build(self):
+        for name in [self.cli, self.proxy]:
+            sh(f"ip netns add {name}")
+            self.ns(name, "ip link set lo up")
+        sh(f"ip link add {self.client_if} netns {self.cli} type veth peer name {self.proxy_if} netns {self.proxy}")
+        for addr in [self.client_addr, *(self.sink_addr(i) for i in range(self.downstreams))]:
+            self.ns(self.cli, f"ip addr add {addr}/24 dev {self.client_if}")
+        self.ns(self.cli, f"ip link set {self.client_if} up")
+        # As at the routed testbed's sinks: the NAPI that takes XDP frames (XDP_TX back out of the proxy's veth).
+        self.ns(self.cli, f"ethtool -K {self.client_if} gro on")
+        self.ns(self.proxy, f"ip addr add {self.proxy_addr}/24 dev {self.proxy_if}")
+        self.ns(self.proxy, f"ip link set {self.proxy_if} up")
+        # nftables and userspace send back out of the interface they received on: no ICMP redirects for that.
+        self.ns(self.proxy, "sysctl -qw net.ipv4.ip_forward=1")
+        self.ns(self.proxy, "sysctl -qw net.ipv4.conf.all.send_redirects=0")
+        self.ns(self.proxy, f"sysctl -qw net.ipv4.conf.{self.proxy_if}.send_redirects=0")
+        sinks = ", ".join(self.sink_addr(i) for i in range(self.downstreams))
+        self._count_at(self.cli, self.client_if, f"ip daddr {{ {sinks} }}")
+        for i in range(self.downstreams):
             self.ns(self.proxy, f"ping -c 1 -W 1 {self.sink_addr(i)}", check=False)
         self.ns(self.cli, f"ping -c 1 -W 1 {self.proxy_addr}", check=False)
         self._take_xdp_frames()
