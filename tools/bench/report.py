@@ -52,7 +52,8 @@ def markdown(points, idle_rss, machine, command, when, topology="routed", genera
         "# Benchmarks",
         "",
         f"Made by `{command}` on {when:%Y-%m-%d %H:%M} UTC, {machine}. One {generator} core generates; the proxy",
-        "namespace forwards to three sink namespaces that count at their ingress. Medians of the runs, with the",
+        ("namespace forwards to three sink addresses that count at the client's ingress. Medians of the runs, with the" if topology == "link"
+         else "namespace forwards to three sink namespaces that count at their ingress. Medians of the runs, with the"),
         "range in brackets. These machines are shared and noisy: compare systems within this run, as ratios.",
         *(["", "The generator sends XDP frames (BPF_PROG_RUN's live mode) that reach the proxy's veth as a NIC's frames",
            "reach its driver, before any skb exists; with trafgen each datagram starts as an skb, which the veth must copy",
@@ -266,10 +267,11 @@ def account_section(accounts):
     af_xdp the frames it put on its TX ring, so a reader sees which path the row's datagrams really took."""
     if not accounts:
         return ""
-    lines = ["", "## The daemon's own account (all runs of the row, from its metrics)", "",
-             "`afxdp_tx_frames`: frames af_xdp put on its AF_XDP TX ring; `afxdp_tx_neighbour_miss`: datagrams it sent",
-             "through the kernel instead, for want of a neighbour entry.", "",
-             "| system | counters |", "|---|---|"]
+    lines = ["", "## The daemon's own account (all runs of the row, from its metrics)", ""]
+    if any(key.startswith("afxdp_tx") for totals in accounts.values() for key in totals):
+        lines += ["`afxdp_tx_frames`: frames af_xdp put on its AF_XDP TX ring; `afxdp_tx_neighbour_miss`: datagrams it sent",
+                  "through the kernel instead, for want of a neighbour entry.", ""]
+    lines += ["| system | counters |", "|---|---|"]
     for name, totals in accounts.items():
         lines.append(f"| {name} | " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())) + " |")
     return "\n".join(lines) + "\n"

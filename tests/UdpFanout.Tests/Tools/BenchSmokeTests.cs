@@ -8,22 +8,27 @@ namespace UdpFanout.Tests.Tools;
 public sealed class BenchSmokeTests
 {
     /// <param name="generator">trafgen's skbs, or XDP frames from BPF_PROG_RUN's live mode (tools/bench/xdpgen.py).</param>
+    /// <param name="topology">routed (a veth per sink), or link (the sinks on the client's veth, the proxy sending back out of it).</param>
     [Theory]
-    [InlineData("trafgen")]
-    [InlineData("xdp")]
-    public void Smoke_WritesAReportWithDeliveredDatagrams(string generator)
+    [InlineData("trafgen", "routed")]
+    [InlineData("xdp", "routed")]
+    [InlineData("trafgen", "link")]
+    public void Smoke_WritesAReportWithDeliveredDatagrams(string generator, string topology)
     {
         var root = ConfigLoaderTests.RepositoryRoot();
         var report = Path.Combine(Path.GetTempPath(), $"bench-smoke-{Guid.NewGuid():N}.md");
         try
         {
-            Shell.Run($"cd {root} && /usr/bin/python3 tools/bench/bench.py --smoke --generator {generator} --binary {Path.Combine(AppContext.BaseDirectory, "udp-fanout")} --out {report}");
+            Shell.Run($"cd {root} && /usr/bin/python3 tools/bench/bench.py --smoke --generator {generator} --topology {topology} --binary {Path.Combine(AppContext.BaseDirectory, "udp-fanout")} --out {report}");
 
             var text = File.ReadAllText(report);
             var row = text.Split('\n').First(l => l.StartsWith("| udp-fanout userspace (1 worker) |", StringComparison.Ordinal));
             Assert.Matches(@"\| [1-9]\d*k \(", row);
             Assert.Contains("## Share delivered at fixed offered rates", text);
             Assert.Contains($"One {generator} core generates", text);
+            Assert.Contains(
+                topology == "link" ? "forwards to three sink addresses that count at the client's ingress" : "forwards to three sink namespaces",
+                text);
         }
         finally
         {
