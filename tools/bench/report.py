@@ -30,7 +30,9 @@ def find(points, name, size, many, rate):
 # What each same-segment topology is, and why the link one exists beside the bridge one.
 TOPOLOGIES = {
     "segment": ["", "Same-segment topology: the client, the proxy and the sinks share one bridge and one subnet, so the proxy",
-                "sends to the sinks out of the interface it receives on, and af_xdp sends from its AF_XDP TX ring."],
+                "sends to the sinks out of the interface it receives on, and af_xdp sends from its AF_XDP TX ring. Every",
+                "datagram crosses the bridge twice, as an skb; [benchmarks-link.md](benchmarks-link.md) measures the same",
+                "segment without the bridge (`--topology link`)."],
     "link": ["", "Same-segment topology without a bridge (`--topology link`): one veth pair between the client's namespace and",
              "the proxy's; the sinks are addresses in the client and proxy's subnet on the client's end of it, so the proxy",
              "sends to the sinks back out of the interface it receives on (af_xdp from its AF_XDP TX ring, userspace and",
