@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import control_plane  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
+import xdpgen  # noqa: E402
 from systems import Baseline, Nftables, Nginx, UdpFanout, XdpDropBaseline  # noqa: E402
 from testbed import LinkTestbed, SegmentTestbed, Testbed  # noqa: E402
 
@@ -146,6 +147,7 @@ def main():
                         us = [s["core1_us_per_datagram"] for s in samples if s["core1_us_per_datagram"] is not None]
                         isolated.append((system.name, rate, us))
                         print(f"   isolated {rate:>7}/s: core 1 {', '.join(f'{u:.2f}' for u in us)} µs per delivered datagram", flush=True)
+        handed = xdpgen.handed(bed) if args.generator == "xdp" else None
     os.makedirs("artifacts/bench", exist_ok=True)
     with open("artifacts/bench/points.json", "w") as f:
         json.dump({"points": points, "idle_rss": idle_rss, "isolated": isolated, "accounts": accounts}, f)
@@ -153,7 +155,7 @@ def main():
     command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
     text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), args.topology, args.generator)
     extra, extra_goals = report.xdp_sections(points, isolated)
-    text += extra + report.account_section(accounts)
+    text += extra + report.account_section(accounts) + report.handed_section(handed, args.topology)
     goals += extra_goals
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:

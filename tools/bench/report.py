@@ -279,6 +279,19 @@ def account_section(accounts):
     return "\n".join(lines) + "\n"
 
 
+def handed_section(handed, topology):
+    """With the XDP generator: how many frames the client's veth handed its peer as XDP frames, and how many the peer
+    refused (it takes XDP frames only while it has a NAPI: GRO on, or an XDP program)."""
+    if handed is None:
+        return ""
+    xmit, refused = handed
+    peer = "the bridge's port (where they become skbs)" if topology == "segment" else "the proxy's veth"
+    return "\n".join(["", "## The XDP generator's frames", "",
+                      f"Over the whole run the client's veth handed {xmit:,} frames to {peer} as XDP frames",
+                      f"(`ethtool -S`: `tx_queue_0_xdp_xmit`), and {refused:,} were refused (`tx_queue_0_xdp_xmit_errors`; counted",
+                      "as offered, never delivered).", ""])
+
+
 def skb_path(name):
     """The systems the isolated measure can isolate: those whose work runs on skbs after RPS steers them."""
     return name.startswith("nftables") or ("udp-fanout" in name and ("xdp: off" in name or "userspace" in name))

@@ -107,11 +107,16 @@ def frame(bed, size, family, listen_port):
 
 def offered(bed):
     """Frames the generator has pushed into the client's veth, taken by the proxy's end or not (its ring full)."""
+    return sum(handed(bed))
+
+
+def handed(bed):
+    """Frames the client's veth has handed its peer as XDP frames (ndo_xdp_xmit), and those the peer refused."""
     stats = {}
     for line in bed.ns(bed.cli, f"ethtool -S {bed.client_if}").splitlines():
         key, _, value = line.strip().partition(": ")
         stats[key] = value
-    return int(stats.get("tx_queue_0_xdp_xmit", 0)) + int(stats.get("tx_queue_0_xdp_xmit_errors", 0))
+    return int(stats.get("tx_queue_0_xdp_xmit", 0)), int(stats.get("tx_queue_0_xdp_xmit_errors", 0))
 
 
 class _RunOptions(ctypes.Structure):
