@@ -32,7 +32,6 @@ def sh(cmd, check=True):
 class Testbed:
     # segment: the proxy reaches the sinks out of the interface it receives on (af_xdp then uses its TX ring).
     segment = False
-    topology = "routed"
 
     def __init__(self, downstreams=3, generator="trafgen"):
         # trafgen (skbs from a packet socket) or xdp (XDP frames, as a NIC delivers them; see xdpgen.py).
@@ -148,7 +147,6 @@ class SegmentTestbed(Testbed):
         ns proxy (N.1.1) +-- bridge in ns br -- ns s<i> (N.1.(11+i))
     """
     segment = True
-    topology = "segment"
 
     def __init__(self, downstreams=3, generator="trafgen"):
         super().__init__(downstreams, generator)
@@ -206,7 +204,6 @@ class LinkTestbed(Testbed):
     matches the sink addresses at the client's ingress, so the generator's own frames (egress) are not counted.
     """
     segment = True
-    topology = "link"
 
     def __init__(self, downstreams=3, generator="trafgen"):
         super().__init__(downstreams, generator)
