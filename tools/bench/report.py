@@ -276,6 +276,12 @@ def account_section(accounts):
     lines += ["| system | counters |", "|---|---|"]
     for name, totals in accounts.items():
         lines.append(f"| {name} | " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())) + " |")
+    for name, totals in accounts.items():
+        if "(TX ring)" in name:
+            ring = sum(v for k, v in totals.items() if k.startswith("afxdp_tx_frames"))
+            forwarded = totals.get("packets_forwarded", 0)
+            lines += ["", f"{name} sent {ring:,} of the {forwarded:,} datagrams it forwarded from its TX ring"
+                          f" ({ring / max(forwarded, 1):.1%})."]
     return "\n".join(lines) + "\n"
 
 
