@@ -48,6 +48,7 @@ internal static class NativeLayout
         ("xdp_statistics", ["rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full", "rx_fill_ring_empty_descs", "tx_ring_empty_descs"]),
         ("xdp_options", ["flags"]),
         ("ethtool_channels", ["cmd", "max_rx", "max_tx", "max_other", "max_combined", "rx_count", "tx_count", "other_count", "combined_count"]),
+        ("ethtool_drvinfo", ["cmd", "driver", "version", "fw_version", "bus_info", "erom_version", "reserved2", "n_priv_flags", "n_stats", "testinfo_len", "eedump_len", "regdump_len"]),
         ("rlimit", ["rlim_cur", "rlim_max"]),
         ("pollfd", ["fd", "events", "revents"]),
         ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data", "ifr_hwaddr"]),

@@ -75,6 +75,7 @@ public sealed unsafe class StructLayoutTests
     public void Libc_TuningAndPollStructs_MatchTheCLayout()
     {
         AssertLayout<ethtool_channels>("ethtool_channels");
+        AssertLayout<ethtool_drvinfo>("ethtool_drvinfo");
         AssertLayout<rlimit>("rlimit");
         AssertLayout<pollfd>("pollfd");
         Assert.Equal(NativeLayout.Of("ifreq"), sizeof(ifreq));
