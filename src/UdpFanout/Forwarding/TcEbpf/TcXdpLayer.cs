@@ -26,11 +26,14 @@ internal sealed partial class TcXdpLayer : IDisposable
     private readonly BpfMap _egress;
     private readonly BpfMap _stats;
     private readonly KernelFollower _follower;
+    // The listener's interface when it is a veth, else 0: never listed as an egress (Refresh says why).
+    private readonly int _vethIngress;
     private HashSet<int> _listed = [];
     private long _refreshes;
 
-    private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, TcXdpTransmitFailures transmitFailures, ILogger logger, string listener)
+    private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, TcXdpTransmitFailures transmitFailures, ILogger logger, string listener, int vethIngress)
     {
+        _vethIngress = vethIngress;
         _slot = slot;
         _transmitters = transmitters;
         _object = obj;
@@ -66,7 +69,8 @@ internal sealed partial class TcXdpLayer : IDisposable
             LogNoLayer(logger, config, iface, $"its XDP slot is left to af_xdp listener '{slotOwner}', which another process runs (an interface has one XDP slot, shared only by the listeners of one process)");
             return null;
         }
-        if (config.Xdp == XdpLayer.Auto && IsVeth(iface))
+        var veth = IsVeth(iface);
+        if (config.Xdp == XdpLayer.Auto && veth)
         {
             LogNoLayer(logger, config, iface, VethReason);
             return null;
@@ -91,7 +95,7 @@ internal sealed partial class TcXdpLayer : IDisposable
             obj = Load(config, tc, slot.ChainMapFd, slot.Slot);
             // Before the program meets a frame, so every frame it sends that the egress drops is counted.
             transmitFailures = TcXdpTransmitFailures.Attach(obj, ifindex, config.Name);
-            var layer = new TcXdpLayer(slot, transmitters, obj, transmitFailures, logger, config.Name);
+            var layer = new TcXdpLayer(slot, transmitters, obj, transmitFailures, logger, config.Name, veth ? ifindex : 0);
             try
             {
                 layer.Refresh();
@@ -169,6 +173,11 @@ internal sealed partial class TcXdpLayer : IDisposable
     {
         Interlocked.Increment(ref _refreshes);
         var now = _transmitters.Read();
+        // veth hands the frames of XDP_TX to its peer without waking the peer unless the peer runs XDP itself
+        // (veth_xdp_flush), yet a peer with GRO alone counts as taking XDP frames: such frames would wait in the
+        // peer's ring until other traffic woke it, and overflow it. So a datagram whose route leads back out of a veth
+        // it came in on goes to the tc program (passed as egress_without_xdp); redirects to other veths wake their peer.
+        now.Remove(_vethIngress);
         foreach (var ifindex in _listed.Where(i => !now.Contains(i)))
         {
             _egress.TryDelete((uint)ifindex);
