@@ -240,6 +240,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         AfXdpForwarder? forwarder = null;
         var sent = new StrongBox<long>();
         var (stopped, killed) = (0L, 0L);
+        var deadMap = 0u;
         using var stop = new CancellationTokenSource();
         Task? sender = null;
         try
@@ -247,6 +248,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
             using (var daemon = new DaemonProcess(config.Path, bed.Proxy, systemd))
             {
                 await Eventually.TrueAsync(() => systemdStore.Received("READY=1"), "the daemon to be ready");
+                deadMap = Assert.Single(BpfMaps.XskMapsOf(daemon.Pid));
                 sender = Task.Run(() => SendAtRate(clients, new IPEndPoint(bed.ProxyAddress, ListenPort), sent, stop.Token));
                 await Task.Delay(300);
                 stopped = Volatile.Read(ref sent.Value);
@@ -289,6 +291,10 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
             // What the new process took from the adopted rings counts as its own received, and each was forwarded.
             var stats = forwarder.ReadStats();
             Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+            // The kept sockets held the killed process's XSKMAP (one reference per map a socket is in): the new start
+            // took them out of it, through the map the store kept, so the kernel freed it rather than keep it until stop.
+            await Eventually.TrueAsync(() => !BpfMaps.Exists(deadMap), $"the killed process's XSKMAP {deadMap} to be freed after the adoption");
+            Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "afxdp_xskmap_release_failures_total").Value);
         }
         finally
         {
