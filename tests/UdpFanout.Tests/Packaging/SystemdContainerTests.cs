@@ -257,7 +257,8 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         int Arrived() => mine.Sum(r => r.Sequences.Count(s => s >= first));
         var original = File.ReadAllText(config);
         container.Exec($"systemctl start {unit}");
-        var (softnetBefore, interfaceBefore, started) = (SoftnetDrops(), InterfaceDrops(bed), DateTime.UtcNow);
+        var (softnetBefore, interfaceBefore) = (SoftnetDrops(), InterfaceDrops(bed));
+        var sendingTime = TimeSpan.Zero;
         using var sending = new CancellationTokenSource();
         var progress = new StrongBox<long>();
         var target = new IPEndPoint(bed.ProxyAddress, ListenPort(name));
@@ -305,7 +306,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             await Measure("kill -9", () => container.Exec($"systemctl kill -s KILL {unit}"), 3500);
             await Eventually.TrueAsync(() => container.Exec($"systemctl is-active {unit}", allowFailure: true).Trim() == "active", $"{unit} to be restarted after kill -9");
             await sending.CancelAsync();
-            await sender;
+            sendingTime = await sender;
             // Until everything arrived, or for 5 s: what is missing then is lost, and the assertions below say where.
             var deadline = DateTime.UtcNow.AddSeconds(5);
             while (Arrived() < progress.Value && DateTime.UtcNow < deadline)
@@ -315,7 +316,6 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             await Task.Delay(300);
         }
         var total = progress.Value;
-        var elapsed = DateTime.UtcNow - started;
         var arrived = mine.SelectMany(r => r.Sequences).Where(s => s >= first).Select(s => s - first).ToArray();
         var got = arrived.ToHashSet();
         var lost = operations.Select(o => (o.Name, Lost: Enumerable.Range((int)o.From, (int)(o.To - o.From)).Count(n => !got.Contains(n)))).ToArray();
@@ -323,7 +323,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         var interfaceDropped = InterfaceDrops(bed) - interfaceBefore;
         var drops = $"drops: listening socket {ProxySocketDrops(bed, name)} (bytes still queued {ProxySocketQueued(bed, name)}, buffer {ProxySocketBuffer(bed, name)}), "
             + $"receivers' sockets {ReceiverDrops(bed, name)}, proxy interface {interfaceDropped}, softnet backlogs (whole host) {SoftnetDrops() - softnetBefore}";
-        var sentRate = total / elapsed.TotalSeconds;
+        var sentRate = total / sendingTime.TotalSeconds;
         var shortfall = sentRate < 0.95 * RestartRate ? ", short of the rate: the machine gave the sender's thread no more" : "";
         output.WriteLine($"{mode} at {RestartRate}/s offered ({sentRate:F0}/s sent{shortfall}), {total} datagrams; longest gap, lost and proxy interface drops per operation: "
             + string.Join(", ", operations.Zip(lost, (o, l) => $"{o.Name} {o.Gap.TotalMilliseconds:F0} ms/{l.Lost} lost/{o.InterfaceDrops} dropped")) + "; " + drops);
@@ -461,7 +461,8 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
     /// (net.core.netdev_max_backlog, 1,000 per CPU) or veth's XDP ring (256 frames), and it never offers the proxy
     /// more than the rate, above all not while a restart makes datagrams wait.
     /// </summary>
-    private static void SendAtRate(Socket client, IPEndPoint target, long first, StrongBox<long> sent, CancellationToken stop)
+    /// <returns>How long it sent, for the rate it reached.</returns>
+    private static TimeSpan SendAtRate(Socket client, IPEndPoint target, long first, StrongBox<long> sent, CancellationToken stop)
     {
         var payload = new byte[64];
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -479,6 +480,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             }
             Thread.Sleep(1);
         }
+        return clock.Elapsed;
     }
 
     /// <summary>The soft limit on open files of the unit's running process.</summary>
