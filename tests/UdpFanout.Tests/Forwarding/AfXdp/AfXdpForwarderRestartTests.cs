@@ -35,6 +35,9 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var bed = NetnsTestbed.Create("urs", "10.196", downstreams: 1, proxyRxQueues: 2);
         using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
         using var systemd = new NotifySocket();
+        // Read as systemd reads it: each restart stores this run's XSKMAP and removes the last one's, and a notify
+        // socket nobody reads would hold each of those sends up (SdNotify waits for room).
+        using var systemdStore = new LiveFdStore(systemd);
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
         var listener = Listener(bed, "restarted");
         var downstreams = ToReceiver(bed);
@@ -114,6 +117,8 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var bed = NetnsTestbed.Create("xl", "10.180", downstreams: 1, proxyRxQueues: 2);
         using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
         using var systemd = new NotifySocket();
+        // Read as systemd reads it (see the test above); it hands the next process what it holds.
+        using var systemdStore = new LiveFdStore(systemd);
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
         FileDescriptorStore? next = null;
         var listener = Listener(bed, "steady") with { XdpMode = XdpAttachMode.Native };
@@ -155,7 +160,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
                     else
                     {
                         // A restart of the process: the next one starts from what systemd's store kept.
-                        next = FileDescriptorStores.NextProcess(systemd);
+                        next = systemdStore.NextProcess();
                         forwarder = Start(next);
                     }
                     var now = XdpLinks.Of(bed.Proxy, bed.ProxyIngress)!.Value;
