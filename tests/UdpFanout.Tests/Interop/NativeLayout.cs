@@ -30,6 +30,7 @@ internal static class NativeLayout
         ("bpf_tc_hook", ["sz", "ifindex", "attach_point", "parent"]),
         ("bpf_tc_opts", ["sz", "prog_fd", "flags", "prog_id", "handle", "priority"]),
         ("bpf_link_info", ["type", "id", "prog_id", "xdp.ifindex", "netns.attach_type"]),
+        ("bpf_map_info", ["type", "id"]),
         ("bpf_test_run_opts", ["sz", "data_in", "data_out", "data_size_in", "data_size_out", "ctx_in", "ctx_out", "ctx_size_in", "ctx_size_out", "retval", "repeat", "duration", "flags", "cpu", "batch_size"]),
         ("bpf_link_create_opts", ["sz", "flags"]),
         ("bpf_xdp_query_opts", ["sz", "prog_id", "drv_prog_id", "hw_prog_id", "skb_prog_id", "attach_mode"]),

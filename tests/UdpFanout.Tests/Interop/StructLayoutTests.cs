@@ -60,6 +60,13 @@ public sealed unsafe class StructLayoutTests
     }
 
     [Fact]
+    public void Libbpf_MapInfo_MatchesTheCLayout()
+    {
+        Assert.Equal(NativeLayout.Of("bpf_map_info.type"), Marshal.OffsetOf<bpf_map_info>(nameof(bpf_map_info.type)));
+        Assert.Equal(NativeLayout.Of("bpf_map_info.id"), Marshal.OffsetOf<bpf_map_info>(nameof(bpf_map_info.id)));
+    }
+
+    [Fact]
     public void AfXdp_UapiStructs_MatchTheCLayout()
     {
         AssertLayout<xdp_umem_reg>("xdp_umem_reg");

@@ -38,8 +38,13 @@ internal sealed unsafe partial class XskSocket
         }
         var memory = Map(umemFd, frameSize);
         var record = *(XskRecord*)(memory + (nint)UmemLength(frameSize));
+        if (record.Magic == XskRecord.Version1Magic)
+        {
+            // Its field ends at Taken: what follows is the struct's padding, not a map id.
+            (record.Magic, record.XskMapId) = (XskRecord.CurrentMagic, 0);
+        }
         var wanted = Describe(ifindex, queue, frameSize);
-        wanted.Taken = record.Taken;
+        (wanted.Taken, wanted.XskMapId) = (record.Taken, record.XskMapId);
         if (!record.Equals(wanted))
         {
             munmap(memory, MemoryLength(frameSize));
@@ -54,6 +59,7 @@ internal sealed unsafe partial class XskSocket
             length = (uint)sizeof(xdp_options);
             var zeroCopy = getsockopt(fd, SOL_XDP, XDP_OPTIONS, &options, &length) == 0 && (options.flags & XDP_OPTIONS_ZEROCOPY) != 0;
             var socket = new XskSocket(fd, umemFd, frameSize, memory, fill, completion, rx, tx, zeroCopy);
+            *socket._record = record;
             (skipped, leftOut) = socket.Reclaim(record.Taken);
             return socket;
         }
