@@ -124,6 +124,10 @@ static __always_inline __u32 choose(__u32 family, __u32 hash_slot, __u64 **posit
  * XDP frames. Before any rewrite, so a frame passed from here goes on unchanged. */
 static __always_inline __u32 route(struct xdp_md *ctx, struct bpf_fib_lookup *fib, long *verdict)
 {
+	/* No flags: the lookup the kernel's forwarding makes, policy rules and the local table included. For IPv6 it is
+	 * most of the layer's extra cost over IPv4 (BPF_PROG_TEST_RUN, Linux 6.18: the whole program 550 ns against 340,
+	 * without the lookup 150 against 145); BPF_FIB_LOOKUP_DIRECT would save 70 ns of it by skipping the local table,
+	 * and every `ip -6 rule` with it. */
 	long rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return rc == BPF_FIB_LKUP_RET_NO_NEIGH ? FANOUT_TC_XDP_PASS_NO_NEIGH : FANOUT_TC_XDP_PASS_FIB;

@@ -78,9 +78,10 @@ def systems(bed, binary, smoke):
         lambda: UdpFanout(bed, binary, "userspace", 2),
         lambda: UdpFanout(bed, binary, "userspace", 4),
         lambda: XdpDropBaseline(bed),
-        # The default config (xdp: auto): the row every tc_ebpf goal and variant (source_hash, IPv6) compares with.
+        # The default config (xdp: auto, the TC program alone on these veths): the row every tc_ebpf goal and variant
+        # (source_hash, IPv6) compares with; xdp: on forces the XDP layer, the row its goal is judged by.
         lambda: UdpFanout(bed, binary, "tc_ebpf"),
-        lambda: UdpFanout(bed, binary, "tc_ebpf", xdp="off"),
+        lambda: UdpFanout(bed, binary, "tc_ebpf", xdp="on"),
         lambda: UdpFanout(bed, binary, "af_xdp"),
         lambda: UdpFanout(bed, binary, "userspace", 1, "source_hash"),
         lambda: UdpFanout(bed, binary, "tc_ebpf", balance="source_hash"),
@@ -90,6 +91,7 @@ def systems(bed, binary, smoke):
         lambda: Nftables(bed, family=6),
         lambda: UdpFanout(bed, binary, "userspace", 1, family=6),
         lambda: UdpFanout(bed, binary, "tc_ebpf", family=6),
+        lambda: UdpFanout(bed, binary, "tc_ebpf", family=6, xdp="on"),
         lambda: UdpFanout(bed, binary, "af_xdp", family=6),
     ]
 

@@ -192,7 +192,7 @@ class UdpFanout(Process):
             f"      - {{ name: s{i}, address: \"{sink(i)}:{SINK_PORT}\" }}" for i in range(bed.downstreams))
         interface = f"    interface: {bed.proxy_if}\n" if mode != "userspace" else ""
         preserve = "    preserve_source: true\n" if preserve_source else ""
-        # tc_ebpf's XDP layer (xdp: auto, the default) forwards before an skb exists; off measures the TC program alone.
+        # tc_ebpf's default (xdp: auto) runs the TC program alone on the testbed's veths; on forces the XDP layer.
         interface += f"    xdp: {xdp}\n" if xdp else ""
         config = f"""listeners:
   - name: bench
@@ -211,8 +211,9 @@ metrics: {{ enabled: true, bind: "127.0.0.1:{METRICS_PORT}" }}
                      + (" (TX ring)" if mode == "af_xdp" and preserve_source and bed.segment else "")
                      + (" source_hash" if balance == "source_hash" else "")
                      + (" preserve_source" if preserve_source and not (mode == "af_xdp" and bed.segment) else "")
-                     + ("" if family == 4 else " IPv6")
-                     + (f" xdp: {xdp}" if xdp else ""))
+                     + (f" xdp: {xdp}" if xdp else "")
+                     # Last, so an IPv6 row is its IPv4 row's name plus " IPv6" (the report pairs them so).
+                     + ("" if family == 4 else " IPv6"))
 
     def _started(self):
         return "listener bench started" in open(self.log.name).read()

@@ -100,6 +100,20 @@ internal sealed partial class FileDescriptorStore
     }
 
     /// <summary>
+    /// Removes <paramref name="name"/> from systemd's store, where <see cref="Keep"/> put a descriptor that the
+    /// listener closes itself (a map of its BPF object), or one <see cref="Take"/> handed out that the caller closed:
+    /// for what only a crash would leave to the next process, once the listener made it moot.
+    /// </summary>
+    public void Forget(string name)
+    {
+        lock (_gate)
+        {
+            _held.Remove(name);
+            Notify($"FDSTOREREMOVE=1\nFDNAME={name}", -1);
+        }
+    }
+
+    /// <summary>
     /// Takes back a descriptor of a stopping listener. Under systemd it stays open, and in systemd's store: a listener
     /// that starts next in this process, or the next process, takes it (a socket with every datagram that waits in
     /// it, a link with its program still forwarding). Without systemd it closes, as it always did.

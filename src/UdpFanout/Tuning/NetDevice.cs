@@ -5,7 +5,7 @@ using static Interop.Libc;
 
 namespace UdpFanout.Tuning;
 
-/// <summary>The MTU, MAC address and channel settings of one network device, read and written through ioctl(2).</summary>
+/// <summary>The MTU, MAC address, driver and channel settings of one network device, read and written through ioctl(2).</summary>
 internal sealed unsafe class NetDevice(string name) : IDisposable
 {
     // Any socket will do as the handle for interface ioctls.
@@ -37,6 +37,19 @@ internal sealed unsafe class NetDevice(string name) : IDisposable
             var request = Request();
             Call(SIOCGIFHWADDR, &request, "read the hardware address of");
             return new ReadOnlySpan<byte>(request.ifr_hwaddr + 2, 6).ToArray();
+        }
+    }
+
+    /// <summary>The name of the device's driver ("veth", "mlx5_core"), as <c>ethtool -i</c> shows it.</summary>
+    public string Driver
+    {
+        get
+        {
+            var info = new ethtool_drvinfo { cmd = ETHTOOL_GDRVINFO };
+            var request = Request();
+            request.ifr_data = &info;
+            Call(SIOCETHTOOL, &request, "read the driver of");
+            return Marshal.PtrToStringAnsi((nint)info.driver) ?? "";
         }
     }
 

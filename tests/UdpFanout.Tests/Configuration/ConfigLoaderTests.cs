@@ -201,6 +201,7 @@ public sealed class ConfigLoaderTests
     [Theory]
     [InlineData("", "auto")]
     [InlineData("xdp: auto", "auto")]
+    [InlineData("xdp: on", "on")]
     [InlineData("xdp: off", "off")]
     public void Parse_TcEbpfXdp_AutoByDefault(string line, string expected)
     {
@@ -215,6 +216,25 @@ public sealed class ConfigLoaderTests
             """, File).Listeners[0];
 
         Assert.Equal(expected, UdpFanout.Model.YamlNames.YamlName(l.Xdp));
+    }
+
+    [Theory]
+    [InlineData("xdp: native", "unknown value 'native' (expected auto | on | off)")]
+    [InlineData("xdp: true", "unknown value 'true' (expected auto | on | off)")]
+    [InlineData("xdp: [on]", "expected a string, found a list")]
+    public void Parse_TcEbpfXdpBadValue_ReportsFieldAndPosition(string line, string message)
+    {
+        var error = Single($$"""
+            listeners:
+              - name: syslog
+                bind: "10.0.0.9:5514"
+                mode: tc_ebpf
+                interface: eth0
+                {{line}}
+                downstream: [{ name: a, address: "10.0.0.1:6000" }]
+            """);
+
+        Assert.Equal((6, "listeners[0].xdp", message), (error.Line, error.Path, error.Message));
     }
 
     [Theory]

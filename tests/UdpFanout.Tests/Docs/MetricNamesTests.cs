@@ -95,7 +95,10 @@ public sealed partial class MetricNamesTests : IDisposable
             .ToHashSet();
     }
 
-    /// <summary>Metric names in a scrape of a daemon with one listener of each eBPF mode on the testbed's proxy.</summary>
+    /// <summary>
+    /// Metric names in a scrape of a daemon with one listener of each eBPF mode on the testbed's proxy, tc_ebpf's with
+    /// its XDP layer forced (xdp: on; auto leaves it out on a veth), so the layer's metrics are there too.
+    /// </summary>
     private static async Task<HashSet<string>> ScrapeEbpfDaemonAsync()
     {
         using var bed = NetnsTestbed.Create("ufd", "10.217", downstreams: 1);
@@ -105,6 +108,7 @@ public sealed partial class MetricNamesTests : IDisposable
                 bind: "{bed.ProxyAddress}:5514"
                 mode: tc_ebpf
                 interface: {bed.ProxyIngress}
+                xdp: on
                 downstream:
                   - {"{"} name: s0, address: "{bed.DownstreamAddress(0)}:6000" {"}"}
               - name: xdp

@@ -31,6 +31,9 @@ public abstract class KernelForwarderTests : IAsyncLifetime
 
     private protected abstract ForwardingMode Mode { get; }
 
+    /// <summary>tc_ebpf's <c>xdp:</c> for the test's listeners, in <see cref="Listener"/> and in the daemon's config alike.</summary>
+    private protected virtual XdpLayer TcXdp => XdpLayer.Auto;
+
     private protected abstract IListenerForwarder Create(ListenerConfig listener);
 
     /// <summary>Datagrams the mode's program passed to the kernel, from its mode counters, by reason label.</summary>
@@ -520,7 +523,7 @@ public abstract class KernelForwarderTests : IAsyncLifetime
               - name: kernel6
                 bind: "[{{Bed.ProxyAddress6}}]:{{ListenPort}}"
                 mode: {{Mode.YamlName()}}
-                interface: {{Bed.ProxyIngress}}
+                interface: {{Bed.ProxyIngress}}{{XdpLine}}
                 downstream:{{downstreams}}
             metrics: { enabled: false }
             """);
@@ -614,11 +617,17 @@ public abstract class KernelForwarderTests : IAsyncLifetime
           - name: kernel
             bind: "{{Bed.ProxyAddress}}:{{port}}"
             mode: {{Mode.YamlName()}}
-            interface: {{iface ?? Bed.ProxyIngress}}
+            interface: {{iface ?? Bed.ProxyIngress}}{{XdpLine}}
         {{downstreams}}
         {{global}}
         metrics: { enabled: false }
         """;
+
+    /// <summary>
+    /// The listener's <c>xdp:</c> line in a daemon's config, after its interface line, unless <see cref="TcXdp"/> is
+    /// the default: nothing then, so the lines of the rest stay where errors name them.
+    /// </summary>
+    private string XdpLine => TcXdp == XdpLayer.Auto ? "" : $"\n    xdp: {TcXdp.YamlName()}";
 
     /// <summary>Numbered 64-byte datagrams from the client namespace to the daemon's listener, paced by <paramref name="arrived"/>.</summary>
     private PacedSender DaemonClient(Func<long> arrived) =>
@@ -649,6 +658,7 @@ public abstract class KernelForwarderTests : IAsyncLifetime
         Bind = new IPEndPoint(bind ?? ProxyAddress, ListenPort),
         Mode = Mode,
         Interface = Bed.ProxyIngress,
+        Xdp = TcXdp,
     };
 
     /// <summary>Downstreams on the testbed's receivers, in the test's family.</summary>

@@ -60,6 +60,13 @@ public sealed unsafe class StructLayoutTests
     }
 
     [Fact]
+    public void Libbpf_MapInfo_MatchesTheCLayout()
+    {
+        Assert.Equal(NativeLayout.Of("bpf_map_info.type"), Marshal.OffsetOf<bpf_map_info>(nameof(bpf_map_info.type)));
+        Assert.Equal(NativeLayout.Of("bpf_map_info.id"), Marshal.OffsetOf<bpf_map_info>(nameof(bpf_map_info.id)));
+    }
+
+    [Fact]
     public void AfXdp_UapiStructs_MatchTheCLayout()
     {
         AssertLayout<xdp_umem_reg>("xdp_umem_reg");
@@ -75,6 +82,7 @@ public sealed unsafe class StructLayoutTests
     public void Libc_TuningAndPollStructs_MatchTheCLayout()
     {
         AssertLayout<ethtool_channels>("ethtool_channels");
+        AssertLayout<ethtool_drvinfo>("ethtool_drvinfo");
         AssertLayout<rlimit>("rlimit");
         AssertLayout<pollfd>("pollfd");
         Assert.Equal(NativeLayout.Of("ifreq"), sizeof(ifreq));

@@ -19,7 +19,9 @@ internal sealed class CountingReceiver : IDisposable
     public CountingReceiver(IPAddress? address = null, int port = 0)
     {
         _socket = new Socket(address?.AddressFamily ?? AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        _socket.ReceiveBufferSize = 16 << 20;
+        // SO_RCVBUFFORCE (tests run as root): SO_RCVBUF would be capped at net.core.rmem_max, 4 MiB on these machines,
+        // and a receiver that drops what a proxy drains after a restart would lose the test's datagrams, not the proxy.
+        _socket.SetRawSocketOption(global::Interop.Libc.SOL_SOCKET, global::Interop.Libc.SO_RCVBUFFORCE, BitConverter.GetBytes(16 << 20));
         _socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         _thread = new Thread(Run) { IsBackground = true, Name = "receiver" };
         _thread.Start();

@@ -44,6 +44,9 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
     // Taken by ReadStats and by the part of DisposeAsync that closes sockets and maps, so a scrape never reads them closed.
     private readonly Lock _closing = new();
     private ListenerStats? _final;
+    // Whether this run's XSKMAP is in the store (from the start on, until the stop has taken every socket out of it).
+    private bool _xskMapKept;
+    private long _xskMapReleaseFailures;
 
     public AfXdpForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store)
     {
@@ -94,10 +97,18 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             var xsks = _object.Map(XDP_MAP_XSKS);
             // Frames on the TX ring keep the client's address, so only a listener that asks for that uses the ring.
             _segment = _config.PreserveSource ? new SegmentFollower(ifindex, DataPlane, _config.Name, _logger) : null;
+            // After a crash, the dead process's map, which the kept sockets would otherwise hold in the kernel.
+            using var previousMap = KeptXskMap.TakePrevious(_store, _config.Name);
             for (var queue = 0; queue < queues; queue++)
             {
                 // Under systemd the socket of the listener's last run, with what its RX ring still holds.
                 var socket = KeptXskSockets.OpenOrAdopt(_store, _config.Name, ifindex, queue, frameSize, _logger);
+                if (previousMap?.Remove(queue, socket) is { } error)
+                {
+                    // Never fatal: the socket works, the old map only costs memory until the unit stops.
+                    Interlocked.Increment(ref _xskMapReleaseFailures);
+                    KeptXskMap.LogReleaseFailed(_logger, _config.Name, queue, previousMap.Id, error);
+                }
                 IDatagramSender sender;
                 try
                 {
@@ -111,7 +122,14 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
                     throw;
                 }
                 _queues.Add((socket, new AfXdpQueueWorker(socket, queue, DataPlane, _segment, sourceMac, Fault, _config.Name, sender, _config.BatchSize, _logger)));
-                xsks.Update((uint)queue, socket.Fd);
+            }
+            KeptXskMap.Replace(_store, _config.Name, previousMap, xsks.Fd);
+            _xskMapKept = true;
+            var xsksId = KeptXskMap.IdOf(xsks.Fd);
+            foreach (var (socket, worker) in _queues)
+            {
+                socket.MarkInserted(xsksId);
+                xsks.Update((uint)worker.Queue, socket.Fd);
             }
             await _fallback.StartAsync(initial, cancellationToken);
             _segment?.Start();
@@ -187,6 +205,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             .Add(new ModeCounter("afxdp_tx_neighbour_miss_total", "Datagrams to a downstream on the listener's segment sent through the kernel because its neighbour entry was missing or not reachable.", neighbourMisses))
             .Add(new ModeCounter("afxdp_tx_wakeup_errors_total", "Times waking the kernel to send from a TX ring failed for another reason than a busy device.", wakeupErrors))
             .Add(new ModeCounter("afxdp_netlink_failures_total", "Times following the kernel's neighbours and routes failed and started over with a fresh dump.", _segment?.Failures ?? 0))
+            .Add(new ModeCounter("afxdp_xskmap_release_failures_total", "Kept AF_XDP sockets this start could not take out of the crashed previous process's XSKMAP (that map stays in the kernel until the unit stops).", Interlocked.Read(ref _xskMapReleaseFailures)))
             // Adds to the fallback's, which came with its stats.
             .Add(ModeCounter.WorkerRestarts(restarts));
         if (_config.PreserveSource)
@@ -267,15 +286,21 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
             // Nothing is forwarded any more: these are the final counts, read while sockets and maps are still open.
             StopPath.Step(_logger, _config.Name, "reading the final counters", () => _final = ReadLiveStats());
             _final ??= _fallback.ReadStats();
+            var allOut = true;
             foreach (var (socket, worker) in _queues)
             {
                 StopPath.Step(_logger, _config.Name, $"giving back the AF_XDP socket of queue {worker.Queue}", () =>
                 {
                     // Out of this program's XSKMAP first: a socket holds every map it is in, so a kept one would
                     // keep each old program's map in the kernel for as long as systemd keeps the socket.
-                    _object?.Map(XDP_MAP_XSKS).TryDelete((uint)worker.Queue);
+                    allOut &= _object?.Map(XDP_MAP_XSKS).TryDelete((uint)worker.Queue) ?? false;
                     KeptXskSockets.Return(_store, _config.Name, worker.Queue, socket);
                 });
+            }
+            if (_xskMapKept && allOut)
+            {
+                // Its sockets are out: the next start has nothing to take out of it.
+                StopPath.Step(_logger, _config.Name, "removing the XSKMAP from systemd's store", () => _store.Forget(KeptXskMap.Name(_config.Name)));
             }
             StopPath.Step(_logger, _config.Name, "closing the XDP program", () => _object?.Dispose());
             _object = null;

@@ -11,8 +11,14 @@ namespace UdpFanout.Forwarding.AfXdp;
 [StructLayout(LayoutKind.Sequential)]
 internal struct XskRecord
 {
-    /// <summary>"udpfxsk" and a format version: a memfd of another version is not adopted.</summary>
-    public const ulong CurrentMagic = 0x6b73786670647501;
+    /// <summary>"udpfxsk" and a format version: a memfd of another version is not adopted, but for <see cref="Version1Magic"/>.</summary>
+    public const ulong CurrentMagic = 0x6b73786670647502;
+
+    /// <summary>
+    /// Version 1, before <see cref="XskMapId"/>: the same fields up to <see cref="Taken"/>, so a socket kept by a
+    /// process of that version is adopted too (as in no map this process can name), and its record rewritten.
+    /// </summary>
+    public const ulong Version1Magic = 0x6b73786670647501;
 
     public ulong Magic;
     public int Ifindex;
@@ -30,4 +36,11 @@ internal struct XskRecord
     /// next one does not send it again.
     /// </summary>
     public uint Taken;
+
+    /// <summary>
+    /// The id of the XSKMAP the socket was last put in, 0 for none: written before the socket goes in, so that after
+    /// a crash the next process can take it out of the dead process's map (see <see cref="KeptXskMap"/>), which the
+    /// kernel would otherwise keep for as long as the socket lives.
+    /// </summary>
+    public uint XskMapId;
 }

@@ -38,8 +38,13 @@ internal sealed unsafe partial class XskSocket
         }
         var memory = Map(umemFd, frameSize);
         var record = *(XskRecord*)(memory + (nint)UmemLength(frameSize));
+        if (record.Magic == XskRecord.Version1Magic)
+        {
+            // Its field ends at Taken: what follows is the struct's padding, not a map id.
+            (record.Magic, record.XskMapId) = (XskRecord.CurrentMagic, 0);
+        }
         var wanted = Describe(ifindex, queue, frameSize);
-        wanted.Taken = record.Taken;
+        (wanted.Taken, wanted.XskMapId) = (record.Taken, record.XskMapId);
         if (!record.Equals(wanted))
         {
             munmap(memory, MemoryLength(frameSize));
@@ -54,6 +59,7 @@ internal sealed unsafe partial class XskSocket
             length = (uint)sizeof(xdp_options);
             var zeroCopy = getsockopt(fd, SOL_XDP, XDP_OPTIONS, &options, &length) == 0 && (options.flags & XDP_OPTIONS_ZEROCOPY) != 0;
             var socket = new XskSocket(fd, umemFd, frameSize, memory, fill, completion, rx, tx, zeroCopy);
+            *socket._record = record;
             (skipped, leftOut) = socket.Reclaim(record.Taken);
             return socket;
         }
@@ -68,9 +74,10 @@ internal sealed unsafe partial class XskSocket
     /// <summary>
     /// Rebuilds which frames are whose in a socket taken over while no forwarder ran it (its program out of the
     /// interface's chain, so nothing arrives meanwhile): every frame between a ring's consumer and producer is the
-    /// kernel's or waits for the forwarder; the RX frames the last forwarder had taken go to the fill ring unsent;
-    /// the rest were in its hands and are free, unless the kernel may hold some outside the rings (a driver's
-    /// zero-copy RX buffers, a frame kept after an RX ring overflow, a send not yet completed).
+    /// kernel's or waits for the forwarder; the RX frames the last forwarder had taken go to the fill ring unsent,
+    /// but for those it had put on the TX ring too, which the completion ring returns once the kernel sent them; the
+    /// rest were in its hands and are free, unless the kernel may hold some outside the rings (a driver's zero-copy
+    /// RX buffers, a frame kept after an RX ring overflow, a send not yet completed): <see cref="FrameReclaim"/>.
     /// </summary>
     private (uint Skipped, uint LeftOut) Reclaim(uint taken)
     {
@@ -83,46 +90,37 @@ internal sealed unsafe partial class XskSocket
             statistics = RawStatistics();
         }
         var inFlight = Tx.Consumer - Completion.Producer - (uint)statistics.tx_invalid_descs;
-        var owned = new bool[FrameCount];
-        void Mark(ulong address) => owned[address / (ulong)FrameSize % FrameCount] = true;
-        for (var i = Fill.Consumer; i != Fill.Producer; i++)
-        {
-            Mark(((ulong*)Fill.Descriptors)[Fill.Slot(i)]);
-        }
-        for (var i = Completion.Consumer; i != Completion.Producer; i++)
-        {
-            Mark(((ulong*)Completion.Descriptors)[Completion.Slot(i)]);
-        }
-        for (var i = Rx.Consumer; i != Rx.Producer; i++)
-        {
-            Mark(((xdp_desc*)Rx.Descriptors)[Rx.Slot(i)].addr);
-        }
-        for (var i = Tx.Consumer; i != Tx.Producer; i++)
-        {
-            Mark(((xdp_desc*)Tx.Descriptors)[Tx.Slot(i)].addr);
-        }
-        var fills = (ulong*)Fill.Descriptors;
         var waiting = Rx.Available(out var first);
         var skipped = taken - first <= waiting ? taken - first : 0;
-        for (var i = 0u; i < skipped; i++)
-        {
-            fills[Fill.Slot(Fill.Reserve())] = ((xdp_desc*)Rx.Descriptors)[Rx.Slot(first + i)].addr & ~(ulong)(FrameSize - 1);
-        }
+        var (toFill, leftOut) = FrameReclaim.Plan(
+            Addresses(Fill, i => ((ulong*)Fill.Descriptors)[Fill.Slot(i)]),
+            Addresses(Completion, i => ((ulong*)Completion.Descriptors)[Completion.Slot(i)]),
+            Addresses(Rx, i => ((xdp_desc*)Rx.Descriptors)[Rx.Slot(i)].addr),
+            (int)skipped,
+            Addresses(Tx, i => ((xdp_desc*)Tx.Descriptors)[Tx.Slot(i)].addr),
+            inFlight,
+            kernelMayHold: ZeroCopy || statistics.rx_ring_full != 0 || statistics.rx_dropped != 0,
+            FrameCount,
+            FrameSize);
         Rx.Consume(skipped);
-        var free = (uint)owned.Count(o => !o);
-        var sure = !ZeroCopy && inFlight == 0 && statistics.rx_ring_full == 0 && statistics.rx_dropped == 0;
-        if (sure)
+        var fills = (ulong*)Fill.Descriptors;
+        foreach (var address in toFill)
         {
-            for (var frame = 0u; frame < FrameCount; frame++)
-            {
-                if (!owned[frame])
-                {
-                    fills[Fill.Slot(Fill.Reserve())] = frame * (ulong)FrameSize;
-                }
-            }
+            fills[Fill.Slot(Fill.Reserve())] = address;
         }
         Fill.Submit();
         MarkTaken(Rx.Consumer);
-        return (skipped, sure ? 0 : free);
+        return (skipped, leftOut);
+    }
+
+    /// <summary>The frame addresses a ring holds between its published consumer and producer.</summary>
+    private static ulong[] Addresses(XskRing ring, Func<uint, ulong> at)
+    {
+        var addresses = new ulong[ring.Producer - ring.Consumer];
+        for (var i = 0u; i < addresses.Length; i++)
+        {
+            addresses[i] = at(ring.Consumer + i);
+        }
+        return addresses;
     }
 }

@@ -81,6 +81,15 @@ internal sealed unsafe partial class XskSocket : IDisposable
     /// </summary>
     public void MarkTaken(uint rxIndex) => Volatile.Write(ref _record->Taken, rxIndex);
 
+    /// <summary>The id of the XSKMAP the socket was last put in (by this process or the one before), 0 for none.</summary>
+    public uint XskMapId => Volatile.Read(ref _record->XskMapId);
+
+    /// <summary>
+    /// Records that the socket goes into XSKMAP <paramref name="mapId"/>: called before the insert, so that a record
+    /// never lacks a map the socket is in (one it names without holding the socket is harmless: its entry is gone).
+    /// </summary>
+    public void MarkInserted(uint mapId) => Volatile.Write(ref _record->XskMapId, mapId);
+
     /// <summary>
     /// Opens a socket on <paramref name="queue"/> with UMEM frames of <paramref name="frameSize"/> bytes (see
     /// <see cref="UdpFanout.Model.UmemFrameSize"/>); zero-copy when the driver can, else copy mode.

@@ -4,6 +4,7 @@ using UdpFanout.Configuration;
 using UdpFanout.Forwarding.Xdp;
 using UdpFanout.Model;
 using UdpFanout.Systemd;
+using UdpFanout.Tuning;
 using static Interop.Fanout;
 
 namespace UdpFanout.Forwarding.TcEbpf;
@@ -25,11 +26,14 @@ internal sealed partial class TcXdpLayer : IDisposable
     private readonly BpfMap _egress;
     private readonly BpfMap _stats;
     private readonly KernelFollower _follower;
+    // The listener's interface when it is a veth, else 0: never listed as an egress (Refresh says why).
+    private readonly int _vethIngress;
     private HashSet<int> _listed = [];
     private long _refreshes;
 
-    private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, TcXdpTransmitFailures transmitFailures, ILogger logger, string listener)
+    private TcXdpLayer(XdpChainSlot slot, XdpTransmitters transmitters, BpfObject obj, TcXdpTransmitFailures transmitFailures, ILogger logger, string listener, int vethIngress)
     {
+        _vethIngress = vethIngress;
         _slot = slot;
         _transmitters = transmitters;
         _object = obj;
@@ -49,7 +53,8 @@ internal sealed partial class TcXdpLayer : IDisposable
 
     /// <summary>
     /// Starts the layer in front of <paramref name="tc"/>, or returns null, having said why once in the log, when the
-    /// interface cannot run it natively or its XDP slot belongs to someone else: the tc program then forwards alone.
+    /// interface cannot run it natively, its XDP slot belongs to someone else, or (<c>xdp: auto</c>) it is a veth: the
+    /// tc program then forwards alone. The log line is a warning under <c>xdp: on</c>, which asked for the layer.
     /// The interface's XDP link is taken from <paramref name="store"/> when it kept one across a restart.
     /// </summary>
     /// <param name="slotOwner">An af_xdp listener that another process runs on this interface: the slot is left to it.</param>
@@ -61,7 +66,13 @@ internal sealed partial class TcXdpLayer : IDisposable
         }
         if (slotOwner is not null)
         {
-            LogTcAlone(logger, config.Name, iface, $"its XDP slot is left to af_xdp listener '{slotOwner}', which another process runs (an interface has one XDP slot, shared only by the listeners of one process)");
+            LogNoLayer(logger, config, iface, $"its XDP slot is left to af_xdp listener '{slotOwner}', which another process runs (an interface has one XDP slot, shared only by the listeners of one process)");
+            return null;
+        }
+        var veth = IsVeth(iface);
+        if (config.Xdp == XdpLayer.Auto && veth)
+        {
+            LogNoLayer(logger, config, iface, VethReason);
             return null;
         }
         XdpChainSlot slot;
@@ -71,7 +82,7 @@ internal sealed partial class TcXdpLayer : IDisposable
         }
         catch (BpfException e)
         {
-            LogTcAlone(logger, config.Name, iface, e.Message);
+            LogNoLayer(logger, config, iface, e.Message);
             return null;
         }
         XdpTransmitters? transmitters = null;
@@ -84,7 +95,7 @@ internal sealed partial class TcXdpLayer : IDisposable
             obj = Load(config, tc, slot.ChainMapFd, slot.Slot);
             // Before the program meets a frame, so every frame it sends that the egress drops is counted.
             transmitFailures = TcXdpTransmitFailures.Attach(obj, ifindex, config.Name);
-            var layer = new TcXdpLayer(slot, transmitters, obj, transmitFailures, logger, config.Name);
+            var layer = new TcXdpLayer(slot, transmitters, obj, transmitFailures, logger, config.Name, veth ? ifindex : 0);
             try
             {
                 layer.Refresh();
@@ -102,7 +113,7 @@ internal sealed partial class TcXdpLayer : IDisposable
         {
             // Without the count, a frame that the egress drops would stay counted as forwarded.
             Abandon();
-            LogTcAlone(logger, config.Name, iface, $"what it sends cannot be counted when an egress drops it: {e.Message}");
+            LogNoLayer(logger, config, iface, $"what it sends cannot be counted when an egress drops it: {e.Message}");
             return null;
         }
         catch
@@ -162,6 +173,11 @@ internal sealed partial class TcXdpLayer : IDisposable
     {
         Interlocked.Increment(ref _refreshes);
         var now = _transmitters.Read();
+        // veth hands the frames of XDP_TX to its peer without waking the peer unless the peer runs XDP itself
+        // (veth_xdp_flush), yet a peer with GRO alone counts as taking XDP frames: such frames would wait in the
+        // peer's ring until other traffic woke it, and overflow it. So a datagram whose route leads back out of a veth
+        // it came in on goes to the tc program (passed as egress_without_xdp); redirects to other veths wake their peer.
+        now.Remove(_vethIngress);
         foreach (var ifindex in _listed.Where(i => !now.Contains(i)))
         {
             _egress.TryDelete((uint)ifindex);
@@ -173,8 +189,49 @@ internal sealed partial class TcXdpLayer : IDisposable
         _listed = now;
     }
 
+    /// <summary>
+    /// A veth's native XDP meets every frame the stack hands it (a pod's traffic, a bridge, any local sender) as a copy
+    /// of an skb, and the veth that the layer redirects to builds an skb again: the skb is moved, not avoided, and the
+    /// copies cost more than the tc program alone (the benchmark's veth testbed: about twice the CPU per datagram).
+    /// </summary>
+    private const string VethReason = "it is a veth, whose XDP meets the stack's frames as copies of skbs, and the veth the layer sends to builds an skb again, "
+        + "so the layer would cost more CPU than it saves; xdp: on forces it (it pays where frames reach the veth as XDP frames, redirected from a NIC's XDP program)";
+
+    /// <summary>
+    /// Whether the interface's driver is veth. A driver that cannot be read (a device without ethtool driver info) is
+    /// not a veth, so the layer is tried there as anywhere else, and a device without native XDP refuses it.
+    /// </summary>
+    private static bool IsVeth(string iface)
+    {
+        try
+        {
+            using var device = new NetDevice(iface);
+            return device.Driver == "veth";
+        }
+        catch (TuningException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Says once why the tc program forwards alone: a warning when <c>xdp: on</c> asked for the layer.</summary>
+    private static void LogNoLayer(ILogger logger, ListenerConfig config, string iface, string reason)
+    {
+        if (config.Xdp == XdpLayer.On)
+        {
+            LogOnRefused(logger, config.Name, iface, reason);
+        }
+        else
+        {
+            LogTcAlone(logger, config.Name, iface, reason);
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: no XDP layer on {Interface}, the tc program forwards alone: {Reason}")]
     private static partial void LogTcAlone(ILogger logger, string listener, string @interface, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: xdp: on, but no XDP layer on {Interface}, the tc program forwards alone: {Reason}")]
+    private static partial void LogOnRefused(ILogger logger, string listener, string @interface, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following which interfaces take XDP frames failed, the XDP layer keeps its last list and reads it afresh until that works: {Reason}")]
     private static partial void LogFollowFailed(ILogger logger, string listener, string reason);

@@ -8,6 +8,9 @@ internal static partial class Interop
 
         public const uint BPF_MAP_TYPE_ARRAY = 2;
 
+        /// <summary>An AF_XDP socket map, as bpf_map_info.type reports it.</summary>
+        public const uint BPF_MAP_TYPE_XSKMAP = 17;
+
         /// <summary>Returns 0, or -1 with errno set (the thin syscall wrappers of bpf.h).</summary>
         [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map_update_elem", SetLastError = true)]
         public static unsafe partial int bpf_map_update_elem(int fd, void* key, void* value, ulong flags);

@@ -23,5 +23,15 @@ internal static partial class Interop
             public uint tcx_ifindex;
             public uint tcx_attach_type;
         }
+
+        /// <summary>
+        /// The head of <c>struct bpf_map_info</c> from &lt;linux/bpf.h&gt;: its type and id. The kernel fills no more
+        /// than the length it is given, so the rest is left out.
+        /// </summary>
+        internal struct bpf_map_info
+        {
+            public uint type;
+            public uint id;
+        }
     }
 }

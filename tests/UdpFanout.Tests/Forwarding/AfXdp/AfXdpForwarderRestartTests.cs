@@ -35,6 +35,9 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var bed = NetnsTestbed.Create("urs", "10.196", downstreams: 1, proxyRxQueues: 2);
         using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
         using var systemd = new NotifySocket();
+        // Read as systemd reads it: each restart stores this run's XSKMAP and removes the last one's, and a notify
+        // socket nobody reads would hold each of those sends up (SdNotify waits for room).
+        using var systemdStore = new LiveFdStore(systemd);
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
         var listener = Listener(bed, "restarted");
         var downstreams = ToReceiver(bed);
@@ -114,6 +117,8 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         using var bed = NetnsTestbed.Create("xl", "10.180", downstreams: 1, proxyRxQueues: 2);
         using var receiver = bed.Downstreams[0].Invoke(() => new CountingReceiver(IPAddress.Any, ReceiverPort));
         using var systemd = new NotifySocket();
+        // Read as systemd reads it (see the test above); it hands the next process what it holds.
+        using var systemdStore = new LiveFdStore(systemd);
         var store = new FileDescriptorStore(systemd.Path, [], NullLogger.Instance);
         FileDescriptorStore? next = null;
         var listener = Listener(bed, "steady") with { XdpMode = XdpAttachMode.Native };
@@ -155,7 +160,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
                     else
                     {
                         // A restart of the process: the next one starts from what systemd's store kept.
-                        next = FileDescriptorStores.NextProcess(systemd);
+                        next = systemdStore.NextProcess();
                         forwarder = Start(next);
                     }
                     var now = XdpLinks.Of(bed.Proxy, bed.ProxyIngress)!.Value;
@@ -240,6 +245,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
         AfXdpForwarder? forwarder = null;
         var sent = new StrongBox<long>();
         var (stopped, killed) = (0L, 0L);
+        var deadMap = 0u;
         using var stop = new CancellationTokenSource();
         Task? sender = null;
         try
@@ -247,6 +253,7 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
             using (var daemon = new DaemonProcess(config.Path, bed.Proxy, systemd))
             {
                 await Eventually.TrueAsync(() => systemdStore.Received("READY=1"), "the daemon to be ready");
+                deadMap = Assert.Single(BpfMaps.XskMapsOf(daemon.Pid));
                 sender = Task.Run(() => SendAtRate(clients, new IPEndPoint(bed.ProxyAddress, ListenPort), sent, stop.Token));
                 await Task.Delay(300);
                 stopped = Volatile.Read(ref sent.Value);
@@ -289,6 +296,10 @@ public sealed class AfXdpForwarderRestartTests(ITestOutputHelper output)
             // What the new process took from the adopted rings counts as its own received, and each was forwarded.
             var stats = forwarder.ReadStats();
             Assert.Equal(stats.Received, stats.Forwarded + stats.DroppedTotal);
+            // The kept sockets held the killed process's XSKMAP (one reference per map a socket is in): the new start
+            // took them out of it, through the map the store kept, so the kernel freed it rather than keep it until stop.
+            await Eventually.TrueAsync(() => !BpfMaps.Exists(deadMap), $"the killed process's XSKMAP {deadMap} to be freed after the adoption");
+            Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "afxdp_xskmap_release_failures_total").Value);
         }
         finally
         {

@@ -435,9 +435,8 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
                     passed.Add(fd);
                 }
             }
-            // The XDP layer's interface link is stored too (TcXdpLayerForwarderTests follows it across a restart).
-            var xdp = $"xdp@{Bed.ProxyIngress}";
-            Assert.Equal(["FDSTORE=1\nFDNAME=kernel/0", "FDSTORE=1\nFDNAME=kernel/tcx", $"FDSTORE=1\nFDNAME={xdp}", $"FDSTOREREMOVE=1\nFDNAME={xdp}", "FDSTOREREMOVE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/0"], messages);
+            // No XDP link: on a veth, xdp: auto runs no XDP layer (TcXdpLayerForwarderTests follows the layer's across a restart).
+            Assert.Equal(["FDSTORE=1\nFDNAME=kernel/0", "FDSTORE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/tcx", "FDSTOREREMOVE=1\nFDNAME=kernel/0"], messages);
             // This process let go; systemd's copy (here the test's) still holds the program attached, as the store would.
             Assert.Single(TcxPrograms());
         }
@@ -492,8 +491,8 @@ public sealed class TcEbpfForwarderTests() : KernelForwarderTests("uft", "10.201
         var stats = forwarder.ReadStats();
         Assert.Equal((600L, 600L), (stats.Received, stats.Forwarded));
         Assert.Equal(0, stats.ModeCounters.Single(c => c.Name == "fallback_received_total").Value);
-        // The XDP layer (xdp: auto) met each datagram of either family once, forwarded or passed to tc.
-        Assert.Equal(600, stats.ModeCounters.Where(c => c.Name is "tc_xdp_forwarded_total" or "tc_xdp_passed_total" or "tc_xdp_redirect_failed_total").Sum(c => c.Value));
+        // On a veth, xdp: auto runs no XDP layer: the tc program met every datagram (TcXdpLayerForwarderTests has the layer's case).
+        Assert.DoesNotContain(stats.ModeCounters, c => c.Name.StartsWith("tc_xdp_", StringComparison.Ordinal));
     }
 
     [Fact]

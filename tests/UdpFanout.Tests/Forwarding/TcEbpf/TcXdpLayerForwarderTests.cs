@@ -14,7 +14,8 @@ using UdpFanout.Tests.Testing;
 namespace UdpFanout.Tests.Forwarding.TcEbpf;
 
 /// <summary>
-/// tc_ebpf with its XDP layer, attached for real, where every downstream's veth can take XDP frames (an XDP_PASS
+/// tc_ebpf with its XDP layer, attached for real with <c>xdp: on</c> (the testbed's interfaces are veths, where
+/// <c>xdp: auto</c> runs the tc program alone), where every downstream's veth can take XDP frames (an XDP_PASS
 /// program on its peer, which veth needs to receive redirected frames): the shared data-path tests then run with
 /// the layer forwarding, and these add what the layer itself must do: forward at XDP, pass to the tc program
 /// where it cannot, count each datagram once, share the interface's XDP slot with other listeners and tools.
@@ -37,6 +38,8 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
     }
 
     private protected override ForwardingMode Mode => ForwardingMode.TcEbpf;
+
+    private protected override XdpLayer TcXdp => XdpLayer.On;
 
     protected override IPAddress ExpectedSource(int index) => ClientAddress;
 
@@ -438,8 +441,54 @@ public sealed class TcXdpLayerForwarderTests : KernelForwarderTests
         Stop();
 
         Assert.Equal((300L, 0L), (forwarder.ReadStats().Forwarded, Counter(forwarder.ReadStats(), "tc_xdp_forwarded_total", orZero: true)));
-        Assert.Single(_log.Messages, l => l.Contains("no XDP layer on") && l.Contains("did not attach"));
+        // xdp: on asked for the layer: a warning, not the information auto gives, and the listener runs on.
+        var warning = Assert.Single(_log.Entries, e => e.Message.Contains("no XDP layer on"));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.StartsWith($"listener kernel: xdp: on, but no XDP layer on {Bed.ProxyIngress}, the tc program forwards alone: ", warning.Message);
+        Assert.Contains("did not attach", warning.Message);
         Assert.Contains("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+    }
+
+    [Fact]
+    public async Task Start_XdpAutoOnAVeth_NoLayerTheTcProgramForwardsEachDatagramOnceAndTheLogSaysWhyOnce()
+    {
+        // The downstreams' peers run XDP, so the layer could forward here: auto leaves it out because the ingress is a veth.
+        var forwarder = Start(Downstreams(0, 1, 2), Listener() with { Xdp = XdpLayer.Auto });
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 3_000, seq => 16 + (int)(seq % 1400));
+
+        Assert.Null(((TcEbpfForwarder)forwarder).XdpLayer);
+        Assert.DoesNotContain("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+        Assert.Null(XdpLinks.Of(Bed.Proxy, Bed.ProxyIngress));
+        Assert.Equal(Enumerable.Range(0, 3_000).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        Assert.All(Receivers, r => Assert.Equal(0, r.Corrupt));
+        var stats = forwarder.ReadStats();
+        Assert.Equal((3_000L, 3_000L, 0L), (stats.Received, stats.Forwarded, stats.DroppedTotal));
+        Assert.DoesNotContain(stats.ModeCounters, c => c.Name.StartsWith("tc_xdp_", StringComparison.Ordinal));
+        var why = Assert.Single(_log.Entries, e => e.Message.Contains("no XDP layer on"));
+        Assert.Equal(LogLevel.Information, why.Level);
+        Assert.Equal($"listener kernel: no XDP layer on {Bed.ProxyIngress}, the tc program forwards alone: it is a veth, whose XDP meets the stack's frames as copies of skbs, "
+            + "and the veth the layer sends to builds an skb again, so the layer would cost more CPU than it saves; xdp: on forces it (it pays where frames reach the veth as XDP frames, redirected from a NIC's XDP program)",
+            why.Message);
+        Assert.Contains(_log.Messages, l => l.Contains("without an XDP layer"));
+    }
+
+    [Fact]
+    public async Task Start_XdpOnOnAVeth_TheLayerAttachesAndForwardsAtXdp()
+    {
+        var forwarder = Start(Downstreams(0, 1, 2), Listener() with { Xdp = XdpLayer.On });
+        using var client = ClientSocket();
+
+        await SendPacedAsync(client, 3_000, _ => 64);
+
+        Assert.NotNull(((TcEbpfForwarder)forwarder).XdpLayer);
+        Assert.Contains("prog/xdp", Bed.Proxy.Exec($"ip link show {Bed.ProxyIngress}"));
+        Assert.Equal(Enumerable.Range(0, 3_000).Select(i => (long)i), Receivers.SelectMany(r => r.Sequences).Order());
+        var stats = forwarder.ReadStats();
+        Assert.Equal((3_000L, 3_000L, 3_000L), (stats.Received, stats.Forwarded, Counter(stats, "tc_xdp_forwarded_total")));
+        Assert.DoesNotContain(_log.Messages, l => l.Contains("no XDP layer on"));
+        Assert.Contains(_log.Messages, l => l.Contains("with an XDP layer in native mode"));
     }
 
     [Fact]
