@@ -114,7 +114,7 @@ def main():
     routed = args.topology == "routed"
     out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks.md" if routed else f"docs/benchmarks-{args.topology}.md")
     points = []  # (system, size, many_ports, rate or None, summary)
-    isolated = []  # (system, rate, [µs of core 1 per delivered datagram, per run])
+    isolated = []  # (system, rate, [µs of core 1 per delivered datagram, per run] by ticks, the same by idle time)
     idle_rss = {}
     accounts = {}  # the daemon's own account per udp-fanout row, at the end of its runs
     with TESTBEDS[args.topology](generator=args.generator) as bed:
@@ -139,7 +139,8 @@ def main():
                     points.append((system.name, size, many, rate, summary))
                     print(f"   {size:>5} B, {'many ports' if many else 'one port  '}, "
                           f"{'full rate' if rate is None else f'{rate:>7}/s'}: delivered {summary['delivered_pps'][0]:>10.0f}/s "
-                          f"of {summary['offered_pps'][0]:>10.0f}/s, {summary['busy_cores'][0]:.2f} cores busy", flush=True)
+                          f"of {summary['offered_pps'][0]:>10.0f}/s, {summary['busy_cores'][0]:.2f} cores busy "
+                          f"({summary['busy_cores_idle'][0]:.2f} by idle time)", flush=True)
                 if hasattr(system, "accounting"):
                     accounts[system.name] = system.accounting()
                     print(f"   accounted by the daemon: {accounts[system.name]}", flush=True)
@@ -147,8 +148,10 @@ def main():
                     for rate in [int(r) for r in args.isolated_rates.split(",")]:
                         samples = [measure.run_isolated(bed, system, rate, args.isolated_count) for _ in range(runs)]
                         us = [s["core1_us_per_datagram"] for s in samples if s["core1_us_per_datagram"] is not None]
-                        isolated.append((system.name, rate, us))
-                        print(f"   isolated {rate:>7}/s: core 1 {', '.join(f'{u:.2f}' for u in us)} µs per delivered datagram", flush=True)
+                        us_idle = [s["core1_us_per_datagram_idle"] for s in samples if s["core1_us_per_datagram_idle"] is not None]
+                        isolated.append((system.name, rate, us, us_idle))
+                        print(f"   isolated {rate:>7}/s: core 1 {', '.join(f'{u:.2f}' for u in us)} µs per delivered datagram "
+                              f"(by idle time {', '.join(f'{u:.2f}' for u in us_idle)})", flush=True)
         handed = xdpgen.handed(bed) if args.generator == "xdp" else None
     os.makedirs("artifacts/bench", exist_ok=True)
     with open("artifacts/bench/points.json", "w") as f:

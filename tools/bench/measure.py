@@ -11,11 +11,17 @@ import xdpgen
 from testbed import LISTEN_PORT
 
 
-def busy_jiffies():
-    """Whole-machine busy time (everything but idle and iowait), in USER_HZ ticks."""
+def cpu_jiffies(cpu=""):
+    """(busy, idle) time of the whole machine (or of one CPU), in USER_HZ ticks. The two come from different clocks:
+    busy (user, system, softirq, ...) is sampled at each timer tick, so work that starts and ends between two ticks,
+    as a proxy woken for each batch does, can be missed or overcounted; idle (idle and iowait) is measured at every
+    entry and exit of the idle loop on a tickless kernel, so the wall time minus idle is busy time to the microsecond."""
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return sum(fields) - fields[3] - fields[4]
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                fields = [int(x) for x in line.split()[1:]]
+                return sum(fields) - fields[3] - fields[4], fields[3] + fields[4]
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
 
 
 def rss_kib(pid):
@@ -67,7 +73,7 @@ def generator_command(bed, size, many_ports, rate, family):
 def run(bed, system, size, many_ports, rate, seconds):
     """Returns offered and delivered datagrams per second, busy CPU seconds per second, and the RSS under load."""
     argv, config, offered = generator_command(bed, size, many_ports, rate, getattr(system, "family", 4))
-    sent0, delivered0, busy0, t0 = offered(), bed.delivered(), busy_jiffies(), time.time()
+    sent0, delivered0, (busy0, idle0), t0 = offered(), bed.delivered(), cpu_jiffies(), time.time()
     # Its own process group: trafgen ignores SIGTERM and SIGINT while it sends, so it is killed whole.
     generator = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     rss = []
@@ -76,8 +82,7 @@ def run(bed, system, size, many_ports, rate, seconds):
     time.sleep(seconds)
     os.killpg(generator.pid, signal.SIGKILL)
     generator.wait()
-    elapsed = time.time() - t0
-    busy = busy_jiffies() - busy0
+    (busy1, idle1), elapsed = cpu_jiffies(), time.time() - t0
     time.sleep(0.3)  # let in-flight datagrams reach the sinks
     sent, delivered = offered() - sent0, bed.delivered() - delivered0
     sampler.join()
@@ -88,19 +93,10 @@ def run(bed, system, size, many_ports, rate, seconds):
         "offered_pps": sent / elapsed,
         "delivered_pps": delivered / elapsed,
         "share": delivered / sent if sent else 0.0,
-        "busy_cores": busy / hz / elapsed,
+        "busy_cores": (busy1 - busy0) / hz / elapsed,
+        "busy_cores_idle": os.cpu_count() - (idle1 - idle0) / hz / elapsed,
         "rss_kib": rss[0] if rss else None,
     }
-
-
-def cpu_busy_jiffies(cpu):
-    """One CPU's busy time (everything but idle and iowait), in USER_HZ ticks."""
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith(f"cpu{cpu} "):
-                fields = [int(x) for x in line.split()[1:]]
-                return sum(fields) - fields[3] - fields[4]
-    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
 
 
 def run_isolated(bed, system, rate, count):
@@ -118,11 +114,11 @@ def run_isolated(bed, system, rate, count):
     argv = ["ip", "netns", "exec", bed.cli, "taskset", "-c", "0", "trafgen", "--dev", bed.client_if, "--conf", f.name,
             "-P", "1", "-q", "-b", f"{rate}pps", "-n", str(count)]
     try:
-        delivered0, busy0, t0 = bed.delivered(), cpu_busy_jiffies(1), time.time()
+        delivered0, (busy0, idle0), t0 = bed.delivered(), cpu_jiffies(1), time.time()
         subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         time.sleep(0.3)  # let in-flight datagrams reach the sinks
-        busy, delivered = cpu_busy_jiffies(1) - busy0, bed.delivered() - delivered0
-        elapsed = time.time() - t0
+        (busy1, idle1), elapsed = cpu_jiffies(1), time.time() - t0
+        delivered = bed.delivered() - delivered0
     finally:
         os.unlink(f.name)
         bed.ns(bed.proxy, f"sh -c 'echo 0 > {rps}'", check=False)
@@ -130,5 +126,6 @@ def run_isolated(bed, system, rate, count):
     return {
         "offered_pps": count / elapsed,
         "delivered": delivered,
-        "core1_us_per_datagram": busy / hz / delivered * 1e6 if delivered else None,
+        "core1_us_per_datagram": (busy1 - busy0) / hz / delivered * 1e6 if delivered else None,
+        "core1_us_per_datagram_idle": (elapsed - (idle1 - idle0) / hz) / delivered * 1e6 if delivered else None,
     }

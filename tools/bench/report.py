@@ -11,16 +11,29 @@ def fmt_rate(stat):
     return f"{median / 1000:.0f}k ({low / 1000:.0f}-{high / 1000:.0f}k)"
 
 
-def cpu_ns(points, name, size, many, rate):
-    """Whole-machine CPU per delivered datagram above the baseline at the same offered rate, in ns.
+# The two ways the machine's busy time is read (measure.cpu_jiffies): the kernel's tick-sampled busy fields, and the
+# wall time minus the idle time, which a tickless kernel measures at every idle entry and exit. A process that wakes
+# for each batch and sleeps again within a tick is where they part; every CPU figure and goal is given under both.
+MEASURES = (("busy_cores", "ticks"), ("busy_cores_idle", "idle time"))
+
+
+def cpu_ns(points, name, size, many, rate, measure="busy_cores"):
+    """Whole-machine CPU per delivered datagram above the baseline at the same offered rate, in ns, by `measure`.
 
     Only meaningful at fixed offered rates: flat out, in-kernel forwarding runs in the generator's softirq on the
     generator's own core, so it shows as a slower generator rather than as extra busy time."""
     point = find(points, name, size, many, rate)
     base = find(points, BASELINE, size, many, rate)
-    if point is None or base is None or point["delivered_pps"][0] <= 0:
+    if point is None or base is None or point["delivered_pps"][0] <= 0 or not point.get(measure) or not base.get(measure):
         return None
-    return (point["busy_cores"][0] - base["busy_cores"][0]) * 1e9 / point["delivered_pps"][0]
+    return (point[measure][0] - base[measure][0]) * 1e9 / point["delivered_pps"][0]
+
+
+def by_measures(fn):
+    """The text of a CPU goal under each measure, and whether it is met under all of them: fn(measure, label) returns
+    (text, met) or None where the run cannot tell."""
+    results = [r for key, label in MEASURES if (r := fn(key, label)) is not None]
+    return results, bool(results) and all(met for _, met in results)
 
 
 def find(points, name, size, many, rate):
@@ -84,13 +97,18 @@ def markdown(points, idle_rss, machine, command, when, topology="routed", genera
         lines += ["", "## CPU per delivered datagram above the baseline (ns, whole machine, 64 B, many source ports)", "",
                   "Busy time of the whole machine above the drop-at-proxy baseline at the same offered rate, divided by",
                   "the datagrams delivered. Measured at fixed rates: flat out, kernel forwarding runs on the generator's",
-                  "own core and shows as a slower generator instead of busy time.", "",
-                  "| system | " + " | ".join(f"{r / 1000:.0f}k/s" for r in rates) + " |",
-                  "|---|" + "---|" * len(rates)]
+                  "own core and shows as a slower generator instead of busy time. Each rate has two columns, the busy",
+                  "time read two ways: *ticks*, the kernel's busy fields, sampled at each timer tick (what `top` shows),",
+                  "and *idle*, the wall time minus the idle time that the tickless kernel measures at every idle entry and",
+                  "exit. They part for a process that wakes for each batch and sleeps again between two ticks: the",
+                  "sampling misses or overcounts it, the idle time does not. Every CPU goal below is judged under both.", "",
+                  "| system | " + " | ".join(f"{r / 1000:.0f}k/s {label}" for r in rates for _, label in MEASURES) + " |",
+                  "|---|" + "---|" * (len(rates) * len(MEASURES))]
         for name in names:
             if name == BASELINE:
                 continue
-            cells = [f"{v:.0f}" if (v := cpu_ns(points, name, 64, True, r)) is not None else "" for r in rates]
+            cells = [f"{v:.0f}" if (v := cpu_ns(points, name, 64, True, r, key)) is not None else ""
+                     for r in rates for key, _ in MEASURES]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if rates:
         lines += ["", "## Share delivered at fixed offered rates (64 B, many source ports)", "",
@@ -136,9 +154,14 @@ def evaluate_goals(points):
     full = find(points, tc, 64, True, None)
     if both and full:
         rate = both[0]
-        ratio = cpu_ns(points, tc, 64, True, rate) / cpu_ns(points, nft, 64, True, rate)
+
+        def cheaper(key, label):
+            a, b = cpu_ns(points, tc, 64, True, rate, key), cpu_ns(points, nft, 64, True, rate, key)
+            return (f"{a / b:.2f}x by {label}", a / b <= 0.6) if a and b and b > 0 else None
+
+        cpu, met = by_measures(cheaper)
         share = full["share"][0] * 100
-        goals.append(f"tc_ebpf costs {ratio:.2f}x nftables' CPU per datagram at {rate / 1000:.0f}k/s (goal <= 0.6x): {'met' if ratio <= 0.6 else 'NOT met'}; "
+        goals.append(f"tc_ebpf costs {', '.join(t for t, _ in cpu)} nftables' CPU per datagram at {rate / 1000:.0f}k/s (goal <= 0.6x): {'met' if met else 'NOT met'}; "
                      f"it delivers {share:.1f} % of what the generator sends flat out (goal 100 %): {'met' if share >= 99.9 else 'NOT met'}")
     xdp = find(points, "udp-fanout af_xdp", 64, True, None)
     if xdp and user:
@@ -168,11 +191,16 @@ def ipv6_goals(points):
         both = [r for r in rates
                 if all((p := find(points, n, 64, True, r)) and p["share"][0] >= 0.999 for n in (v4, v6))
                 and (base := find(points, BASELINE, 64, True, r)) and base["offered_pps"][0] >= 0.95 * r]
-        cpu = None
-        if both and (c4 := cpu_ns(points, v4, 64, True, both[0])) and (c6 := cpu_ns(points, v6, 64, True, both[0])) and c4 > 0 and c6 > 0:
-            cpu = c6 / c4
-            text += f" and costs {cpu:.2f}x its CPU per datagram at {both[0] / 1000:.0f}k/s"
-        met = ratio >= 0.85 and (cpu is None or cpu <= 1.15)
+        cpu, cpu_met = [], True
+        if both:
+            def within(key, label):
+                c4, c6 = cpu_ns(points, v4, 64, True, both[0], key), cpu_ns(points, v6, 64, True, both[0], key)
+                return (f"{c6 / c4:.2f}x by {label}", c6 / c4 <= 1.15) if c4 and c6 and c4 > 0 and c6 > 0 else None
+
+            cpu, cpu_met = by_measures(within)
+            if cpu:
+                text += f" and costs {', '.join(t for t, _ in cpu)} its CPU per datagram at {both[0] / 1000:.0f}k/s"
+        met = ratio >= 0.85 and (not cpu or cpu_met)
         goals.append(f"{text} (goal within 15 %): {'met' if met else 'NOT met'}")
     return goals
 
@@ -188,16 +216,17 @@ def tx_ring_goals(points):
         goals.append(f"af_xdp (TX ring) delivers {ratio:.2f}x userspace (1 worker) flat out (64 B, many ports; goal >= 1.5x): "
                      f"{'met' if ratio >= 1.5 else 'NOT met'}")
     if find(points, ring, 64, True, 200000) and find(points, us, 64, True, 200000):
-        at_ring, at_user = cpu_ns(points, ring, 64, True, 200000), cpu_ns(points, us, 64, True, 200000)
-        at_nft = cpu_ns(points, nft, 64, True, 200000)
         # As for the other CPU goals: the generator must really offer the rate, and the baseline leave cores idle.
         offered = all((p := find(points, n, 64, True, 200000)) and p["offered_pps"][0] >= 0.95 * 200000 for n in (ring, us, BASELINE))
-        if not offered or at_ring is None or at_user is None or at_ring <= 0 or at_user <= 0:
-            goals.append("af_xdp (TX ring) CPU per datagram at 200k/s: not measurable in this run "
-                         "(the generator fell short of 200k/s, or the baseline kept every core busy)")
-        else:
+        for key, label in MEASURES:
+            at_ring, at_user = cpu_ns(points, ring, 64, True, 200000, key), cpu_ns(points, us, 64, True, 200000, key)
+            at_nft = cpu_ns(points, nft, 64, True, 200000, key)
+            if not offered or at_ring is None or at_user is None or at_ring <= 0 or at_user <= 0:
+                goals.append(f"af_xdp (TX ring) CPU per datagram at 200k/s by {label}: not measurable in this run "
+                             "(the generator fell short of 200k/s, or the baseline kept every core busy)")
+                continue
             ratio = at_ring / at_user
-            text = (f"af_xdp (TX ring) costs {at_ring:.0f} ns per datagram at 200k/s, {ratio:.2f}x userspace's {at_user:.0f} ns "
+            text = (f"af_xdp (TX ring) costs {at_ring:.0f} ns per datagram at 200k/s by {label}, {ratio:.2f}x userspace's {at_user:.0f} ns "
                     f"(goal <= 0.4x): {'met' if ratio <= 0.4 else 'NOT met'}")
             if at_nft is not None and at_nft > 0:
                 text += f"; nftables {at_nft:.0f} ns (goal: at most nftables'): {'met' if at_ring <= at_nft else 'NOT met'}"
@@ -237,14 +266,18 @@ def variant_goals(points, suffix, modes, against, limit):
         shares = "" if whole else (" (the two never both deliver every datagram in this run; at this rate "
                                    + " and ".join(f"{find(points, n, 64, True, rate)['share'][0] * 100:.1f} %" for n in (plain_name, variant))
                                    + ")")
-        costed, plain = cpu_ns(points, variant, 64, True, rate), cpu_ns(points, plain_name, 64, True, rate)
-        if costed <= 0 or plain <= 0:
-            # The baseline already kept every core busy (other load on the machine): no busy time is left to compare.
+
+        def costs(key, label):
+            costed, plain = cpu_ns(points, variant, 64, True, rate, key), cpu_ns(points, plain_name, 64, True, rate, key)
+            # None when the baseline already kept every core busy (other load on the machine): nothing to compare.
+            return (f"{costed / plain:.2f}x by {label}", costed / plain <= limit) if costed and plain and costed > 0 and plain > 0 else None
+
+        cpu, met = by_measures(costs)
+        if not cpu:
             goals.append(f"{variant} against {plain_name}: not measurable in this run (the baseline kept every core busy at {rate / 1000:.0f}k/s)")
             continue
-        ratio = costed / plain
-        goals.append(f"{variant} costs {ratio:.2f}x {against} CPU per datagram at {rate / 1000:.0f}k/s{shares} "
-                     f"(goal <= {limit:.2f}x): {'met' if ratio <= limit else 'NOT met'}")
+        goals.append(f"{variant} costs {', '.join(t for t, _ in cpu)} {against} CPU per datagram at {rate / 1000:.0f}k/s{shares} "
+                     f"(goal <= {limit:.2f}x): {'met' if met else 'NOT met'}")
     return goals
 
 
@@ -334,9 +367,10 @@ def xdp_sections(points, isolated):
     if isolated:
         lines += ["", "## Isolated measure (skb paths)", "",
                   "Generator pinned to core 0, the proxy interface's receive processing steered to core 1 (rps_cpus), "
-                  "64-byte payloads at fixed rates; core 1's busy time per delivered datagram, per run. XDP rows are "
-                  "left out: on a veth XDP runs in the sender's softirq, on core 0, before any steering.", "",
-                  "| system | rate/s | µs of core 1 per delivered datagram (runs) |", "|---|---|---|"]
-        for name, rate, us in isolated:
-            lines.append(f"| {name} | {rate:,} | {', '.join(f'{u:.2f}' for u in us)} |")
+                  "64-byte payloads at fixed rates; core 1's busy time per delivered datagram, per run, by ticks and by "
+                  "idle time as above. XDP rows are left out: on a veth XDP runs in the sender's softirq, on core 0, "
+                  "before any steering.", "",
+                  "| system | rate/s | µs of core 1 per delivered datagram, ticks (runs) | the same, idle time (runs) |", "|---|---|---|---|"]
+        for name, rate, us, *us_idle in isolated:
+            lines.append(f"| {name} | {rate:,} | {', '.join(f'{u:.2f}' for u in us)} | {', '.join(f'{u:.2f}' for u in (us_idle[0] if us_idle else []))} |")
     return "\n".join(lines) + ("\n" if lines else ""), goals
