@@ -1,0 +1,312 @@
+using System.Net;
+using System.Net.Sockets;
+using UdpFanout.Forwarding.Xdp;
+using UdpFanout.Tests.Testing;
+using static Interop.Libbpf;
+
+namespace UdpFanout.Tests.Forwarding.Xdp;
+
+/// <summary>
+/// One interface's XDP slot shared by listeners that separate daemon processes run (one systemd unit per listener):
+/// the real binary, twice, each with one listener of the same config, on one veth. The pins live in a BPF filesystem
+/// of the test's own, mounted outside /sys so that `ip netns exec` (which mounts a /sys of its own) leaves it visible,
+/// and named to the daemons by UDP_FANOUT_BPF_PINS, as the packaged unit does.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public sealed class XdpChainAcrossProcessesTests : IDisposable
+{
+    private const int SteerPort = 5514;
+    private const int KernelPort = 5515;
+    private const int OtherSteerPort = 5516;
+
+    private readonly NetnsTestbed _bed = NetnsTestbed.Create("kf", "10.186", downstreams: 2);
+    private readonly string _pins = $"/run/kf-bpf-{Guid.NewGuid():N}";
+    private readonly TempConfig _config;
+    private readonly CountingReceiver[] _receivers;
+    private readonly Socket _client;
+    private readonly List<DaemonProcess> _daemons = [];
+
+    public XdpChainAcrossProcessesTests()
+    {
+        Shell.Run($"mkdir -p {_pins}");
+        Shell.Run($"mount -t bpf bpf {_pins}");
+        _receivers = [.. Enumerable.Range(0, 2).Select(i => _bed.Downstreams[i].Invoke(() => new CountingReceiver(IPAddress.Any, 6000)))];
+        _client = _bed.Client.Invoke(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        _bed.Client.Exec($"ping -c 1 -W 2 {_bed.ProxyAddress}");
+        _config = new TempConfig($"""
+            listeners:
+              - name: steer
+                bind: "{_bed.ProxyAddress}:{SteerPort}"
+                mode: af_xdp
+                interface: {_bed.ProxyIngress}
+                downstream:
+                  - {"{"} name: s0, address: "{_bed.DownstreamAddress(0)}:6000" {"}"}
+              - name: kernel
+                bind: "{_bed.ProxyAddress}:{KernelPort}"
+                mode: tc_ebpf
+                interface: {_bed.ProxyIngress}
+                xdp: on
+                downstream:
+                  - {"{"} name: s1, address: "{_bed.DownstreamAddress(1)}:6000" {"}"}
+              - name: steer2
+                bind: "{_bed.ProxyAddress}:{OtherSteerPort}"
+                mode: af_xdp
+                interface: {_bed.ProxyIngress}
+                downstream:
+                  - {"{"} name: s1, address: "{_bed.DownstreamAddress(1)}:6000" {"}"}
+            metrics: {"{"} enabled: false {"}"}
+            """);
+    }
+
+    public void Dispose()
+    {
+        _daemons.ForEach(d => d.Dispose());
+        _client.Dispose();
+        _config.Dispose();
+        foreach (var receiver in _receivers)
+        {
+            receiver.Dispose();
+        }
+        _bed.Dispose();
+        Shell.TryRun($"umount {_pins}");
+        Shell.TryRun($"rmdir {_pins}");
+    }
+
+    [Fact]
+    public async Task TwoProcesses_AfXdpAndATcXdpLayer_EachForwardsItsOwnOnceAndStoppingOneLeavesTheOther()
+    {
+        var steer = Start("steer");
+        var kernel = Start("kernel");
+
+        Assert.Equal([("kernel", kernel.Pid), ("steer", steer.Pid)], Owners().Select(o => (o.Listener, o.Pid)).Order());
+        Assert.All(Owners(), o => Assert.NotNull(ProgramIn(o.Slot)));
+        var attached = XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress);
+        Assert.True(attached!.Value.Native);
+        await SendAsync(SteerPort, _receivers[0], 0, 2_000);
+        await SendAsync(KernelPort, _receivers[1], 0, 2_000);
+        await AssertExactlyAsync(_receivers[0], 2_000);
+        await AssertExactlyAsync(_receivers[1], 2_000);
+        Assert.DoesNotContain("no XDP layer", kernel.Output);
+        Assert.Contains("with an XDP layer in native mode", kernel.Output);
+
+        Stop(steer);
+
+        // The other's program stays in its slot, on the same link and root: nothing was detached.
+        var left = Assert.Single(Owners());
+        Assert.Equal(("kernel", kernel.Pid), (left.Listener, left.Pid));
+        Assert.NotNull(ProgramIn(left.Slot));
+        Assert.Equal(attached, XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        await SendAsync(KernelPort, _receivers[1], 2_000, 2_000);
+        await AssertExactlyAsync(_receivers[1], 4_000);
+
+        Stop(kernel);
+
+        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+    }
+
+    [Fact]
+    public async Task Kill_AfXdpListenerKilledThenStartedAgain_RetakesItsSlotAndReplacesTheDeadProgram()
+    {
+        var kernel = Start("kernel");
+        var steer = Start("steer");
+        var slot = Owners().Single(o => o.Listener == "steer").Slot;
+        var dead = ProgramIn(slot)!.Value;
+
+        Kill(steer);
+        // A pin keeps the chain's entries: the killed listener's program is still in its slot.
+        Assert.Equal(dead, ProgramIn(slot));
+        steer = Start("steer");
+
+        var owner = Owners().Single(o => o.Listener == "steer");
+        Assert.Equal((slot, steer.Pid), (owner.Slot, owner.Pid));
+        Assert.NotEqual(dead, ProgramIn(slot));
+        await Eventually.TrueAsync(() => !BpfPrograms.Exists(dead), "the killed listener's program to be unloaded");
+        await SendAsync(SteerPort, _receivers[0], 0, 1_000);
+        await SendAsync(KernelPort, _receivers[1], 0, 1_000);
+        await AssertExactlyAsync(_receivers[0], 1_000);
+        await AssertExactlyAsync(_receivers[1], 1_000);
+        Assert.Contains(("kernel", kernel.Pid), Owners().Select(o => (o.Listener, o.Pid)));
+    }
+
+    [Fact]
+    public async Task Release_AfterAKill_EmptiesTheDeadListenersSlotAndTheLastOneOutLeavesNothing()
+    {
+        var kernel = Start("kernel");
+        var steer = Start("steer");
+        var slot = Owners().Single(o => o.Listener == "steer").Slot;
+        var dead = ProgramIn(slot)!.Value;
+        var pid = steer.Pid;
+        Kill(steer);
+
+        var released = Release();
+
+        Assert.Contains($"slot {slot} of listener 'steer' emptied (its process {pid} is gone)", released);
+        Assert.Null(ProgramIn(slot));
+        await Eventually.TrueAsync(() => !BpfPrograms.Exists(dead), "the killed listener's program to be unloaded");
+        Assert.Equal(["kernel"], Owners().Select(o => o.Listener));
+        // With its program out, the dead listener's datagrams reach the stack (no one listens: they go nowhere),
+        // and the other's still forward.
+        await SendAsync(KernelPort, _receivers[1], 0, 1_000);
+        await AssertExactlyAsync(_receivers[1], 1_000);
+        Send(SteerPort, 0, 100);
+        await Task.Delay(300);
+        Assert.Equal(0, _receivers[0].Count);
+
+        Kill(kernel);
+        Assert.NotNull(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        Release();
+
+        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+    }
+
+    [Fact]
+    public async Task TwoProcesses_TwoAfXdpListenersOnOneQueue_TheSecondIsRefusedByTheKernelAndLeavesTheChainAsItWas()
+    {
+        var steer = Start("steer");
+        var slots = Owners();
+
+        // The chain would take both; an interface's queue takes one AF_XDP socket (two only when they share a UMEM,
+        // which sockets of separate processes cannot).
+        var other = new DaemonProcess(_config.Path, _bed.Proxy, null, Environment(), "--listener", "steer2");
+        Assert.True(other.WaitForExit(TimeSpan.FromSeconds(20)), "the second af_xdp listener to give up");
+        // Its store, with its copy of the link, goes as systemd's would once the unit gives up.
+        other.Dispose();
+
+        Assert.Contains("cannot bind an AF_XDP socket to queue 0: Device or resource busy", other.Output);
+        Assert.Equal(slots, Owners());
+        await SendAsync(SteerPort, _receivers[0], 0, 2_000);
+        await AssertExactlyAsync(_receivers[0], 2_000);
+
+        Stop(steer);
+
+        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+    }
+
+    [Fact]
+    public async Task Join_TheSameListenerWhileItsProcessRuns_IsRefusedAndTheFirstForwardsOn()
+    {
+        // The daemon refuses a second process on the listener's port before it gets here; the chain refuses too.
+        var steer = Start("steer");
+        var previous = System.Environment.GetEnvironmentVariable(XdpPinRoot.Variable);
+        System.Environment.SetEnvironmentVariable(XdpPinRoot.Variable, _pins);
+        try
+        {
+            var refused = _bed.Proxy.Invoke(() => Assert.Throws<UdpFanout.Bpf.BpfException>(() => InterfaceXdpChain.Join(
+                (int)global::Interop.Libc.if_nametoindex(_bed.ProxyIngress), _bed.ProxyIngress, "steer", UdpFanout.Configuration.XdpAttachMode.Auto, FileDescriptorStores.None(), _ => { })));
+
+            Assert.Equal($"listener 'steer' already holds slot 0 of the XDP chain of {_bed.ProxyIngress}, for process {steer.Pid}, which still runs: one listener runs in one process at a time (stop the other one first)", refused.Message);
+        }
+        finally
+        {
+            System.Environment.SetEnvironmentVariable(XdpPinRoot.Variable, previous);
+        }
+        Assert.Equal([("steer", steer.Pid)], Owners().Select(o => (o.Listener, o.Pid)));
+        await SendAsync(SteerPort, _receivers[0], 0, 1_000);
+        await AssertExactlyAsync(_receivers[0], 1_000);
+    }
+
+    [Fact]
+    public async Task StartAndRelease_AnotherToolsXdpProgramOnTheInterface_IsLeftAlone()
+    {
+        _bed.Proxy.Exec($"ip link set dev {_bed.ProxyIngress} xdpdrv obj {UdpFanout.Bpf.BpfObjectLocator.Find("xdp_chain.bpf.o")} sec xdp");
+        var kernel = Start("kernel");
+        using var steer = new DaemonProcess(_config.Path, _bed.Proxy, null, Environment(), "--listener", "steer");
+
+        Assert.True(steer.WaitForExit(TimeSpan.FromSeconds(20)), "the af_xdp listener to give up");
+        Assert.Contains("already has an XDP program that no udp-fanout listener of this host shares", steer.Output);
+        Assert.Contains("no XDP layer on", kernel.Output);
+        await SendAsync(KernelPort, _receivers[1], 0, 1_000);
+        Release();
+        Stop(kernel);
+
+        Assert.Contains("prog/xdp", _bed.Proxy.Exec($"ip link show {_bed.ProxyIngress}"));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+    }
+
+    private Dictionary<string, string> Environment() => new() { [XdpPinRoot.Variable] = _pins };
+
+    private DaemonProcess Start(string listener)
+    {
+        var daemon = new DaemonProcess(_config.Path, _bed.Proxy, null, Environment(), "--listener", listener);
+        _daemons.Add(daemon);
+        daemon.WaitReady();
+        return daemon;
+    }
+
+    /// <summary>As systemd's stop: SIGTERM, then the store (here the notify socket, which holds what was stored) goes.</summary>
+    private void Stop(DaemonProcess daemon)
+    {
+        daemon.Signal(DaemonProcess.SIGTERM);
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(20)), $"the daemon to stop:\n{daemon.Output}");
+        Assert.Equal(0, daemon.ExitCode);
+        _daemons.Remove(daemon);
+        daemon.Dispose();
+    }
+
+    private void Kill(DaemonProcess daemon)
+    {
+        daemon.Signal(DaemonProcess.SIGKILL);
+        Assert.True(daemon.WaitForExit(TimeSpan.FromSeconds(20)), "the daemon to die");
+        _daemons.Remove(daemon);
+        daemon.Dispose();
+    }
+
+    /// <summary>`udp-fanout release`, as the unit's ExecStopPost= runs it; its lines.</summary>
+    private string Release()
+    {
+        var binary = Path.Combine(AppContext.BaseDirectory, "udp-fanout");
+        return Shell.Run($"{XdpPinRoot.Variable}={_pins} {binary} release");
+    }
+
+    private string ChainDirectory() => _bed.Proxy.Invoke(() =>
+        XdpChainPins.DirectoryOf(Path.Combine(_pins, "xdp"), (int)global::Interop.Libc.if_nametoindex(_bed.ProxyIngress)));
+
+    private List<(uint Slot, string Listener, int Pid)> Owners()
+    {
+        using var pins = XdpChainPins.Open(ChainDirectory());
+        Assert.NotNull(pins);
+        using var link = pins.Link;
+        return pins.Owners.Held();
+    }
+
+    /// <summary>The id of the program in <paramref name="slot"/> of the pinned chain (a prog array reads as ids), or null.</summary>
+    private unsafe uint? ProgramIn(uint slot)
+    {
+        using var pins = XdpChainPins.Open(ChainDirectory());
+        Assert.NotNull(pins);
+        using var link = pins.Link;
+        var id = 0u;
+        return bpf_map_lookup_elem((int)pins.Chain.DangerousGetHandle(), &slot, &id) == 0 ? id : null;
+    }
+
+    /// <summary>Sends numbered datagrams <paramref name="from"/> on in bursts, each awaited at <paramref name="receiver"/>.</summary>
+    private async Task SendAsync(int port, CountingReceiver receiver, int from, int count)
+    {
+        for (var burst = from; burst < from + count; burst += 200)
+        {
+            var end = Math.Min(from + count, burst + 200);
+            var before = receiver.Count;
+            Send(port, burst, end - burst);
+            await Eventually.TrueAsync(() => receiver.Count >= before + (end - burst), $"{end - burst} datagrams to port {port} at their downstream");
+        }
+    }
+
+    private void Send(int port, int from, int count)
+    {
+        for (var seq = from; seq < from + count; seq++)
+        {
+            _client.SendTo(NumberedPayload.Create(seq, 64), new IPEndPoint(_bed.ProxyAddress, port));
+        }
+    }
+
+    /// <summary>Every sequence number below <paramref name="count"/> once, byte-exact, after a pause for late duplicates.</summary>
+    private static async Task AssertExactlyAsync(CountingReceiver receiver, int count)
+    {
+        await Task.Delay(200);
+        Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), receiver.Sequences.Order());
+        Assert.Equal(0, receiver.Corrupt);
+    }
+}
