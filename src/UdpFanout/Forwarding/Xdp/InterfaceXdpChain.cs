@@ -87,7 +87,7 @@ internal sealed class InterfaceXdpChain
             {
                 if (chains is null)
                 {
-                    warn($"the XDP chain of {ifname} is not pinned, since {XdpPinRoot.Path} is not on a BPF filesystem: listeners that other processes run cannot share {ifname}'s XDP slot (mount one: mount -t bpf bpf /sys/fs/bpf)");
+                    warn($"the XDP chain of {ifname} is not pinned, since {XdpPinRoot.Path} is not on a BPF filesystem: listeners that other processes run cannot share {ifname}'s XDP slot (mount one at /sys/fs/bpf, which systemd does at boot, and create {XdpPinRoot.Default}: systemd-tmpfiles --create udp-fanout.conf)");
                     chain = TakeOver(key, ifname, mode, store) ?? Attach(key, ifname, mode, store, warn);
                 }
                 else
@@ -225,7 +225,8 @@ internal sealed class InterfaceXdpChain
             return;
         }
         Live.Remove(_key);
-        if (unpin && _pinned is not null && _owners!.Held().Count == 0)
+        // Only this chain's pins: after its interface went, the directory may hold a new interface's chain by now.
+        if (unpin && _pinned is not null && _owners!.Held().Count == 0 && XdpChainPins.LinkId(_pinned) == _link.Info().id)
         {
             XdpChainPins.Remove(_pinned);
         }

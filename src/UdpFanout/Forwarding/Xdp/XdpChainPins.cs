@@ -91,6 +91,17 @@ internal sealed class XdpChainPins : IDisposable
         }
     }
 
+    /// <summary>The id of the link pinned in <paramref name="directory"/>, or null when there is none.</summary>
+    public static uint? LinkId(string directory)
+    {
+        if (Get(directory, "link") is not { } fd)
+        {
+            return null;
+        }
+        using var link = new BpfLink(fd);
+        return link.Info().id;
+    }
+
     /// <summary>Unpins all of a chain; what a descriptor still holds lives on (an empty prog array clears).</summary>
     public static void Remove(string directory)
     {

@@ -18,7 +18,7 @@ internal static class XdpChainRelease
         var done = new List<string>();
         if (XdpPinRoot.Prepare() is not { } chains)
         {
-            return done;
+            return [$"{XdpPinRoot.Path} is not on a BPF filesystem: no XDP chain is pinned there"];
         }
         using var pinLock = XdpPinLock.Take(chains);
         foreach (var directory in Directory.GetDirectories(chains))
