@@ -24,10 +24,10 @@ internal sealed class BootedContainer : IDisposable
         Root = $"/var/tmp/uftsys{Environment.ProcessId % 10000:x}";
         Shell.Run($"rm -rf {Root} && cp -a {cache} {Root}");
         Shell.Run($"cp {deb} {Root}/tmp/udp-fanout.deb && chroot {Root} apt-get install -y -q /tmp/udp-fanout.deb");
-        // A host's systemd mounts a BPF filesystem at /sys/fs/bpf; the container's cannot (no CAP_SYS_ADMIN), so it
-        // gets one of its own from here, where the test also reads the pins.
+        // A host's systemd mounts a BPF filesystem at /sys/fs/bpf, mode 0700; the container's cannot (no
+        // CAP_SYS_ADMIN), so it gets one like it from here, where the test also reads the pins.
         BpfFs = $"/run/uftsys-bpf{Environment.ProcessId % 10000:x}";
-        Shell.Run($"mkdir -p {BpfFs} && (mountpoint -q {BpfFs} || mount -t bpf bpf {BpfFs})");
+        Shell.Run($"mkdir -p {BpfFs} && (mountpoint -q {BpfFs} || mount -t bpf -o mode=700 bpf {BpfFs})");
         var start = new ProcessStartInfo("systemd-nspawn",
             // nspawn's own seccomp filter refuses bpf(2) to a container without CAP_SYS_ADMIN; allowing the call alone
             // keeps the container otherwise as strict, so the unit's capabilities and sandboxing are what is tested.
