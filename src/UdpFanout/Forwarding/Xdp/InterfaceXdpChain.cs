@@ -1,4 +1,3 @@
-using Microsoft.Win32.SafeHandles;
 using UdpFanout.Bpf;
 using UdpFanout.Configuration;
 using UdpFanout.Systemd;
@@ -88,12 +87,12 @@ internal sealed class InterfaceXdpChain
                 if (chains is null)
                 {
                     warn($"the XDP chain of {ifname} is not pinned, since {XdpPinRoot.Path} is not on a BPF filesystem: listeners that other processes run cannot share {ifname}'s XDP slot (mount one at /sys/fs/bpf, which systemd does at boot, and create {XdpPinRoot.Default}: systemd-tmpfiles --create udp-fanout.conf)");
-                    chain = TakeOver(key, ifname, mode, store) ?? Attach(key, ifname, mode, store, warn);
+                    chain = Attached(key, ifname, mode, store, warn);
                 }
                 else
                 {
                     chain = OpenPinned(key, ifname, mode, store, XdpChainPins.DirectoryOf(chains, ifindex), warn)
-                        ?? Pin(TakeOver(key, ifname, mode, store) ?? Attach(key, ifname, mode, store, warn), XdpChainPins.DirectoryOf(chains, ifindex));
+                        ?? Pin(Attached(key, ifname, mode, store, warn), XdpChainPins.DirectoryOf(chains, ifindex));
                 }
                 Live[key] = chain;
             }
@@ -235,6 +234,13 @@ internal sealed class InterfaceXdpChain
         _chainHolder.Dispose();
     }
 
+    /// <summary>A chain of this process alone: its root on the link the store kept, or on a new one.</summary>
+    private static InterfaceXdpChain Attached((string, int Ifindex) key, string ifname, XdpAttachMode mode, FileDescriptorStore store, Action<string> warn)
+    {
+        var (link, native, root) = XdpChainRoot.TakeOver(key.Ifindex, ifname, mode, store) ?? XdpChainRoot.Attach(key.Ifindex, ifname, mode, store, warn);
+        return new InterfaceXdpChain(key, ifname, link, native, root.Map(XDP_CHAIN_MAP_CHAIN).Fd, root, null, null, store);
+    }
+
     /// <summary>
     /// The chain pinned in <paramref name="directory"/>, with this process's descriptors of it; null when there is
     /// none, or it is stale (its interface is gone, or a process was killed while it pinned), which is removed.
@@ -250,7 +256,7 @@ internal sealed class InterfaceXdpChain
         var link = pins.Link;
         try
         {
-            if (AttachedNative(link, key.Ifindex, ifname) is not { } native)
+            if (XdpChainRoot.AttachedNative(link, key.Ifindex, ifname) is not { } native)
             {
                 warn($"{directory} held the XDP chain of an interface that is gone: removed");
                 XdpChainPins.Remove(directory);
@@ -258,7 +264,7 @@ internal sealed class InterfaceXdpChain
                 pins.Dispose();
                 return null;
             }
-            if (!Allows(mode, native))
+            if (!XdpChainRoot.Allows(mode, native))
             {
                 throw ModeRefused(ifname, native);
             }
@@ -302,120 +308,5 @@ internal sealed class InterfaceXdpChain
             local._chainHolder.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// A fresh root on the link the store kept for <paramref name="ifname"/>, swapped in atomically, or null when
-    /// there is none (or another interface's, which the store closes). The fresh root's chain is empty until a
-    /// listener fills its slot: frames pass to the stack, to the listener's kept fallback socket, and never meet a
-    /// detached slot. A kept link in a mode <paramref name="mode"/> does not allow is detached and dropped, so that
-    /// the chain attaches anew in the mode the config now asks for.
-    /// </summary>
-    private static InterfaceXdpChain? TakeOver((string, int Ifindex) key, string ifname, XdpAttachMode mode, FileDescriptorStore store)
-    {
-        var name = StoreName(ifname);
-        bool? native = null;
-        var link = store.Take(name, fd => new BpfLink(fd), kept => (native = AttachedNative(kept, key.Ifindex, ifname)) is not null);
-        if (link is null)
-        {
-            return null;
-        }
-        var what = $"the XDP chain of {ifname}";
-        BpfObject? root = null;
-        try
-        {
-            if (!Allows(mode, native!.Value))
-            {
-                // Now, not when systemd gets to the removal and closes its copy: the slot takes one mode at a time.
-                link.Detach(what);
-                store.Drop(name, link);
-                return null;
-            }
-            root = LoadRoot();
-            link.Update(root.ProgramFd(XDP_CHAIN_PROGRAM), what);
-            return new InterfaceXdpChain(key, ifname, link, native.Value, root.Map(XDP_CHAIN_MAP_CHAIN).Fd, root, null, null, store);
-        }
-        catch
-        {
-            // Back to the store, attached with the chain its last process emptied: everything passes to the stack,
-            // and the store closes it once the config is applied without it (outside systemd, now).
-            store.Return(name, link);
-            root?.Dispose();
-            throw;
-        }
-    }
-
-    private static InterfaceXdpChain Attach((string, int) key, string ifname, XdpAttachMode mode, FileDescriptorStore store, Action<string> warn)
-    {
-        var root = LoadRoot();
-        var (link, native) = (default(BpfLink), false);
-        try
-        {
-            var programFd = root.ProgramFd(XDP_CHAIN_PROGRAM);
-            var what = $"the XDP chain to {ifname}";
-            if (mode != XdpAttachMode.Skb)
-            {
-                try
-                {
-                    (link, native) = (BpfLink.CreateXdp(programFd, key.Item2, XDP_FLAGS_DRV_MODE, what + " in native mode"), true);
-                }
-                catch (BpfException e) when (mode == XdpAttachMode.Auto && e.Errno != Interop.Libc.EBUSY)
-                {
-                    warn($"native XDP on {ifname} refused ({Interop.Libc.StrError(e.Errno)}); using generic (skb) mode, which is slower");
-                }
-            }
-            link ??= BpfLink.CreateXdp(programFd, key.Item2, XDP_FLAGS_SKB_MODE, what);
-            store.Keep(StoreName(ifname), link.Fd);
-            return new InterfaceXdpChain(key, ifname, link, native, root.Map(XDP_CHAIN_MAP_CHAIN).Fd, root, null, null, store);
-        }
-        catch (BpfException e) when (e.Errno == Interop.Libc.EBUSY)
-        {
-            root.Dispose();
-            throw new BpfException($"{ifname} already has an XDP program that no udp-fanout listener of this host shares (another tool, a udp-fanout whose chain is not pinned, or the last listener of {ifname} restarting): it is left alone; `ip link show {ifname}` names it ({e.Message})", e.Errno);
-        }
-        catch
-        {
-            link?.Dispose();
-            root.Dispose();
-            throw;
-        }
-    }
-
-    private static BpfObject LoadRoot()
-    {
-        var root = BpfObject.Open(BpfObjectLocator.Find(XDP_CHAIN_OBJECT));
-        try
-        {
-            root.Load();
-            return root;
-        }
-        catch
-        {
-            root.Dispose();
-            throw;
-        }
-    }
-
-    private static bool Allows(XdpAttachMode mode, bool native) => mode == XdpAttachMode.Auto || native == (mode == XdpAttachMode.Native);
-
-    /// <summary>
-    /// Whether <paramref name="link"/> is an XDP link on <paramref name="ifindex"/> of this network namespace in native
-    /// mode (true) or generic mode (false); null when it is not. The link's info names its program and interface but
-    /// not its mode, and the interface's XDP slot reports its program per mode: the link's program says which.
-    /// </summary>
-    private static unsafe bool? AttachedNative(BpfLink link, int ifindex, string ifname)
-    {
-        // For an XDP link, the union's first word is xdp.ifindex (0 once its interface is gone).
-        if (link.Info() is not { type: BPF_LINK_TYPE_XDP } info || info.tcx_ifindex != (uint)ifindex)
-        {
-            return null;
-        }
-        var slot = new bpf_xdp_query_opts { sz = (nuint)sizeof(bpf_xdp_query_opts) };
-        var result = bpf_xdp_query(ifindex, 0, &slot);
-        if (result < 0)
-        {
-            throw BpfException.For($"cannot ask which XDP program {ifname} runs", -result);
-        }
-        return info.prog_id == slot.drv_prog_id ? true : info.prog_id == slot.skb_prog_id ? false : null;
     }
 }
