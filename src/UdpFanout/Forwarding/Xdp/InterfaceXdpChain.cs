@@ -15,7 +15,8 @@ namespace UdpFanout.Forwarding.Xdp;
 /// refuses it with EBUSY.
 /// The chain is pinned in the BPF filesystem (<see cref="XdpChainPins"/>), where every process finds it, with who holds
 /// which slot; the <see cref="XdpPinLock"/> makes every process's joins and leaves one at a time. Where no BPF
-/// filesystem is mounted (`ip netns exec` mounts a /sys of its own) the chain is this process's alone, and it says so.
+/// filesystem is mounted (`ip netns exec` mounts a /sys of its own) the chain is this process's alone, and a slot
+/// that another process holds is refused with that reason.
 /// This process's descriptor of the link is also kept in the <see cref="FileDescriptorStore"/>: the pins hold the chain
 /// while any listener runs on the interface, and when the last one restarts under systemd, the store keeps the link
 /// attached with its chain emptied (a prog array clears when nothing holds it), so the interface's frames pass to the
@@ -86,8 +87,15 @@ internal sealed class InterfaceXdpChain
             {
                 if (chains is null)
                 {
-                    warn($"the XDP chain of {ifname} is not pinned, since {XdpPinRoot.Path} is not on a BPF filesystem: listeners that other processes run cannot share {ifname}'s XDP slot (mount one at /sys/fs/bpf, which systemd does at boot, and create {XdpPinRoot.Default}: systemd-tmpfiles --create udp-fanout.conf)");
-                    chain = Attached(key, ifname, mode, store, warn);
+                    // Said only where it matters: one process (the DaemonSet's) needs no pins to share the slot.
+                    try
+                    {
+                        chain = Attached(key, ifname, mode, store, warn);
+                    }
+                    catch (BpfException e) when (e.Errno == Interop.Libc.EBUSY)
+                    {
+                        throw new BpfException($"{e.Message}; this process pins no XDP chain, since {XdpPinRoot.Path} is not on a BPF filesystem, so it cannot share the slot with listeners of other processes (mount one at /sys/fs/bpf, as systemd does at boot, and create {XdpPinRoot.Default}: systemd-tmpfiles --create udp-fanout.conf)", e.Errno);
+                    }
                 }
                 else
                 {

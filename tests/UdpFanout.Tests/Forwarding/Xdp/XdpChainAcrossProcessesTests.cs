@@ -227,6 +227,25 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
     }
 
     [Fact]
+    public async Task Start_NoBpfFilesystem_TheSecondProcessGetsNoSlotAndIsToldWhy()
+    {
+        // `ip netns exec` mounts a /sys of its own, with no BPF filesystem at /sys/fs/bpf: each process's chain is its own.
+        var steer = Track(new DaemonProcess(_config.Path, _bed.Proxy, null, new Dictionary<string, string>(), "--listener", "steer"));
+        steer.WaitReady();
+        var kernel = Track(new DaemonProcess(_config.Path, _bed.Proxy, null, new Dictionary<string, string>(), "--listener", "kernel"));
+        kernel.WaitReady();
+
+        await kernel.WaitForOutputAsync("no XDP layer on");
+        Assert.Contains($"{_bed.ProxyIngress} already has an XDP program that no udp-fanout listener of this host shares", kernel.Output);
+        Assert.Contains("; this process pins no XDP chain, since /sys/fs/bpf/udp-fanout is not on a BPF filesystem, so it cannot share the slot with listeners of other processes", kernel.Output);
+        Assert.DoesNotContain("is not on a BPF filesystem", steer.Output);
+        await SendAsync(SteerPort, _receivers[0], 0, 1_000);
+        await SendAsync(KernelPort, _receivers[1], 0, 1_000);
+        await AssertExactlyAsync(_receivers[0], 1_000);
+        await AssertExactlyAsync(_receivers[1], 1_000);
+    }
+
+    [Fact]
     public void Release_PinDirectoryItsUserCannotWrite_SaysWhatToDoAndExitsOne()
     {
         Shell.Run($"mkdir -m 0700 {_pins}/root-only");
@@ -261,9 +280,14 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
 
     private DaemonProcess Start(string listener)
     {
-        var daemon = new DaemonProcess(_config.Path, _bed.Proxy, null, Environment(), "--listener", listener);
-        _daemons.Add(daemon);
+        var daemon = Track(new DaemonProcess(_config.Path, _bed.Proxy, null, Environment(), "--listener", listener));
         daemon.WaitReady();
+        return daemon;
+    }
+
+    private DaemonProcess Track(DaemonProcess daemon)
+    {
+        _daemons.Add(daemon);
         return daemon;
     }
 
