@@ -18,6 +18,7 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
     private const int SteerPort = 5514;
     private const int KernelPort = 5515;
     private const int OtherSteerPort = 5516;
+    private const int Slots = global::Interop.Fanout.FANOUT_XDP_CHAIN_SLOTS;
 
     private readonly NetnsTestbed _bed = NetnsTestbed.Create("kf", "10.186", downstreams: 2);
     private readonly string _pins = $"/run/kf-bpf-{Guid.NewGuid():N}";
@@ -190,22 +191,33 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
     {
         // The daemon refuses a second process on the listener's port before it gets here; the chain refuses too.
         var steer = Start("steer");
-        var previous = System.Environment.GetEnvironmentVariable(XdpPinRoot.Variable);
-        System.Environment.SetEnvironmentVariable(XdpPinRoot.Variable, _pins);
-        try
-        {
-            var refused = _bed.Proxy.Invoke(() => Assert.Throws<UdpFanout.Bpf.BpfException>(() => InterfaceXdpChain.Join(
-                (int)global::Interop.Libc.if_nametoindex(_bed.ProxyIngress), _bed.ProxyIngress, "steer", UdpFanout.Configuration.XdpAttachMode.Auto, FileDescriptorStores.None(), _ => { })));
 
-            Assert.Equal($"listener 'steer' already holds slot 0 of the XDP chain of {_bed.ProxyIngress}, for process {steer.Pid}, which still runs: one listener runs in one process at a time (stop the other one first)", refused.Message);
-        }
-        finally
-        {
-            System.Environment.SetEnvironmentVariable(XdpPinRoot.Variable, previous);
-        }
+        var refused = WithPins(() => Assert.Throws<UdpFanout.Bpf.BpfException>(() => Join("steer")));
+
+        Assert.Equal($"listener 'steer' already holds slot 0 of the XDP chain of {_bed.ProxyIngress}, for process {steer.Pid}, which still runs: one listener runs in one process at a time (stop the other one first)", refused.Message);
         Assert.Equal([("steer", steer.Pid)], Owners().Select(o => (o.Listener, o.Pid)));
         await SendAsync(SteerPort, _receivers[0], 0, 1_000);
         await AssertExactlyAsync(_receivers[0], 1_000);
+    }
+
+    [Fact]
+    public void Join_EverySlotTaken_IsRefusedWithWhatFreesOneAndTheLastLeaveRemovesEverything()
+    {
+        var slots = WithPins(() => Enumerable.Range(0, Slots).Select(i => Join($"l{i}")).ToList());
+        try
+        {
+            var refused = WithPins(() => Assert.Throws<UdpFanout.Bpf.BpfException>(() => Join("one-too-many")));
+
+            Assert.Equal($"{_bed.ProxyIngress} already has {Slots} listener XDP programs, the most one interface chains (`udp-fanout release` frees the slots of listeners whose process is gone)", refused.Message);
+            Assert.Equal(Slots, Owners().Count);
+        }
+        finally
+        {
+            WithPins(() => slots.ForEach(slot => slot.Dispose()));
+        }
+
+        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
     }
 
     [Fact]
@@ -275,6 +287,31 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
             elsewhere.Delete(recursive: true);
         }
     }
+
+    /// <summary>Runs <paramref name="work"/> in the proxy's namespace with this test's pins, as a daemon there would.</summary>
+    private T WithPins<T>(Func<T> work)
+    {
+        var previous = System.Environment.GetEnvironmentVariable(XdpPinRoot.Variable);
+        System.Environment.SetEnvironmentVariable(XdpPinRoot.Variable, _pins);
+        try
+        {
+            return _bed.Proxy.Invoke(work);
+        }
+        finally
+        {
+            System.Environment.SetEnvironmentVariable(XdpPinRoot.Variable, previous);
+        }
+    }
+
+    private void WithPins(Action work) => WithPins(() =>
+    {
+        work();
+        return 0;
+    });
+
+    /// <summary>A slot for <paramref name="listener"/> in this process, as a listener's start takes it; outside systemd.</summary>
+    private XdpChainSlot Join(string listener) => InterfaceXdpChain.Join(
+        (int)global::Interop.Libc.if_nametoindex(_bed.ProxyIngress), _bed.ProxyIngress, listener, UdpFanout.Configuration.XdpAttachMode.Auto, FileDescriptorStores.None(), _ => { });
 
     private Dictionary<string, string> Environment() => new() { [XdpPinRoot.Variable] = _pins };
 
