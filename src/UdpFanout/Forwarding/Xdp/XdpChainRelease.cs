@@ -16,9 +16,9 @@ internal static class XdpChainRelease
     public static List<string> Run()
     {
         var done = new List<string>();
-        if (XdpPinRoot.Prepare() is not { } chains)
+        if (XdpPinRoot.Existing() is not { } chains)
         {
-            return [$"{XdpPinRoot.Path} is not on a BPF filesystem: no XDP chain is pinned there"];
+            return [$"nothing is pinned in {XdpPinRoot.Chains}"];
         }
         using var pinLock = XdpPinLock.Take(chains);
         foreach (var directory in Directory.GetDirectories(chains))

@@ -39,9 +39,34 @@ internal static class XdpPinRoot
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
-            throw new BpfException($"cannot create {Chains}, where the interfaces' XDP chains are pinned for every udp-fanout process to share ({e.Message}): give the daemon's user that directory (the package's tmpfiles.d entry creates {Default} for the user udp-fanout; `systemd-tmpfiles --create udp-fanout.conf`), or set {Variable} to a writable directory on a BPF filesystem", Interop.Libc.EACCES);
+            throw Unusable("create", e);
         }
     }
+
+    /// <summary>
+    /// The chains' directory when it exists, for `release`, which creates nothing (run by root, it would leave a
+    /// directory that the daemon's user cannot write to); null when nothing was ever pinned there. A directory the
+    /// process cannot reach is an error with what to do.
+    /// </summary>
+    public static string? Existing()
+    {
+        try
+        {
+            File.GetAttributes(Chains);
+            return Chains;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw Unusable("open", e);
+        }
+    }
+
+    private static BpfException Unusable(string what, Exception e) =>
+        new($"cannot {what} {Chains}, where the interfaces' XDP chains are pinned for every udp-fanout process to share ({e.Message}): give the daemon's user that directory (the package's tmpfiles.d entry creates {Default} for the user udp-fanout; `systemd-tmpfiles --create udp-fanout.conf`), or set {Variable} to a writable directory on a BPF filesystem", Interop.Libc.EACCES);
 
     private static unsafe bool IsBpfFs(string path)
     {
