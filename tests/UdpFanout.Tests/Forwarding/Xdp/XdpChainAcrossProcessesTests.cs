@@ -18,6 +18,7 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
     private const int SteerPort = 5514;
     private const int KernelPort = 5515;
     private const int OtherSteerPort = 5516;
+    private const int OtherKernelPort = 5517;
     private const int Slots = global::Interop.Fanout.FANOUT_XDP_CHAIN_SLOTS;
 
     private readonly NetnsTestbed _bed = NetnsTestbed.Create("kf", "10.186", downstreams: 2);
@@ -55,6 +56,13 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
                 interface: {_bed.ProxyIngress}
                 downstream:
                   - {"{"} name: s1, address: "{_bed.DownstreamAddress(1)}:6000" {"}"}
+              - name: kernel2
+                bind: "{_bed.ProxyAddress}:{OtherKernelPort}"
+                mode: tc_ebpf
+                interface: {_bed.ProxyIngress}
+                xdp: on
+                downstream:
+                  - {"{"} name: s0, address: "{_bed.DownstreamAddress(0)}:6000" {"}"}
             metrics: {"{"} enabled: false {"}"}
             """);
     }
@@ -101,6 +109,29 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
         await AssertExactlyAsync(_receivers[1], 4_000);
 
         Stop(kernel);
+
+        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+    }
+
+    [Fact]
+    public async Task TwoProcesses_TwoTcXdpLayersOnOneInterface_BothInTheChainEachForwardsItsOwnOnce()
+    {
+        var kernel = Start("kernel");
+        var other = Start("kernel2");
+
+        Assert.Equal(["kernel", "kernel2"], Owners().Select(o => o.Listener).Order());
+        Assert.All(Owners(), o => Assert.NotNull(ProgramIn(o.Slot)));
+        Assert.All([kernel, other], d => Assert.Contains("with an XDP layer in native mode", d.Output));
+        await SendAsync(OtherKernelPort, _receivers[0], 0, 2_000);
+        await SendAsync(KernelPort, _receivers[1], 0, 2_000);
+        await AssertExactlyAsync(_receivers[0], 2_000);
+        await AssertExactlyAsync(_receivers[1], 2_000);
+
+        Stop(kernel);
+        await SendAsync(OtherKernelPort, _receivers[0], 2_000, 1_000);
+        await AssertExactlyAsync(_receivers[0], 3_000);
+        Stop(other);
 
         Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
