@@ -218,6 +218,21 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
     }
 
     [Fact]
+    public async Task Start_AnotherProcessDemandsTheOtherXdpMode_IsRefusedAndTheChainRunsOn()
+    {
+        var kernel = Start("kernel");
+        using var generic = new TempConfig(File.ReadAllText(_config.Path).Replace("    mode: af_xdp\n", "    mode: af_xdp\n    xdp_mode: skb\n"));
+
+        var steer = Track(new DaemonProcess(generic.Path, _bed.Proxy, null, Environment(), "--listener", "steer"));
+        Assert.True(steer.WaitForExit(TimeSpan.FromSeconds(20)), "the af_xdp listener to give up");
+
+        Assert.Contains($"listener 'steer': {_bed.ProxyIngress} already runs other listeners' XDP programs in native mode, and an interface has one mode (set xdp_mode: auto or native)", steer.Output);
+        Assert.Equal([("kernel", kernel.Pid)], Owners().Select(o => (o.Listener, o.Pid)));
+        await SendAsync(KernelPort, _receivers[1], 0, 1_000);
+        await AssertExactlyAsync(_receivers[1], 1_000);
+    }
+
+    [Fact]
     public async Task Join_TheSameListenerWhileItsProcessRuns_IsRefusedAndTheFirstForwardsOn()
     {
         // The daemon refuses a second process on the listener's port before it gets here; the chain refuses too.
