@@ -61,7 +61,6 @@ internal static partial class Interop
         public const int ENOENT = 2;
         public const int ESRCH = 3;
         public const int EACCES = 13;
-        public const int EROFS = 30;
         public const int EBUSY = 16;
         public const int EEXIST = 17;
         public const int EINVAL = 22;
