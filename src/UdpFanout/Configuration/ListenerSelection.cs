@@ -23,8 +23,4 @@ internal sealed class ListenerSelection(string? only)
         }
         return match;
     }
-
-    /// <summary>The listeners of <paramref name="config"/> that other processes run (other systemd instances): none when this one runs them all.</summary>
-    public IEnumerable<ListenerConfig> RunElsewhere(FanoutConfig config) =>
-        Only is null ? [] : config.Listeners.Where(l => l.Name != Only);
 }

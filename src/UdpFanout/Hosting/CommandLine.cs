@@ -1,6 +1,7 @@
 using System.Reflection;
 using Microsoft.Extensions.Hosting;
 using UdpFanout.Configuration;
+using UdpFanout.Forwarding.Xdp;
 using Microsoft.Extensions.Logging;
 using UdpFanout.Model;
 using UdpFanout.Logging;
@@ -10,7 +11,7 @@ namespace UdpFanout.Hosting;
 
 /// <summary>
 /// <c>udp-fanout [run] --config FILE [--listener NAME]</c>, <c>udp-fanout check --config FILE</c>,
-/// <c>udp-fanout demo</c>, <c>udp-fanout --version</c>.
+/// <c>udp-fanout release</c>, <c>udp-fanout demo</c>, <c>udp-fanout --version</c>.
 /// </summary>
 internal static class CommandLine
 {
@@ -20,6 +21,7 @@ internal static class CommandLine
         usage: udp-fanout [run] [--config FILE] [--listener NAME]   run the listeners (all, or the named one)
                udp-fanout check [--config FILE]                     validate a config file
                udp-fanout tune [--config FILE] --interface IFACE    apply the interface's tuning: entry (MTU, channels)
+               udp-fanout release                                   take the XDP programs of stopped listeners out of the interfaces
                udp-fanout demo [--datagrams N]                      forward to local receivers and show the counts
                udp-fanout --version
         FILE defaults to /etc/udp-fanout/config.yaml.
@@ -48,6 +50,8 @@ internal static class CommandLine
                 return await Demo.RunAsync(options.Datagrams);
             case "tune":
                 return Tune(options.ConfigPath, options.Interface);
+            case "release":
+                return Release();
             default:
                 return await RunDaemonAsync(options.ConfigPath, options.Listener);
         }
@@ -100,6 +104,26 @@ internal static class CommandLine
             }
             using var loggers = LoggerFactory.Create(logging => logging.AddFanoutLogging());
             new InterfaceTuner(loggers.CreateLogger("UdpFanout.Tuning")).Apply(tuning);
+            return 0;
+        }
+        catch (UserFixableException e)
+        {
+            return Report(e);
+        }
+    }
+
+    /// <summary>
+    /// What the unit runs after every stop (ExecStopPost=), a crash included: the programs that listeners whose process
+    /// is gone left in the interfaces' pinned XDP chains come out, and chains nobody holds are removed.
+    /// </summary>
+    private static int Release()
+    {
+        try
+        {
+            foreach (var line in XdpChainRelease.Run())
+            {
+                Console.WriteLine(line);
+            }
             return 0;
         }
         catch (UserFixableException e)

@@ -19,7 +19,7 @@ internal sealed record CommandOptions
             string? Value() => i + 1 < args.Count ? args[++i] : null;
             options = arg switch
             {
-                "run" or "check" or "demo" or "tune" when i == 0 => options with { Command = arg },
+                "run" or "check" or "demo" or "tune" or "release" when i == 0 => options with { Command = arg },
                 "--version" or "version" => options with { Command = "version" },
                 "-h" or "--help" or "help" => options with { Command = "help" },
                 "--config" or "-c" => Value() is { } path ? options with { ConfigPath = path } : options with { Error = $"{arg} needs a file" },

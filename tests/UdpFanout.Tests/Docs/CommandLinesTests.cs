@@ -40,7 +40,7 @@ public sealed partial class CommandLinesTests
     {
         var shown = CommandLines().Select(row => CommandOptions.Parse(Arguments((string)row[1])).Command).ToHashSet();
 
-        Assert.Superset(new HashSet<string> { "run", "check", "tune", "demo" }, shown);
+        Assert.Superset(new HashSet<string> { "run", "check", "tune", "release", "demo" }, shown);
     }
 
     [Theory]

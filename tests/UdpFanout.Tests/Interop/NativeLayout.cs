@@ -51,6 +51,7 @@ internal static class NativeLayout
         ("ethtool_channels", ["cmd", "max_rx", "max_tx", "max_other", "max_combined", "rx_count", "tx_count", "other_count", "combined_count"]),
         ("ethtool_drvinfo", ["cmd", "driver", "version", "fw_version", "bus_info", "erom_version", "reserved2", "n_priv_flags", "n_stats", "testinfo_len", "eedump_len", "regdump_len"]),
         ("rlimit", ["rlim_cur", "rlim_max"]),
+        ("statfs", ["f_type", "f_bsize", "f_blocks", "f_bfree", "f_bavail", "f_files", "f_ffree", "f_fsid", "f_namelen", "f_frsize", "f_flags", "f_spare"]),
         ("pollfd", ["fd", "events", "revents"]),
         ("ifreq", ["ifr_name", "ifr_mtu", "ifr_data", "ifr_hwaddr"]),
         ("nlmsghdr", ["nlmsg_len", "nlmsg_type", "nlmsg_flags", "nlmsg_seq", "nlmsg_pid"]),
@@ -82,6 +83,7 @@ internal static class NativeLayout
                 #include <net/if.h>
                 #include <poll.h>
                 #include <sys/resource.h>
+                #include <sys/vfs.h>
                 #include <linux/if_xdp.h>
                 #include <linux/errqueue.h>
                 #include <linux/filter.h>

@@ -84,6 +84,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<ethtool_channels>("ethtool_channels");
         AssertLayout<ethtool_drvinfo>("ethtool_drvinfo");
         AssertLayout<rlimit>("rlimit");
+        AssertLayout<statfs>("statfs");
         AssertLayout<pollfd>("pollfd");
         Assert.Equal(NativeLayout.Of("ifreq"), sizeof(ifreq));
         Assert.Equal(NativeLayout.Of("ifreq.ifr_mtu"), Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_mtu)));

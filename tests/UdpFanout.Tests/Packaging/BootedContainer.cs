@@ -24,11 +24,15 @@ internal sealed class BootedContainer : IDisposable
         Root = $"/var/tmp/uftsys{Environment.ProcessId % 10000:x}";
         Shell.Run($"rm -rf {Root} && cp -a {cache} {Root}");
         Shell.Run($"cp {deb} {Root}/tmp/udp-fanout.deb && chroot {Root} apt-get install -y -q /tmp/udp-fanout.deb");
+        // A host's systemd mounts a BPF filesystem at /sys/fs/bpf, mode 0700; the container's cannot (no
+        // CAP_SYS_ADMIN), so it gets one like it from here, where the test also reads the pins.
+        BpfFs = $"/run/uftsys-bpf{Environment.ProcessId % 10000:x}";
+        Shell.Run($"mkdir -p {BpfFs} && (mountpoint -q {BpfFs} || mount -t bpf -o mode=700 bpf {BpfFs})");
         var start = new ProcessStartInfo("systemd-nspawn",
             // nspawn's own seccomp filter refuses bpf(2) to a container without CAP_SYS_ADMIN; allowing the call alone
             // keeps the container otherwise as strict, so the unit's capabilities and sandboxing are what is tested.
             ["-D", Root, "-b", "--register=no", "--keep-unit", "--console=passive", "-q", "--system-call-filter=bpf", $"--capability={string.Join(',', Capabilities)}",
-             $"--network-namespace-path=/run/netns/{network.Name}"])
+             $"--network-namespace-path=/run/netns/{network.Name}", $"--bind={BpfFs}:/sys/fs/bpf"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -42,6 +46,9 @@ internal sealed class BootedContainer : IDisposable
 
     /// <summary>The container's root directory, as seen from the host.</summary>
     public string Root { get; }
+
+    /// <summary>The container's /sys/fs/bpf, as seen from the host.</summary>
+    public string BpfFs { get; }
 
     /// <summary>The host pid of the container's systemd.</summary>
     public int Pid { get; }
@@ -64,6 +71,8 @@ internal sealed class BootedContainer : IDisposable
             _nspawn.WaitForExit();
         }
         Shell.TryRun($"rm -rf {Root}");
+        Shell.TryRun($"umount {BpfFs}");
+        Shell.TryRun($"rmdir {BpfFs}");
     }
 
     /// <summary>Until systemd answers on its bus and has finished starting units (running, or degraded).</summary>

@@ -35,7 +35,7 @@ public sealed partial class ManPageTests(PackagesFixture packages) : IDisposable
         var subcommands = UsageSubcommand().Matches(usage).Select(m => m.Groups[1].Value).Distinct().ToArray();
         var options = UsageOption().Matches(usage).Select(m => m.Value).Distinct().ToArray();
 
-        Assert.Equal(["check", "demo", "run", "tune"], subcommands.Order());
+        Assert.Equal(["check", "demo", "release", "run", "tune"], subcommands.Order());
         Assert.Contains("--version", options);
         Assert.All(subcommands, c => Assert.Matches($@"(?m)^\s+{c}\b", text));
         Assert.All(options, o => Assert.Contains(o, text));

@@ -97,13 +97,18 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
             {
                 container.Exec("systemctl stop udp-fanout@demo udp-fanout@pods");
                 // Removal stops running instances: what they attached and stored must go with them.
-                // tc_ebpf first, on purpose: one unit per listener, and the af_xdp unit of the same interface must
-                // start however the two are ordered, the tc_ebpf one leaving it the interface's XDP slot.
+                // Two units on one interface's XDP slot: the tc_ebpf listener's XDP layer (forced on the veth) first,
+                // then the af_xdp listener, each in the chain pinned in the BPF filesystem.
+                File.WriteAllText(config, Config(bed, demoDownstreams: [1, 2]).Replace("    mode: tc_ebpf\n", "    mode: tc_ebpf\n    xdp: on\n"));
                 container.Exec("systemctl start udp-fanout@plain udp-fanout@kernel");
                 container.Exec("systemctl start udp-fanout@xdp");
-                Assert.Contains("its XDP slot is left to af_xdp listener 'xdp', which another process runs",
-                    container.Exec("journalctl -q -u udp-fanout@kernel --no-pager"));
+                Assert.Contains("with an XDP layer in native mode", container.Exec("journalctl -q -u udp-fanout@kernel --no-pager"));
+                Assert.Equal(["kernel", "xdp"], PinnedOwners(container).Order());
                 Assert.Equal("", container.Exec("journalctl -q -u udp-fanout@kernel -u udp-fanout@xdp -p err --no-pager", allowFailure: true).Trim());
+                await SendAsync(client, bed, "kernel", 100, 2_000_000);
+                await SendAsync(client, bed, "xdp", 100, 2_000_000);
+                await Eventually.TrueAsync(() => Enumerable.Range(0, 3).Sum(i => receivers[("kernel", i)].Sequences.Count(s => s >= 2_000_000)) == 100
+                    && Enumerable.Range(0, 3).Sum(i => receivers[("xdp", i)].Sequences.Count(s => s >= 2_000_000)) == 100, "both units to forward on the shared slot");
                 var programs = Listeners.Take(3).ToDictionary(l => l.Mode, l => AttachedPrograms(bed, l.Mode));
                 Assert.True(programs["tc_ebpf"].Length > 0 && programs["af_xdp"].Length > 0, "tc_ebpf and af_xdp attach their programs before the purge");
                 container.Exec("apt-get purge -y -q udp-fanout");
@@ -111,6 +116,7 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
                 {
                     await AssertNothingLeftAsync(bed, name, mode, programs[mode], "purge");
                 }
+                Assert.False(Directory.Exists(Path.Combine(container.BpfFs, "udp-fanout")), "purge removes the pins' directory, empty once every unit stopped");
                 Assert.NotEqual(0, container.TryExec("getent passwd udp-fanout").Code);
                 Assert.False(Directory.Exists(Path.Combine(container.Root, "etc/udp-fanout")), "purge removes /etc/udp-fanout");
                 Assert.False(File.Exists(Path.Combine(container.Root, "etc/systemd/system/multi-user.target.wants/udp-fanout.target")), "purge disables udp-fanout.target");
@@ -430,6 +436,16 @@ public sealed partial class SystemdContainerTests(PackagesFixture packages, ITes
         // The kernel frees a program once its last reference goes, after an RCU grace period.
         await Eventually.TrueAsync(() => !programs.Any(BpfPrograms.Exists), $"{mode}'s programs {string.Join(", ", programs)} to be unloaded after {after}");
     }
+
+    /// <summary>The listeners that hold a slot of an XDP chain the units pinned, in the container's BPF filesystem.</summary>
+    private static List<string> PinnedOwners(BootedContainer container) =>
+        [.. Directory.GetDirectories(Path.Combine(container.BpfFs, "udp-fanout", "xdp")).SelectMany(directory =>
+        {
+            using var pins = UdpFanout.Forwarding.Xdp.XdpChainPins.Open(directory);
+            Assert.NotNull(pins);
+            using var link = pins.Link;
+            return pins.Owners.Held().Select(o => o.Listener).ToList();
+        })];
 
     /// <summary>The ids of the programs of <paramref name="mode"/> attached to the proxy's ingress now (none in userspace).</summary>
     private static uint[] AttachedPrograms(NetnsTestbed bed, string mode) => mode switch

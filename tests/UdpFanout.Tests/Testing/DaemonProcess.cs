@@ -31,6 +31,12 @@ internal sealed partial class DaemonProcess : IDisposable
     /// stores, as systemd's store would get them); then <see cref="WaitReady"/> is not for this daemon.
     /// </summary>
     public DaemonProcess(string configPath, NetworkNamespace? networkNamespace, NotifySocket? systemd, params string[] extraArgs)
+        : this(configPath, networkNamespace, systemd, new Dictionary<string, string>(), extraArgs)
+    {
+    }
+
+    /// <summary>With <paramref name="environment"/> added to the daemon's environment.</summary>
+    public DaemonProcess(string configPath, NetworkNamespace? networkNamespace, NotifySocket? systemd, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
     {
         _notify = systemd ?? new NotifySocket();
         _ownsNotify = systemd is null;
@@ -46,6 +52,10 @@ internal sealed partial class DaemonProcess : IDisposable
             start.ArgumentList.Add(arg);
         }
         start.Environment["NOTIFY_SOCKET"] = _notify.Path;
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
         _process = Process.Start(start)!;
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);

@@ -86,7 +86,7 @@ internal sealed partial class AfXdpForwarder : IListenerForwarder
         try
         {
             // The interface's XDP slot is shared with its other listeners: this program gets a place in its chain.
-            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.XdpMode, _store, warning => LogWarning(_logger, _config.Name, warning));
+            _attachment = InterfaceXdpChain.Join(ifindex, iface, _config.Name, _config.XdpMode, _store, warning => LogWarning(_logger, _config.Name, warning));
             // The program redirects by the receiving queue's index, so the XSKMAP needs a slot for every queue
             // the interface has, however many that is.
             _object = ListenerObject.Load(XDP_OBJECT, _config.Bind, obj =>

@@ -64,7 +64,6 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private readonly UserspaceForwarder _fallback;
     private readonly FileDescriptorStore _store;
     private readonly bool _tcxLinks;
-    private readonly string? _xdpSlotOwner;
     private TcProgram? _program;
     private IDisposable? _attachment;
     private TcXdpLayer? _xdp;
@@ -77,11 +76,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// Attach through a tcx link where the kernel has them (6.6); false attaches a classic tc filter, as on older
     /// kernels, which lets tests cover that path on this one.
     /// </param>
-    /// <param name="xdpSlotOwner">An af_xdp listener of another process on the same interface, which the XDP layer leaves the interface's XDP slot to.</param>
-    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store, bool tcxLinks = true, string? xdpSlotOwner = null)
+    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store, bool tcxLinks = true)
     {
         _config = config;
-        _xdpSlotOwner = xdpSlotOwner;
         _logger = loggers.CreateLogger<TcEbpfForwarder>();
         _store = store;
         _tcxLinks = tcxLinks;
@@ -112,7 +109,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             await _fallback.StartAsync(initial, cancellationToken);
             _attachment = Attach(ifindex, iface);
             // After the tc program, which takes whatever the layer passes from its first frame on.
-            _xdp = TcXdpLayer.Start(_config, ifindex, iface, _program, _store, _logger, _xdpSlotOwner);
+            _xdp = TcXdpLayer.Start(_config, ifindex, iface, _program, _store, _logger);
         }
         catch (UserFixableException e) when (e is BpfException or Interop.Netlink.NetlinkException)
         {

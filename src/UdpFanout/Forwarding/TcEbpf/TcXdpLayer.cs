@@ -53,20 +53,14 @@ internal sealed partial class TcXdpLayer : IDisposable
 
     /// <summary>
     /// Starts the layer in front of <paramref name="tc"/>, or returns null, having said why once in the log, when the
-    /// interface cannot run it natively, its XDP slot belongs to someone else, or (<c>xdp: auto</c>) it is a veth: the
+    /// interface cannot run it natively, its XDP slot belongs to another tool, or (<c>xdp: auto</c>) it is a veth: the
     /// tc program then forwards alone. The log line is a warning under <c>xdp: on</c>, which asked for the layer.
-    /// The interface's XDP link is taken from <paramref name="store"/> when it kept one across a restart.
+    /// The layer shares the interface's XDP chain with the interface's other listeners, of any process.
     /// </summary>
-    /// <param name="slotOwner">An af_xdp listener that another process runs on this interface: the slot is left to it.</param>
-    public static TcXdpLayer? Start(ListenerConfig config, int ifindex, string iface, TcProgram tc, FileDescriptorStore store, ILogger logger, string? slotOwner = null)
+    public static TcXdpLayer? Start(ListenerConfig config, int ifindex, string iface, TcProgram tc, FileDescriptorStore store, ILogger logger)
     {
         if (config.Xdp == XdpLayer.Off)
         {
-            return null;
-        }
-        if (slotOwner is not null)
-        {
-            LogNoLayer(logger, config, iface, $"its XDP slot is left to af_xdp listener '{slotOwner}', which another process runs (an interface has one XDP slot, shared only by the listeners of one process)");
             return null;
         }
         var veth = IsVeth(iface);
@@ -78,7 +72,7 @@ internal sealed partial class TcXdpLayer : IDisposable
         XdpChainSlot slot;
         try
         {
-            slot = InterfaceXdpChain.Join(ifindex, iface, XdpAttachMode.Native, store, _ => { });
+            slot = InterfaceXdpChain.Join(ifindex, iface, config.Name, XdpAttachMode.Native, store, warning => LogChainWarning(logger, config.Name, warning));
         }
         catch (BpfException e)
         {
@@ -235,6 +229,9 @@ internal sealed partial class TcXdpLayer : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following which interfaces take XDP frames failed, the XDP layer keeps its last list and reads it afresh until that works: {Reason}")]
     private static partial void LogFollowFailed(ILogger logger, string listener, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: {Warning}")]
+    private static partial void LogChainWarning(ILogger logger, string listener, string warning);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: following which interfaces take XDP frames again")]
     private static partial void LogFollowing(ILogger logger, string listener);

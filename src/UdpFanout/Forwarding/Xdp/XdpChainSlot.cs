@@ -8,12 +8,14 @@ namespace UdpFanout.Forwarding.Xdp;
 internal sealed class XdpChainSlot : IDisposable
 {
     private readonly InterfaceXdpChain _chain;
+    private readonly Action<string> _warn;
     private int _left;
 
-    public XdpChainSlot(InterfaceXdpChain chain, uint slot)
+    public XdpChainSlot(InterfaceXdpChain chain, uint slot, Action<string> warn)
     {
         _chain = chain;
         Slot = slot;
+        _warn = warn;
     }
 
     public uint Slot { get; }
@@ -32,7 +34,7 @@ internal sealed class XdpChainSlot : IDisposable
     {
         if (Interlocked.Exchange(ref _left, 1) == 0)
         {
-            _chain.Leave(Slot);
+            _chain.Leave(Slot, _warn);
         }
     }
 }

@@ -59,6 +59,8 @@ internal static partial class Interop
         public const int EAGAIN = 11;
         public const int EPERM = 1;
         public const int ENOENT = 2;
+        public const int ESRCH = 3;
+        public const int EACCES = 13;
         public const int EBUSY = 16;
         public const int EEXIST = 17;
         public const int EINVAL = 22;
