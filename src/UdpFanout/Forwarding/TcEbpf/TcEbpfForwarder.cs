@@ -68,6 +68,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private TcProgram? _program;
     private IDisposable? _attachment;
     private TcXdpLayer? _xdp;
+    private RouteCacheEpochs? _routes;
     private bool _overLimit;
     // Taken by ReadStats and by the part of DisposeAsync that closes the maps, so a scrape never reads a closed map.
     private readonly Lock _maps = new();
@@ -96,6 +97,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// <summary>The XDP layer while it runs (null without one); for tests.</summary>
     public TcXdpLayer? XdpLayer => _xdp;
 
+    /// <summary>What keeps the programs' route cache current while the listener runs; for tests.</summary>
+    public RouteCacheEpochs? RouteCache => _routes;
+
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
         var (iface, ifindex) = ListenerInterface.Resolve(_config);
@@ -108,6 +112,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             _program = TcProgram.Load(_config.Bind, _config.Balance, _config.HashKey);
             initial = Fit(initial);
             _program.Publish(initial);
+            // Before any datagram meets the program: until its first read the cache is off (epochs 0).
+            _routes = new RouteCacheEpochs(_program, _config.Name, _logger);
+            _routes.Start();
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
             _attachment = Attach(ifindex, iface);
@@ -270,6 +277,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             _final ??= _fallback.ReadStats();
             StopPath.Step(_logger, _config.Name, "closing the XDP layer", () => _xdp?.Dispose());
             _xdp = null;
+            // Before the program: it writes the program's epochs.
+            StopPath.Step(_logger, _config.Name, "stopping the route cache's follower", () => _routes?.Dispose());
+            _routes = null;
             StopPath.Step(_logger, _config.Name, "closing the tc program", () => _program?.Dispose());
             _program = null;
         }

@@ -104,6 +104,12 @@ internal sealed class TcProgram : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sets the route cache's epoch for <paramref name="family"/> (FANOUT_FAMILY_*): a cached route of another epoch
+    /// is looked up again; 0 has every datagram of the family looked up (<see cref="RouteCacheEpochs"/> says when).
+    /// </summary>
+    public void SetRouteEpoch(uint family, ulong epoch) => _object.Map(TC_MAP_ROUTE_EPOCHS).Update(family, epoch);
+
     /// <summary>The program's per-verdict counters, summed over CPUs.</summary>
     public (long Packets, long Bytes) Read(fanout_tc_stat stat) => Sum(_stats.LookupPerCpu<fanout_counter>((uint)stat));
 
