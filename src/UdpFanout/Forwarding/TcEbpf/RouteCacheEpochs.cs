@@ -8,7 +8,7 @@ namespace UdpFanout.Forwarding.TcEbpf;
 /// Keeps the tc program's route cache (bpf/include/fanout_route_cache.h) true to what bpf_fib_lookup would answer.
 /// It moves a family's epoch on whenever the kernel reports a change a cached route may depend on (routes and policy
 /// rules of either family, links, per-device settings such as forwarding, neighbours), once per burst of
-/// notifications, and every <see cref="MaximumAge"/> for what the kernel does not report (a path MTU learnt from
+/// notifications, and every <see cref="DefaultMaximumAge"/> for what the kernel does not report (a path MTU learnt from
 /// ICMP). It sets a family's epoch to 0, which has every datagram looked up, while a route may depend on more than
 /// its destination: a policy rule other than the defaults, or a multipath, TOS (IPv4), source (IPv6) or nexthop
 /// object route in the tables the default rules look up; and while following fails, until a fresh read.
@@ -16,7 +16,13 @@ namespace UdpFanout.Forwarding.TcEbpf;
 internal sealed partial class RouteCacheEpochs : IDisposable
 {
     /// <summary>The longest a cached route is used without the epoch moving on.</summary>
-    public static readonly TimeSpan MaximumAge = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan DefaultMaximumAge = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How often at most the routes of a family are read again while one of them is what keeps it uncached: a dump of
+    /// a large table is costly, and staying uncached a while longer is safe.
+    /// </summary>
+    private const long RouteReadIntervalMs = 1000;
 
     private static readonly (uint Family, ushort AddressFamily, string Name)[] Families =
     [
@@ -25,6 +31,7 @@ internal sealed partial class RouteCacheEpochs : IDisposable
     ];
 
     private readonly TcProgram _program;
+    private readonly long _maximumAgeMs;
     private readonly string _listener;
     private readonly ILogger _logger;
     private readonly NetlinkSocket _requests;
@@ -34,7 +41,7 @@ internal sealed partial class RouteCacheEpochs : IDisposable
     private readonly string?[] _ruleReason = new string?[FANOUT_FAMILY_COUNT];
     private readonly string?[] _routeReason = new string?[FANOUT_FAMILY_COUNT];
     // Read again at the next catch-up: rules after any rule change; routes after a route change while they are the
-    // reason, at most once per MaximumAge, since a dump of a large table is costly and staying uncached is safe.
+    // reason, at most once per RouteReadIntervalMs.
     private readonly bool[] _rulesStale = new bool[FANOUT_FAMILY_COUNT];
     private readonly bool[] _routesStale = new bool[FANOUT_FAMILY_COUNT];
     private readonly long[] _routesReadAt = new long[FANOUT_FAMILY_COUNT];
@@ -44,9 +51,11 @@ internal sealed partial class RouteCacheEpochs : IDisposable
     private ulong _lastEpoch;
 
     /// <summary>Opens its netlink sockets in the caller's network namespace (the listener's) and subscribes at once.</summary>
-    public RouteCacheEpochs(TcProgram program, string listener, ILogger logger)
+    /// <param name="maximumAge">How often the epochs move on without a change (<see cref="DefaultMaximumAge"/>); tests make it long.</param>
+    public RouteCacheEpochs(TcProgram program, string listener, ILogger logger, TimeSpan? maximumAge = null)
     {
         _program = program;
+        _maximumAgeMs = (long)(maximumAge ?? DefaultMaximumAge).TotalMilliseconds;
         _listener = listener;
         _logger = logger;
         _requests = NetlinkSocket.Open(NETLINK_ROUTE);
@@ -103,7 +112,7 @@ internal sealed partial class RouteCacheEpochs : IDisposable
         _notifications.Dispose();
     }
 
-    /// <summary>Takes in a burst of notifications; true when the epochs must move on (a change, or their age).</summary>
+    /// <summary>Takes in a burst of notifications; true when the epochs must move on (a change, their age) or routes be read again.</summary>
     private bool WaitForChange(int milliseconds)
     {
         if (_notifications.ReceiveNotifications(milliseconds, OnNotification))
@@ -112,8 +121,11 @@ internal sealed partial class RouteCacheEpochs : IDisposable
             {
             }
         }
-        return _changed || Environment.TickCount64 - _movedAt >= (long)MaximumAge.TotalMilliseconds;
+        var now = Environment.TickCount64;
+        return _changed || now - _movedAt >= _maximumAgeMs || Families.Any(f => RouteReadDue(f.Family, now));
     }
+
+    private bool RouteReadDue(uint family, long now) => _routesStale[family] && now - _routesReadAt[family] >= RouteReadIntervalMs;
 
     private void OnNotification(ushort type, ReadOnlySpan<byte> body)
     {
@@ -146,7 +158,7 @@ internal sealed partial class RouteCacheEpochs : IDisposable
                 _rulesStale[family] = false;
                 _ruleReason[family] = ReadRules(addressFamily);
             }
-            if (afresh || (_routesStale[family] && now - _routesReadAt[family] >= (long)MaximumAge.TotalMilliseconds))
+            if (afresh || RouteReadDue(family, now))
             {
                 _routesStale[family] = false;
                 _routesReadAt[family] = now;

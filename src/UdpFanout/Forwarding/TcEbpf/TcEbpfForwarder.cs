@@ -65,6 +65,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private readonly FileDescriptorStore _store;
     private readonly bool _tcxLinks;
     private readonly string? _xdpSlotOwner;
+    private readonly TimeSpan? _routeCacheAge;
     private TcProgram? _program;
     private IDisposable? _attachment;
     private TcXdpLayer? _xdp;
@@ -79,8 +80,10 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// kernels, which lets tests cover that path on this one.
     /// </param>
     /// <param name="xdpSlotOwner">An af_xdp listener of another process on the same interface, which the XDP layer leaves the interface's XDP slot to.</param>
-    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store, bool tcxLinks = true, string? xdpSlotOwner = null)
+    /// <param name="routeCacheAge">How often the route cache is renewed without a change (<see cref="RouteCacheEpochs.DefaultMaximumAge"/>); tests make it long.</param>
+    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store, bool tcxLinks = true, string? xdpSlotOwner = null, TimeSpan? routeCacheAge = null)
     {
+        _routeCacheAge = routeCacheAge;
         _config = config;
         _xdpSlotOwner = xdpSlotOwner;
         _logger = loggers.CreateLogger<TcEbpfForwarder>();
@@ -96,6 +99,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
 
     /// <summary>The XDP layer while it runs (null without one); for tests.</summary>
     public TcXdpLayer? XdpLayer => _xdp;
+
+    /// <summary>The tc program while it is loaded; for tests.</summary>
+    public TcProgram? Program => _program;
 
     /// <summary>What keeps the programs' route cache current while the listener runs; for tests.</summary>
     public RouteCacheEpochs? RouteCache => _routes;
@@ -113,7 +119,7 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             initial = Fit(initial);
             _program.Publish(initial);
             // Before any datagram meets the program: until its first read the cache is off (epochs 0).
-            _routes = new RouteCacheEpochs(_program, _config.Name, _logger);
+            _routes = new RouteCacheEpochs(_program, _config.Name, _logger, _routeCacheAge);
             _routes.Start();
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
