@@ -153,20 +153,28 @@ public sealed class RouteCacheEpochsTests : IDisposable
     }
 
     [Theory]
-    [InlineData("IPv4")]
-    [InlineData("IPv6")]
-    public async Task MultipathRoute_EveryDatagramIsLookedUpUntilItGoes(string family)
+    [InlineData("IPv4", "multipath")]
+    [InlineData("IPv6", "multipath")]
+    [InlineData("IPv4", "TOS")]
+    [InlineData("IPv6", "source")]
+    public async Task RouteThatDependsOnMoreThanTheDestination_EveryDatagramIsLookedUpUntilItGoes(string family, string kind)
     {
         Start(family);
         using var client = ClientSocket();
         Assert.NotEqual(0UL, Epoch);
-        var multipath = _ipv6 ? "fd88:201::/64" : "10.188.201.0/24";
+        var prefix = _ipv6 ? "fd88:201::/64" : "10.188.201.0/24";
+        var route = kind switch
+        {
+            "multipath" => $"{prefix} nexthop via {Gateway(0)} nexthop via {Gateway(1)}",
+            "TOS" => $"{prefix} tos 0x10 via {Gateway(1)}",
+            _ => $"{prefix} from {_bed.ClientAddress6}/128 via {Gateway(1)}",
+        };
 
-        _bed.Proxy.Exec($"{Ip} route add {multipath} nexthop via {Gateway(0)} nexthop via {Gateway(1)}");
-        await Eventually.TrueAsync(() => Epoch == 0, "the family's cache off while a multipath route exists");
+        _bed.Proxy.Exec($"{Ip} route add {route}");
+        await Eventually.TrueAsync(() => Epoch == 0, $"the family's cache off while a {kind} route exists");
         await SendAsync(client, 0, 50);
-        _bed.Proxy.Exec($"{Ip} route del {multipath}");
-        await Eventually.TrueAsync(() => Epoch != 0, "the family's cache on again once the multipath route went");
+        _bed.Proxy.Exec($"{Ip} route del {route}");
+        await Eventually.TrueAsync(() => Epoch != 0, $"the family's cache on again once the {kind} route went");
         await SendAsync(client, 50, 50);
 
         Assert.Equal(100, _receivers[0].Count);
