@@ -7,9 +7,9 @@
  * the destination address and port with checksum updates, decrements the TTL or hop limit as a router
  * would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
  * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The route comes from the route
- * cache (include/fanout_route_cache.h) while the daemon says that it depends on the destination alone. The client's source address
- * and port are kept. Everything else goes on untouched, to the next filter on the hook and then the stack: other
- * listeners of the interface have a filter each, and other tools may have theirs.
+ * cache (include/fanout_route_cache.h) while the daemon says that it depends on the destination alone. The
+ * client's source address and port are kept. Everything else goes on untouched, to the next filter on the hook and
+ * then the stack: other listeners of the interface have a filter each, and other tools may have theirs.
  *
  * What the program cannot rewrite goes to the stack unchanged and reaches the daemon's fallback socket bound
  * to the listener's address: fragments (reassembled by the kernel), IPv6 datagrams with extension headers,
