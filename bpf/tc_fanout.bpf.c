@@ -6,9 +6,10 @@
  * the family set's Maglev table), rewrites
  * the destination address and port with checksum updates, decrements the TTL or hop limit as a router
  * would (so a routing loop through the proxy ends), looks up the route with bpf_fib_lookup and hands the packet
- * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The client's source address
- * and port are kept. Everything else goes on untouched, to the next filter on the hook and then the stack: other
- * listeners of the interface have a filter each, and other tools may have theirs.
+ * to bpf_redirect_neigh, which resolves a missing neighbour instead of dropping. The route comes from the route
+ * cache (include/fanout_route_cache.h) while the daemon says that it depends on the destination alone. The
+ * client's source address and port are kept. Everything else goes on untouched, to the next filter on the hook and
+ * then the stack: other listeners of the interface have a filter each, and other tools may have theirs.
  *
  * What the program cannot rewrite goes to the stack unchanged and reaches the daemon's fallback socket bound
  * to the listener's address: fragments (reassembled by the kernel), IPv6 datagrams with extension headers,
@@ -31,6 +32,7 @@
 #include "include/fanout_csum6.h"
 #include "include/fanout_choose.h"
 #include "include/fanout_fib.h"
+#include "include/fanout_route_cache.h"
 
 /* Filled in by the daemon before load. */
 const volatile struct fanout_listener listener = {};
@@ -169,7 +171,7 @@ static __always_inline int forward_ipv4(struct __sk_buff *skb, void *data, void 
 	/* Route first, so a datagram with nowhere to go is counted and dropped unchanged. */
 	struct bpf_fib_lookup fib = {};
 	fib4_query(&fib, pkt.ip, target.addr[0], skb->ingress_ifindex);
-	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	long rc = fanout_fib_lookup(skb, FANOUT_FAMILY_IPV4, &target, &fib);
 	stat = route_stat(rc);
 	if (stat != FANOUT_TC_FORWARDED)
 		return refuse(stat, payload);
@@ -215,7 +217,7 @@ static __always_inline int forward_ipv6(struct __sk_buff *skb, void *data, void 
 
 	struct bpf_fib_lookup fib = {};
 	fib6_query(&fib, pkt.ip, target.addr, skb->ingress_ifindex);
-	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	long rc = fanout_fib_lookup(skb, FANOUT_FAMILY_IPV6, &target, &fib);
 	stat = route_stat(rc);
 	if (stat != FANOUT_TC_FORWARDED)
 		return refuse(stat, payload);

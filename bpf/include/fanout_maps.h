@@ -49,4 +49,22 @@ struct {
 	__type(value, struct fanout_counter);
 } slot_stats SEC(".maps");
 
+/* The route cache's epoch per family, keyed FANOUT_FAMILY_*: the daemon moves it on whenever the kernel reports a
+ * change that a cached route may depend on, and sets it to 0 (no cache: every datagram is looked up) while a route
+ * may depend on more than the destination (policy rules, multipath, TOS or source routes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FANOUT_FAMILY_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} route_epochs SEC(".maps");
+
+/* bpf_fib_lookup's answer per downstream slot, per CPU, so that no CPU reads an entry another one is writing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FANOUT_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fanout_route);
+} route_cache SEC(".maps");
+
 #endif

@@ -84,6 +84,23 @@ struct fanout_downstream_set {
 	__u8 table[FANOUT_MAGLEV_TABLE_SIZE];
 };
 
+/* What bpf_fib_lookup answered for one downstream, kept in the route cache of a tc_ebpf listener (fanout_maps.h:
+ * route_cache, one per counter slot and CPU) and used only while its epoch is its family's current one
+ * (route_epochs). Only a route that was found is kept: no route, forwarding disabled and the like are looked up
+ * for every datagram, as without a cache. */
+struct fanout_route {
+	__u64 epoch;           /* route_epochs[family] when it was looked up; never 0 */
+	__be32 daddr[4];       /* the downstream it answers for (IPv4: daddr[0]), as the slot may be given to another */
+	__be32 next_hop[4];    /* the gateway, or the downstream itself; IPv4: next_hop[0] */
+	__u32 ingress_ifindex; /* the device the lookup was made from */
+	__u32 ifindex;         /* the egress device */
+	__u16 mtu;             /* the route's MTU, which a datagram's IP length must not exceed */
+	__u8 nh_family;        /* AF_INET or AF_INET6: an IPv4 route may have an IPv6 gateway */
+	__u8 resolved;         /* 1: the next hop's neighbour was valid and dmac holds its address */
+	__u8 dmac[6];
+	__u8 smac[6];          /* the egress device's address */
+};
+
 struct fanout_counter {
 	__u64 packets;
 	__u64 bytes; /* UDP payload bytes */

@@ -39,6 +39,8 @@ internal static class NativeLayout
         ("fanout_downstream_set", ["count", "flags", "order_len", "downstreams", "table"]),
         ("fanout_counter", ["packets", "bytes"]),
         ("fanout_xmit_watch", ["netns_cookie", "ifindex", "pad"]),
+        ("fanout_route", ["epoch", "daddr", "next_hop", "ingress_ifindex", "ifindex", "mtu", "nh_family", "resolved", "dmac", "smac"]),
+        ("fib_rule_hdr", ["family", "dst_len", "src_len", "tos", "table", "res1", "res2", "action", "flags"]),
         ("__sk_buff", ["ingress_ifindex", "ifindex"]),
         ("xdp_md", ["data", "data_end", "ingress_ifindex", "rx_queue_index"]),
         ("xdp_umem_reg", ["addr", "len", "chunk_size", "headroom", "flags"]),
@@ -90,6 +92,7 @@ internal static class NativeLayout
                 #include <linux/ethtool.h>
                 #include <linux/netlink.h>
                 #include <linux/rtnetlink.h>
+                #include <linux/fib_rules.h>
                 #include <linux/genetlink.h>
                 #include <bpf/libbpf.h>
                 #include <bpf/bpf.h>

@@ -99,6 +99,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<tcmsg>("tcmsg");
         AssertLayout<ndmsg>("ndmsg");
         AssertLayout<rtmsg>("rtmsg");
+        AssertLayout<fib_rule_hdr>("fib_rule_hdr");
         AssertLayout<sockaddr_nl>("sockaddr_nl");
         AssertLayout<genlmsghdr>("genlmsghdr");
         AssertLayout<nlattr>("nlattr");
@@ -115,6 +116,7 @@ public sealed unsafe class StructLayoutTests
         AssertLayout<fanout_downstream>("fanout_downstream");
         AssertLayout<fanout_counter>("fanout_counter");
         AssertLayout<fanout_xmit_watch>("fanout_xmit_watch");
+        AssertLayout<fanout_route>("fanout_route");
         Assert.Equal(NativeLayout.Of("fanout_downstream_set"), sizeof(fanout_downstream_set));
         var set = new fanout_downstream_set();
         Assert.Equal(NativeLayout.Of("fanout_downstream_set.flags"), (byte*)&set.flags - (byte*)&set);

@@ -64,9 +64,11 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     private readonly UserspaceForwarder _fallback;
     private readonly FileDescriptorStore _store;
     private readonly bool _tcxLinks;
+    private readonly TimeSpan? _routeCacheAge;
     private TcProgram? _program;
     private IDisposable? _attachment;
     private TcXdpLayer? _xdp;
+    private RouteCacheEpochs? _routes;
     private bool _overLimit;
     // Taken by ReadStats and by the part of DisposeAsync that closes the maps, so a scrape never reads a closed map.
     private readonly Lock _maps = new();
@@ -76,8 +78,10 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// Attach through a tcx link where the kernel has them (6.6); false attaches a classic tc filter, as on older
     /// kernels, which lets tests cover that path on this one.
     /// </param>
-    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store, bool tcxLinks = true)
+    /// <param name="routeCacheAge">How often the route cache is renewed without a change (<see cref="RouteCacheEpochs.DefaultMaximumAge"/>); tests make it long.</param>
+    public TcEbpfForwarder(ListenerConfig config, ILoggerFactory loggers, FileDescriptorStore store, bool tcxLinks = true, TimeSpan? routeCacheAge = null)
     {
+        _routeCacheAge = routeCacheAge;
         _config = config;
         _logger = loggers.CreateLogger<TcEbpfForwarder>();
         _store = store;
@@ -93,6 +97,12 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
     /// <summary>The XDP layer while it runs (null without one); for tests.</summary>
     public TcXdpLayer? XdpLayer => _xdp;
 
+    /// <summary>The tc program while it is loaded; for tests.</summary>
+    public TcProgram? Program => _program;
+
+    /// <summary>What keeps the programs' route cache current while the listener runs; for tests.</summary>
+    public RouteCacheEpochs? RouteCache => _routes;
+
     public async Task StartAsync(DownstreamSet initial, CancellationToken cancellationToken)
     {
         var (iface, ifindex) = ListenerInterface.Resolve(_config);
@@ -105,6 +115,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             _program = TcProgram.Load(_config.Bind, _config.Balance, _config.HashKey);
             initial = Fit(initial);
             _program.Publish(initial);
+            // Before any datagram meets the program: until its first read the cache is off (epochs 0).
+            _routes = new RouteCacheEpochs(_program, _config.Name, _logger, _routeCacheAge);
+            _routes.Start();
             // The fallback is bound before the program is attached, so nothing the program passes up is lost.
             await _fallback.StartAsync(initial, cancellationToken);
             _attachment = Attach(ifindex, iface);
@@ -267,6 +280,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
             _final ??= _fallback.ReadStats();
             StopPath.Step(_logger, _config.Name, "closing the XDP layer", () => _xdp?.Dispose());
             _xdp = null;
+            // Before the program: it writes the program's epochs.
+            StopPath.Step(_logger, _config.Name, "stopping the route cache's follower", () => _routes?.Dispose());
+            _routes = null;
             StopPath.Step(_logger, _config.Name, "closing the tc program", () => _program?.Dispose());
             _program = null;
         }

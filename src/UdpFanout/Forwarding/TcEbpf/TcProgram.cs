@@ -104,6 +104,30 @@ internal sealed class TcProgram : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sets the route cache's epoch for <paramref name="family"/> (FANOUT_FAMILY_*): a cached route of another epoch
+    /// is looked up again; 0 has every datagram of the family looked up (<see cref="RouteCacheEpochs"/> says when).
+    /// </summary>
+    public void SetRouteEpoch(uint family, ulong epoch) => _object.Map(TC_MAP_ROUTE_EPOCHS).Update(family, epoch);
+
+    /// <summary>The route cache's entries for <paramref name="downstream"/> of the active set, one per CPU; for tests.</summary>
+    public fanout_route[] CachedRoutes(Downstream downstream)
+    {
+        lock (_gate)
+        {
+            return _object.Map(TC_MAP_ROUTE_CACHE).LookupPerCpu<fanout_route>(_slots.Active[downstream]);
+        }
+    }
+
+    /// <summary>Puts <paramref name="route"/> in every CPU's route cache entry for <paramref name="downstream"/>; for tests.</summary>
+    public void CacheRoute(Downstream downstream, fanout_route route)
+    {
+        lock (_gate)
+        {
+            _object.Map(TC_MAP_ROUTE_CACHE).UpdatePerCpu(_slots.Active[downstream], route);
+        }
+    }
+
     /// <summary>The program's per-verdict counters, summed over CPUs.</summary>
     public (long Packets, long Bytes) Read(fanout_tc_stat stat) => Sum(_stats.LookupPerCpu<fanout_counter>((uint)stat));
 

@@ -136,6 +136,8 @@ internal sealed partial class TcXdpLayer : IDisposable
             o.ReuseMap(TC_XDP_MAP_RR_POSITION, tc.MapFd(TC_MAP_RR_POSITION));
             o.ReuseMap(TC_XDP_MAP_SLOT_STATS, tc.MapFd(TC_MAP_SLOT_STATS));
             o.ReuseMap(TC_XDP_MAP_TC_STATS, tc.MapFd(TC_MAP_STATS));
+            o.ReuseMap(TC_XDP_MAP_ROUTE_EPOCHS, tc.MapFd(TC_MAP_ROUTE_EPOCHS));
+            o.ReuseMap(TC_XDP_MAP_ROUTE_CACHE, tc.MapFd(TC_MAP_ROUTE_CACHE));
             if (chainMapFd >= 0)
             {
                 o.ReuseMap(TC_XDP_MAP_CHAIN, chainMapFd);

@@ -34,16 +34,20 @@ internal static partial class Interop
         public const string TC_MAP_RR_POSITION = "rr_position";
         public const string TC_MAP_STATS = "stats";
         public const string TC_MAP_SLOT_STATS = "slot_stats";
+        public const string TC_MAP_ROUTE_EPOCHS = "route_epochs";
+        public const string TC_MAP_ROUTE_CACHE = "route_cache";
 
         /// <summary>
         /// tc_fanout_xdp.bpf.o: a tc_ebpf listener's XDP layer. Its set, position and per-downstream maps are the tc
-        /// program's (shared before load), its chain map its interface's.
+        /// program's (shared before load), and so are its route cache and the cache's epochs, its chain map its interface's.
         /// </summary>
         public const string TC_XDP_OBJECT = "tc_fanout_xdp.bpf.o";
         public const string TC_XDP_PROGRAM = "tc_fanout_xdp";
         public const string TC_XDP_MAP_DOWNSTREAM_SETS = TC_MAP_DOWNSTREAM_SETS;
         public const string TC_XDP_MAP_RR_POSITION = TC_MAP_RR_POSITION;
         public const string TC_XDP_MAP_SLOT_STATS = TC_MAP_SLOT_STATS;
+        public const string TC_XDP_MAP_ROUTE_EPOCHS = TC_MAP_ROUTE_EPOCHS;
+        public const string TC_XDP_MAP_ROUTE_CACHE = TC_MAP_ROUTE_CACHE;
         /// <summary>The tc program's verdict counters: in the XDP layer's object because the maps header declares them, unused there.</summary>
         public const string TC_XDP_MAP_TC_STATS = TC_MAP_STATS;
         public const string TC_XDP_MAP_EGRESS = "xdp_egress";
@@ -123,6 +127,21 @@ internal static partial class Interop
             public ulong netns_cookie;
             public uint ifindex;
             public uint pad;
+        }
+
+        /// <summary><c>struct fanout_route</c>: a route cache entry, what bpf_fib_lookup answered for one downstream (the header says each field).</summary>
+        internal unsafe struct fanout_route
+        {
+            public ulong epoch;
+            public fixed byte daddr[16];
+            public fixed byte next_hop[16];
+            public uint ingress_ifindex;
+            public uint ifindex;
+            public ushort mtu;
+            public byte nh_family;
+            public byte resolved;
+            public fixed byte dmac[6];
+            public fixed byte smac[6];
         }
 
         /// <summary><c>struct fanout_counter</c>: one per CPU in the per-CPU stats maps.</summary>

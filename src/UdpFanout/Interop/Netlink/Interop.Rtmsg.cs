@@ -10,6 +10,15 @@ internal static partial class Interop
         public const ushort RTA_DST = 1;
         public const ushort RTA_OIF = 4;
         public const ushort RTA_GATEWAY = 5;
+        /// <summary>Route attributes that make a route's answer depend on more than the destination, and its full table id.</summary>
+        public const ushort RTA_MULTIPATH = 9;
+        public const ushort RTA_TABLE = 15;
+        public const ushort RTA_NH_ID = 30;
+
+        /// <summary>The tables the default policy rules look up (enum rt_class_t).</summary>
+        public const uint RT_TABLE_DEFAULT = 253;
+        public const uint RT_TABLE_MAIN = 254;
+        public const uint RT_TABLE_LOCAL = 255;
 
         /// <summary>A route to a gateway or a directly connected host (not local, broadcast, unreachable, ...).</summary>
         public const byte RTN_UNICAST = 1;

@@ -413,6 +413,184 @@ public sealed class TcProgramFixtureTests : IDisposable
         SourceIpPort,
     }
 
+    private const ulong Epoch = 7;
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void Run_RouteCacheOn_ForwardsAsWithoutItAndKeepsTheRoute(string family)
+    {
+        var downstream = new Downstream("d", DownstreamOf(family));
+        var (_, uncached, _) = RunAndCount(new DownstreamSet([downstream]), Matching(family), ListenerOf(family));
+
+        var (runs, entries) = RunCached(family, downstream, null, [Matching(family), Matching(family)]);
+
+        Assert.All(runs, run => Assert.Equal((TcActRedirect, Convert.ToHexString(uncached)), (run.Verdict, Convert.ToHexString(run.Output))));
+        Assert.Equal("FANOUT_TC_FORWARDED 2", runs[^1].Counted);
+        var route = Assert.Single(entries.Where(e => e.epoch == Epoch).Distinct());
+        Assert.Equal((EgressIfindex, (ushort)1500, (byte)1, IsIpv6(family) ? (byte)10 : (byte)2), ((int)route.ifindex, route.mtu, route.resolved, route.nh_family));
+        Assert.Equal(AddressBytes(downstream.Endpoint.Address), NextHop(route));
+        Assert.Equal((uint)_ingressIfindex, route.ingress_ifindex);
+    }
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void Run_CachedRouteOfTheCurrentEpoch_IsWhatTheProgramGoesBy(string family)
+    {
+        // An MTU below the datagram's length, which no real route here has: only the cache can say frag needed.
+        var downstream = new Downstream("d", DownstreamOf(family));
+
+        var (runs, _) = RunCached(family, downstream, Cached(downstream, Epoch, mtu: 20), [Matching(family)]);
+
+        Assert.Equal((TcActUnspec, "FANOUT_TC_PASS_FRAG_NEEDED 1"), (runs[0].Verdict, runs[0].Counted));
+    }
+
+    public static TheoryData<string, string, ulong, string?> StaleEntries() => new()
+    {
+        { "IPv4", "of an older epoch", Epoch - 1, null },
+        { "IPv6", "of an older epoch", Epoch - 1, null },
+        { "IPv4", "of another downstream that had the slot", Epoch, "10.201.250.77" },
+        { "IPv6", "of another downstream that had the slot", Epoch, "fd91:250::77" },
+    };
+
+    [Theory]
+    [MemberData(nameof(StaleEntries))]
+    public void Run_CachedRouteThatIsStale_IsLookedUpAgain(string family, string description, ulong epoch, string? address)
+    {
+        var downstream = new Downstream("d", DownstreamOf(family));
+        var stale = Cached(address is null ? downstream : new Downstream("other", new IPEndPoint(IPAddress.Parse(address), 6000)), epoch, mtu: 20);
+
+        var (runs, entries) = RunCached(family, downstream, stale, [Matching(family)]);
+
+        Assert.True(runs[0].Counted == "FANOUT_TC_FORWARDED 1", $"{description}: {runs[0].Counted}");
+        Assert.Contains(entries, e => e.epoch == Epoch && e.mtu == 1500);
+    }
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void Run_EpochZero_NeverReadsTheCache(string family)
+    {
+        var downstream = new Downstream("d", DownstreamOf(family));
+
+        var (runs, entries) = RunCached(family, downstream, Cached(downstream, 0, mtu: 20), [Matching(family)], epoch: 0);
+
+        Assert.Equal("FANOUT_TC_FORWARDED 1", runs[0].Counted);
+        Assert.All(entries, e => Assert.Equal(0UL, e.epoch));
+    }
+
+    [Theory]
+    [InlineData("IPv4", "10.202.0.1:6000")]
+    [InlineData("IPv6", "[fd92::1]:6000")]
+    public void Run_RouteCacheOnAndNoRoute_DropsAsWithoutItAndCachesNothing(string family, string unroutable)
+    {
+        var far = new Downstream("far", IPEndPoint.Parse(unroutable));
+
+        var (runs, entries) = RunCached(family, far, null, [Matching(family), Matching(family)]);
+
+        Assert.Equal((TcActShot, "FANOUT_TC_NO_ROUTE 2"), (runs[^1].Verdict, runs[^1].Counted));
+        Assert.All(entries, e => Assert.Equal(0UL, e.epoch));
+    }
+
+    [Theory]
+    [InlineData("IPv4", "10.201.250.3:6000")]
+    [InlineData("IPv6", "[fd91:250::3]:6000")]
+    public void Run_RouteCacheOnAndTheNeighbourUnresolved_CountsItUnresolvedFromTheCacheToo(string family, string absent)
+    {
+        var downstream = new Downstream("absent", IPEndPoint.Parse(absent));
+
+        var (runs, entries) = RunCached(family, downstream, null, [Matching(family), Matching(family)]);
+
+        Assert.Equal((TcActRedirect, "FANOUT_TC_FORWARDED 2, FANOUT_TC_FORWARDED_UNRESOLVED 2"), (runs[^1].Verdict, runs[^1].Counted));
+        Assert.Contains(entries, e => e.epoch == Epoch && e.resolved == 0 && e.mtu == 1500);
+    }
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void Run_RouteCacheOnAndLargerThanTheEgressMtu_PassesAsFragNeeded(string family)
+    {
+        _ns.Exec("ip link set fxa mtu 1280");
+        var downstream = new Downstream("d", DownstreamOf(family));
+
+        var (runs, entries) = RunCached(family, downstream, null, [Matching(family), Matching(family, new byte[1300])]);
+
+        Assert.Equal((TcActRedirect, TcActUnspec), (runs[0].Verdict, runs[1].Verdict));
+        Assert.Equal("FANOUT_TC_FORWARDED 1, FANOUT_TC_PASS_FRAG_NEEDED 1", runs[1].Counted);
+        Assert.Contains(entries, e => e.epoch == Epoch && e.mtu == 1280);
+    }
+
+    [Theory]
+    [InlineData("IPv4", "net.ipv4.conf.fxb.forwarding")]
+    [InlineData("IPv6", "net.ipv6.conf.fxb.forwarding")]
+    public void Run_RouteCacheOnAndForwardingDisabled_PassesAsForwardingDisabled(string family, string setting)
+    {
+        _ns.Exec($"sysctl -qw {setting}=0");
+        var downstream = new Downstream("d", DownstreamOf(family));
+
+        var (runs, entries) = RunCached(family, downstream, null, [Matching(family), Matching(family)]);
+
+        Assert.Equal((TcActUnspec, "FANOUT_TC_PASS_FORWARDING_DISABLED 2"), (runs[^1].Verdict, runs[^1].Counted));
+        Assert.All(entries, e => Assert.Equal(0UL, e.epoch));
+    }
+
+    private int EgressIfindex => int.Parse(_ns.Exec("cat /sys/class/net/fxa/ifindex").Trim());
+
+    /// <summary>A route cache entry for <paramref name="downstream"/> through fxa, resolved, as the program would write it but for the MTU.</summary>
+    private fanout_route Cached(Downstream downstream, ulong epoch, ushort mtu)
+    {
+        var route = new fanout_route { epoch = epoch, ingress_ifindex = (uint)_ingressIfindex, ifindex = (uint)EgressIfindex, mtu = mtu, resolved = 1 };
+        var address = AddressBytes(downstream.Endpoint.Address);
+        route.nh_family = (byte)(downstream.Endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 10 : 2);
+        unsafe
+        {
+            for (var i = 0; i < 16; i++)
+            {
+                route.daddr[i] = address[i];
+                route.next_hop[i] = address[i];
+            }
+        }
+        return route;
+    }
+
+    /// <summary>An address as the programs keep it: IPv4 in the first 4 of 16 bytes.</summary>
+    private static byte[] AddressBytes(IPAddress address)
+    {
+        var bytes = new byte[16];
+        address.GetAddressBytes().CopyTo(bytes, 0);
+        return bytes;
+    }
+
+    private static unsafe byte[] NextHop(fanout_route route) => new ReadOnlySpan<byte>(route.next_hop, 16).ToArray();
+
+    /// <summary>
+    /// Runs the frames one after the other through one program whose route cache has the family's epoch set to
+    /// <paramref name="epoch"/> (and <paramref name="preset"/> in every CPU's entry for the downstream), and says
+    /// each run's verdict, output and counters so far, and the downstream's entries afterwards.
+    /// </summary>
+    private (List<(uint Verdict, byte[] Output, string Counted)> Runs, fanout_route[] Entries) RunCached(
+        string family, Downstream downstream, fanout_route? preset, byte[][] frames, ulong epoch = Epoch) => _ns.Invoke(() =>
+    {
+        using var program = TcProgram.Load(ListenerOf(family));
+        program.Publish(new DownstreamSet([downstream]));
+        program.SetRouteEpoch(IsIpv6(family) ? FANOUT_FAMILY_IPV6 : FANOUT_FAMILY_IPV4, epoch);
+        if (preset is { } route)
+        {
+            program.CacheRoute(downstream, route);
+        }
+        var runs = new List<(uint, byte[], string)>();
+        foreach (var frame in frames)
+        {
+            var (verdict, output) = BpfTestRun.Run(program.ProgramFd, frame, Context());
+            runs.Add((verdict, output, Counted(program)));
+        }
+        return (runs, program.CachedRoutes(downstream));
+    });
+
+    private static string Counted(TcProgram program) => string.Join(", ", Enum.GetValues<fanout_tc_stat>().Where(s => s != fanout_tc_stat.FANOUT_TC_STAT_COUNT)
+        .Select(s => (Stat: s, program.Read(s).Packets)).Where(c => c.Packets != 0).Select(c => $"{c.Stat} {c.Packets}"));
+
     private (uint Verdict, byte[] Output) RunProgram(DownstreamSet set, byte[] frame) => _ns.Invoke(() =>
     {
         using var program = TcProgram.Load(Listener);

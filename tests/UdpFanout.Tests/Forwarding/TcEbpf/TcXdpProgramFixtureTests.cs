@@ -273,6 +273,126 @@ public sealed class TcXdpProgramFixtureTests : IDisposable
     }
 
     /// <summary>The frame the layer should send: to the downstream, TTL one less, from the egress's MAC to the neighbour's.</summary>
+    private const ulong Epoch = 7;
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void Run_RouteCacheOn_ForwardsAsWithoutItAndKeepsTheMacs(string family)
+    {
+        var (downstream, frame, forwarded) = Case(family);
+
+        var (runs, entries) = RunCached(downstream, [frame, frame], Family(family), null);
+
+        Assert.All(runs, run => Assert.Equal((XdpRedirect, Convert.ToHexString(forwarded)), (run.Verdict, Convert.ToHexString(run.Output))));
+        Assert.Equal("FANOUT_TC_XDP_FORWARDED 2", runs[^1].Counted);
+        var route = Assert.Single(entries.Where(e => e.epoch == Epoch).Distinct());
+        Assert.Equal(((uint)_egress, (byte)1), (route.ifindex, route.resolved));
+        Assert.Equal(Convert.ToHexString(DownstreamMac) + Convert.ToHexString(_egressMac), Macs(route));
+    }
+
+    [Theory]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void Run_CachedRouteOfTheCurrentEpoch_ItsMacsAreTheFramesAndItsMtuDecides(string family)
+    {
+        var (downstream, frame, forwarded) = Case(family);
+        var cached = Cached(downstream, mtu: 1500, resolved: 1);
+        unsafe
+        {
+            cached.dmac[5] = 0x42;
+        }
+
+        var (runs, _) = RunCached(downstream, [frame], Family(family), cached);
+        var (tooBig, _) = RunCached(downstream, [frame], Family(family), Cached(downstream, mtu: 20, resolved: 1));
+        var (unresolved, _) = RunCached(downstream, [frame], Family(family), Cached(downstream, mtu: 1500, resolved: 0));
+
+        forwarded[5] = 0x42;
+        Assert.Equal((XdpRedirect, Convert.ToHexString(forwarded)), (runs[0].Verdict, Convert.ToHexString(runs[0].Output)));
+        Assert.Equal((XdpPass, Convert.ToHexString(frame), "FANOUT_TC_XDP_PASS_FIB 1"), (tooBig[0].Verdict, Convert.ToHexString(tooBig[0].Output), tooBig[0].Counted));
+        Assert.Equal((XdpPass, Convert.ToHexString(frame), "FANOUT_TC_XDP_PASS_NO_NEIGH 1"), (unresolved[0].Verdict, Convert.ToHexString(unresolved[0].Output), unresolved[0].Counted));
+    }
+
+    [Theory]
+    [InlineData("IPv4", "10.194.250.3:6000")]
+    [InlineData("IPv6", "[fd76:250::3]:6000")]
+    public void Run_RouteCacheOnAndTheNeighbourUnresolved_PassesToTcAndCachesItUnresolved(string family, string absent)
+    {
+        var downstream = new Downstream("absent", IPEndPoint.Parse(absent));
+        var (_, frame, _) = Case(family);
+
+        var (runs, entries) = RunCached(downstream, [frame, frame], Family(family), null);
+
+        Assert.Equal((XdpPass, "FANOUT_TC_XDP_PASS_NO_NEIGH 2"), (runs[^1].Verdict, runs[^1].Counted));
+        Assert.Contains(entries, e => e.epoch == Epoch && e.resolved == 0 && e.ifindex == _egress);
+    }
+
+    private static uint Family(string family) => family == "IPv6" ? FANOUT_FAMILY_IPV6 : FANOUT_FAMILY_IPV4;
+
+    /// <summary>The family's downstream, a datagram to the listener and the frame the layer sends for it.</summary>
+    private (Downstream Downstream, byte[] Frame, byte[] Forwarded) Case(string family)
+    {
+        if (family == "IPv6")
+        {
+            return (new Downstream("d", Downstream6), Matching6.Build(), Forwarded6(Matching6));
+        }
+        var matching = new Ipv4UdpFrame { Destination = Listener.Address, DestinationPort = Listener.Port };
+        return (new Downstream("d", Downstream), matching.Build(), Forwarded(matching));
+    }
+
+    private static unsafe string Macs(fanout_route route) =>
+        Convert.ToHexString(new ReadOnlySpan<byte>(route.dmac, 6)) + Convert.ToHexString(new ReadOnlySpan<byte>(route.smac, 6));
+
+    /// <summary>A route cache entry of the current epoch for <paramref name="downstream"/> out of the egress, with its real MACs.</summary>
+    private unsafe fanout_route Cached(Downstream downstream, ushort mtu, byte resolved)
+    {
+        var route = new fanout_route { epoch = Epoch, ingress_ifindex = (uint)_ingress, ifindex = (uint)_egress, mtu = mtu, resolved = resolved };
+        route.nh_family = (byte)(downstream.Endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 10 : 2);
+        var address = downstream.Endpoint.Address.GetAddressBytes();
+        for (var i = 0; i < address.Length; i++)
+        {
+            route.daddr[i] = address[i];
+            route.next_hop[i] = address[i];
+        }
+        for (var i = 0; i < 6; i++)
+        {
+            route.dmac[i] = DownstreamMac[i];
+            route.smac[i] = _egressMac[i];
+        }
+        return route;
+    }
+
+    /// <summary>
+    /// Runs the frames through one layer whose route cache has <paramref name="family"/>'s epoch set (and
+    /// <paramref name="preset"/> in every CPU's entry for the downstream); each run's verdict, output and counters so
+    /// far, and the downstream's entries afterwards.
+    /// </summary>
+    private (List<(uint Verdict, byte[] Output, string Counted)> Runs, fanout_route[] Entries) RunCached(Downstream downstream, byte[][] frames, uint family, fanout_route? preset) => _ns.Invoke(() =>
+    {
+        var bind = family == FANOUT_FAMILY_IPV6 ? Listener6 : Listener;
+        var config = new ListenerConfig { Name = "fx", Bind = bind, Mode = ForwardingMode.TcEbpf, Interface = "fxb" };
+        using var tc = TcProgram.Load(bind);
+        tc.Publish(new DownstreamSet([downstream]));
+        tc.SetRouteEpoch(family, Epoch);
+        if (preset is { } route)
+        {
+            tc.CacheRoute(downstream, route);
+        }
+        using var layer = TcXdpLayer.Load(config, tc, chainMapFd: -1, chainSlot: 0);
+        layer.Map(TC_XDP_MAP_EGRESS).Update((uint)_egress, _egress);
+        var stats = layer.Map(TC_XDP_MAP_STATS);
+        var runs = new List<(uint, byte[], string)>();
+        foreach (var frame in frames)
+        {
+            var (verdict, output) = BpfTestRun.Run(layer.ProgramFd(TC_XDP_PROGRAM), frame, Context(_ingress, frame.Length));
+            var counted = Enum.GetValues<fanout_tc_xdp_stat>().Where(s => s != fanout_tc_xdp_stat.FANOUT_TC_XDP_STAT_COUNT)
+                .Select(s => (Stat: s, Packets: stats.LookupPerCpu<fanout_counter>((uint)s).Aggregate(0UL, (a, c) => a + c.packets)))
+                .Where(c => c.Packets != 0).Select(c => $"{c.Stat} {c.Packets}");
+            runs.Add((verdict, output, string.Join(", ", counted)));
+        }
+        return (runs, tc.CachedRoutes(downstream));
+    });
+
     private byte[] Forwarded(Ipv4UdpFrame input)
     {
         var frame = (input with { Destination = Downstream.Address, DestinationPort = Downstream.Port, Ttl = (byte)(input.Ttl - 1) }).Build();

@@ -31,6 +31,7 @@ public sealed class NetlinkConstantsTests
                 #include <sys/socket.h>
                 #include <linux/netlink.h>
                 #include <linux/rtnetlink.h>
+                #include <linux/fib_rules.h>
                 #include <linux/genetlink.h>
                 #include <linux/neighbour.h>
                 #include <linux/pkt_sched.h>
