@@ -283,7 +283,7 @@ internal sealed partial class RouteCacheEpochs : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: {Family} routes are cached again")]
     private static partial void LogCached(ILogger logger, string listener, string family);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following the kernel's routes failed; every datagram is looked up until a fresh read succeeds")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "listener {Listener}: following the kernel's routes failed; every datagram is looked up until a fresh read succeeds (tc_route_follow_failures_total)")]
     private static partial void LogFollowFailed(ILogger logger, Exception exception, string listener);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener}: following the kernel's routes again; routes are cached where they can be")]

@@ -241,6 +241,9 @@ internal sealed partial class TcEbpfForwarder : IListenerForwarder
         stats.Add(new ModeCounter("tc_forwarded_neighbour_unresolved_total",
             "Datagrams counted as forwarded that the tc program redirected while the next hop's neighbour was unresolved: the kernel sends them once it answers and drops them if it never does.",
             _program.Read(fanout_tc_stat.FANOUT_TC_FORWARDED_UNRESOLVED).Packets));
+        stats.Add(new ModeCounter("tc_route_follow_failures_total",
+            "Times following the kernel's routes, rules and links for the route cache failed; the cache is off (every datagram looked up) until a fresh read succeeds.",
+            _routes?.Failures ?? 0));
         if (_xdp is not null)
         {
             AddXdpLayer(stats, _xdp);

@@ -196,6 +196,7 @@ public sealed class RouteCacheEpochsTests : IDisposable
 
         Assert.Equal(50, _receivers[0].Count);
         AssertAccounted(50, forwardedInKernel: 50);
+        Assert.Equal(1, Stats().ModeCounters.Single(c => c.Name == "tc_route_follow_failures_total").Value);
     }
 
     private TcProgram Program => _forwarder!.Program!;
