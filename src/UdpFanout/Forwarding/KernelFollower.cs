@@ -52,6 +52,23 @@ internal sealed class KernelFollower : IDisposable
     public void Start() => _thread.Start();
 
     /// <summary>
+    /// Reads the view afresh on the caller's thread, so that it holds before anything uses it, then follows. A failed
+    /// first read is counted and said like any other, and the thread reads afresh again a moment later.
+    /// </summary>
+    public void StartAfterFirstRead()
+    {
+        try
+        {
+            _catchUp(true);
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+        }
+        Start();
+    }
+
+    /// <summary>
     /// A failure met outside the thread (a first read before it starts, a refresh on a reload's thread): counted and
     /// said like the thread's own, and the thread catches up afresh.
     /// </summary>

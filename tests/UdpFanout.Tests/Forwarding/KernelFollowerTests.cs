@@ -52,6 +52,21 @@ public sealed class KernelFollowerTests
     }
 
     [Fact]
+    public async Task StartAfterFirstRead_FirstReadFails_CountedSaidAndReadAfreshByTheThread()
+    {
+        _catchUpFailuresLeft = 1;
+        using var follower = new KernelFollower("test/follow", Wait, CatchUp, e => _events.Enqueue($"failed: {e.Message}"), () => _events.Enqueue("recovered"));
+
+        follower.StartAfterFirstRead();
+
+        // The first read ran on the caller's thread, before the thread started.
+        Assert.Equal(["catch-up afresh", "failed: catch-up 3"], _events.Take(2));
+        await Eventually.TrueAsync(() => _events.Contains("recovered"), "the thread's catch-up afresh");
+        Assert.Equal(["catch-up afresh", "failed: catch-up 3", "catch-up afresh", "recovered"], _events.Where(e => e != "wait"));
+        Assert.Equal(1, follower.Failures);
+    }
+
+    [Fact]
     public void Dispose_WhileWaiting_StopsTheThread()
     {
         var follower = Start();

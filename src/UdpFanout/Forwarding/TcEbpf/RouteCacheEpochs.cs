@@ -94,15 +94,7 @@ internal sealed partial class RouteCacheEpochs : IDisposable
     /// <summary>Reads rules and routes and writes the first epochs, then follows.</summary>
     public void Start()
     {
-        try
-        {
-            CatchUp(afresh: true);
-        }
-        catch (Exception e)
-        {
-            _follower.Fail(e);
-        }
-        _follower.Start();
+        _follower.StartAfterFirstRead();
     }
 
     public void Dispose()

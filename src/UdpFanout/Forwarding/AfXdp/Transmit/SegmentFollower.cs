@@ -75,15 +75,7 @@ internal sealed partial class SegmentFollower : IDisposable
     /// <summary>Dumps the neighbours and publishes the first targets before any frame is forwarded, then follows.</summary>
     public void Start()
     {
-        try
-        {
-            CatchUp(afresh: true);
-        }
-        catch (Exception e)
-        {
-            _follower.Fail(e);
-        }
-        _follower.Start();
+        _follower.StartAfterFirstRead();
     }
 
     /// <summary>Builds the targets of the set the data plane just activated (called after each update of it).</summary>
