@@ -110,8 +110,7 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
 
         Stop(kernel);
 
-        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
-        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+        AssertNothingLeft();
     }
 
     [Fact]
@@ -133,8 +132,7 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
         await AssertExactlyAsync(_receivers[0], 3_000);
         Stop(other);
 
-        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
-        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+        AssertNothingLeft();
     }
 
     [Fact]
@@ -189,8 +187,7 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
         Assert.NotNull(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
         Release();
 
-        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
-        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+        AssertNothingLeft();
     }
 
     [Fact]
@@ -213,8 +210,7 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
 
         Stop(steer);
 
-        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
-        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+        AssertNothingLeft();
     }
 
     [Fact]
@@ -262,8 +258,7 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
             WithPins(() => slots.ForEach(slot => slot.Dispose()));
         }
 
-        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
-        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
+        AssertNothingLeft();
     }
 
     [Fact]
@@ -447,5 +442,12 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
         await Task.Delay(200);
         Assert.Equal(Enumerable.Range(0, count).Select(i => (long)i), receiver.Sequences.Order());
         Assert.Equal(0, receiver.Corrupt);
+    }
+
+    /// <summary>The last listener out: no XDP program on the interface and no pins left behind.</summary>
+    private void AssertNothingLeft()
+    {
+        Assert.Null(XdpLinks.Of(_bed.Proxy, _bed.ProxyIngress));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_pins, "xdp")));
     }
 }
