@@ -52,7 +52,9 @@ def parse_args():
     p.add_argument("--counts", default="10,100,1000,10000", help="downstream counts of the control-plane section")
     p.add_argument("--window", type=float, default=10.0, help="seconds of daemon CPU measured per count and protocol")
     p.add_argument("--isolated", action="store_true",
-                   help="also the isolated measure (generator on core 0, receive steered to core 1) for the skb paths")
+                   help="also the isolated measure: the generator on core 0, the proxy's receive and the daemon on core 1 "
+                        "(with trafgen steered by RPS, for the skb paths only; with the XDP generator by a threaded NAPI, "
+                        "for every row)")
     p.add_argument("--isolated-rates", default="150000,250000", help="fixed rates of the isolated measure")
     p.add_argument("--isolated-count", type=int, default=1_000_000, help="datagrams per isolated run")
     p.add_argument("--out", default=None, help="markdown report (default docs/benchmarks.md, or artifacts/bench/smoke.md with --smoke)")
@@ -144,7 +146,7 @@ def main():
                 if hasattr(system, "accounting"):
                     accounts[system.name] = system.accounting()
                     print(f"   accounted by the daemon: {accounts[system.name]}", flush=True)
-                if args.isolated and report.skb_path(system.name):
+                if args.isolated and measure.isolable(system.name, args.generator):
                     for rate in [int(r) for r in args.isolated_rates.split(",")]:
                         samples = [measure.run_isolated(bed, system, rate, args.isolated_count) for _ in range(runs)]
                         us = [s["core1_us_per_datagram"] for s in samples if s["core1_us_per_datagram"] is not None]
@@ -159,7 +161,7 @@ def main():
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
     command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
     text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), args.topology, args.generator)
-    extra, extra_goals = report.xdp_sections(points, isolated)
+    extra, extra_goals = report.xdp_sections(points, isolated, args.generator)
     text += extra + report.account_section(accounts) + report.handed_section(handed, args.topology)
     goals += extra_goals
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -8,7 +8,7 @@ import threading
 import time
 
 import xdpgen
-from testbed import LISTEN_PORT
+from testbed import LISTEN_PORT, sh
 
 
 def cpu_jiffies(cpu=""):
@@ -100,28 +100,37 @@ def run(bed, system, size, many_ports, rate, seconds):
 
 
 def run_isolated(bed, system, rate, count):
-    """The isolated measure: the generator pinned to core 0, the proxy interface's receive processing steered to core
-    1 (rps_cpus), `count` 64-byte datagrams at `rate`; returns core 1's busy microseconds per delivered datagram.
+    """The isolated measure: the generator pinned to core 0 and everything the proxy does on core 1, `count` 64-byte
+    datagrams at `rate`; returns core 1's busy microseconds per delivered datagram.
 
-    It isolates what runs on skbs after RPS (nftables, the TC program, the userspace modes). It cannot isolate XDP on
-    a veth: XDP runs in the sender's softirq there, before any steering, so the core-0 generator pays for it and core
-    1 sees almost nothing; the XDP rows are compared by the share of the XDP-drop baseline delivered flat out instead.
+    How the proxy's receive processing reaches core 1 depends on the generator. With trafgen it is steered there by
+    RPS (rps_cpus), which moves skbs only: XDP runs in the sender's softirq on a veth, before any steering, so the XDP
+    rows cannot be isolated (`isolable`). With the XDP generator the proxy's veth polls its ring in a NAPI thread of
+    its own (`threaded`), pinned to core 1, as a NIC's interrupt and poll run on the proxy's own cores: every row,
+    XDP included, receives there. (Threaded NAPI cannot serve trafgen: on this kernel a veth whose NAPI runs threaded
+    with an XDP program attached takes skbs from its peer only a few hundred times a second.) Either way the daemon's
+    threads are pinned to core 1 too, and the sinks' receive runs there, in the softirq that the proxy's sends raise.
     """
-    rps = f"/sys/class/net/{bed.proxy_if}/queues/rx-0/rps_cpus"
-    bed.ns(bed.proxy, f"sh -c 'echo 2 > {rps}'")
-    with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
-        f.write(trafgen_config(bed, 64, True))
-    argv = ["ip", "netns", "exec", bed.cli, "taskset", "-c", "0", "trafgen", "--dev", bed.client_if, "--conf", f.name,
-            "-P", "1", "-q", "-b", f"{rate}pps", "-n", str(count)]
-    try:
+    family = getattr(system, "family", 4)
+    with _proxy_on_core_1(bed, system):
         delivered0, (busy0, idle0), t0 = bed.delivered(), cpu_jiffies(1), time.time()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        if bed.generator == "xdp":
+            template = xdpgen.frame(bed, 64, family, LISTEN_PORT)
+            argv = ["taskset", "-c", "0", "ip", "netns", "exec", bed.cli, sys.executable, xdpgen.__file__,
+                    bed.xdp_generator(template, True), template.hex(), str(rate), str(count)]
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        else:
+            with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
+                f.write(trafgen_config(bed, 64, True, family))
+            argv = ["ip", "netns", "exec", bed.cli, "taskset", "-c", "0", "trafgen", "--dev", bed.client_if, "--conf",
+                    f.name, "-P", "1", "-q", "-b", f"{rate}pps", "-n", str(count)]
+            try:
+                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            finally:
+                os.unlink(f.name)
         time.sleep(0.3)  # let in-flight datagrams reach the sinks
         (busy1, idle1), elapsed = cpu_jiffies(1), time.time() - t0
         delivered = bed.delivered() - delivered0
-    finally:
-        os.unlink(f.name)
-        bed.ns(bed.proxy, f"sh -c 'echo 0 > {rps}'", check=False)
     hz = os.sysconf("SC_CLK_TCK")
     return {
         "offered_pps": count / elapsed,
@@ -129,3 +138,44 @@ def run_isolated(bed, system, rate, count):
         "core1_us_per_datagram": (busy1 - busy0) / hz / delivered * 1e6 if delivered else None,
         "core1_us_per_datagram_idle": (elapsed - (idle1 - idle0) / hz) / delivered * 1e6 if delivered else None,
     }
+
+
+def isolable(name, generator):
+    """Whether the isolated measure can put all of a row's work on core 1 (see run_isolated); never a baseline."""
+    if name.startswith("baseline"):
+        return False
+    return generator == "xdp" or name.startswith("nftables") or (
+        name.startswith("udp-fanout") and "af_xdp" not in name and "xdp: on" not in name)
+
+
+class _proxy_on_core_1:
+    """For one isolated run: the proxy's receive processing and the daemon's threads on core 1; undone after."""
+
+    def __init__(self, bed, system):
+        self.bed, self.pid = bed, system.pid
+        self.rps = f"/sys/class/net/{bed.proxy_if}/queues/rx-0/rps_cpus"
+        self.threaded = f"/sys/class/net/{bed.proxy_if}/threaded"
+
+    def __enter__(self):
+        if self.bed.generator == "xdp":
+            self.bed.ns(self.bed.proxy, f"sh -c 'echo 1 > {self.threaded}'")
+            # The poll thread is named after the device (napi/<device>-<NAPI id>); a kernel thread's name may be cut.
+            threads = [line.split()[0] for line in sh("ps -eo pid=,comm=").splitlines()
+                       if line.split()[1:] and line.split()[1].startswith(f"napi/{self.bed.proxy_if}"[:15])]
+            if not threads:
+                raise RuntimeError(f"no NAPI thread of {self.bed.proxy_if} after `echo 1 > {self.threaded}`")
+            for thread in threads:
+                sh(f"taskset -pc 1 {thread}")
+        else:
+            self.bed.ns(self.bed.proxy, f"sh -c 'echo 2 > {self.rps}'")
+        if self.pid:
+            sh(f"taskset -a -pc 1 {self.pid}")
+        return self
+
+    def __exit__(self, *exc):
+        if self.pid:
+            sh(f"taskset -a -pc 0-{os.cpu_count() - 1} {self.pid}", check=False)
+        if self.bed.generator == "xdp":
+            self.bed.ns(self.bed.proxy, f"sh -c 'echo 0 > {self.threaded}'", check=False)
+        else:
+            self.bed.ns(self.bed.proxy, f"sh -c 'echo 0 > {self.rps}'", check=False)

@@ -338,16 +338,10 @@ def handed_section(handed, topology):
                       "as offered, never delivered).", ""])
 
 
-def skb_path(name):
-    """The systems the isolated measure can isolate: those whose work runs on skbs after RPS steers them (tc_ebpf's
-    default, xdp: auto, runs the TC program alone on the testbed's veths)."""
-    return name.startswith("nftables") or (name.startswith("udp-fanout") and "af_xdp" not in name and not name.startswith(TC_XDP_ON))
-
-
-def xdp_sections(points, isolated):
+def xdp_sections(points, isolated, generator):
     """Two methods side by side: the share of the XDP-drop baseline's rate each system delivers flat out (64-byte
     payloads, many ports; the goal of the XDP layer: tc_ebpf with xdp: on at 90 % or more), and the isolated
-    measure (core 1's busy time per delivered datagram with the generator on core 0) for the skb paths."""
+    measure (core 1's busy time per delivered datagram with the generator on core 0; measure.run_isolated)."""
     lines, goals = [], []
     base = find(points, XDP_BASELINE, 64, True, None)
     if base:
@@ -365,11 +359,15 @@ def xdp_sections(points, isolated):
                 goals.append(f"{'MET' if median >= 0.9 * rate else 'NOT MET'}: tc_ebpf with its XDP layer (xdp: on) delivers "
                              f"{median / rate:.0%} of the XDP-drop baseline's rate flat out (goal: 90 %)")
     if isolated:
-        lines += ["", "## Isolated measure (skb paths)", "",
-                  "Generator pinned to core 0, the proxy interface's receive processing steered to core 1 (rps_cpus), "
-                  "64-byte payloads at fixed rates; core 1's busy time per delivered datagram, per run, by ticks and by "
-                  "idle time as above. XDP rows are left out: on a veth XDP runs in the sender's softirq, on core 0, "
-                  "before any steering.", "",
+        how = ("the proxy's veth polled by a NAPI thread of its own (`threaded`) pinned to core 1, as a NIC's interrupt "
+               "and poll run on the proxy's cores, so every row, XDP included, receives there"
+               if generator == "xdp" else
+               "the proxy interface's receive processing steered to core 1 (rps_cpus); XDP rows are left out: on a veth "
+               "XDP runs in the sender's softirq, on core 0, before any steering")
+        lines += ["", "## Isolated measure" + (" (skb paths)" if generator != "xdp" else ""), "",
+                  f"Generator pinned to core 0, {how}; the daemon's threads pinned to core 1 too, and the sinks' receive "
+                  "runs there. 64-byte payloads at fixed rates; core 1's busy time per delivered datagram, per run, by "
+                  "ticks and by idle time as above.", "",
                   "| system | rate/s | µs of core 1 per delivered datagram, ticks (runs) | the same, idle time (runs) |", "|---|---|---|---|"]
         for name, rate, us, *us_idle in isolated:
             lines.append(f"| {name} | {rate:,} | {', '.join(f'{u:.2f}' for u in us)} | {', '.join(f'{u:.2f}' for u in (us_idle[0] if us_idle else []))} |")

@@ -5,7 +5,7 @@ hands its driver. With trafgen every datagram starts as an skb, so a veth has to
 before any XDP program sees it: a cost no NIC has, charged to exactly the paths that run at XDP.
 
 Imported by measure.py for the template and the build; run as a script inside the client's namespace to send:
-    python3 xdpgen.py OBJECT FRAME_HEX RATE     (RATE 0: flat out; runs until killed)
+    python3 xdpgen.py OBJECT FRAME_HEX RATE [COUNT]     (RATE 0: flat out; paced, it stops after COUNT frames if given, else it runs until killed)
 """
 import ctypes
 import os
@@ -129,7 +129,7 @@ class _RunOptions(ctypes.Structure):
                 ("flags", ctypes.c_uint32), ("cpu", ctypes.c_uint32), ("batch_size", ctypes.c_uint32)]
 
 
-def main(obj_path, frame_hex, rate):
+def main(obj_path, frame_hex, rate, count=None):
     lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
     lib.bpf_object__open_file.restype = ctypes.c_void_p
     lib.bpf_object__open_file.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
@@ -155,8 +155,10 @@ def main(obj_path, frame_hex, rate):
             send(1 << 20)
     # Paced per millisecond: what is due by now, in one call.
     start, sent = time.monotonic(), 0
-    while True:
+    while count is None or sent < count:
         due = int((time.monotonic() - start) * rate)
+        if count is not None:
+            due = min(due, count)
         if due > sent:
             send(due - sent)
             sent = due
@@ -164,4 +166,4 @@ def main(obj_path, frame_hex, rate):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)

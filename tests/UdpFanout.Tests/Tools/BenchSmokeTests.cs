@@ -35,4 +35,31 @@ public sealed class BenchSmokeTests
             File.Delete(report);
         }
     }
+
+    /// <summary>
+    /// The isolated measure puts the proxy on core 1: with trafgen by RPS, with the XDP generator by a NAPI thread of
+    /// the proxy's veth pinned there. Either way datagrams must still arrive, or the row has no figure.
+    /// </summary>
+    [Theory]
+    [InlineData("trafgen")]
+    [InlineData("xdp")]
+    public void Smoke_Isolated_ReportsCore1TimePerDeliveredDatagram(string generator)
+    {
+        var root = ConfigLoaderTests.RepositoryRoot();
+        var report = Path.Combine(Path.GetTempPath(), $"bench-smoke-{Guid.NewGuid():N}.md");
+        try
+        {
+            Shell.Run($"cd {root} && /usr/bin/python3 tools/bench/bench.py --smoke --generator {generator} --isolated --isolated-rates 20000 --isolated-count 20000 --binary {Path.Combine(AppContext.BaseDirectory, "udp-fanout")} --out {report}");
+
+            var text = File.ReadAllText(report);
+            var section = text[text.IndexOf("## Isolated measure", StringComparison.Ordinal)..];
+            Assert.Contains(generator == "xdp" ? "NAPI thread of its own" : "rps_cpus", section);
+            var row = section.Split('\n').First(l => l.StartsWith("| udp-fanout userspace (1 worker) | 20,000 |", StringComparison.Ordinal));
+            Assert.Matches(@"\| \d+\.\d\d \|$", row);
+        }
+        finally
+        {
+            File.Delete(report);
+        }
+    }
 }
