@@ -30,7 +30,7 @@ TESTBEDS = {"routed": Testbed, "segment": SegmentTestbed, "link": LinkTestbed}
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--binary", required=True, help="the published udp-fanout binary")
-    p.add_argument("--smoke", action="store_true", help="a few seconds: the userspace mode and the baseline, one rate")
+    p.add_argument("--smoke", action="store_true", help="a few seconds: the userspace mode and the baselines, one rate")
     p.add_argument("--runs", type=int, default=3, help="runs per point (median and spread are reported)")
     p.add_argument("--seconds", type=float, default=2.0, help="length of one run")
     p.add_argument("--sizes", default="64,512,1400", help="UDP payload sizes")
@@ -63,7 +63,9 @@ def parse_args():
 
 def systems(bed, binary, smoke):
     if smoke:
-        return [lambda: Baseline(bed), lambda: UdpFanout(bed, binary, "userspace")]
+        # With the XDP generator the XDP drop too, which the shares of the XDP-drop baseline need.
+        xdp_drop = [lambda: XdpDropBaseline(bed)] if bed.generator == "xdp" and not bed.segment else []
+        return [lambda: Baseline(bed), *xdp_drop, lambda: UdpFanout(bed, binary, "userspace")]
     if bed.segment:
         # What the TX ring is measured against: the in-kernel peer and the path through the stack.
         return [
@@ -117,6 +119,7 @@ def main():
     out = args.out or ("artifacts/bench/smoke.md" if args.smoke else "docs/benchmarks.md" if routed else f"docs/benchmarks-{args.topology}.md")
     points = []  # (system, size, many_ports, rate or None, summary)
     isolated = []  # (system, rate, [µs of core 1 per delivered datagram, per run] by ticks, the same by idle time)
+    flat_isolated = {}  # system -> summary of its flat-out runs with the proxy on core 1 (the XDP generator only)
     idle_rss = {}
     accounts = {}  # the daemon's own account per udp-fanout row, at the end of its runs
     with TESTBEDS[args.topology](generator=args.generator) as bed:
@@ -154,14 +157,21 @@ def main():
                         isolated.append((system.name, rate, us, us_idle))
                         print(f"   isolated {rate:>7}/s: core 1 {', '.join(f'{u:.2f}' for u in us)} µs per delivered datagram "
                               f"(by idle time {', '.join(f'{u:.2f}' for u in us_idle)})", flush=True)
+                if args.isolated and args.generator == "xdp" and system.name != report.BASELINE:
+                    # The XDP drop too: each share compares with it measured the same way.
+                    summary = summarize([measure.run(bed, system, 64, True, None, seconds, isolated=True) for _ in range(runs)])
+                    flat_isolated[system.name] = summary
+                    print(f"   isolated full rate: delivered {summary['delivered_pps'][0]:>10.0f}/s of "
+                          f"{summary['offered_pps'][0]:>10.0f}/s", flush=True)
         handed = xdpgen.handed(bed) if args.generator == "xdp" else None
     os.makedirs("artifacts/bench", exist_ok=True)
     with open("artifacts/bench/points.json", "w") as f:
-        json.dump({"points": points, "idle_rss": idle_rss, "isolated": isolated, "accounts": accounts}, f)
+        json.dump({"points": points, "idle_rss": idle_rss, "isolated": isolated, "flat_isolated": flat_isolated,
+                   "accounts": accounts}, f)
     machine = f"{platform.node()}: {os.cpu_count()} cores, Linux {platform.release()}, {cpu_model()}"
     command = "sudo tools/bench/bench" + "".join(f" {shlex.quote(a)}" for a in passed_options())
     text, goals = report.markdown(points, idle_rss, machine, command, datetime.datetime.now(datetime.timezone.utc), args.topology, args.generator)
-    extra, extra_goals = report.xdp_sections(points, isolated, args.generator)
+    extra, extra_goals = report.xdp_sections(points, isolated, args.generator, flat_isolated)
     text += extra + report.account_section(accounts) + report.handed_section(handed, args.topology)
     goals += extra_goals
     os.makedirs(os.path.dirname(out), exist_ok=True)

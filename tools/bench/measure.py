@@ -1,4 +1,5 @@
 """One measured run: the generator at a rate (or flat out) for a while, and what the machine and sinks saw."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -70,22 +71,25 @@ def generator_command(bed, size, many_ports, rate, family):
     return argv, f.name, lambda: tx_packets(bed)
 
 
-def run(bed, system, size, many_ports, rate, seconds):
-    """Returns offered and delivered datagrams per second, busy CPU seconds per second, and the RSS under load."""
+def run(bed, system, size, many_ports, rate, seconds, isolated=False):
+    """Returns offered and delivered datagrams per second, busy CPU seconds per second, and the RSS under load.
+    `isolated`: the generator on core 0 and the proxy on core 1, as in run_isolated."""
     argv, config, offered = generator_command(bed, size, many_ports, rate, getattr(system, "family", 4))
-    sent0, delivered0, (busy0, idle0), t0 = offered(), bed.delivered(), cpu_jiffies(), time.time()
-    # Its own process group: trafgen ignores SIGTERM and SIGINT while it sends, so it is killed whole.
-    generator = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    rss = []
-    sampler = threading.Timer(seconds / 2, lambda: rss.append(rss_kib(system.pid)))
-    sampler.start()
-    time.sleep(seconds)
-    os.killpg(generator.pid, signal.SIGKILL)
-    generator.wait()
-    (busy1, idle1), elapsed = cpu_jiffies(), time.time() - t0
-    time.sleep(0.3)  # let in-flight datagrams reach the sinks
-    sent, delivered = offered() - sent0, bed.delivered() - delivered0
-    sampler.join()
+    with _proxy_on_core_1(bed, system) if isolated else contextlib.nullcontext():
+        sent0, delivered0, (busy0, idle0), t0 = offered(), bed.delivered(), cpu_jiffies(), time.time()
+        # Its own process group: trafgen ignores SIGTERM and SIGINT while it sends, so it is killed whole.
+        generator = subprocess.Popen(["taskset", "-c", "0", *argv] if isolated else argv, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        rss = []
+        sampler = threading.Timer(seconds / 2, lambda: rss.append(rss_kib(system.pid)))
+        sampler.start()
+        time.sleep(seconds)
+        os.killpg(generator.pid, signal.SIGKILL)
+        generator.wait()
+        (busy1, idle1), elapsed = cpu_jiffies(), time.time() - t0
+        time.sleep(0.3)  # let in-flight datagrams reach the sinks
+        sent, delivered = offered() - sent0, bed.delivered() - delivered0
+        sampler.join()
     if config:
         os.unlink(config)
     hz = os.sysconf("SC_CLK_TCK")
