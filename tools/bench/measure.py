@@ -152,34 +152,27 @@ def isolable(name, generator):
         name.startswith("udp-fanout") and "af_xdp" not in name and "xdp: on" not in name)
 
 
-class _proxy_on_core_1:
+@contextlib.contextmanager
+def _proxy_on_core_1(bed, system):
     """For one isolated run: the proxy's receive processing and the daemon's threads on core 1; undone after."""
-
-    def __init__(self, bed, system):
-        self.bed, self.pid = bed, system.pid
-        self.rps = f"/sys/class/net/{bed.proxy_if}/queues/rx-0/rps_cpus"
-        self.threaded = f"/sys/class/net/{bed.proxy_if}/threaded"
-
-    def __enter__(self):
-        if self.bed.generator == "xdp":
-            self.bed.ns(self.bed.proxy, f"sh -c 'echo 1 > {self.threaded}'")
+    # With the XDP generator the veth's NAPI runs threaded, else RPS steers its skbs.
+    knob = f"/sys/class/net/{bed.proxy_if}/" + ("threaded" if bed.generator == "xdp" else "queues/rx-0/rps_cpus")
+    try:
+        if bed.generator == "xdp":
+            bed.ns(bed.proxy, f"sh -c 'echo 1 > {knob}'")
             # The poll thread is named after the device (napi/<device>-<NAPI id>); a kernel thread's name may be cut.
             threads = [line.split()[0] for line in sh("ps -eo pid=,comm=").splitlines()
-                       if line.split()[1:] and line.split()[1].startswith(f"napi/{self.bed.proxy_if}"[:15])]
+                       if line.split()[1:] and line.split()[1].startswith(f"napi/{bed.proxy_if}"[:15])]
             if not threads:
-                raise RuntimeError(f"no NAPI thread of {self.bed.proxy_if} after `echo 1 > {self.threaded}`")
+                raise RuntimeError(f"no NAPI thread of {bed.proxy_if} after `echo 1 > {knob}`")
             for thread in threads:
                 sh(f"taskset -pc 1 {thread}")
         else:
-            self.bed.ns(self.bed.proxy, f"sh -c 'echo 2 > {self.rps}'")
-        if self.pid:
-            sh(f"taskset -a -pc 1 {self.pid}")
-        return self
-
-    def __exit__(self, *exc):
-        if self.pid:
-            sh(f"taskset -a -pc 0-{os.cpu_count() - 1} {self.pid}", check=False)
-        if self.bed.generator == "xdp":
-            self.bed.ns(self.bed.proxy, f"sh -c 'echo 0 > {self.threaded}'", check=False)
-        else:
-            self.bed.ns(self.bed.proxy, f"sh -c 'echo 0 > {self.rps}'", check=False)
+            bed.ns(bed.proxy, f"sh -c 'echo 2 > {knob}'")
+        if system.pid:
+            sh(f"taskset -a -pc 1 {system.pid}")
+        yield
+    finally:
+        if system.pid:
+            sh(f"taskset -a -pc 0-{os.cpu_count() - 1} {system.pid}", check=False)
+        bed.ns(bed.proxy, f"sh -c 'echo 0 > {knob}'", check=False)
