@@ -178,14 +178,14 @@ internal sealed class InterfaceXdpChain
         var held = _owners.Held();
         if (held.FirstOrDefault(h => h.Listener == listener) is { Listener: not null } own)
         {
-            if (own.Pid != Environment.ProcessId && XdpChainOwners.Runs(own.Pid))
+            if (own.Pid != Environment.ProcessId && _owners.HeldBy(own.Pid))
             {
                 throw new BpfException($"listener '{listener}' already holds slot {own.Slot} of the XDP chain of {_ifname}, for process {own.Pid}, which still runs: one listener runs in one process at a time (stop the other one first)", Interop.Libc.EBUSY);
             }
             _owners.Set(own.Slot, listener, Environment.ProcessId);
             return Claim(own.Slot, listener);
         }
-        foreach (var (slot, other, pid) in held.Where(h => !XdpChainOwners.Runs(h.Pid)))
+        foreach (var (slot, other, pid) in held.Where(h => !_owners.HeldBy(h.Pid)))
         {
             Release(_chainFd, _owners, slot);
             warn($"slot {slot} of the XDP chain of {_ifname} held listener '{other}' of process {pid}, which is gone: its program is out");

@@ -19,7 +19,14 @@ internal sealed class XdpChainOwners : IDisposable
 
     private readonly SafeFileHandle _map;
 
-    private XdpChainOwners(SafeFileHandle map) => _map = map;
+    // The map's id, which every holder's descriptor of it shows in its fdinfo.
+    private readonly Lazy<uint> _id;
+
+    private XdpChainOwners(SafeFileHandle map)
+    {
+        _map = map;
+        _id = new Lazy<uint>(Id);
+    }
 
     public int Fd => (int)_map.DangerousGetHandle();
 
@@ -57,10 +64,54 @@ internal sealed class XdpChainOwners : IDisposable
 
     public void Clear(uint slot) => Write(slot, default);
 
+    /// <summary>
+    /// Whether process <paramref name="pid"/> still holds this chain. Every process with a listener in the chain keeps
+    /// this map open, so a process that runs without a descriptor of it got the pid from the kernel after the holder
+    /// was gone, and the slot is free. Where its descriptors cannot be read (a /proc that hides it, a process that
+    /// may not be inspected), a process that runs counts as a holder: a live listener's slot is never given away.
+    /// </summary>
+    public bool HeldBy(int pid)
+    {
+        if (!Runs(pid))
+        {
+            return false;
+        }
+        var line = $"map_id:\t{_id.Value}";
+        try
+        {
+            foreach (var fdinfo in Directory.EnumerateFiles($"/proc/{pid}/fdinfo"))
+            {
+                try
+                {
+                    if (File.ReadLines(fdinfo).Contains(line))
+                    {
+                        return true;
+                    }
+                }
+                catch (FileNotFoundException)
+                {
+                    // A descriptor closed while the list was read.
+                }
+            }
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Whether <paramref name="pid"/> still runs: a process of another user answers EPERM, and runs.</summary>
-    public static bool Runs(int pid) => Interop.Libc.kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() != Interop.Libc.ESRCH;
+    internal static bool Runs(int pid) => Interop.Libc.kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() != Interop.Libc.ESRCH;
 
     public void Dispose() => _map.Dispose();
+
+    private unsafe uint Id()
+    {
+        var info = new bpf_map_info();
+        var length = (uint)sizeof(bpf_map_info);
+        return bpf_obj_get_info_by_fd(Fd, &info, &length) == 0 ? info.id : throw BpfException.For("cannot read the id of an XDP chain's owners map", Marshal.GetLastPInvokeError());
+    }
 
     private unsafe xdp_chain_owner Read(uint slot)
     {

@@ -32,7 +32,7 @@ internal static class XdpChainRelease
             using (pins)
             using (pins.Link)
             {
-                foreach (var (slot, listener, pid) in pins.Owners.Held().Where(h => !XdpChainOwners.Runs(h.Pid)))
+                foreach (var (slot, listener, pid) in pins.Owners.Held().Where(h => !pins.Owners.HeldBy(h.Pid)))
                 {
                     InterfaceXdpChain.Release((int)pins.Chain.DangerousGetHandle(), pins.Owners, slot);
                     done.Add($"{directory}: slot {slot} of listener '{listener}' emptied (its process {pid} is gone)");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using UdpFanout.Forwarding.Xdp;
@@ -157,6 +158,31 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
         await AssertExactlyAsync(_receivers[0], 1_000);
         await AssertExactlyAsync(_receivers[1], 1_000);
         Assert.Contains(("kernel", kernel.Pid), Owners().Select(o => (o.Listener, o.Pid)));
+    }
+
+    [Fact]
+    public async Task Start_AfterAKillWhosePidAnotherProcessNowHas_TakesTheSlotBack()
+    {
+        Start("kernel");
+        var steer = Start("steer");
+        var slot = Owners().Single(o => o.Listener == "steer").Slot;
+        Kill(steer);
+        // The kernel gives pids out again: a process that holds no descriptor of the chain now has the dead one's.
+        using var reuser = Process.Start("sleep", "60")!;
+        try
+        {
+            SetOwner(slot, "steer", reuser.Id);
+
+            steer = Start("steer");
+
+            Assert.Contains((slot, "steer", steer.Pid), Owners());
+            await SendAsync(SteerPort, _receivers[0], 0, 1_000);
+            await AssertExactlyAsync(_receivers[0], 1_000);
+        }
+        finally
+        {
+            reuser.Kill();
+        }
     }
 
     [Fact]
@@ -404,6 +430,14 @@ public sealed class XdpChainAcrossProcessesTests : IDisposable
         Assert.NotNull(pins);
         using var link = pins.Link;
         return pins.Owners.Held();
+    }
+
+    private void SetOwner(uint slot, string listener, int pid)
+    {
+        using var pins = XdpChainPins.Open(ChainDirectory());
+        Assert.NotNull(pins);
+        using var link = pins.Link;
+        pins.Owners.Set(slot, listener, pid);
     }
 
     /// <summary>The id of the program in <paramref name="slot"/> of the pinned chain (a prog array reads as ids), or null.</summary>
