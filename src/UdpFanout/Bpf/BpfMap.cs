@@ -12,6 +12,20 @@ internal sealed class BpfMap(nint handle, string name)
 
     public int Fd => bpf_map__fd(Handle);
 
+    /// <summary>
+    /// What the kernel says the map behind <paramref name="fd"/> is (its type and id among others): 0, or the errno
+    /// when <paramref name="fd"/> is no BPF map. For maps outside a loaded object (pinned, kept in the fd store).
+    /// </summary>
+    public static unsafe int ReadInfo(int fd, out bpf_map_info info)
+    {
+        var length = (uint)sizeof(bpf_map_info);
+        fixed (bpf_map_info* pointer = &info)
+        {
+            *pointer = default;
+            return -bpf_obj_get_info_by_fd(fd, pointer, &length);
+        }
+    }
+
     /// <summary>Sizes the map to <paramref name="maxEntries"/>; only before the object is loaded.</summary>
     public void SetMaxEntries(uint maxEntries)
     {

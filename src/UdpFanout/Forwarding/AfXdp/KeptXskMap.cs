@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using UdpFanout.Bpf;
 using UdpFanout.Systemd;
 using static Interop.Libbpf;
 
@@ -70,12 +71,7 @@ internal sealed partial class KeptXskMap : IDisposable
     public void Dispose() => Interop.Libc.close(Fd);
 
     /// <summary>The id of the map <paramref name="fd"/> refers to, or 0 when it is not an XSKMAP.</summary>
-    public static unsafe uint IdOf(int fd)
-    {
-        var info = new bpf_map_info();
-        var length = (uint)sizeof(bpf_map_info);
-        return bpf_obj_get_info_by_fd(fd, &info, &length) == 0 && info.type == BPF_MAP_TYPE_XSKMAP ? info.id : 0;
-    }
+    public static uint IdOf(int fd) => BpfMap.ReadInfo(fd, out var info) == 0 && info.type == BPF_MAP_TYPE_XSKMAP ? info.id : 0;
 
     private static KeptXskMap Wrap(int fd)
     {

@@ -106,11 +106,10 @@ internal sealed class XdpChainOwners : IDisposable
 
     public void Dispose() => _map.Dispose();
 
-    private unsafe uint Id()
+    private uint Id()
     {
-        var info = new bpf_map_info();
-        var length = (uint)sizeof(bpf_map_info);
-        return bpf_obj_get_info_by_fd(Fd, &info, &length) == 0 ? info.id : throw BpfException.For("cannot read the id of an XDP chain's owners map", Marshal.GetLastPInvokeError());
+        var error = BpfMap.ReadInfo(Fd, out var info);
+        return error == 0 ? info.id : throw BpfException.For("cannot read the id of an XDP chain's owners map", error);
     }
 
     private unsafe xdp_chain_owner Read(uint slot)
